@@ -1,0 +1,57 @@
+import { parseArgs } from 'node:util';
+import { JANUS_PRO_1B_DIMS, TINY_DIMS, type BundleDims } from '../src/generator/dims.ts';
+import { makeBundle } from '../src/generator/make-bundle.ts';
+
+const USAGE = `Usage: npm run make-tiny-bundle -- --out DIR [--seed N] [--preset tiny|janus-pro-1b]
+       [--hidden N] [--layers N] [--heads N] [--head-dim N] [--intermediate N] [--vocab N] [--codebook N]
+Writes a random-weight bundle in the public Janus-Pro ONNX layout (a test fixture, not a model).`;
+
+const SIZE_FLAGS: Record<string, keyof BundleDims> = {
+  hidden: 'hidden',
+  layers: 'layers',
+  heads: 'heads',
+  'head-dim': 'headDim',
+  intermediate: 'intermediate',
+  vocab: 'vocab',
+  codebook: 'codebookSize',
+};
+
+function main(): void {
+  const { values } = parseArgs({
+    options: {
+      out: { type: 'string' },
+      seed: { type: 'string', default: '1' },
+      preset: { type: 'string', default: 'tiny' },
+      help: { type: 'boolean' },
+      ...Object.fromEntries(Object.keys(SIZE_FLAGS).map((k) => [k, { type: 'string' as const }])),
+    },
+  });
+  if (values.help || !values.out) {
+    console.error(USAGE);
+    process.exit(values.help ? 0 : 2);
+  }
+  const presets: Record<string, BundleDims> = { tiny: TINY_DIMS, 'janus-pro-1b': JANUS_PRO_1B_DIMS };
+  const base = presets[values.preset as string];
+  if (!base) fail(`unknown --preset ${values.preset} (tiny or janus-pro-1b)`);
+  const dims: BundleDims = { ...base };
+  for (const [flag, key] of Object.entries(SIZE_FLAGS)) {
+    const v = (values as Record<string, unknown>)[flag];
+    if (v === undefined) continue;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) fail(`--${flag} must be a positive integer`);
+    (dims[key] as number) = n;
+  }
+  if (dims.hidden !== dims.heads * dims.headDim) fail('--hidden must equal --heads x --head-dim');
+  const seed = Number(values.seed);
+  if (!Number.isInteger(seed) || seed < 0) fail('--seed must be a non-negative integer');
+  const t0 = Date.now();
+  makeBundle({ out: values.out as string, seed, dims });
+  console.error(`bundle written to ${values.out} in ${Date.now() - t0} ms (seed ${seed})`);
+}
+
+function fail(message: string): never {
+  console.error(`make-tiny-bundle: ${message}`);
+  process.exit(2);
+}
+
+main();

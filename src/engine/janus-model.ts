@@ -1,0 +1,212 @@
+import ort from 'onnxruntime-node';
+import type { Bundle } from '../bundle/load-bundle.ts';
+import { GRAPH_IO, type GraphName } from '../bundle/contract.ts';
+import { BundleError } from '../errors.ts';
+import { fromHalf, toHalf } from './float16.ts';
+import { createSessions, type SessionOptions } from './sessions.ts';
+
+/** Sizes the engine needs, read from the graphs' own metadata and the bundle's configs. */
+export interface ModelShape {
+  layers: number;
+  kvHeads: number;
+  headDim: number;
+  hidden: number;
+  textVocab: number;
+  codebookSize: number;
+  imageSize: number;
+  /** Image tokens per image, for both understanding (features) and generation (codes). */
+  imageTokens: number;
+}
+
+/** Pixels of `count` images, [count, 3, S, S] flattened. */
+export interface PixelBatch {
+  data: Float32Array;
+  count: number;
+}
+
+export type KvCache = Record<string, ort.Tensor>;
+
+/**
+ * One loaded bundle: the six sessions and typed calls into them. It holds no generation state;
+ * the caller owns the KV cache it passes in and gets back.
+ */
+export class JanusModel {
+  private constructor(
+    private readonly sessions: Record<GraphName, ort.InferenceSession>,
+    readonly shape: ModelShape,
+    readonly device: 'cpu' | 'cuda',
+    private readonly usesPositionIds: boolean,
+  ) {}
+
+  static async load(bundle: Bundle, options: SessionOptions = {}): Promise<JanusModel> {
+    const { sessions, device } = await createSessions(bundle, options);
+    const shape = readShape(bundle, sessions);
+    const usesPositionIds = sessions.language_model.inputNames.includes(GRAPH_IO.language_model.positionIds);
+    return new JanusModel(sessions, shape, device, usesPositionIds);
+  }
+
+  /** Token (and image feature) embeddings for [batch, length] ids. `seqMask` may have batch 1 (broadcast). */
+  async embed(ids: BigInt64Array, batch: number, seqMask: Uint8Array, seqMaskBatch: number, images: PixelBatch | null): Promise<ort.Tensor> {
+    const io = GRAPH_IO.prepare_inputs_embeds;
+    const len = ids.length / batch;
+    const s = this.shape.imageSize;
+    const count = images?.count ?? 0;
+    const session = this.sessions.prepare_inputs_embeds;
+    const out = await session.run({
+      [io.inputIds]: new ort.Tensor('int64', ids, [batch, len]),
+      [io.pixelValues]: this.floatInput(session, io.pixelValues, images?.data ?? new Float32Array(0), count ? [1, count, 3, s, s] : [0, 0, 3, s, s]),
+      [io.imagesSeqMask]: new ort.Tensor('bool', seqMask, [seqMaskBatch, len]),
+      [io.imagesEmbMask]: new ort.Tensor('bool', new Uint8Array(count * this.shape.imageTokens).fill(1), [1, count, this.shape.imageTokens]),
+    });
+    return this.asFloat32Tensor(out[io.inputsEmbeds]);
+  }
+
+  /** Empty past for `batch` rows. */
+  emptyCache(batch: number): KvCache {
+    const io = GRAPH_IO.language_model;
+    const cache: KvCache = {};
+    const session = this.sessions.language_model;
+    for (let i = 0; i < this.shape.layers; i++) {
+      for (const name of [io.pastKey(i), io.pastValue(i)]) {
+        cache[name] = this.floatInput(session, name, new Float32Array(0), [batch, this.shape.kvHeads, 0, this.shape.headDim]);
+      }
+    }
+    return cache;
+  }
+
+  /**
+   * Runs the decoder over `embeds` [B, L, H] after `cache`; returns the last position's hidden
+   * state [B, 1, H] and the grown cache. attentionMask is [B, past + L].
+   */
+  async decode(embeds: ort.Tensor, cache: KvCache, attentionMask: BigInt64Array): Promise<{ hidden: ort.Tensor; cache: KvCache }> {
+    const io = GRAPH_IO.language_model;
+    const [batch, len] = embeds.dims as number[];
+    const total = attentionMask.length / batch;
+    const feeds: Record<string, ort.Tensor> = {
+      ...cache,
+      [io.inputsEmbeds]: this.floatInput(this.sessions.language_model, io.inputsEmbeds, floatData(embeds), [batch, len, this.shape.hidden]),
+      [io.attentionMask]: new ort.Tensor('int64', attentionMask, [batch, total]),
+    };
+    if (this.usesPositionIds) {
+      feeds[io.positionIds] = new ort.Tensor('int64', positionIds(attentionMask, batch, total, len), [batch, len]);
+    }
+    const out = await this.sessions.language_model.run(feeds);
+    const next: KvCache = {};
+    for (let i = 0; i < this.shape.layers; i++) {
+      next[io.pastKey(i)] = out[io.presentKey(i)];
+      next[io.pastValue(i)] = out[io.presentValue(i)];
+    }
+    return { hidden: lastPosition(out[io.hiddenStates]), cache: next };
+  }
+
+  /** Text logits [B, vocab] from hidden [B, 1, H]. */
+  textLogits(hidden: ort.Tensor): Promise<Float32Array> {
+    return this.head('lm_head', hidden);
+  }
+
+  /** Image-token logits [B, codebook] from hidden [B, 1, H]. */
+  imageLogits(hidden: ort.Tensor): Promise<Float32Array> {
+    return this.head('gen_head', hidden);
+  }
+
+  /** Embeddings [B, 1, H] of one sampled image token per row. */
+  async embedImageTokens(ids: BigInt64Array): Promise<ort.Tensor> {
+    const io = GRAPH_IO.gen_img_embeds;
+    const out = await this.sessions.gen_img_embeds.run({ [io.imageIds]: new ort.Tensor('int64', ids, [ids.length, 1]) });
+    return this.asFloat32Tensor(out[io.inputsEmbeds]);
+  }
+
+  /** Pixels in [-1, 1], [count, 3, S, S], from `count` rows of image tokens. */
+  async decodeImages(tokens: BigInt64Array, count: number): Promise<Float32Array> {
+    const io = GRAPH_IO.image_decode;
+    const out = await this.sessions.image_decode.run({ [io.generatedTokens]: new ort.Tensor('int64', tokens, [count, tokens.length / count]) });
+    return floatData(out[io.decodedImage]);
+  }
+
+  async release(): Promise<void> {
+    await Promise.all(Object.values(this.sessions).map((s) => s.release()));
+  }
+
+  private async head(graph: 'lm_head' | 'gen_head', hidden: ort.Tensor): Promise<Float32Array> {
+    const io = GRAPH_IO[graph];
+    const session = this.sessions[graph];
+    const input = this.floatInput(session, io.hiddenStates, floatData(hidden), hidden.dims as number[]);
+    const out = await session.run({ [io.hiddenStates]: input });
+    return floatData(out[io.logits]);
+  }
+
+  /** A float tensor in the element type the session declares for `name` (float32 or float16). */
+  private floatInput(session: ort.InferenceSession, name: string, data: Float32Array, dims: number[]): ort.Tensor {
+    const meta = session.inputMetadata.find((m) => m.name === name);
+    if (meta?.isTensor && meta.type === 'float16') return new ort.Tensor('float16', toHalf(data), dims);
+    return new ort.Tensor('float32', data, dims);
+  }
+
+  private asFloat32Tensor(t: ort.Tensor): ort.Tensor {
+    return t.type === 'float32' ? t : new ort.Tensor('float32', floatData(t), t.dims as number[]);
+  }
+}
+
+function floatData(t: ort.Tensor): Float32Array {
+  if (t.type === 'float32') return t.data as Float32Array;
+  if (t.type === 'float16') return fromHalf(t.data as Uint16Array);
+  throw new Error(`expected a float tensor, got ${t.type}`);
+}
+
+/** [B, L, H] -> [B, 1, H] (the last position of each row), in float32. */
+function lastPosition(t: ort.Tensor): ort.Tensor {
+  const [batch, len, hidden] = t.dims as number[];
+  const data = floatData(t);
+  if (len === 1) return new ort.Tensor('float32', data, [batch, 1, hidden]);
+  const out = new Float32Array(batch * hidden);
+  for (let b = 0; b < batch; b++) out.set(data.subarray((b * len + len - 1) * hidden, (b * len + len) * hidden), b * hidden);
+  return new ort.Tensor('float32', out, [batch, 1, hidden]);
+}
+
+/**
+ * Positions as transformers.js derives them from the attention mask: a running count of attended
+ * tokens, 1 at masked positions; the last `len` of each row.
+ */
+export function positionIds(mask: BigInt64Array, batch: number, total: number, len: number): BigInt64Array {
+  const out = new BigInt64Array(batch * len);
+  for (let b = 0; b < batch; b++) {
+    let sum = 0n;
+    for (let j = 0; j < total; j++) {
+      const m = mask[b * total + j];
+      const pos = m === 0n ? 1n : sum;
+      sum += m;
+      if (j >= total - len) out[b * len + j - (total - len)] = pos;
+    }
+  }
+  return out;
+}
+
+function readShape(bundle: Bundle, sessions: Record<GraphName, ort.InferenceSession>): ModelShape {
+  const lm = sessions.language_model;
+  const past = lm.inputMetadata.filter((m) => /^past_key_values\.\d+\.key$/.test(m.name));
+  const kv = fixedDims(past[0], 'language_model', [1, 3]);
+  const [hidden] = fixedDims(lm.inputMetadata.find((m) => m.name === GRAPH_IO.language_model.inputsEmbeds), 'language_model', [2]);
+  const [textVocab] = fixedDims(sessions.lm_head.outputMetadata[0], 'lm_head', [2]);
+  const [codebookSize] = fixedDims(sessions.gen_head.outputMetadata[0], 'gen_head', [2]);
+  return {
+    layers: past.length,
+    kvHeads: kv[0],
+    headDim: kv[1],
+    hidden,
+    textVocab,
+    codebookSize,
+    imageSize: bundle.preprocessor.image_size,
+    imageTokens: bundle.processor.num_image_tokens,
+  };
+}
+
+function fixedDims(meta: ort.InferenceSession.ValueMetadata | undefined, graph: string, axes: number[]): number[] {
+  if (!meta?.isTensor) throw new BundleError('graph_mismatch', `${graph} graph has no readable tensor metadata.`);
+  return axes.map((a) => {
+    const d = meta.shape[a];
+    if (typeof d !== 'number') {
+      throw new BundleError('graph_mismatch', `${graph} graph: "${meta.name}" axis ${a} must have a fixed size.`);
+    }
+    return d;
+  });
+}

@@ -1,0 +1,128 @@
+/**
+ * A real byte-level BPE tokenizer.json (the format of Hugging Face tokenizers), trained at generation
+ * time on a small built-in corpus so fixture bundles need no download. Deterministic: merges are
+ * chosen by count, ties broken by the pair's text.
+ */
+
+/** GPT-2's pre-tokenization pattern (the ByteLevel pre-tokenizer's use_regex). */
+const WORD_PATTERN = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
+
+const CORPUS = `
+a photo of a dog sitting on the grass in the park. the dog has brown fur, floppy ears and a red collar.
+a mug with a blue handle on a wooden table, next to a window with morning light.
+a portrait of a person with short hair and glasses, smiling at the camera.
+the subject is a small cat with white paws and green eyes, sleeping on a sofa.
+generate an image of the same dog wearing a space suit on the moon, cinematic lighting.
+describe what makes this subject unique: its color, shape, texture, markings and accessories.
+a teddy bear on a beach at sunset, watercolor painting style, high detail.
+the backpack is black with orange zippers and a small logo on the front pocket.
+draw the mug floating in a coffee shop, studio photo, soft shadows, 4k.
+this is my dog rex. he is a golden retriever with a white patch on his chest.
+`;
+
+export interface SpecialToken {
+  content: string;
+  special: boolean;
+}
+
+export interface TokenizerJsonResult {
+  json: object;
+  /** id of each special token, by content. */
+  specialIds: Map<string, number>;
+  size: number;
+}
+
+export function buildBpeTokenizer(mergeCount: number, specials: SpecialToken[]): TokenizerJsonResult {
+  const byteChars = bytesToUnicode();
+  const vocab = new Map<string, number>();
+  for (let b = 0; b < 256; b++) vocab.set(byteChars[b], b);
+
+  const words = new Map<string, number>();
+  const encoder = new TextEncoder();
+  for (const m of CORPUS.matchAll(WORD_PATTERN)) {
+    const w = Array.from(encoder.encode(m[0]), (x) => byteChars[x]).join('\u0000');
+    words.set(w, (words.get(w) ?? 0) + 1);
+  }
+  let split = [...words].map(([w, n]) => ({ parts: w.split('\u0000'), n }));
+  const merges: [string, string][] = [];
+  while (merges.length < mergeCount) {
+    const pairs = new Map<string, number>();
+    for (const { parts, n } of split) {
+      for (let i = 0; i + 1 < parts.length; i++) {
+        const key = `${parts[i]}\u0000${parts[i + 1]}`;
+        pairs.set(key, (pairs.get(key) ?? 0) + n);
+      }
+    }
+    let best: string | null = null;
+    let bestCount = 0;
+    for (const [k, c] of pairs) {
+      if (c > bestCount || (c === bestCount && best !== null && k < best)) {
+        best = k;
+        bestCount = c;
+      }
+    }
+    if (best === null) break;
+    const [a, bPart] = best.split('\u0000');
+    merges.push([a, bPart]);
+    vocab.set(a + bPart, vocab.size);
+    split = split.map(({ parts, n }) => ({ parts: mergePair(parts, a, bPart), n }));
+  }
+
+  const specialIds = new Map<string, number>();
+  const addedTokens = specials.map((s) => {
+    const id = vocab.size + specialIds.size;
+    specialIds.set(s.content, id);
+    return { id, content: s.content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: s.special };
+  });
+
+  const json = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: addedTokens,
+    normalizer: null,
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab: Object.fromEntries(vocab),
+      merges,
+    },
+  };
+  return { json, specialIds, size: vocab.size + specials.length };
+}
+
+function mergePair(parts: string[], a: string, b: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    if (i + 1 < parts.length && parts[i] === a && parts[i + 1] === b) {
+      out.push(a + b);
+      i++;
+    } else {
+      out.push(parts[i]);
+    }
+  }
+  return out;
+}
+
+/** GPT-2's reversible byte -> printable character table used by ByteLevel. */
+function bytesToUnicode(): string[] {
+  const printable: number[] = [];
+  for (let c = 33; c <= 126; c++) printable.push(c);
+  for (let c = 161; c <= 172; c++) printable.push(c);
+  for (let c = 174; c <= 255; c++) printable.push(c);
+  const table: string[] = new Array(256);
+  let extra = 0;
+  for (let b = 0; b < 256; b++) {
+    table[b] = printable.includes(b) ? String.fromCharCode(b) : String.fromCharCode(256 + extra++);
+  }
+  return table;
+}

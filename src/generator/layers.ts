@@ -1,0 +1,64 @@
+import { DType, GraphBuilder } from './onnx-builder.ts';
+import type { SeededRandom } from '../util/seeded-random.ts';
+
+/** Building blocks shared by the fixture graphs; each takes and returns tensor names. */
+
+export function linear(b: GraphBuilder, rng: SeededRandom, name: string, x: string, inDim: number, outDim: number, bias = false): string {
+  const w = b.weight(`${name}.weight`, { dtype: DType.float, dims: [inDim, outDim], data: rng.normalArray(inDim * outDim, 1 / Math.sqrt(inDim)) });
+  const y = b.o('MatMul', [x, w]);
+  if (!bias) return y;
+  const bv = b.weight(`${name}.bias`, { dtype: DType.float, dims: [outDim], data: rng.normalArray(outDim, 0.02) });
+  return b.o('Add', [y, bv]);
+}
+
+/** RMSNorm as in Llama: x / sqrt(mean(x^2) + eps) * weight. */
+export function rmsNorm(b: GraphBuilder, rng: SeededRandom, name: string, x: string, dim: number, eps: number): string {
+  const w = b.weight(`${name}.weight`, { dtype: DType.float, dims: [dim], data: rng.normalArray(dim, 0.05, 1) });
+  const sq = b.o('Mul', [x, x]);
+  const mean = b.o('ReduceMean', [sq], { axes: [-1], keepdims: 1 });
+  const denom = b.o('Sqrt', [b.o('Add', [mean, b.constFloat([eps], [])])]);
+  return b.o('Mul', [b.o('Div', [x, denom]), w]);
+}
+
+export function layerNorm(b: GraphBuilder, rng: SeededRandom, name: string, x: string, dim: number, eps: number): string {
+  const w = b.weight(`${name}.weight`, { dtype: DType.float, dims: [dim], data: rng.normalArray(dim, 0.05, 1) });
+  const bias = b.weight(`${name}.bias`, { dtype: DType.float, dims: [dim], data: rng.normalArray(dim, 0.02) });
+  return b.o('LayerNormalization', [x, w, bias], { axis: -1, epsilon: { float: eps } });
+}
+
+/** Exact GELU, 0.5 x (1 + erf(x / sqrt 2)); opset 17 has no Gelu op. */
+export function gelu(b: GraphBuilder, x: string): string {
+  const erf = b.o('Erf', [b.o('Mul', [x, b.constFloat([Math.SQRT1_2], [])])]);
+  return b.o('Mul', [b.o('Mul', [x, b.constFloat([0.5], [])]), b.o('Add', [erf, b.constFloat([1], [])])]);
+}
+
+export function silu(b: GraphBuilder, x: string): string {
+  return b.o('Mul', [x, b.o('Sigmoid', [x])]);
+}
+
+/** Two-layer MLP with GELU, the shape of Janus' aligners (mlp_gelu, depth 2). */
+export function mlpGelu(b: GraphBuilder, rng: SeededRandom, name: string, x: string, inDim: number, outDim: number): string {
+  const h = gelu(b, linear(b, rng, `${name}.0`, x, inDim, outDim, true));
+  return linear(b, rng, `${name}.2`, h, outDim, outDim, true);
+}
+
+/** [B, L, heads*hd] -> [B, heads, L, hd] */
+export function splitHeads(b: GraphBuilder, x: string, heads: number, headDim: number): string {
+  const r = b.o('Reshape', [x, b.constInt([0, 0, heads, headDim])]);
+  return b.o('Transpose', [r], { perm: [0, 2, 1, 3] });
+}
+
+/** [B, heads, L, hd] -> [B, L, heads*hd] */
+export function mergeHeads(b: GraphBuilder, x: string, hidden: number): string {
+  const t = b.o('Transpose', [x], { perm: [0, 2, 1, 3] });
+  return b.o('Reshape', [t, b.constInt([0, 0, hidden])]);
+}
+
+/** softmax(q k^T / sqrt(hd), masked) v; `allowed` is a bool tensor broadcastable to the scores. */
+export function attention(b: GraphBuilder, q: string, k: string, v: string, headDim: number, allowed?: string): string {
+  const kt = b.o('Transpose', [k], { perm: [0, 1, 3, 2] });
+  let scores = b.o('Mul', [b.o('MatMul', [q, kt]), b.constFloat([1 / Math.sqrt(headDim)], [])]);
+  // A large finite negative (not -inf) keeps fully masked rows finite: they average uniformly.
+  if (allowed) scores = b.o('Where', [allowed, scores, b.constFloat([-1e30], [])]);
+  return b.o('MatMul', [b.o('Softmax', [scores], { axis: -1 }), v]);
+}

@@ -1,0 +1,19 @@
+export type ImageErrorCode = 'empty' | 'too_large' | 'unsupported_format' | 'pixel_limit' | 'corrupt' | 'too_many';
+
+/** A problem with an image a user supplied. `message` is one short line that is safe to show them. */
+export class ImageInputError extends Error {
+  override readonly name = 'ImageInputError';
+  readonly code: ImageErrorCode;
+
+  constructor(code: ImageErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** A file name fit for a one-line message: no control characters, bounded length. */
+export function displayName(name: string | undefined): string {
+  const clean = (name ?? '').replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').trim();
+  if (!clean) return 'That file';
+  return clean.length > 80 ? `${clean.slice(0, 79)}…` : clean;
+}

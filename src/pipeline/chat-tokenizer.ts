@@ -1,0 +1,100 @@
+import { Template } from '@huggingface/jinja';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { chatTemplates, tokenContent } from '../bundle/bundle-config.ts';
+import type { Bundle } from '../bundle/load-bundle.ts';
+import { BundleError } from '../errors.ts';
+
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
+
+/** Token ids with, per position, whether an image feature goes there. */
+export interface EncodedPrompt {
+  ids: number[];
+  imageMask: Uint8Array;
+}
+
+/**
+ * The bundle's tokenizer and chat templates, and the VLChatProcessor rule for images: each image
+ * tag becomes <begin_of_image>, num_image_tokens placeholders, <end_of_image>.
+ */
+export class ChatTokenizer {
+  readonly bos: number;
+  readonly eos: number;
+  readonly pad: number;
+  private readonly tokenizer: Tokenizer;
+  private readonly templates: Map<string, Template>;
+  private readonly specials: Record<string, string>;
+  private readonly imageTag: string;
+  private readonly imageStart: number;
+  private readonly imageEnd: number;
+  private readonly imagePlaceholder: number;
+  private readonly imageTokens: number;
+
+  constructor(private readonly bundle: Bundle) {
+    this.tokenizer = new Tokenizer(bundle.tokenizerJson, bundle.tokenizerConfig);
+    this.templates = new Map([...chatTemplates(bundle.tokenizerConfig)].map(([k, v]) => [k, new Template(v)]));
+    const cfg = bundle.tokenizerConfig;
+    this.specials = Object.fromEntries(
+      (['bos_token', 'eos_token', 'pad_token'] as const)
+        .map((k) => [k, tokenContent(cfg[k])])
+        .filter((e): e is [string, string] => typeof e[1] === 'string'),
+    );
+    const p = bundle.processor;
+    this.imageTag = p.image_tag;
+    this.imageTokens = p.num_image_tokens;
+    this.imagePlaceholder = this.requireId(p.image_tag);
+    this.imageStart = this.requireId(p.image_start_tag);
+    this.imageEnd = this.requireId(p.image_end_tag);
+    const g = bundle.generation;
+    this.bos = g.bos_token_id;
+    this.eos = Array.isArray(g.eos_token_id) ? g.eos_token_id[0] : g.eos_token_id;
+    this.pad = g.pad_token_id ?? this.requireId(tokenContent(cfg.pad_token) ?? '<pad>');
+  }
+
+  hasTemplate(name: string): boolean {
+    return this.templates.has(name);
+  }
+
+  render(templateName: string, messages: ChatMessage[]): string {
+    const template = this.templates.get(templateName);
+    if (!template) throw new BundleError('template_missing', `tokenizer_config.json has no chat template named "${templateName}".`);
+    return template.render({ messages, add_generation_prompt: true, ...this.specials });
+  }
+
+  /** Encodes rendered text without adding special tokens (the template already has them). */
+  encode(text: string, imageCount: number): EncodedPrompt {
+    const parts = text.split(this.imageTag);
+    if (parts.length - 1 !== imageCount) {
+      throw new Error(`prompt has ${parts.length - 1} image tags for ${imageCount} images`);
+    }
+    const ids: number[] = [];
+    const mask: number[] = [];
+    parts.forEach((part, i) => {
+      if (i > 0) {
+        ids.push(this.imageStart, ...new Array(this.imageTokens).fill(this.imagePlaceholder), this.imageEnd);
+        mask.push(0, ...new Array(this.imageTokens).fill(1), 0);
+      }
+      const encoded = this.tokenizer.encode(part, { add_special_tokens: false }).ids;
+      ids.push(...encoded);
+      mask.push(...new Array(encoded.length).fill(0));
+    });
+    return { ids, imageMask: Uint8Array.from(mask) };
+  }
+
+  decode(ids: number[]): string {
+    return this.tokenizer.decode(ids, { skip_special_tokens: true });
+  }
+
+  /** Prompt length in tokens for plain text, for limits. */
+  countTokens(text: string): number {
+    return this.tokenizer.encode(text, { add_special_tokens: false }).ids.length;
+  }
+
+  private requireId(token: string): number {
+    const id = this.tokenizer.token_to_id(token);
+    if (id === undefined) throw new BundleError('tokenizer_invalid', `tokenizer.json has no token ${token}.`);
+    return id;
+  }
+}

@@ -1,0 +1,178 @@
+import { randomInt } from 'node:crypto';
+import { loadBundle, type Bundle, type LoadBundleOptions } from '../bundle/load-bundle.ts';
+import { JanusModel, type PixelBatch } from '../engine/janus-model.ts';
+import type { SessionOptions } from '../engine/sessions.ts';
+import { InputError } from '../errors.ts';
+import { decodedToImage, encodeImage, type OutputFormat } from '../images/encode.ts';
+import { loadImages } from '../images/load.ts';
+import type { ImageLimits } from '../images/limits.ts';
+import { parsePreprocessorConfig, stackPixelValues, toPixelValues } from '../images/preprocess.ts';
+import { ChatTokenizer } from './chat-tokenizer.ts';
+import { generateImageTokens } from './image-token-loop.ts';
+import { GenerateOptionsSchema, parseOrThrow, SubjectContextSchema, type GenerateOptionsInput } from './request-options.ts';
+import { generateText } from './text-loop.ts';
+import {
+  generationMessages,
+  GENERATION_TEMPLATE,
+  groundingMessages,
+  GROUNDING_TEMPLATE,
+  xcotPrompts,
+  type SubjectContext,
+} from './xcot-prompts.ts';
+
+export interface PersonalizerOptions extends LoadBundleOptions, SessionOptions {}
+
+export interface SubjectImages {
+  pixels: PixelBatch;
+}
+
+export interface GroundOptions {
+  maxNewTokens?: number;
+  greedy?: boolean;
+  temperature?: number;
+  seed?: number;
+  signal?: AbortSignal;
+  /** The grounding text so far, each time it grows. */
+  onText?: (textSoFar: string) => void;
+}
+
+export interface Grounding {
+  text: string;
+  tokenIds: number[];
+  ms: number;
+}
+
+export interface GenerateRequest extends GenerateOptionsInput {
+  subject?: SubjectImages | null;
+  subjectContext?: SubjectContext;
+  /** Stage-1 output; empty for plain text-to-image. */
+  grounding?: string;
+  format?: OutputFormat;
+  signal?: AbortSignal;
+  onStep?: (done: number, total: number) => void;
+}
+
+export interface GeneratedImage {
+  data: Buffer;
+  format: OutputFormat;
+  width: number;
+  height: number;
+  imageTokens: number[];
+  seed: number;
+}
+
+export interface Generation {
+  images: GeneratedImage[];
+  promptTokens: number;
+  timings: { tokensMs: number; decodeMs: number; imageTokensPerSec: number };
+}
+
+/**
+ * MM-R1's X-CoT on a Janus-compatible bundle: ground() writes what defines the subject,
+ * generate() draws it doing what the prompt says. No Discord in here; the CLI, the bot and the
+ * tests all call this.
+ */
+export class Personalizer {
+  private constructor(
+    readonly bundle: Bundle,
+    readonly model: JanusModel,
+    readonly tokenizer: ChatTokenizer,
+  ) {}
+
+  static async load(dir: string, options: PersonalizerOptions = {}): Promise<Personalizer> {
+    const bundle = loadBundle(dir, options);
+    const tokenizer = new ChatTokenizer(bundle);
+    const model = await JanusModel.load(bundle, options);
+    return new Personalizer(bundle, model, tokenizer);
+  }
+
+  get device(): 'cpu' | 'cuda' {
+    return this.model.device;
+  }
+
+  /** Checks and preprocesses subject photos (bytes as received). Throws ImageInputError. */
+  async prepareImages(inputs: { bytes: Uint8Array; name?: string }[], limits: Partial<ImageLimits> = {}): Promise<SubjectImages> {
+    if (inputs.length === 0) throw new InputError('no_images', 'No subject photos were given.');
+    const images = await loadImages(inputs, limits);
+    const cfg = parsePreprocessorConfig(this.bundle.preprocessor);
+    const pixels = await Promise.all(images.map((img) => toPixelValues(img, cfg)));
+    return { pixels: { data: stackPixelValues(pixels), count: pixels.length } };
+  }
+
+  /** Stage 1: the grounding text for the subject. Greedy by default. */
+  async ground(subject: SubjectImages, context: SubjectContext = {}, options: GroundOptions = {}): Promise<Grounding> {
+    const started = performance.now();
+    const ctx = parseOrThrow(SubjectContextSchema, context);
+    const messages = groundingMessages(xcotPrompts(this.bundle), this.bundle.processor.image_tag, subject.pixels.count, ctx);
+    const prompt = this.tokenizer.encode(this.tokenizer.render(GROUNDING_TEMPLATE, messages), subject.pixels.count);
+    const ids: number[] = [];
+    await generateText(this.model, prompt, subject.pixels, {
+      greedy: options.greedy ?? true,
+      temperature: options.temperature ?? 1,
+      maxNewTokens: options.maxNewTokens ?? 96,
+      eos: this.tokenizer.eos,
+      seed: options.seed ?? 0,
+      signal: options.signal,
+      onToken: (id) => {
+        ids.push(id);
+        options.onText?.(this.tokenizer.decode(ids));
+      },
+    });
+    return { text: this.tokenizer.decode(ids).trim(), tokenIds: ids, ms: performance.now() - started };
+  }
+
+  /** Stage 2 (or plain text-to-image with no subject): images, their tokens and seeds. */
+  async generate(request: GenerateRequest): Promise<Generation> {
+    const o = parseOrThrow(GenerateOptionsSchema, request);
+    const ctx = parseOrThrow(SubjectContextSchema, request.subjectContext ?? {});
+    const subject = request.subject ?? null;
+    const imageCount = subject?.pixels.count ?? 0;
+    const messages = generationMessages(xcotPrompts(this.bundle), this.bundle.processor.image_tag, imageCount, ctx, request.grounding ?? '', o.prompt);
+    const prompt = this.tokenizer.encode(this.tokenizer.render(GENERATION_TEMPLATE, messages), imageCount);
+    const limit = this.bundle.config.language_config?.max_position_embeddings;
+    if (limit && prompt.ids.length + this.model.shape.imageTokens > limit) {
+      throw new InputError('prompt_too_long', 'The prompt and photos are too long for this model; use fewer photos or a shorter prompt.');
+    }
+    const seed = o.seed ?? randomInt(0, 2 ** 31);
+    const seeds = Array.from({ length: o.count }, (_, i) => (seed + i) % 2 ** 32);
+
+    const t0 = performance.now();
+    const tokens = await generateImageTokens(this.model, prompt, subject?.pixels ?? null, {
+      count: o.count,
+      cfgWeight: o.cfgWeight,
+      uncond: o.uncond,
+      pad: this.tokenizer.pad,
+      seeds,
+      greedy: o.greedy,
+      temperature: o.temperature,
+      topK: o.topK,
+      signal: request.signal,
+      onStep: request.onStep,
+    });
+    const t1 = performance.now();
+    const decoded = await this.model.decodeImages(tokens, o.count);
+    const size = this.model.shape.imageSize;
+    const format = request.format ?? 'png';
+    const perImage = this.model.shape.imageTokens;
+    const images = await Promise.all(
+      seeds.map(async (s, i) => ({
+        data: await encodeImage(decodedToImage(decoded, i, size), size, size, { format }),
+        format,
+        width: size,
+        height: size,
+        imageTokens: Array.from(tokens.subarray(i * perImage, (i + 1) * perImage), Number),
+        seed: s,
+      })),
+    );
+    const t2 = performance.now();
+    return {
+      images,
+      promptTokens: prompt.ids.length,
+      timings: { tokensMs: t1 - t0, decodeMs: t2 - t1, imageTokensPerSec: (o.count * perImage) / ((t1 - t0) / 1000) },
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.model.release();
+  }
+}

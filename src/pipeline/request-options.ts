@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { InputError } from '../errors.ts';
+import type { UncondMode } from './image-token-loop.ts';
+
+export const PROMPT_MAX_CHARS = 1000;
+export const CONTEXT_MAX_CHARS = 500;
+export const NAME_MAX_CHARS = 64;
+export const MAX_COUNT = 4;
+
+/** Options of one generation, with defaults; every bound is checked here, once. */
+export const GenerateOptionsSchema = z.object({
+  prompt: z.string().trim().min(1, 'The prompt is empty.').max(PROMPT_MAX_CHARS, `The prompt is longer than ${PROMPT_MAX_CHARS} characters.`),
+  seed: z.number().int('The seed must be a whole number.').min(0, 'The seed must be 0 or more.').max(2 ** 32 - 1, 'The seed must be below 4294967296.').optional(),
+  cfgWeight: z.number().min(1, 'Guidance must be between 1 and 20.').max(20, 'Guidance must be between 1 and 20.').default(5),
+  temperature: z.number().gt(0, 'Temperature must be above 0.').max(5, 'Temperature must be at most 5.').default(1),
+  topK: z.number().int('top-k must be a whole number.').min(0, 'top-k must be 0 (off) or more.').optional(),
+  greedy: z.boolean().default(false),
+  uncond: z.enum(['janus', 'transformers-js']).default('janus') as z.ZodType<UncondMode>,
+  count: z.number().int('The image count must be a whole number.').min(1, `The image count must be 1 to ${MAX_COUNT}.`).max(MAX_COUNT, `The image count must be 1 to ${MAX_COUNT}.`).default(1),
+});
+export type GenerateOptionsInput = z.input<typeof GenerateOptionsSchema>;
+export type GenerateOptions = z.output<typeof GenerateOptionsSchema>;
+
+export const SubjectContextSchema = z.object({
+  name: z.string().trim().max(NAME_MAX_CHARS, `The name is longer than ${NAME_MAX_CHARS} characters.`).optional(),
+  context: z.string().trim().max(CONTEXT_MAX_CHARS, `The context is longer than ${CONTEXT_MAX_CHARS} characters.`).optional(),
+});
+
+/** Parses with `schema`, turning the first problem into an InputError with its message. */
+export function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const message = issue.code === 'custom' || issue.message.endsWith('.') ? issue.message : `${issue.path.join('.')}: ${issue.message}`;
+  throw new InputError('invalid_option', message);
+}
