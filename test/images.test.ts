@@ -221,23 +221,29 @@ test('parses preprocessor_config.json and computes resized sizes like transforme
   assert.deepEqual(resizedSize(3, 2000, cfg), { width: 14, height: 384 }); // min_size; transformers.js fails here
 });
 
-test('pads wide and tall images to a centred square', async () => {
-  const cfg = parsePreprocessorConfig(JANUS_CONFIG);
-  const S = 384;
-  const pad = Math.fround(127 * JANUS_CONFIG.rescale_factor);
-  const wide = await toPixelValues(await loadImage(await solid(400, 100, '#ff0000').png().toBuffer()), cfg);
-  assert.equal(wide.length, 3 * S * S);
-  // 400x100 -> 384x96, top offset (384 - 96) / 2 = 144; red channel is 1, green -1 inside.
-  const r = (y: number, x: number) => wide[y * S + x];
-  const g = (y: number, x: number) => wide[S * S + y * S + x];
-  assert.deepEqual([r(143, 10), r(144, 10), r(239, 10), r(240, 10)], [pad, 1, 1, pad]);
-  assert.deepEqual([g(143, 10), g(144, 10), g(239, 10), g(240, 10)], [pad, -1, -1, pad]);
+for (const [mode, pad] of [
+  // transformers.js pads after normalizing with background_color * rescale_factor;
+  ['transformers-js', Math.fround(127 * JANUS_CONFIG.rescale_factor)],
+  // the Janus reference pads with background_color before normalizing.
+  ['janus', (Math.fround(127 * JANUS_CONFIG.rescale_factor) - 0.5) / 0.5],
+] as const) {
+  test(`pads wide and tall images to a centred square (${mode})`, async () => {
+    const cfg = parsePreprocessorConfig(JANUS_CONFIG);
+    const S = 384;
+    const wide = await toPixelValues(await loadImage(await solid(400, 100, '#ff0000').png().toBuffer()), cfg, mode);
+    assert.equal(wide.length, 3 * S * S);
+    // 400x100 -> 384x96, top offset (384 - 96) / 2 = 144; red channel is 1, green -1 inside.
+    const r = (y: number, x: number) => wide[y * S + x];
+    const g = (y: number, x: number) => wide[S * S + y * S + x];
+    assert.deepEqual([r(143, 10), r(144, 10), r(239, 10), r(240, 10)], [pad, 1, 1, pad]);
+    assert.deepEqual([g(143, 10), g(144, 10), g(239, 10), g(240, 10)], [pad, -1, -1, pad]);
 
-  const tall = await toPixelValues(await loadImage(await solid(101, 400, '#00ff00').png().toBuffer()), cfg);
-  // 101x400 -> 96x384 (96.96 floored), left offset 144.
-  const tg = (y: number, x: number) => tall[S * S + y * S + x];
-  assert.deepEqual([tg(10, 143), tg(10, 144), tg(10, 239), tg(10, 240)], [pad, 1, 1, pad]);
-});
+    const tall = await toPixelValues(await loadImage(await solid(101, 400, '#00ff00').png().toBuffer()), cfg, mode);
+    // 101x400 -> 96x384 (96.96 floored), left offset 144.
+    const tg = (y: number, x: number) => tall[S * S + y * S + x];
+    assert.deepEqual([tg(10, 143), tg(10, 144), tg(10, 239), tg(10, 240)], [pad, 1, 1, pad]);
+  });
+}
 
 test('stacks pixel values into one batch', () => {
   const a = new Float32Array([1, 2, 3]);
@@ -271,7 +277,7 @@ for (const bundle of ['janus', 'other'] as const) {
     let worst = 0;
     for (const [name, make] of parityCases) {
       const bytes = await make();
-      const ours = await toPixelValues(await loadImage(bytes), cfg);
+      const ours = await toPixelValues(await loadImage(bytes), cfg, 'transformers-js');
       const { pixel_values } = await processor(await RawImage.fromBlob(new Blob([new Uint8Array(bytes)])));
       assert.deepEqual(pixel_values.dims, [1, 3, cfg.image_size, cfg.image_size], name);
       const theirs = pixel_values.data as Float32Array;

@@ -1,13 +1,13 @@
+import { InputError } from '../errors.ts';
+
 export type ImageErrorCode = 'empty' | 'too_large' | 'unsupported_format' | 'pixel_limit' | 'corrupt' | 'too_many';
 
 /** A problem with an image a user supplied. `message` is one short line that is safe to show them. */
-export class ImageInputError extends Error {
-  override readonly name = 'ImageInputError';
-  readonly code: ImageErrorCode;
+export class ImageInputError extends InputError {
+  declare readonly code: ImageErrorCode;
 
   constructor(code: ImageErrorCode, message: string) {
-    super(message);
-    this.code = code;
+    super(code, message);
   }
 }
 

@@ -50,15 +50,25 @@ const INTERPOLATOR: Partial<Record<number, keyof Interpolators>> = {
   5: 'bilinear',
 };
 
-/** The same sharp calls RawImage.resize makes in Node, so the resampled pixels are identical. */
-async function resize(image: RgbImage, width: number, height: number, resample: number): Promise<RgbImage> {
+/**
+ * How pixels are prepared.
+ * - janus: the Janus Python reference the models were trained with: antialiased bicubic resize
+ *   (PIL BICUBIC; sharp's cubic kernel), padded with background_color before normalizing.
+ * - transformers-js: transformers.js' VLMImageProcessor, step for step (see toPixelValues).
+ */
+export type PreprocessMode = 'janus' | 'transformers-js';
+
+/** transformers-js: the same sharp calls RawImage.resize makes in Node, so the pixels are identical. */
+async function resize(image: RgbImage, width: number, height: number, resample: number, mode: PreprocessMode): Promise<RgbImage> {
   if (image.width === width && image.height === height) return image;
   let pipeline = sharp(image.data, {
     raw: { width: image.width, height: image.height, channels: 3 },
     limitInputPixels: false,
   });
   pipeline =
-    resample === 1
+    mode === 'janus'
+      ? pipeline.resize({ width, height, fit: 'fill', kernel: 'cubic' })
+      : resample === 1
       ? pipeline.resize({ width, height, fit: 'fill', kernel: 'lanczos3' })
       : pipeline.affine([width / image.width, 0, 0, height / image.height], {
           interpolator: sharp.interpolators[INTERPOLATOR[resample] ?? 'bilinear'],
@@ -71,7 +81,7 @@ async function resize(image: RgbImage, width: number, height: number, resample: 
 /**
  * Model input for one image: Float32Array of shape [3, S, S] (CHW), S = cfg.image_size.
  *
- * Matches transformers.js's VLMImageProcessor step for step: resize (resizedSize, cfg.resample), rescale,
+ * In transformers-js mode it matches transformers.js's VLMImageProcessor step for step: resize (resizedSize, cfg.resample), rescale,
  * normalize, then pad to a centred square (offsets floored). Every intermediate is rounded to float32
  * where transformers.js stores it in a Float32Array.
  *
@@ -80,16 +90,19 @@ async function resize(image: RgbImage, width: number, height: number, resample: 
  * The Janus Python reference pads the PIL image with background_color BEFORE normalizing, which gives
  * (127/255 - 0.5) / 0.5 = -0.0039 in the padded area.
  */
-export async function toPixelValues(image: RgbImage, cfg: PreprocessorConfig): Promise<Float32Array> {
+export async function toPixelValues(image: RgbImage, cfg: PreprocessorConfig, mode: PreprocessMode = 'janus'): Promise<Float32Array> {
   const size = cfg.image_size;
   const target = resizedSize(image.width, image.height, cfg);
-  const resized = await resize(image, target.width, target.height, cfg.resample);
+  const resized = await resize(image, target.width, target.height, cfg.resample, mode);
   const { width, height, data } = resized;
   if (width > size || height > size) throw new Error(`resized image ${width}x${height} exceeds ${size}x${size}`);
 
   const plane = size * size;
   const out = new Float32Array(3 * plane);
-  for (let c = 0; c < 3; c++) out.fill(cfg.background_color[c] * cfg.rescale_factor, c * plane, (c + 1) * plane);
+  for (let c = 0; c < 3; c++) {
+    const pad = mode === 'janus' ? normalize(cfg.background_color[c], c, cfg) : cfg.background_color[c] * cfg.rescale_factor;
+    out.fill(pad, c * plane, (c + 1) * plane);
+  }
 
   const left = Math.floor((size - width) / 2);
   const top = Math.floor((size - height) / 2);
@@ -97,15 +110,17 @@ export async function toPixelValues(image: RgbImage, cfg: PreprocessorConfig): P
     for (let x = 0; x < width; x++) {
       const src = (y * width + x) * 3;
       const dst = (y + top) * size + x + left;
-      for (let c = 0; c < 3; c++) {
-        let v = data[src + c];
-        if (cfg.do_rescale) v = Math.fround(cfg.rescale_factor * v);
-        if (cfg.do_normalize) v = (v - cfg.image_mean[c]) / cfg.image_std[c];
-        out[c * plane + dst] = v;
-      }
+      for (let c = 0; c < 3; c++) out[c * plane + dst] = normalize(data[src + c], c, cfg);
     }
   }
   return out;
+}
+
+function normalize(pixel: number, channel: number, cfg: PreprocessorConfig): number {
+  let v = pixel;
+  if (cfg.do_rescale) v = Math.fround(cfg.rescale_factor * v);
+  if (cfg.do_normalize) v = (v - cfg.image_mean[channel]) / cfg.image_std[channel];
+  return v;
 }
 
 /** Concatenates per-image [3, S, S] arrays into one [n, 3, S, S] batch. */

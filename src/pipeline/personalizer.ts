@@ -6,7 +6,7 @@ import { InputError } from '../errors.ts';
 import { decodedToImage, encodeImage, type OutputFormat } from '../images/encode.ts';
 import { loadImages } from '../images/load.ts';
 import type { ImageLimits } from '../images/limits.ts';
-import { parsePreprocessorConfig, stackPixelValues, toPixelValues } from '../images/preprocess.ts';
+import { parsePreprocessorConfig, stackPixelValues, toPixelValues, type PreprocessMode } from '../images/preprocess.ts';
 import { ChatTokenizer } from './chat-tokenizer.ts';
 import { generateImageTokens } from './image-token-loop.ts';
 import { GenerateOptionsSchema, parseOrThrow, SubjectContextSchema, type GenerateOptionsInput } from './request-options.ts';
@@ -20,7 +20,10 @@ import {
   type SubjectContext,
 } from './xcot-prompts.ts';
 
-export interface PersonalizerOptions extends LoadBundleOptions, SessionOptions {}
+export interface PersonalizerOptions extends LoadBundleOptions, SessionOptions {
+  /** Pixel preparation: the Janus reference (default) or transformers.js' processor. */
+  preprocess?: PreprocessMode;
+}
 
 export interface SubjectImages {
   pixels: PixelBatch;
@@ -77,13 +80,14 @@ export class Personalizer {
     readonly bundle: Bundle,
     readonly model: JanusModel,
     readonly tokenizer: ChatTokenizer,
+    private readonly preprocess: PreprocessMode,
   ) {}
 
   static async load(dir: string, options: PersonalizerOptions = {}): Promise<Personalizer> {
     const bundle = loadBundle(dir, options);
     const tokenizer = new ChatTokenizer(bundle);
     const model = await JanusModel.load(bundle, options);
-    return new Personalizer(bundle, model, tokenizer);
+    return new Personalizer(bundle, model, tokenizer, options.preprocess ?? 'janus');
   }
 
   get device(): 'cpu' | 'cuda' {
@@ -95,7 +99,7 @@ export class Personalizer {
     if (inputs.length === 0) throw new InputError('no_images', 'No subject photos were given.');
     const images = await loadImages(inputs, limits);
     const cfg = parsePreprocessorConfig(this.bundle.preprocessor);
-    const pixels = await Promise.all(images.map((img) => toPixelValues(img, cfg)));
+    const pixels = await Promise.all(images.map((img) => toPixelValues(img, cfg, this.preprocess)));
     return { pixels: { data: stackPixelValues(pixels), count: pixels.length } };
   }
 

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { InputError } from '../errors.ts';
-import type { UncondMode } from './image-token-loop.ts';
 
 export const PROMPT_MAX_CHARS = 1000;
 export const CONTEXT_MAX_CHARS = 500;
@@ -15,7 +14,7 @@ export const GenerateOptionsSchema = z.object({
   temperature: z.number().gt(0, 'Temperature must be above 0.').max(5, 'Temperature must be at most 5.').default(1),
   topK: z.number().int('top-k must be a whole number.').min(0, 'top-k must be 0 (off) or more.').optional(),
   greedy: z.boolean().default(false),
-  uncond: z.enum(['janus', 'transformers-js']).default('janus') as z.ZodType<UncondMode>,
+  uncond: z.enum(['janus', 'transformers-js'], 'The uncond convention must be janus or transformers-js.').default('janus'),
   count: z.number().int('The image count must be a whole number.').min(1, `The image count must be 1 to ${MAX_COUNT}.`).max(MAX_COUNT, `The image count must be 1 to ${MAX_COUNT}.`).default(1),
 });
 export type GenerateOptionsInput = z.input<typeof GenerateOptionsSchema>;

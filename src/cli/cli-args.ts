@@ -1,0 +1,129 @@
+import { parseArgs } from 'node:util';
+import { extname } from 'node:path';
+import { isGraphDtype } from '../bundle/load-bundle.ts';
+import { GRAPH_NAMES, type GraphDtype, type GraphName } from '../bundle/contract.ts';
+import { InputError } from '../errors.ts';
+import type { OutputFormat } from '../images/encode.ts';
+import { GenerateOptionsSchema, parseOrThrow, SubjectContextSchema, type GenerateOptions } from '../pipeline/request-options.ts';
+
+export const USAGE = `Usage: npm run personalize -- --model DIR --prompt TEXT [--image FILE ...] [--name TEXT]
+         [--context TEXT] [--seed N] [--cfg X] [--temperature T] [--top-k K] [--greedy]
+         [--uncond janus|transformers-js] [--count N] [--trace] [--out FILE] [--json] [--debug]
+         [--device cpu|cuda] [--dtype GRAPH=DTYPE ...]
+With --image: MM-R1 X-CoT (grounding, then generation). Without: plain text-to-image.
+--out FILE.png or FILE.webp (default out.png); with --count N > 1, FILE-1.png ... FILE-N.png.`;
+
+export interface CliArgs {
+  model: string;
+  images: string[];
+  name?: string;
+  context?: string;
+  options: GenerateOptions;
+  trace: boolean;
+  out: string;
+  format: OutputFormat;
+  json: boolean;
+  debug: boolean;
+  device: 'cpu' | 'cuda';
+  dtypes: Partial<Record<GraphName, GraphDtype>>;
+}
+
+/** Parses and checks every flag before anything heavy runs. Throws InputError with one line. */
+export function parseCliArgs(argv: string[]): CliArgs | 'help' {
+  let values: Record<string, string | string[] | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        model: { type: 'string' },
+        image: { type: 'string', multiple: true },
+        prompt: { type: 'string' },
+        name: { type: 'string' },
+        context: { type: 'string' },
+        seed: { type: 'string' },
+        cfg: { type: 'string' },
+        temperature: { type: 'string' },
+        'top-k': { type: 'string' },
+        greedy: { type: 'boolean' },
+        uncond: { type: 'string' },
+        count: { type: 'string' },
+        trace: { type: 'boolean' },
+        out: { type: 'string' },
+        json: { type: 'boolean' },
+        debug: { type: 'boolean' },
+        device: { type: 'string' },
+        dtype: { type: 'string', multiple: true },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new InputError('usage', (err as Error).message.split('\n')[0]);
+  }
+  if (values.help) return 'help';
+  if (typeof values.model !== 'string') throw new InputError('usage', '--model DIR is required.');
+  if (typeof values.prompt !== 'string') throw new InputError('usage', '--prompt TEXT is required.');
+
+  const options = parseOrThrow(GenerateOptionsSchema, {
+    prompt: values.prompt,
+    seed: num(values.seed, '--seed'),
+    cfgWeight: num(values.cfg, '--cfg'),
+    temperature: num(values.temperature, '--temperature'),
+    topK: num(values['top-k'], '--top-k'),
+    greedy: values.greedy === true,
+    uncond: values.uncond,
+    count: num(values.count, '--count'),
+  });
+  const subject = parseOrThrow(SubjectContextSchema, { name: values.name, context: values.context });
+
+  const out = typeof values.out === 'string' ? values.out : 'out.png';
+  const ext = extname(out).toLowerCase();
+  if (ext !== '.png' && ext !== '.webp') throw new InputError('usage', '--out must end in .png or .webp.');
+
+  const device = values.device ?? 'cpu';
+  if (device !== 'cpu' && device !== 'cuda') throw new InputError('usage', '--device must be cpu or cuda.');
+
+  return {
+    model: values.model,
+    images: (values.image as string[] | undefined) ?? [],
+    name: subject.name,
+    context: subject.context,
+    options,
+    trace: values.trace === true,
+    out,
+    format: ext === '.webp' ? 'webp' : 'png',
+    json: values.json === true,
+    debug: values.debug === true,
+    device,
+    dtypes: parseDtypes((values.dtype as string[] | undefined) ?? []),
+  };
+}
+
+function num(value: unknown, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (typeof value !== 'string' || value.trim() === '' || !Number.isFinite(n)) {
+    throw new InputError('usage', `${flag} must be a number, got "${String(value)}".`);
+  }
+  return n;
+}
+
+function parseDtypes(entries: string[]): Partial<Record<GraphName, GraphDtype>> {
+  const out: Partial<Record<GraphName, GraphDtype>> = {};
+  for (const entry of entries) {
+    const [graph, dtype] = entry.split('=');
+    if (!(GRAPH_NAMES as readonly string[]).includes(graph) || !dtype || !isGraphDtype(dtype)) {
+      throw new InputError('usage', `--dtype takes GRAPH=DTYPE (graphs: ${GRAPH_NAMES.join(', ')}; dtypes: fp32, fp16, q8, q4, q4f16, ...), got "${entry}".`);
+    }
+    out[graph as GraphName] = dtype;
+  }
+  return out;
+}
+
+/** Output paths: FILE for one image, FILE-1 ... FILE-N otherwise. */
+export function outputPaths(out: string, count: number): string[] {
+  if (count === 1) return [out];
+  const ext = extname(out);
+  const stem = out.slice(0, out.length - ext.length);
+  return Array.from({ length: count }, (_, i) => `${stem}-${i + 1}${ext}`);
+}
