@@ -1,0 +1,99 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { AutoProcessor, MultiModalityCausalLM, env } from '@huggingface/transformers';
+import { TINY_DIMS } from '../src/generator/dims.ts';
+import { makeBundle } from '../src/generator/make-bundle.ts';
+import { Personalizer } from '../src/pipeline/personalizer.ts';
+
+/**
+ * Our pipeline against transformers.js' MultiModalityCausalLM on the same bundle, in one process
+ * run, same inputs: greedy text-to-image with guidance 5 (transformers.js' uncond convention, so
+ * both do the same work). Figures go to stdout and, with --json, to a file.
+ */
+const USAGE = 'Usage: npm run bench -- [--bundle DIR] [--quick] [--json FILE]';
+const PROMPT = 'a dog wearing a space suit on the moon';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { bundle: { type: 'string' }, quick: { type: 'boolean' }, json: { type: 'string' }, help: { type: 'boolean' } } });
+  if (values.help) return void console.log(USAGE);
+  let dir = values.bundle;
+  let temp: string | undefined;
+  if (!dir) {
+    temp = mkdtempSync(join(tmpdir(), 'bench-'));
+    dir = join(temp, 'tiny');
+    makeBundle({ out: dir, seed: 1, dims: TINY_DIMS });
+  }
+  try {
+    const results = await run(dir, values.quick ? 1 : 3);
+    console.log(JSON.stringify(results, null, 2));
+    if (values.json) await writeFile(values.json, `${JSON.stringify(results, null, 2)}\n`);
+  } finally {
+    if (temp) rmSync(temp, { recursive: true, force: true });
+  }
+}
+
+async function run(dir: string, repeats: number) {
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  let peakRss = process.memoryUsage().rss;
+  const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
+
+  const ours = await Personalizer.load(dir);
+  const perImage = ours.model.shape.imageTokens;
+  const opts = { prompt: PROMPT, greedy: true, cfgWeight: 5, uncond: 'transformers-js' as const, seed: 1 };
+  await ours.generate(opts); // warm-up
+
+  loop.enable();
+  const oursBatch1 = await best(repeats, async () => (await ours.generate(opts)).timings.tokensMs);
+  loop.disable();
+  const oursBatch4 = await best(repeats, async () => (await ours.generate({ ...opts, count: 4 })).timings.tokensMs);
+
+  env.allowRemoteModels = false;
+  env.localModelPath = `${dirname(dir)}/`;
+  const processor = await AutoProcessor.from_pretrained(basename(dir), { local_files_only: true });
+  const reference = await MultiModalityCausalLM.from_pretrained(basename(dir), { local_files_only: true, dtype: 'fp32', device: 'cpu' });
+  const inputs = await processor([{ role: '<|User|>', content: PROMPT }], { chat_template: 'text_to_image' });
+  const refOnce = async () => {
+    const t0 = performance.now();
+    await reference.generate_images({ ...inputs, min_new_tokens: perImage, max_new_tokens: perImage, do_sample: false, guidance_scale: 5 });
+    return performance.now() - t0;
+  };
+  await refOnce(); // warm-up
+  const refBatch1 = await best(repeats, refOnce);
+  const ref4 = await best(repeats, async () => {
+    let total = 0;
+    for (let i = 0; i < 4; i++) total += await refOnce();
+    return total;
+  });
+  clearInterval(rssTimer);
+
+  const tps = (tokens: number, ms: number) => round((tokens * 1000) / ms);
+  return {
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: round(totalmem() / 2 ** 30), node: process.version },
+    bundle: dir,
+    ours: { imageTokensPerSec: tps(perImage, oursBatch1), msPerImage: round(oursBatch1) },
+    reference: { imageTokensPerSec: tps(perImage, refBatch1), msPerImage: round(refBatch1) },
+    batch1: { speedup: round(refBatch1 / oursBatch1) },
+    batch4: { oursAggregateTokensPerSec: tps(4 * perImage, oursBatch4), referenceSequentialTokensPerSec: tps(4 * perImage, ref4), aggregateSpeedup: round(ref4 / oursBatch4) },
+    eventLoop: { p99Ms: round(loop.percentile(99) / 1e6), maxMs: round(loop.max / 1e6) },
+    peakRssMb: round(peakRss / 2 ** 20),
+  };
+}
+
+async function best(n: number, f: () => Promise<number>): Promise<number> {
+  let min = Infinity;
+  for (let i = 0; i < n; i++) min = Math.min(min, await f());
+  return min;
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+main().catch((err) => {
+  console.error(`bench: ${err instanceof Error ? err.message : err}`);
+  process.exit(1);
+});
