@@ -54,7 +54,8 @@ async function run(dir: string, repeats: number) {
   env.allowRemoteModels = false;
   env.localModelPath = `${dirname(dir)}/`;
   const processor = await AutoProcessor.from_pretrained(basename(dir), { local_files_only: true });
-  const reference = await MultiModalityCausalLM.from_pretrained(basename(dir), { local_files_only: true, dtype: 'fp32', device: 'cpu' });
+  // from_pretrained is typed as the base class; generate_images is MultiModalityCausalLM's own.
+  const reference = (await MultiModalityCausalLM.from_pretrained(basename(dir), { local_files_only: true, dtype: 'fp32', device: 'cpu' })) as unknown as MultiModalityCausalLM;
   const inputs = await processor([{ role: '<|User|>', content: PROMPT }], { chat_template: 'text_to_image' });
   const refOnce = async () => {
     const t0 = performance.now();
