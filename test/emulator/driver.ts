@@ -1,0 +1,421 @@
+import type { APIApplicationCommand, APIAttachment, APIChannel, APIMessage } from 'discord.js';
+import { CdnServer, DEFAULT_URL_TTL_MS, UrlSigner } from './cdn.ts';
+import { TestClock } from './clock.ts';
+import type { EmulatorCore } from './core.ts';
+import { EventLog, type EmulatorEvent } from './events.ts';
+import { Gateway } from './gateway.ts';
+import { InteractionHandle, type AutocompleteChoice } from './interaction-handle.ts';
+import { InteractionPayloads, type InteractionContext, type OptionValue } from './interaction-payloads.ts';
+import { InteractionService, InteractionType, type InteractionRecord } from './interactions.ts';
+import { Intent, PRIVILEGED_INTENTS } from './intents.ts';
+import { MessageService } from './messages.ts';
+import { fillModal, type ModalValue } from './modal-submit.ts';
+import { Renderer } from './payloads.ts';
+import { hasPermission } from './permissions.ts';
+import { RateLimiter, type ForcedRateLimit } from './rate-limit.ts';
+import { appRoutes } from './routes-app.ts';
+import { channelRoutes } from './routes-channels.ts';
+import { guildRoutes } from './routes-guilds.ts';
+import { interactionRoutes } from './routes-interactions.ts';
+import { RestServer } from './server.ts';
+import { SnowflakeFactory } from './snowflake.ts';
+import { EmulatorState, type JsonObject, type MemberOptions } from './state.ts';
+import { fileRecord } from './uploads.ts';
+import { ViolationLog, type Violation } from './violations.ts';
+
+export interface ChannelSeed {
+  id?: string;
+  name?: string;
+  /** 0 text (default), 5 announcement. */
+  type?: number;
+  topic?: string;
+}
+
+export interface MemberSeed extends MemberOptions {
+  id: string;
+}
+
+export interface GuildSeed {
+  id?: string;
+  name?: string;
+  /** Per-file upload limit in bytes (default 10 MiB); also sent as attachment_size_limit. */
+  attachmentSizeLimit?: number;
+  botPermissions?: bigint;
+  channels?: ChannelSeed[];
+  members?: MemberSeed[];
+}
+
+export interface EmulatorOptions {
+  token: string;
+  applicationId: string;
+  botUserId?: string;
+  botUsername?: string;
+  guilds?: GuildSeed[];
+  clock?: TestClock;
+  heartbeatIntervalMs?: number;
+  /** Privileged intents enabled in the (emulated) developer portal; default all. */
+  allowedPrivilegedIntents?: number;
+  attachmentUrlTtlMs?: number;
+  rateLimit?: { limit: number; windowMs: number };
+  dailyCommandCreateLimit?: number;
+}
+
+export interface SlashCommandInput extends InteractionContext {
+  name: string;
+  options?: Record<string, OptionValue>;
+  subcommand?: string;
+  subcommandGroup?: string;
+}
+
+export interface AutocompleteInput extends SlashCommandInput {
+  /** The option being typed; its value in `options` is the partial text. */
+  focused: string;
+}
+
+const json = <T>(value: JsonObject): T => value as unknown as T;
+
+/** What an interaction may carry besides its context: the command, the clicked message, the modal opener. */
+interface DispatchExtras {
+  commandName?: string;
+  sourceMessageId?: string;
+  message?: JsonObject;
+  parent?: InteractionRecord;
+}
+
+export async function startEmulator(options: EmulatorOptions): Promise<Emulator> {
+  const emulator = new Emulator(options);
+  await emulator.listen();
+  for (const seed of options.guilds ?? []) emulator.addGuild(seed);
+  return emulator;
+}
+
+/** The test-facing side of the emulated Discord: set up the world, act as users, inspect what the bot did. */
+export class Emulator {
+  readonly clock: TestClock;
+  private readonly violationLog = new ViolationLog();
+  private readonly events = new EventLog();
+  private readonly state: EmulatorState;
+  private readonly core: EmulatorCore;
+  private readonly payloads: InteractionPayloads;
+  private readonly limiter: RateLimiter;
+  private readonly rest: RestServer;
+
+  constructor(options: EmulatorOptions) {
+    this.clock = options.clock ?? new TestClock();
+    const report = (v: Violation) => this.violationLog.record(v);
+    const ids = new SnowflakeFactory(this.clock);
+    const botUserId = options.botUserId ?? options.applicationId;
+    this.state = new EmulatorState(ids, this.clock, options.applicationId, botUserId, options.botUsername ?? 'emulated-bot');
+    const appOwner = this.state.ensureUser(ids.next(), 'app-owner');
+    const cdn = new CdnServer(this.state, new UrlSigner(this.clock, options.attachmentUrlTtlMs ?? DEFAULT_URL_TTL_MS), report);
+    const renderer = new Renderer(this.state, cdn);
+    const allowedPrivilegedIntents = options.allowedPrivilegedIntents ?? PRIVILEGED_INTENTS;
+    const gateway = new Gateway({
+      token: options.token,
+      applicationId: options.applicationId,
+      allowedPrivilegedIntents,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 41_250,
+      botUser: () => renderer.user(this.state.user(botUserId)),
+      botUserId: () => botUserId,
+      guildIds: () => [...this.state.guilds.keys()],
+      guildCreate: (id, intents) => renderer.guildCreate(this.state.guild(id), (intents & Intent.GuildMembers) !== 0),
+      report,
+    });
+    const messages = new MessageService(this.state, renderer, gateway, this.events);
+    const interactions = new InteractionService(this.state, this.clock, renderer, messages, this.events);
+    this.core = {
+      state: this.state, clock: this.clock, renderer, messages, interactions, gateway, events: this.events, cdn,
+      token: options.token, appOwnerId: appOwner.id, allowedPrivilegedIntents,
+      dailyCommandCreateLimit: options.dailyCommandCreateLimit ?? 200,
+    };
+    this.payloads = new InteractionPayloads(this.state, renderer);
+    this.limiter = new RateLimiter(options.rateLimit?.limit, options.rateLimit?.windowMs);
+    const routes = [appRoutes, channelRoutes, guildRoutes, interactionRoutes].flatMap((build) => build(this.core));
+    this.rest = new RestServer(routes, options.token, this.limiter, report);
+  }
+
+  async listen(): Promise<void> {
+    await Promise.all([this.rest.listen(), this.core.gateway.listen(), this.core.cdn.listen()]);
+  }
+
+  /** Pass as `new Client({ rest: { api: emulator.restBase } })`. */
+  get restBase(): string {
+    return this.rest.base;
+  }
+
+  get gatewayUrl(): string {
+    return this.core.gateway.url;
+  }
+
+  /** Origin of attachment URLs (the host a bot must trust for downloads). */
+  get cdnBase(): string {
+    return this.core.cdn.base;
+  }
+
+  get botUserId(): string {
+    return this.state.botUserId;
+  }
+
+  // ---- world setup -------------------------------------------------------------------------
+
+  addGuild(seed: GuildSeed = {}): { id: string; channelIds: string[] } {
+    const guild = this.state.createGuild(seed);
+    const channelIds = (seed.channels ?? [{ name: 'general' }]).map((c) => this.state.createChannel(guild.id, c).id);
+    for (const member of seed.members ?? []) this.state.addMember(guild.id, member.id, member);
+    this.core.gateway.dispatch('GUILD_CREATE', (intents) => this.core.renderer.guildCreate(guild, (intents & Intent.GuildMembers) !== 0));
+    return { id: guild.id, channelIds };
+  }
+
+  addChannel(guildId: string, seed: ChannelSeed = {}): APIChannel {
+    const channel = this.core.renderer.channel(this.state.createChannel(guildId, seed));
+    this.core.gateway.dispatch('CHANNEL_CREATE', channel);
+    return json<APIChannel>(channel);
+  }
+
+  addMember(guildId: string, userId: string, options: MemberOptions = {}): void {
+    const member = this.state.addMember(guildId, userId, options);
+    this.core.gateway.dispatch('GUILD_MEMBER_ADD', { ...this.core.renderer.member(member), guild_id: guildId });
+  }
+
+  setAttachmentSizeLimit(guildId: string, bytes: number): void {
+    this.state.guild(guildId).attachmentSizeLimit = bytes;
+  }
+
+  /**
+   * A file as a user would attach it to a command, modal or message: an ephemeral attachment whose
+   * signed URL is on the emulated CDN (`channelId` only appears in that URL).
+   */
+  uploadAttachment(bytes: Buffer | Uint8Array, filename: string, contentType?: string, channelId = '0'): APIAttachment {
+    const file = fileRecord(this.state, channelId, Buffer.from(bytes), filename, contentType, true);
+    return json<APIAttachment>(this.core.renderer.attachment(file));
+  }
+
+  // ---- acting as users ---------------------------------------------------------------------
+
+  runSlashCommand(input: SlashCommandInput): InteractionHandle {
+    const command = this.findCommand(input.guildId, input.name);
+    this.assertMayUse(command, input);
+    const data = this.payloads.commandData(input, command, input.name, this.subcommandPath(input), input.options ?? {});
+    return this.dispatchInteraction(input, InteractionType.ApplicationCommand, data, { commandName: input.name });
+  }
+
+  /** Sends an autocomplete interaction and resolves with the bot's choices. */
+  async autocomplete(input: AutocompleteInput, timeoutMs = 5000): Promise<AutocompleteChoice[]> {
+    const command = this.findCommand(input.guildId, input.name);
+    const data = this.payloads.commandData(input, command, input.name, this.subcommandPath(input), input.options ?? {}, input.focused);
+    return this.dispatchInteraction(input, InteractionType.Autocomplete, data, { commandName: input.name }).waitForChoices(timeoutMs);
+  }
+
+  clickButton(messageId: string, customId: string, userId: string): InteractionHandle {
+    return this.useComponent(messageId, customId, userId, 2);
+  }
+
+  selectMenu(messageId: string, customId: string, userId: string, values: string[]): InteractionHandle {
+    return this.useComponent(messageId, customId, userId, 3, values);
+  }
+
+  /** Submits the modal the bot opened in answer to `opened`. */
+  async submitModal(opened: InteractionHandle, values: Record<string, ModalValue>, userId = opened.record.userId): Promise<InteractionHandle> {
+    const modal = await opened.waitForModal();
+    const { components, attachmentIds } = fillModal(modal, values);
+    const ctx = { guildId: opened.record.guildId, channelId: opened.record.channelId, userId };
+    const attachments = Object.fromEntries(attachmentIds.map((id) => {
+      const file = this.payloads.attachmentFile(id);
+      if (file.bytes.length > this.state.guild(ctx.guildId).attachmentSizeLimit) throw new Error(`${file.filename} is over the upload limit`);
+      return [id, this.core.renderer.attachment(file)];
+    }));
+    const data = { custom_id: modal.custom_id, components, ...(attachmentIds.length > 0 ? { resolved: { attachments } } : {}) };
+    const source = opened.record.sourceMessageId ? this.state.messages.get(opened.record.sourceMessageId) : undefined;
+    return this.dispatchInteraction(ctx, InteractionType.ModalSubmit, data, {
+      commandName: opened.record.commandName,
+      parent: opened.record,
+      ...(source ? { sourceMessageId: source.id, message: this.core.renderer.message(source) } : {}),
+    });
+  }
+
+  /** A user posts in a channel or thread; attachments come from `uploadAttachment`. */
+  postMessage(channelId: string, userId: string, content: string, attachments: APIAttachment[] = []): APIMessage {
+    const channel = this.state.channel(channelId);
+    this.state.member(channel.guildId, userId);
+    channel.thread?.memberIds.add(userId);
+    const files = attachments.map((a, index) => {
+      const file = this.state.files.get(a.id);
+      if (!file) throw new Error(`Unknown attachment ${a.id}`);
+      return { index, field: `files[${index}]`, filename: file.filename, declaredType: file.contentType, bytes: file.bytes };
+    });
+    const message = this.core.messages.create({
+      channelId, authorId: userId, body: { content }, files, source: 'user',
+      sizeLimit: this.state.guild(channel.guildId).attachmentSizeLimit, allowedFlags: 0,
+    });
+    return json<APIMessage>(this.core.renderer.message(message));
+  }
+
+  // ---- inspecting what the bot did ----------------------------------------------------------
+
+  waitFor<E extends EmulatorEvent>(predicate: (e: EmulatorEvent) => e is E, timeoutMs?: number, since?: number): Promise<E>;
+  waitFor(predicate: (e: EmulatorEvent) => boolean, timeoutMs?: number, since?: number): Promise<EmulatorEvent>;
+  waitFor(predicate: (e: EmulatorEvent) => boolean, timeoutMs = 5000, since = 0): Promise<EmulatorEvent> {
+    return this.events.waitFor(predicate, timeoutMs, since);
+  }
+
+  /** Resolves with the first message the bot creates in `channelId` (after `since`) that passes `filter`. */
+  async waitForMessage(channelId: string, filter: (m: APIMessage) => boolean = () => true, timeoutMs = 5000, since = 0): Promise<APIMessage> {
+    const event = await this.events.waitFor(
+      (e) => e.kind === 'message_create' && e.channelId === channelId && e.source !== 'user' && filter(json<APIMessage>(e.message)),
+      timeoutMs,
+      since,
+    );
+    return json<APIMessage>((event as Extract<EmulatorEvent, { kind: 'message_create' }>).message);
+  }
+
+  /** Position in the event history; pass as `since` to only match later events. */
+  eventCursor(): number {
+    return this.events.cursor();
+  }
+
+  eventHistory(): EmulatorEvent[] {
+    return this.events.all();
+  }
+
+  messages(channelId: string): APIMessage[] {
+    return this.state.channelMessages(channelId).map((m) => json<APIMessage>(this.core.renderer.message(m)));
+  }
+
+  message(messageId: string): APIMessage | undefined {
+    const message = this.state.messages.get(messageId);
+    return message && json<APIMessage>(this.core.renderer.message(message));
+  }
+
+  threads(parentId: string): APIChannel[] {
+    return [...this.state.channels.values()].filter((c) => c.parentId === parentId).map((c) => json<APIChannel>(this.core.renderer.channel(c)));
+  }
+
+  commands(guildId?: string): APIApplicationCommand[] {
+    return (this.state.commands.get(guildId ?? 'global') ?? []).map((c) => json<APIApplicationCommand>(c));
+  }
+
+  /** The stored bytes of an attachment (object, id, or CDN URL). */
+  fileBytes(attachment: { id: string } | string): Buffer {
+    const id = typeof attachment === 'string' ? (/\/attachments\/\d+\/(\d+)\//.exec(attachment)?.[1] ?? attachment) : attachment.id;
+    const file = this.state.files.get(id);
+    if (!file) throw new Error(`No stored file for ${JSON.stringify(attachment)}`);
+    return file.bytes;
+  }
+
+  violations(): Violation[] {
+    this.reportUnanswered();
+    return this.violationLog.list();
+  }
+
+  clearViolations(): void {
+    this.reportUnanswered();
+    this.violationLog.clear();
+  }
+
+  assertNoViolations(): void {
+    this.reportUnanswered();
+    this.violationLog.assertNone();
+  }
+
+  // ---- fault injection -----------------------------------------------------------------------
+
+  /** The next request matching gets a 429 with this retry_after; discord.js must wait and retry. */
+  forceRateLimit(entry: ForcedRateLimit): void {
+    this.limiter.force(entry);
+  }
+
+  /** Moves the emulator's clock (interaction deadlines, token life, URL expiry) without waiting. */
+  advanceTime(ms: number): void {
+    this.clock.advance(ms);
+  }
+
+  /** Drops the gateway connection with a resumable close code; resolves once the client resumed. */
+  kickGateway(code = 4000): Promise<void> {
+    return this.core.gateway.kick(code);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.rest.close(), this.core.gateway.close(), this.core.cdn.close()]);
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  private reportUnanswered(): void {
+    for (const interaction of this.core.interactions.takeUnanswered()) {
+      this.violationLog.record({
+        kind: 'timing',
+        route: 'INTERACTION_CREATE',
+        status: 0,
+        code: 10062,
+        message: `Interaction ${interaction.id} (${interaction.commandName ?? `type ${interaction.type}`}) was never acknowledged within 3 s`,
+        issues: [],
+        at: Date.now(),
+      });
+    }
+  }
+
+  private subcommandPath(input: SlashCommandInput): string[] {
+    return [input.subcommandGroup, input.subcommand].filter((p): p is string => Boolean(p));
+  }
+
+  /** A registered command by name; when commands were registered, an unknown one cannot be invoked. */
+  private findCommand(guildId: string, name: string): JsonObject | undefined {
+    const registered = [...(this.state.commands.get(guildId) ?? []), ...(this.state.commands.get('global') ?? [])];
+    const command = registered.find((c) => c.name === name && c.type === 1);
+    if (!command && registered.length > 0) throw new Error(`/${name} is not a registered command`);
+    return command;
+  }
+
+  /** Discord hides commands whose default_member_permissions the user lacks. */
+  private assertMayUse(command: JsonObject | undefined, ctx: InteractionContext): void {
+    const needed = command?.default_member_permissions;
+    if (typeof needed !== 'string') return;
+    if (!hasPermission(this.state.permissions(ctx.guildId, ctx.userId), BigInt(needed))) {
+      throw new Error(`User ${ctx.userId} cannot see /${String(command!.name)} (needs permissions ${needed})`);
+    }
+  }
+
+  private useComponent(messageId: string, customId: string, userId: string, componentType: number, values?: string[]): InteractionHandle {
+    const message = this.state.messages.get(messageId);
+    if (!message) throw new Error(`No message ${messageId}`);
+    const component = findComponent(message.components, customId);
+    if (!component || component.type !== componentType) throw new Error(`Message ${messageId} has no component ${customId} of type ${componentType}`);
+    if (component.disabled) throw new Error(`Component ${customId} is disabled`);
+    const ctx = { guildId: message.guildId, channelId: message.channelId, userId };
+    const data = this.payloads.componentData(customId, componentType, values);
+    return this.dispatchInteraction(ctx, InteractionType.MessageComponent, data, {
+      sourceMessageId: message.id,
+      message: this.core.renderer.message(message),
+    });
+  }
+
+  private dispatchInteraction(ctx: InteractionContext, type: number, data: JsonObject, extra: DispatchExtras): InteractionHandle {
+    if (this.core.gateway.connectedSessions() === 0) throw new Error('No bot is connected to the emulated gateway');
+    const id = this.state.ids.next();
+    const token = this.payloads.newToken();
+    const payload = { ...this.payloads.base(ctx, type, id, token), data, ...(extra.message ? { message: extra.message } : {}) };
+    const record = this.core.interactions.register({
+      id, token, type, ...ctx,
+      commandName: extra.commandName,
+      sourceMessageId: extra.sourceMessageId,
+      parent: extra.parent,
+      dispatchedAt: this.clock.now(),
+      payload,
+      attachmentSizeLimit: this.state.guild(ctx.guildId).attachmentSizeLimit,
+    });
+    const handle = new InteractionHandle(record);
+    this.core.gateway.dispatch('INTERACTION_CREATE', payload);
+    return handle;
+  }
+}
+
+function findComponent(components: JsonObject[], customId: string): JsonObject | undefined {
+  for (const component of components) {
+    if (component.custom_id === customId) return component;
+    const children = Array.isArray(component.components) ? (component.components as JsonObject[]) : [];
+    const accessory = component.accessory ? [component.accessory as JsonObject] : [];
+    const found = findComponent([...children, ...accessory], customId);
+    if (found) return found;
+  }
+  return undefined;
+}
