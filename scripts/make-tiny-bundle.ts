@@ -17,7 +17,9 @@ const SIZE_FLAGS: Record<string, keyof BundleDims> = {
 };
 
 function main(): void {
-  const { values } = parseArgs({
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
     options: {
       out: { type: 'string' },
       seed: { type: 'string', default: '1' },
@@ -25,7 +27,10 @@ function main(): void {
       help: { type: 'boolean' },
       ...Object.fromEntries(Object.keys(SIZE_FLAGS).map((k) => [k, { type: 'string' as const }])),
     },
-  });
+    }));
+  } catch (err) {
+    fail((err as Error).message.split('\n')[0]);
+  }
   if (values.help || !values.out) {
     console.error(USAGE);
     process.exit(values.help ? 0 : 2);
@@ -45,7 +50,11 @@ function main(): void {
   const seed = Number(values.seed);
   if (!Number.isInteger(seed) || seed < 0) fail('--seed must be a non-negative integer');
   const t0 = Date.now();
-  makeBundle({ out: values.out as string, seed, dims });
+  try {
+    makeBundle({ out: values.out as string, seed, dims });
+  } catch (err) {
+    fail((err as Error).message);
+  }
   console.error(`bundle written to ${values.out} in ${Date.now() - t0} ms (seed ${seed})`);
 }
 

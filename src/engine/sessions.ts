@@ -24,25 +24,31 @@ export interface Sessions {
  */
 export async function createSessions(bundle: Bundle, options: SessionOptions = {}): Promise<Sessions> {
   let device: Device = options.device ?? 'cpu';
-  const sessions = {} as Record<GraphName, ort.InferenceSession>;
-  for (const name of GRAPH_NAMES) {
-    const path = bundle.graphs[name].path;
-    let session: ort.InferenceSession;
-    if (device === 'cuda') {
-      try {
-        session = await ort.InferenceSession.create(path, sessionOptions(['cuda', 'cpu'], options));
-      } catch (err) {
-        options.onFallback?.(`CUDA execution provider unavailable (${firstLine(err)}); using CPU.`);
-        device = 'cpu';
+  const sessions: Partial<Record<GraphName, ort.InferenceSession>> = {};
+  try {
+    for (const name of GRAPH_NAMES) {
+      const path = bundle.graphs[name].path;
+      let session: ort.InferenceSession;
+      if (device === 'cuda') {
+        try {
+          session = await ort.InferenceSession.create(path, sessionOptions(['cuda', 'cpu'], options));
+        } catch (err) {
+          // Only a graph that then loads on CPU proves the provider, not the file, was the problem.
+          session = await openCpu(path, options);
+          options.onFallback?.(`CUDA execution provider unavailable (${firstLine(err)}); using CPU.`);
+          device = 'cpu';
+        }
+      } else {
         session = await openCpu(path, options);
       }
-    } else {
-      session = await openCpu(path, options);
+      sessions[name] = session;
+      checkGraphContract(name, session, `onnx/${path.split(/[\\/]/).pop()}`);
     }
-    checkGraphContract(name, session, `onnx/${path.split(/[\\/]/).pop()}`);
-    sessions[name] = session;
+  } catch (err) {
+    await Promise.all(Object.values(sessions).map((s) => s.release()));
+    throw err;
   }
-  return { sessions, device };
+  return { sessions: sessions as Record<GraphName, ort.InferenceSession>, device };
 }
 
 async function openCpu(path: string, options: SessionOptions): Promise<ort.InferenceSession> {

@@ -31,10 +31,19 @@ export class ChatTokenizer {
   private readonly imageEnd: number;
   private readonly imagePlaceholder: number;
   private readonly imageTokens: number;
+  private readonly specialTokens: string[];
 
   constructor(private readonly bundle: Bundle) {
-    this.tokenizer = new Tokenizer(bundle.tokenizerJson, bundle.tokenizerConfig);
-    this.templates = new Map([...chatTemplates(bundle.tokenizerConfig)].map(([k, v]) => [k, new Template(v)]));
+    try {
+      this.tokenizer = new Tokenizer(bundle.tokenizerJson, bundle.tokenizerConfig);
+    } catch (err) {
+      throw new BundleError('tokenizer_invalid', `tokenizer.json in ${bundle.dir} cannot be loaded: ${(err as Error).message.split('\n')[0]}`);
+    }
+    try {
+      this.templates = new Map([...chatTemplates(bundle.tokenizerConfig)].map(([k, v]) => [k, new Template(v)]));
+    } catch (err) {
+      throw new BundleError('template_invalid', `a chat template in tokenizer_config.json does not parse: ${(err as Error).message.split('\n')[0]}`);
+    }
     const cfg = bundle.tokenizerConfig;
     this.specials = Object.fromEntries(
       (['bos_token', 'eos_token', 'pad_token'] as const)
@@ -47,14 +56,23 @@ export class ChatTokenizer {
     this.imagePlaceholder = this.requireId(p.image_tag);
     this.imageStart = this.requireId(p.image_start_tag);
     this.imageEnd = this.requireId(p.image_end_tag);
+    this.specialTokens = [...this.tokenizer.get_added_tokens_decoder().values()].filter((t) => t.special).map((t) => t.content);
     const g = bundle.generation;
     this.bos = g.bos_token_id;
     this.eos = Array.isArray(g.eos_token_id) ? g.eos_token_id[0] : g.eos_token_id;
     this.pad = g.pad_token_id ?? this.requireId(tokenContent(cfg.pad_token) ?? '<pad>');
   }
 
-  hasTemplate(name: string): boolean {
-    return this.templates.has(name);
+  /** Throws a BundleError unless every named template exists. */
+  requireTemplates(names: string[]): void {
+    for (const name of names) {
+      if (!this.templates.has(name)) throw new BundleError('template_missing', `tokenizer_config.json has no chat template named "${name}".`);
+    }
+  }
+
+  /** The first special (added) token that `text` contains, if any: user text must not inject them. */
+  findSpecialToken(text: string): string | undefined {
+    return this.specialTokens.find((t) => text.includes(t));
   }
 
   render(templateName: string, messages: ChatMessage[]): string {

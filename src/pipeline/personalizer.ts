@@ -86,6 +86,7 @@ export class Personalizer {
   static async load(dir: string, options: PersonalizerOptions = {}): Promise<Personalizer> {
     const bundle = loadBundle(dir, options);
     const tokenizer = new ChatTokenizer(bundle);
+    tokenizer.requireTemplates([GROUNDING_TEMPLATE, GENERATION_TEMPLATE]);
     const model = await JanusModel.load(bundle, options);
     return new Personalizer(bundle, model, tokenizer, options.preprocess ?? 'janus');
   }
@@ -106,7 +107,7 @@ export class Personalizer {
   /** Stage 1: the grounding text for the subject. Greedy by default. */
   async ground(subject: SubjectImages, context: SubjectContext = {}, options: GroundOptions = {}): Promise<Grounding> {
     const started = performance.now();
-    const ctx = parseOrThrow(SubjectContextSchema, context);
+    const ctx = this.checkUserText(parseOrThrow(SubjectContextSchema, context));
     const messages = groundingMessages(xcotPrompts(this.bundle), this.bundle.processor.image_tag, subject.pixels.count, ctx);
     const prompt = this.tokenizer.encode(this.tokenizer.render(GROUNDING_TEMPLATE, messages), subject.pixels.count);
     const ids: number[] = [];
@@ -128,7 +129,8 @@ export class Personalizer {
   /** Stage 2 (or plain text-to-image with no subject): images, their tokens and seeds. */
   async generate(request: GenerateRequest): Promise<Generation> {
     const o = parseOrThrow(GenerateOptionsSchema, request);
-    const ctx = parseOrThrow(SubjectContextSchema, request.subjectContext ?? {});
+    this.checkUserText({ prompt: o.prompt });
+    const ctx = this.checkUserText(parseOrThrow(SubjectContextSchema, request.subjectContext ?? {}));
     const subject = request.subject ?? null;
     const imageCount = subject?.pixels.count ?? 0;
     const messages = generationMessages(xcotPrompts(this.bundle), this.bundle.processor.image_tag, imageCount, ctx, request.grounding ?? '', o.prompt);
@@ -174,6 +176,15 @@ export class Personalizer {
       promptTokens: prompt.ids.length,
       timings: { tokensMs: t1 - t0, decodeMs: t2 - t1, imageTokensPerSec: (o.count * perImage) / ((t1 - t0) / 1000) },
     };
+  }
+
+  /** User text must not smuggle in control tokens (image tags, role markers). */
+  private checkUserText<T extends Record<string, string | undefined>>(fields: T): T {
+    for (const [field, text] of Object.entries(fields)) {
+      const token = text && this.tokenizer.findSpecialToken(text);
+      if (token) throw new InputError('reserved_token', `The ${field} can't contain ${token}.`);
+    }
+    return fields;
   }
 
   async close(): Promise<void> {

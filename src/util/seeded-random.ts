@@ -7,7 +7,7 @@ export class SeededRandom {
   private spare: number | null = null;
 
   constructor(seed: number) {
-    this.state = (seed >>> 0) || 0x9e3779b9;
+    this.state = seed >>> 0;
   }
 
   /** mulberry32: uniform in [0, 1). */

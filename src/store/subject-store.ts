@@ -1,0 +1,589 @@
+import { InputError } from '../errors.ts';
+import { CONTEXT_MAX_CHARS } from '../pipeline/request-options.ts';
+import { DEFAULT_IMAGE_LIMITS } from '../images/limits.ts';
+import { assertId, isValidId, newId } from './ids.ts';
+import { normalizePhoto, type NormalizedPhoto, type PhotoRef, type PhotoStore } from './photo-store.ts';
+import type { Store } from './open-store.ts';
+
+/**
+ * Saved subjects: a name, an optional context and 1-4 reference photos, owned by one user and optionally
+ * shared in one server.
+ *
+ * Visibility: a user sees their own subjects everywhere, plus the subjects shared in the server they are
+ * in right now (never those shared in another server; in DMs only their own).
+ * Permissions: rename / share / edit context: owner only. Unshare: owner, or a member with Manage Server in
+ * the server where it is shared. Delete: the same two.
+ *
+ * Layout (namespace `subjects`):
+ *   s:<id>       -> Subject                        (the record: its presence is the commit point)
+ *   u:<ownerId>  -> string[] subject ids           (owner index, oldest first)
+ *   g:<guildId>  -> string[] subject ids           (shared-in index, a hint: always re-checked on read)
+ * Save writes photos, then the owner index, then the record; delete removes the record first, then the
+ * index entries, then the photo references. Whatever a crash leaves behind is unreachable (index entries
+ * whose record is missing are skipped and pruned, photo referrers whose subject is missing are removed by
+ * PhotoStore.sweep with isLive). A failed save rolls back what it wrote.
+ *
+ * All writes of one owner run under that owner's lock (see keyed-lock.ts).
+ */
+
+export interface Subject {
+  id: string;
+  ownerId: string;
+  /** Where it was saved (null: in DMs). */
+  guildId: string | null;
+  name: string;
+  context?: string;
+  /** sha256 of the normalized photos, 1 to 4, in upload order, no duplicates. */
+  photoHashes: string[];
+  /** The one server it is shared in, or null. */
+  sharedIn: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export const SUBJECT_NAME_MAX_CHARS = 32;
+export const SUBJECT_CONTEXT_MAX_CHARS = CONTEXT_MAX_CHARS;
+export const SUBJECT_MAX_PHOTOS = DEFAULT_IMAGE_LIMITS.maxImages;
+export const DEFAULT_MAX_SUBJECTS_PER_USER = 20;
+/** Discord's limit on autocomplete choices, and on a choice's name. */
+export const MAX_SUGGESTIONS = 25;
+export const SUGGESTION_NAME_MAX = 100;
+
+export type PhotoInput = Uint8Array | { bytes: Uint8Array; name?: string };
+
+export interface SaveSubjectInput {
+  ownerId: string;
+  guildId: string | null;
+  name: string;
+  photos: readonly PhotoInput[];
+  context?: string;
+}
+
+export interface Suggestion {
+  name: string;
+  value: string;
+}
+
+/** What SubjectStore needs of the grounding cache: drop an owner's cached groundings of deleted photos. */
+export interface GroundingInvalidator {
+  deleteForPhotos(userId: string, photoHashes: readonly string[]): Promise<number>;
+}
+
+export interface SubjectStoreOptions {
+  maxPerUser?: number;
+  now?: () => number;
+  /** When given, deleting a subject also drops its owner's cached groundings that used its photos. */
+  groundings?: GroundingInvalidator;
+  /** Lifetime of the in-memory lists behind list() and suggest() (default 5 min; writes invalidate). */
+  cacheTtlMs?: number;
+  /** Most users (and, separately, servers) kept in memory (default 10,000 each, least recent dropped). */
+  maxCachedKeys?: number;
+}
+
+export interface ForgetSubjectsResult {
+  subjects: number;
+  photos: number;
+}
+
+export class SubjectStore {
+  readonly #store: Store;
+  readonly #photos: PhotoStore;
+  readonly #maxPerUser: number;
+  readonly #now: () => number;
+  readonly #groundings?: GroundingInvalidator;
+  readonly #own: ListCache;
+  readonly #shared: ListCache;
+
+  constructor(store: Store, photos: PhotoStore, options: SubjectStoreOptions = {}) {
+    this.#store = store;
+    this.#photos = photos;
+    this.#maxPerUser = options.maxPerUser ?? DEFAULT_MAX_SUBJECTS_PER_USER;
+    this.#now = options.now ?? Date.now;
+    this.#groundings = options.groundings;
+    const ttl = options.cacheTtlMs ?? 5 * 60_000;
+    const max = options.maxCachedKeys ?? 10_000;
+    this.#own = new ListCache(ttl, max, (userId) => this.#loadOwn(userId));
+    this.#shared = new ListCache(ttl, max, (guildId) => this.#loadShared(guildId));
+  }
+
+  get maxPerUser(): number {
+    return this.#maxPerUser;
+  }
+
+  // ------------------------------------------------------------------------------------------ writes
+
+  /** Saves a new subject. Throws InputError (bad name/context/photos, duplicate name, limit reached). */
+  async save(input: SaveSubjectInput): Promise<Subject> {
+    assertId(input.ownerId, 'ownerId');
+    if (input.guildId !== null) assertId(input.guildId, 'guildId');
+    const ownerId = input.ownerId;
+    const name = cleanName(input.name);
+    const context = cleanContext(input.context);
+    if (input.photos.length < 1 || input.photos.length > SUBJECT_MAX_PHOTOS) {
+      throw new InputError('subject_photos', `Attach 1 to ${SUBJECT_MAX_PHOTOS} photos of the subject.`);
+    }
+    // Cheap checks before the expensive part, and again under the lock.
+    this.#checkCanAdd(await this.#loadOwn(ownerId), name);
+
+    // One at a time, so at most one full-size decode is in memory.
+    const normalized: NormalizedPhoto[] = [];
+    for (const [i, photo] of input.photos.entries()) {
+      const bytes = photo instanceof Uint8Array ? photo : photo.bytes;
+      const fileName = photo instanceof Uint8Array ? `Photo ${i + 1}` : (photo.name ?? `Photo ${i + 1}`);
+      const n = await normalizePhoto(bytes, { name: fileName });
+      if (!normalized.some((p) => p.hash === n.hash)) normalized.push(n);
+    }
+
+    return this.#lockUser(ownerId, async () => {
+      this.#checkCanAdd(await this.#loadOwn(ownerId), name);
+      const now = this.#now();
+      const subject: Subject = {
+        id: newId(),
+        ownerId,
+        guildId: input.guildId,
+        name,
+        ...(context !== undefined ? { context } : {}),
+        photoHashes: normalized.map((p) => p.hash),
+        sharedIn: null,
+        createdAt: now,
+        updatedAt: now,
+      };
+      const ref = subjectRef(subject.id);
+      const stored: string[] = [];
+      let indexed = false;
+      try {
+        for (const photo of normalized) {
+          await this.#photos.putNormalized(photo, ref);
+          stored.push(photo.hash);
+        }
+        await this.#indexAdd(`u:${ownerId}`, subject.id);
+        indexed = true;
+        await this.#store.subjects.set(recordKey(subject.id), subject);
+      } catch (error) {
+        // Undo in reverse order; each step is idempotent and a failure here is left to sweep().
+        await this.#store.subjects.delete(recordKey(subject.id)).catch(() => {});
+        if (indexed) await this.#indexRemove(`u:${ownerId}`, subject.id).catch(() => {});
+        await this.#photos.release(stored, ref).catch(() => {});
+        throw error;
+      } finally {
+        this.#own.invalidate(ownerId);
+      }
+      return subject;
+    });
+  }
+
+  async rename(userId: string, guildId: string | null, idOrName: string, newName: string): Promise<Subject> {
+    const name = cleanName(newName);
+    return this.#updateOwned(userId, guildId, idOrName, async (subject) => {
+      const own = await this.#loadOwn(subject.ownerId);
+      const clash = own.find((s) => s.id !== subject.id && fold(s.name) === fold(name));
+      if (clash) throw nameTaken(clash.name);
+      if (subject.sharedIn) await this.#checkSharedNameFree(subject.sharedIn, name, subject.id);
+      return { ...subject, name };
+    });
+  }
+
+  /** Sets or (with undefined / blank) clears the context. Owner only. */
+  async setContext(userId: string, guildId: string | null, idOrName: string, context: string | undefined): Promise<Subject> {
+    const cleaned = cleanContext(context);
+    return this.#updateOwned(userId, guildId, idOrName, async (subject) => {
+      const { context: _old, ...rest } = subject;
+      return cleaned === undefined ? rest : { ...rest, context: cleaned };
+    });
+  }
+
+  /**
+   * Shares the subject in `guildId` (owner only). A subject is shared in one server at a time: sharing it
+   * here moves it from wherever it was shared before.
+   */
+  async share(userId: string, guildId: string | null, idOrName: string): Promise<Subject> {
+    if (guildId === null) throw new InputError('subject_share_dm', 'Subjects can only be shared in a server.');
+    assertId(guildId, 'guildId');
+    return this.#updateOwned(userId, guildId, idOrName, async (subject) => {
+      if (subject.sharedIn === guildId) return subject;
+      await this.#checkSharedNameFree(guildId, subject.name, subject.id);
+      return { ...subject, sharedIn: guildId };
+    });
+  }
+
+  /** Stops sharing: the owner (from anywhere), or someone with Manage Server in the server it is shared in. */
+  async unshare(
+    userId: string,
+    guildId: string | null,
+    idOrName: string,
+    { canManageGuild = false }: { canManageGuild?: boolean } = {},
+  ): Promise<Subject> {
+    const target = await this.#resolve(userId, guildId, idOrName);
+    this.#checkModerate(target, userId, guildId, canManageGuild);
+    if (target.sharedIn === null) throw new InputError('subject_not_shared', `“${target.name}” is not shared.`);
+    return this.#lockUser(target.ownerId, async () => {
+      const current = await this.#reread(target);
+      this.#checkModerate(current, userId, guildId, canManageGuild);
+      if (current.sharedIn === null) return current;
+      return this.#write(current, { ...current, sharedIn: null, updatedAt: this.#now() });
+    });
+  }
+
+  /** Deletes a subject and (when no other subject or job uses them) its photos. */
+  async delete(
+    userId: string,
+    guildId: string | null,
+    idOrName: string,
+    { canManageGuild = false }: { canManageGuild?: boolean } = {},
+  ): Promise<Subject> {
+    const target = await this.#resolve(userId, guildId, idOrName);
+    this.#checkModerate(target, userId, guildId, canManageGuild);
+    return this.#lockUser(target.ownerId, async () => {
+      const current = await this.#reread(target);
+      this.#checkModerate(current, userId, guildId, canManageGuild);
+      await this.#remove(current);
+      return current;
+    });
+  }
+
+  /** Deletes every subject of `userId` and the photos no one else uses. */
+  async forgetUser(userId: string): Promise<ForgetSubjectsResult> {
+    assertId(userId, 'userId');
+    return this.#lockUser(userId, async () => {
+      let subjects = 0;
+      let photos = 0;
+      for (const subject of await this.#loadOwn(userId)) {
+        photos += await this.#remove(subject);
+        subjects++;
+      }
+      await this.#store.subjects.delete(`u:${userId}`); // dangling ids left by crashes
+      this.#own.invalidate(userId);
+      return { subjects, photos };
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------- reads
+
+  /** Own subjects (by name), then those shared by others in this server (by name). */
+  async list(userId: string, guildId: string | null): Promise<Subject[]> {
+    assertId(userId, 'userId');
+    const own = sortByName(await this.#own.get(userId));
+    if (guildId === null) return own;
+    const shared = (await this.#shared.get(guildId)).filter((s) => s.ownerId !== userId);
+    return [...own, ...sortByName(shared)];
+  }
+
+  /** How many subjects a user owns. */
+  async count(userId: string): Promise<number> {
+    return (await this.#own.get(userId)).length;
+  }
+
+  /**
+   * A subject visible to `userId` in `guildId`, by id (what autocomplete sends) or by name (what someone
+   * types; case-insensitive, own subjects first). Throws InputError when there is none.
+   */
+  async get(userId: string, guildId: string | null, idOrName: string): Promise<Subject> {
+    return this.#resolve(userId, guildId, idOrName);
+  }
+
+  /** The subject's normalized photos (PNG), in order. */
+  async getPhotos(subject: Pick<Subject, 'photoHashes' | 'name'>): Promise<Buffer[]> {
+    const out: Buffer[] = [];
+    for (const hash of subject.photoHashes) {
+      const data = await this.#photos.getPhoto(hash);
+      if (!data) throw new Error(`photo ${hash} of subject “${subject.name}” is missing from the store`);
+      out.push(data);
+    }
+    return out;
+  }
+
+  /**
+   * Autocomplete: at most 25 {name, value: id}, own subjects first, then names starting with the query,
+   * then names containing it. Served from memory after the first call per user and server.
+   */
+  async suggest(
+    userId: string,
+    guildId: string | null,
+    query: string,
+    options: { ownerLabel?: (ownerId: string) => string | undefined } = {},
+  ): Promise<Suggestion[]> {
+    if (!isValidId(userId) || (guildId !== null && !isValidId(guildId))) return [];
+    const own = await this.#own.get(userId);
+    const shared = guildId === null ? [] : (await this.#shared.get(guildId)).filter((s) => s.ownerId !== userId);
+    const q = fold(query.replace(/\s+/gu, ' ').trim());
+    const ranked: { s: Subject; group: number; score: number }[] = [];
+    for (const [group, list] of [own, shared].entries()) {
+      for (const s of list) {
+        const f = fold(s.name);
+        const score = q === '' || f.startsWith(q) ? 0 : f.includes(q) ? 1 : -1;
+        if (score >= 0) ranked.push({ s, group, score });
+      }
+    }
+    ranked.sort((a, b) => a.group - b.group || a.score - b.score || compareNames(a.s.name, b.s.name));
+    return ranked.slice(0, MAX_SUGGESTIONS).map(({ s, group }) => {
+      const by = group === 1 ? options.ownerLabel?.(s.ownerId) : undefined;
+      const label = group === 0 ? s.name : by ? `${s.name} (shared by ${by})` : `${s.name} (shared)`;
+      return { name: truncate(label, SUGGESTION_NAME_MAX), value: s.id };
+    });
+  }
+
+  /** For PhotoStore.sweep: is this `subject:<id>` referrer still a subject? Other kinds: undefined. */
+  async isLiveRef(ref: string): Promise<boolean | undefined> {
+    const m = /^subject:(.+)$/.exec(ref);
+    if (!m) return undefined;
+    return this.#store.subjects.has(recordKey(m[1]));
+  }
+
+  // -------------------------------------------------------------------------------------- internals
+
+  async #updateOwned(
+    userId: string,
+    guildId: string | null,
+    idOrName: string,
+    change: (subject: Subject) => Promise<Subject>,
+  ): Promise<Subject> {
+    const target = await this.#resolve(userId, guildId, idOrName);
+    if (target.ownerId !== userId) throw notOwner();
+    return this.#lockUser(userId, async () => {
+      const current = await this.#reread(target);
+      const next = await change(current);
+      if (next === current) return current;
+      return this.#write(current, { ...next, updatedAt: this.#now() });
+    });
+  }
+
+  /** Writes a changed record and moves it between shared-in indexes. Runs under the owner's lock. */
+  async #write(before: Subject, after: Subject): Promise<Subject> {
+    try {
+      if (after.sharedIn && after.sharedIn !== before.sharedIn) await this.#guildIndexAdd(after.sharedIn, after.id);
+      await this.#store.subjects.set(recordKey(after.id), after);
+      if (before.sharedIn && before.sharedIn !== after.sharedIn) await this.#guildIndexRemove(before.sharedIn, before.id);
+    } finally {
+      this.#own.invalidate(after.ownerId);
+      if (before.sharedIn) this.#shared.invalidate(before.sharedIn);
+      if (after.sharedIn) this.#shared.invalidate(after.sharedIn);
+    }
+    return after;
+  }
+
+  /** Removes one subject; returns how many photos were deleted. Runs under the owner's lock. */
+  async #remove(subject: Subject): Promise<number> {
+    try {
+      await this.#store.subjects.delete(recordKey(subject.id)); // the commit point
+      await this.#indexRemove(`u:${subject.ownerId}`, subject.id);
+      if (subject.sharedIn) await this.#guildIndexRemove(subject.sharedIn, subject.id);
+      const photos = await this.#photos.release(subject.photoHashes, subjectRef(subject.id));
+      await this.#groundings?.deleteForPhotos(subject.ownerId, subject.photoHashes);
+      return photos;
+    } finally {
+      this.#own.invalidate(subject.ownerId);
+      if (subject.sharedIn) this.#shared.invalidate(subject.sharedIn);
+    }
+  }
+
+  #checkCanAdd(own: Subject[], name: string): void {
+    const clash = own.find((s) => fold(s.name) === fold(name));
+    if (clash) throw nameTaken(clash.name);
+    if (own.length >= this.#maxPerUser) {
+      throw new InputError(
+        'subject_limit',
+        `You already have ${own.length} saved subjects, the most allowed; delete one before saving another.`,
+      );
+    }
+  }
+
+  async #checkSharedNameFree(guildId: string, name: string, exceptId: string): Promise<void> {
+    const clash = (await this.#loadShared(guildId)).find((s) => s.id !== exceptId && fold(s.name) === fold(name));
+    if (clash) {
+      throw new InputError(
+        'subject_shared_name_taken',
+        `Another subject named “${clash.name}” is already shared in this server; rename yours first.`,
+      );
+    }
+  }
+
+  #checkModerate(subject: Subject, userId: string, guildId: string | null, canManageGuild: boolean): void {
+    if (subject.ownerId === userId) return;
+    if (canManageGuild && guildId !== null && subject.sharedIn === guildId) return;
+    throw notOwner();
+  }
+
+  /** Resolution against fresh reads (not the autocomplete cache). */
+  async #resolve(userId: string, guildId: string | null, idOrName: string): Promise<Subject> {
+    assertId(userId, 'userId');
+    if (guildId !== null) assertId(guildId, 'guildId');
+    const query = typeof idOrName === 'string' ? idOrName.replace(/\s+/gu, ' ').trim() : '';
+    if (!query) throw new InputError('subject_not_found', 'Which subject? Give its name.');
+    if (isValidId(query)) {
+      const byId: Subject | undefined = await this.#store.subjects.get(recordKey(query));
+      if (byId && visibleTo(byId, userId, guildId)) return byId;
+    }
+    const q = fold(query);
+    const own = (await this.#loadOwn(userId)).find((s) => fold(s.name) === q);
+    if (own) return own;
+    if (guildId !== null) {
+      const shared = (await this.#loadShared(guildId)).filter((s) => s.ownerId !== userId && fold(s.name) === q);
+      if (shared.length === 1) return shared[0];
+      if (shared.length > 1) {
+        throw new InputError('subject_ambiguous', `Several subjects named “${shared[0].name}” are shared here; pick one from the list.`);
+      }
+    }
+    throw new InputError('subject_not_found', `You have no subject named “${truncate(query, 40)}”.`);
+  }
+
+  /** The record as it is now, under the owner's lock; gone means someone else deleted it meanwhile. */
+  async #reread(target: Subject): Promise<Subject> {
+    const current: Subject | undefined = await this.#store.subjects.get(recordKey(target.id));
+    if (!current || current.ownerId !== target.ownerId) {
+      throw new InputError('subject_not_found', `“${target.name}” was just deleted.`);
+    }
+    return current;
+  }
+
+  async #loadOwn(userId: string): Promise<Subject[]> {
+    return (await this.#loadIndexed(`u:${userId}`)).filter((s) => s.ownerId === userId);
+  }
+
+  async #loadShared(guildId: string): Promise<Subject[]> {
+    return (await this.#loadIndexed(`g:${guildId}`)).filter((s) => s.sharedIn === guildId);
+  }
+
+  async #loadIndexed(indexKey: string): Promise<Subject[]> {
+    const ids: string[] = (await this.#store.subjects.get(indexKey)) ?? [];
+    if (ids.length === 0) return [];
+    const records: (Subject | undefined)[] = await this.#store.subjects.get(ids.map(recordKey));
+    return records.filter((s): s is Subject => s !== undefined && s !== null);
+  }
+
+  async #indexAdd(indexKey: string, id: string): Promise<void> {
+    const ids: string[] = (await this.#store.subjects.get(indexKey)) ?? [];
+    if (!ids.includes(id)) await this.#store.subjects.set(indexKey, [...ids, id]);
+  }
+
+  async #indexRemove(indexKey: string, id: string): Promise<void> {
+    const ids: string[] = (await this.#store.subjects.get(indexKey)) ?? [];
+    // Also prunes ids whose record is gone (left by a crash).
+    const records: (Subject | undefined)[] = ids.length ? await this.#store.subjects.get(ids.map(recordKey)) : [];
+    const left = ids.filter((x, i) => x !== id && records[i]);
+    if (left.length === 0) await this.#store.subjects.delete(indexKey);
+    else if (left.length !== ids.length) await this.#store.subjects.set(indexKey, left);
+  }
+
+  #guildIndexAdd(guildId: string, id: string): Promise<void> {
+    return this.#store.locks.run(`subjects:g:${guildId}`, () => this.#indexAdd(`g:${guildId}`, id));
+  }
+
+  #guildIndexRemove(guildId: string, id: string): Promise<void> {
+    return this.#store.locks.run(`subjects:g:${guildId}`, () => this.#indexRemove(`g:${guildId}`, id));
+  }
+
+  #lockUser<T>(userId: string, fn: () => Promise<T>): Promise<T> {
+    return this.#store.locks.run(`user:${userId}`, fn);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- helpers
+
+function recordKey(id: string): string {
+  return `s:${id}`;
+}
+
+function subjectRef(id: string): PhotoRef {
+  return `subject:${id}`;
+}
+
+function visibleTo(subject: Subject, userId: string, guildId: string | null): boolean {
+  return subject.ownerId === userId || (guildId !== null && subject.sharedIn === guildId);
+}
+
+/** Case- and width-insensitive form used for uniqueness and lookups. */
+export function fold(name: string): string {
+  return name.normalize('NFKC').toLowerCase();
+}
+
+// Control, format (except the zero-width joiner of emoji sequences), private use, unassigned, separators.
+const BAD_NAME_CHARS = /[\p{Cc}\p{Co}\p{Cn}\p{Zl}\p{Zp}]|(?!\u200d)\p{Cf}/u;
+
+/** Trims, collapses whitespace and checks a subject name. Throws InputError. */
+export function cleanName(raw: unknown): string {
+  const name = typeof raw === 'string' ? raw.normalize('NFC').replace(/\s+/gu, ' ').trim() : '';
+  if (!name) throw new InputError('subject_name', 'The subject needs a name.');
+  if ([...name].length > SUBJECT_NAME_MAX_CHARS) {
+    throw new InputError('subject_name', `The name is longer than ${SUBJECT_NAME_MAX_CHARS} characters.`);
+  }
+  if (BAD_NAME_CHARS.test(name)) throw new InputError('subject_name', 'The name contains characters that cannot be shown.');
+  return name;
+}
+
+/** Trims a context; blank means none. Throws InputError when too long. */
+export function cleanContext(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const context = String(raw).replace(/\r\n?/g, '\n').trim();
+  if (!context) return undefined;
+  if (context.length > SUBJECT_CONTEXT_MAX_CHARS) {
+    throw new InputError('subject_context', `The context is longer than ${SUBJECT_CONTEXT_MAX_CHARS} characters.`);
+  }
+  return context;
+}
+
+function nameTaken(existing: string): InputError {
+  return new InputError('subject_name_taken', `You already have a subject named “${existing}”.`);
+}
+
+function notOwner(): InputError {
+  return new InputError('subject_not_owner', 'That subject belongs to someone else.');
+}
+
+const collator = new Intl.Collator('en', { sensitivity: 'base', numeric: true });
+
+function compareNames(a: string, b: string): number {
+  return collator.compare(a, b) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+function sortByName(list: Subject[]): Subject[] {
+  return [...list].sort((a, b) => compareNames(a.name, b.name) || a.createdAt - b.createdAt);
+}
+
+function truncate(text: string, max: number): string {
+  const chars = [...text];
+  return chars.length <= max ? text : `${chars.slice(0, max - 1).join('')}…`;
+}
+
+/**
+ * Lists kept in memory per user or server for list() and suggest(). Writes invalidate the affected keys;
+ * entries also expire after `ttlMs` (another process sharing Redis may have written). A load that overlaps
+ * an invalidation of its key is returned but not kept, so it cannot undo the invalidation.
+ */
+class ListCache {
+  readonly #entries = new Map<string, { list: Subject[]; at: number }>();
+  readonly #loading = new Map<string, object>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxKeys: number,
+    private readonly load: (key: string) => Promise<Subject[]>,
+  ) {}
+
+  async get(key: string): Promise<Subject[]> {
+    const hit = this.#entries.get(key);
+    if (hit && Date.now() - hit.at < this.ttlMs) {
+      this.#entries.delete(key); // refresh the LRU position
+      this.#entries.set(key, hit);
+      return hit.list;
+    }
+    const token = {};
+    this.#loading.set(key, token);
+    const at = Date.now();
+    try {
+      const list = await this.load(key);
+      if (this.#loading.get(key) === token) {
+        this.#entries.delete(key);
+        this.#entries.set(key, { list, at });
+        while (this.#entries.size > this.maxKeys) this.#entries.delete(this.#entries.keys().next().value!);
+      }
+      return list;
+    } finally {
+      if (this.#loading.get(key) === token) this.#loading.delete(key);
+    }
+  }
+
+  invalidate(key: string): void {
+    this.#entries.delete(key);
+    this.#loading.delete(key);
+  }
+}

@@ -1,0 +1,230 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadBundle } from '../src/bundle/load-bundle.ts';
+import { BundleError } from '../src/errors.ts';
+import { DType, GraphBuilder } from '../src/generator/onnx-builder.ts';
+import { TINY_DIMS } from '../src/generator/dims.ts';
+import { Personalizer } from '../src/pipeline/personalizer.ts';
+import { copyTinyBundle, removeTinyBundles, scratchDir, tinyBundle } from './helpers/tiny-bundle.ts';
+
+after(removeTinyBundles);
+
+/** Runs `fn`, expects a BundleError with `code` whose message is one line matching every pattern. */
+async function expectBundleError(fn: () => unknown, code: string, ...patterns: RegExp[]): Promise<BundleError> {
+  let thrown: unknown;
+  try {
+    await fn();
+  } catch (err) {
+    thrown = err;
+  }
+  assert.ok(thrown instanceof BundleError, `expected a BundleError, got ${thrown instanceof Error ? `${thrown.name}: ${thrown.message}` : String(thrown)}`);
+  assert.equal(thrown.code, code, thrown.message);
+  assert.equal(thrown.name, 'BundleError');
+  assert.doesNotMatch(thrown.message, /[\r\n]/, 'message is not one line');
+  assert.ok(thrown.message.length < 400, 'message is too long to show');
+  for (const p of patterns) assert.match(thrown.message, p);
+  return thrown;
+}
+
+/** The same failure from loadBundle and from Personalizer.load. */
+async function expectBoth(dir: string, code: string, ...patterns: RegExp[]): Promise<void> {
+  await expectBundleError(() => loadBundle(dir), code, ...patterns);
+  await expectBundleError(() => Personalizer.load(dir), code, ...patterns);
+}
+
+/** lm_head with the right shapes but its input named "hidden" instead of "hidden_states". */
+function misnamedLmHead(vocab: number): Uint8Array {
+  const b = new GraphBuilder('lm_head');
+  const x = b.input('hidden', DType.float, ['batch_size', 'sequence_length', TINY_DIMS.hidden]);
+  const w = b.constFloat(new Array(TINY_DIMS.hidden * vocab).fill(0.01), [TINY_DIMS.hidden, vocab]);
+  b.named('logits', 'MatMul', [x, w]);
+  b.output('logits', DType.float, ['batch_size', 'sequence_length', vocab]);
+  return b.build().model;
+}
+
+function vocabOf(dir: string): number {
+  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { language_config: { vocab_size: number } };
+  return cfg.language_config.vocab_size;
+}
+
+// ---- a bundle that is fine ----------------------------------------------------------------------
+
+test('a generated bundle loads: fp32 graphs, configs parsed, CPU sessions, shape read from the graphs', async () => {
+  const dir = tinyBundle(1);
+  const bundle = loadBundle(dir);
+  for (const [name, g] of Object.entries(bundle.graphs)) {
+    assert.equal(g.dtype, 'fp32', name);
+    assert.equal(g.path, join(dir, 'onnx', `${name}.onnx`));
+  }
+  assert.equal(bundle.processor.num_image_tokens, 576);
+  const p = await Personalizer.load(dir);
+  try {
+    assert.equal(p.device, 'cpu');
+    assert.deepEqual(p.model.shape, {
+      layers: TINY_DIMS.layers,
+      kvHeads: TINY_DIMS.heads,
+      headDim: TINY_DIMS.headDim,
+      hidden: TINY_DIMS.hidden,
+      textVocab: vocabOf(dir),
+      codebookSize: TINY_DIMS.codebookSize,
+      imageSize: TINY_DIMS.imageSize,
+      imageTokens: 576,
+    });
+  } finally {
+    await p.close();
+  }
+});
+
+// ---- broken bundles -------------------------------------------------------------------------------
+
+test('a folder that does not exist', async () => {
+  const dir = scratchDir('does-not-exist');
+  await expectBoth(dir, 'bundle_missing', /not found/, new RegExp(dir.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')));
+});
+
+test('a file where the folder should be', async () => {
+  const file = join(tinyBundle(1), 'config.json');
+  await expectBoth(file, 'bundle_missing', /not a folder/);
+});
+
+test('a bundle without tokenizer.json', async () => {
+  const dir = copyTinyBundle(1);
+  rmSync(join(dir, 'tokenizer.json'));
+  await expectBoth(dir, 'file_missing', /missing tokenizer\.json/);
+});
+
+test('a config file that is not valid JSON', async () => {
+  const dir = copyTinyBundle(1);
+  writeFileSync(join(dir, 'preprocessor_config.json'), '{"image_size": 384,');
+  await expectBoth(dir, 'file_invalid', /preprocessor_config\.json/, /not valid JSON/);
+});
+
+test('config.json whose model_type is llama fails the schema and names the field', async () => {
+  const dir = copyTinyBundle(1);
+  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, model_type: 'llama' }));
+  await expectBoth(dir, 'file_invalid', /config\.json/, /model_type/);
+});
+
+test('processor_config.json without image_tag fails the schema', async () => {
+  const dir = copyTinyBundle(1);
+  const cfg = JSON.parse(readFileSync(join(dir, 'processor_config.json'), 'utf8')) as Record<string, unknown>;
+  delete cfg.image_tag;
+  writeFileSync(join(dir, 'processor_config.json'), JSON.stringify(cfg));
+  await expectBoth(dir, 'file_invalid', /processor_config\.json/, /image_tag/);
+});
+
+// Known bug (see the report): ChatTokenizer lets the tokenizer library's plain Error escape.
+test('a tokenizer.json that is JSON but not a tokenizer', async () => {
+  const dir = copyTinyBundle(1);
+  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify({ version: '1.0', model: { type: 'Nonsense' } }));
+  await expectBundleError(() => Personalizer.load(dir), 'tokenizer_invalid', /tokenizer\.json/);
+});
+
+test('a missing graph names the graph and the files looked for', async () => {
+  const dir = copyTinyBundle(1);
+  rmSync(join(dir, 'onnx', 'gen_head.onnx'));
+  await expectBoth(dir, 'graph_missing', /gen_head/, /onnx\/gen_head_q4\.onnx/, /onnx\/gen_head\.onnx/);
+});
+
+test('a graph file of garbage bytes', async () => {
+  const dir = copyTinyBundle(1);
+  writeFileSync(join(dir, 'onnx', 'gen_img_embeds.onnx'), Buffer.from('this is not a protobuf, just some text \x00\x01\x02\xff'.repeat(20), 'latin1'));
+  loadBundle(dir); // The folder checks pass; the graph fails when opened.
+  await expectBundleError(() => Personalizer.load(dir), 'graph_invalid', /gen_img_embeds\.onnx/);
+});
+
+test('a graph whose sidecar is missing', async () => {
+  const dir = copyTinyBundle(1);
+  rmSync(join(dir, 'onnx', 'gen_head.onnx_data'));
+  await expectBundleError(() => Personalizer.load(dir), 'graph_invalid', /gen_head\.onnx/);
+});
+
+test('a graph whose input does not match the contract (hidden instead of hidden_states)', async () => {
+  const dir = copyTinyBundle(1);
+  writeFileSync(join(dir, 'onnx', 'lm_head.onnx'), misnamedLmHead(vocabOf(dir)));
+  await expectBundleError(() => Personalizer.load(dir), 'graph_mismatch', /onnx\/lm_head\.onnx/, /"hidden_states"/);
+});
+
+test('a graph input of the wrong element type (int32 image_ids) is reported with the type it has and the one expected', async () => {
+  const dir = copyTinyBundle(1);
+  const b = new GraphBuilder('gen_img_embeds');
+  const ids = b.input('image_ids', DType.int32, ['batch_size', 'sequence_length']);
+  b.named('inputs_embeds', 'Cast', [b.o('Unsqueeze', [ids, b.constInt([-1])])], { to: DType.float });
+  b.output('inputs_embeds', DType.float, ['batch_size', 'sequence_length', 1]);
+  writeFileSync(join(dir, 'onnx', 'gen_img_embeds.onnx'), b.build().model);
+  await expectBundleError(() => Personalizer.load(dir), 'graph_mismatch', /gen_img_embeds\.onnx/, /"image_ids" is int32/, /int64/);
+});
+
+// ---- dtype variants -------------------------------------------------------------------------------
+
+test('dtype: the CPU default order prefers q4; dtypes picks fp32; an absent dtype names its file', async () => {
+  const dir = copyTinyBundle(1);
+  // A q4 "variant" that is the fp32 graph under another name; it still points at lm_head.onnx_data.
+  copyFileSync(join(dir, 'onnx', 'lm_head.onnx'), join(dir, 'onnx', 'lm_head_q4.onnx'));
+
+  const auto = loadBundle(dir);
+  assert.equal(auto.graphs.lm_head.dtype, 'q4');
+  assert.equal(auto.graphs.lm_head.path, join(dir, 'onnx', 'lm_head_q4.onnx'));
+  assert.equal(auto.graphs.gen_head.dtype, 'fp32', 'graphs without a q4 file fall back to fp32');
+
+  const fp32 = loadBundle(dir, { dtypes: { lm_head: 'fp32' } });
+  assert.equal(fp32.graphs.lm_head.dtype, 'fp32');
+  assert.equal(fp32.graphs.lm_head.path, join(dir, 'onnx', 'lm_head.onnx'));
+
+  const p = await Personalizer.load(dir);
+  await p.close();
+
+  await expectBundleError(() => loadBundle(dir, { dtypes: { lm_head: 'fp16' } }), 'graph_missing', /onnx\/lm_head_fp16\.onnx/);
+  const err = await expectBundleError(() => Personalizer.load(dir, { dtypes: { lm_head: 'fp16' } }), 'graph_missing');
+  assert.doesNotMatch(err.message, /lm_head(_q4)?\.onnx[,)]/, 'an explicit dtype must not fall back to other files');
+});
+
+test('dtype: the chosen variant is the file that gets opened', async () => {
+  const dir = copyTinyBundle(1);
+  // A broken q4 variant next to a good fp32 graph: the default picks (and fails on) q4, fp32 loads.
+  writeFileSync(join(dir, 'onnx', 'lm_head_q4.onnx'), misnamedLmHead(vocabOf(dir)));
+  await expectBundleError(() => Personalizer.load(dir), 'graph_mismatch', /onnx\/lm_head_q4\.onnx/);
+  const p = await Personalizer.load(dir, { dtypes: { lm_head: 'fp32' } });
+  try {
+    assert.equal(p.bundle.graphs.lm_head.dtype, 'fp32');
+  } finally {
+    await p.close();
+  }
+});
+
+test('dtype: on CUDA the default order looks for fp16 first', () => {
+  const dir = copyTinyBundle(1);
+  copyFileSync(join(dir, 'onnx', 'gen_head.onnx'), join(dir, 'onnx', 'gen_head_fp16.onnx'));
+  copyFileSync(join(dir, 'onnx', 'gen_head.onnx'), join(dir, 'onnx', 'gen_head_q4.onnx'));
+  assert.equal(loadBundle(dir, { device: 'cuda' }).graphs.gen_head.dtype, 'fp16');
+  assert.equal(loadBundle(dir, { device: 'cpu' }).graphs.gen_head.dtype, 'q4');
+  renameSync(join(dir, 'onnx', 'gen_head_fp16.onnx'), join(dir, 'onnx', 'gen_head_q4f16.onnx'));
+  assert.equal(loadBundle(dir, { device: 'cuda' }).graphs.gen_head.dtype, 'q4f16');
+});
+
+// ---- device -----------------------------------------------------------------------------------------
+
+test('device cuda without a usable CUDA provider falls back to CPU and says why, once', async () => {
+  const reasons: string[] = [];
+  const p = await Personalizer.load(tinyBundle(1), { device: 'cuda', onFallback: (r) => reasons.push(r) });
+  try {
+    if (p.device === 'cuda') {
+      // A machine where the CUDA provider really loads: nothing to fall back from.
+      assert.deepEqual(reasons, []);
+      return;
+    }
+    assert.equal(p.device, 'cpu');
+    assert.equal(reasons.length, 1, reasons.join(' | '));
+    assert.match(reasons[0], /CUDA/);
+    assert.match(reasons[0], /CPU/);
+    assert.doesNotMatch(reasons[0], /[\r\n]/);
+    // The fallback sessions work.
+    const g = await p.generate({ prompt: 'a dog', greedy: true, cfgWeight: 1, seed: 0 });
+    assert.equal(g.images[0].imageTokens.length, 576);
+  } finally {
+    await p.close();
+  }
+});
