@@ -116,7 +116,7 @@ test('processor_config.json without image_tag fails the schema', async () => {
   await expectBoth(dir, 'file_invalid', /processor_config\.json/, /image_tag/);
 });
 
-// Known bug (see the report): ChatTokenizer lets the tokenizer library's plain Error escape.
+// The tokenizer library's own errors must surface as a BundleError naming the file.
 test('a tokenizer.json that is JSON but not a tokenizer', async () => {
   const dir = copyTinyBundle(1);
   writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify({ version: '1.0', model: { type: 'Nonsense' } }));

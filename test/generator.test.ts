@@ -334,7 +334,7 @@ test('CLI: defaults to the tiny preset and seed 1, byte for byte what makeBundle
   for (const [file, hash] of want) assert.equal(got.get(file), hash, file);
 });
 
-// Known bugs in scripts/make-tiny-bundle.ts (see the report): these crash with a stack trace and exit 1.
+// Bad flags and sizes makeBundle cannot honour: one line on stderr, exit 2, no stack trace.
 test('CLI: an unknown flag or a flag without its value exits 2 with one line', () => {
   for (const args of [['--bogus'], ['--hidden']]) {
     const r = runCli(['--out', scratchDir('cli-unknown'), ...args]);
