@@ -16,10 +16,11 @@ import type { Store } from './open-store.ts';
  * Lifetime is reference counting with named referrers: `putPhoto(bytes, 'subject:<id>')` adds the
  * referrer, `release(hash, 'subject:<id>')` removes it and deletes the photo when none is left. Named
  * referrers (not a bare count) make both idempotent, and `sweep(isLive)` can drop referrers whose subject
- * or job no longer exists (after a crash between two writes) and any photo left without referrers.
+ * or job no longer exists (after a crash between two writes) and any photo left without referrers; it
+ * leaves anything younger than a grace period alone, so it never races a save in progress.
  *
  * Layout: namespace `photos`: <hash> -> PhotoRecord (bytes as a Buffer); namespace `photorefs`: <hash> ->
- * string[] (sorted referrers). The bytes are written before the referrer and deleted after it, under the
+ * { [referrer]: addedAtMs }. The bytes are written before the referrer and deleted after it, under the
  * photo's lock, so a photo that has referrers always has its bytes.
  */
 
@@ -72,6 +73,19 @@ export interface PhotoStoreOptions {
   now?: () => number;
 }
 
+/** Referrer -> when it was added (ms). */
+type RefMap = Record<string, number>;
+
+export interface SweepOptions {
+  /**
+   * Referrers and unreferenced photos younger than this are left alone (default 1 hour): a save or a job
+   * may be between writing its photos and writing its record, in this process or another one.
+   */
+  graceMs?: number;
+}
+
+export const DEFAULT_SWEEP_GRACE_MS = 60 * 60_000;
+
 export class PhotoStore {
   readonly #store: Store;
   readonly #now: () => number;
@@ -92,7 +106,7 @@ export class PhotoStore {
     if (photoHash(photo.data) !== photo.hash) throw new Error('photo bytes do not match their hash');
     const { hash } = photo;
     await this.#lock(hash, async () => {
-      const refs: string[] = (await this.#store.photorefs.get(hash)) ?? [];
+      const refs = await this.#refMap(hash);
       const existed = await this.#store.photos.has(hash);
       if (!existed) {
         const record: PhotoRecord = {
@@ -103,25 +117,24 @@ export class PhotoStore {
         };
         await this.#store.photos.set(hash, record);
       }
-      if (refs.includes(ref)) return;
       try {
-        await this.#store.photorefs.set(hash, [...refs, ref].sort());
+        await this.#store.photorefs.set(hash, { ...refs, [ref]: this.#now() });
       } catch (error) {
-        if (!existed && refs.length === 0) await this.#store.photos.delete(hash).catch(() => {});
+        if (!existed && Object.keys(refs).length === 0) await this.#store.photos.delete(hash).catch(() => {});
         throw error;
       }
     });
     return hash;
   }
 
-  /** Adds a referrer to a photo that must already exist (e.g. a job reusing a subject's photo). */
+  /** Adds a referrer to a photo that must already exist (e.g. a job reusing an uploaded photo). */
   async addRef(hash: string, ref: PhotoRef): Promise<void> {
     checkHash(hash);
     checkRef(ref);
     await this.#lock(hash, async () => {
       if (!(await this.#store.photos.has(hash))) throw new Error(`photo ${hash} does not exist`);
-      const refs: string[] = (await this.#store.photorefs.get(hash)) ?? [];
-      if (!refs.includes(ref)) await this.#store.photorefs.set(hash, [...refs, ref].sort());
+      const refs = await this.#refMap(hash);
+      if (!(ref in refs)) await this.#store.photorefs.set(hash, { ...refs, [ref]: this.#now() });
     });
   }
 
@@ -141,9 +154,10 @@ export class PhotoStore {
     return isPhotoHash(hash) && this.#store.photos.has(hash);
   }
 
+  /** The referrers of a photo, sorted. */
   async refs(hash: string): Promise<string[]> {
     if (!isPhotoHash(hash)) return [];
-    return (await this.#store.photorefs.get(hash)) ?? [];
+    return Object.keys(await this.#refMap(hash)).sort();
   }
 
   /**
@@ -156,10 +170,10 @@ export class PhotoStore {
     for (const hash of new Set(hashes)) {
       if (!isPhotoHash(hash)) continue;
       await this.#lock(hash, async () => {
-        const refs: string[] = (await this.#store.photorefs.get(hash)) ?? [];
-        const left = refs.filter((r) => r !== ref);
-        if (left.length > 0) {
-          if (left.length !== refs.length) await this.#store.photorefs.set(hash, left);
+        const refs = await this.#refMap(hash);
+        const { [ref]: _gone, ...left } = refs;
+        if (Object.keys(left).length > 0) {
+          if (ref in refs) await this.#store.photorefs.set(hash, left);
           return;
         }
         // Referrers first: a photo with referrers must always have bytes, never the reverse.
@@ -171,27 +185,34 @@ export class PhotoStore {
   }
 
   /**
-   * Repairs what a crash between two writes can leave: referrers for which `isLive` says false are dropped,
-   * then photos without referrers and referrer lists without a photo are deleted. Safe to run while the bot
-   * is working (each photo is handled under its lock).
+   * Repairs what a crash between two writes can leave: referrers older than the grace period for which
+   * `isLive` says false are dropped, then photos without referrers (older than the grace period) and
+   * referrer lists without a photo are deleted. Safe to run while the bot is working.
    */
-  async sweep(isLive?: (ref: string) => Promise<boolean>): Promise<{ photosDeleted: number; refsDropped: number }> {
+  async sweep(
+    isLive?: (ref: string) => Promise<boolean>,
+    { graceMs = DEFAULT_SWEEP_GRACE_MS }: SweepOptions = {},
+  ): Promise<{ photosDeleted: number; refsDropped: number }> {
     const hashes = new Set([...(await this.#store.keys('photos')), ...(await this.#store.keys('photorefs'))]);
+    const cutoff = this.#now() - graceMs;
     let photosDeleted = 0;
     let refsDropped = 0;
     for (const hash of hashes) {
       await this.#lock(hash, async () => {
-        const refs: string[] = (await this.#store.photorefs.get(hash)) ?? [];
-        const live: string[] = [];
-        for (const ref of refs) if (!isLive || (await isLive(ref))) live.push(ref);
-        refsDropped += refs.length - live.length;
-        const hasPhoto = await this.#store.photos.has(hash);
-        if (live.length > 0 && hasPhoto) {
-          if (live.length !== refs.length) await this.#store.photorefs.set(hash, live);
+        const refs = await this.#refMap(hash);
+        const live: RefMap = {};
+        for (const [ref, at] of Object.entries(refs)) {
+          if (at > cutoff || !isLive || (await isLive(ref))) live[ref] = at;
+          else refsDropped++;
+        }
+        const record: PhotoRecord | undefined = await this.#store.photos.get(hash);
+        const liveCount = Object.keys(live).length;
+        if (record && (liveCount > 0 || record.createdAt > cutoff)) {
+          if (liveCount !== Object.keys(refs).length) await this.#store.photorefs.set(hash, live);
           return;
         }
-        if (refs.length > 0 || !hasPhoto) await this.#store.photorefs.delete(hash);
-        if (hasPhoto && (await this.#store.photos.delete(hash))) photosDeleted++;
+        await this.#store.photorefs.delete(hash);
+        if (record && (await this.#store.photos.delete(hash))) photosDeleted++;
       });
     }
     return { photosDeleted, refsDropped };
@@ -200,6 +221,10 @@ export class PhotoStore {
   /** Number of stored photos (scans keys; for tests and /stats). */
   async count(): Promise<number> {
     return (await this.#store.keys('photos')).length;
+  }
+
+  async #refMap(hash: string): Promise<RefMap> {
+    return (await this.#store.photorefs.get(hash)) ?? {};
   }
 
   #lock<T>(hash: string, fn: () => Promise<T>): Promise<T> {

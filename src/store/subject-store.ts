@@ -83,6 +83,8 @@ export interface SubjectStoreOptions {
 export interface ForgetSubjectsResult {
   subjects: number;
   photos: number;
+  /** Cached groundings of the deleted subjects' photos (when a grounding cache is wired in). */
+  groundings: number;
 }
 
 export class SubjectStore {
@@ -245,15 +247,16 @@ export class SubjectStore {
   async forgetUser(userId: string): Promise<ForgetSubjectsResult> {
     assertId(userId, 'userId');
     return this.#lockUser(userId, async () => {
-      let subjects = 0;
-      let photos = 0;
+      const result: ForgetSubjectsResult = { subjects: 0, photos: 0, groundings: 0 };
       for (const subject of await this.#loadOwn(userId)) {
-        photos += await this.#remove(subject);
-        subjects++;
+        const removed = await this.#remove(subject);
+        result.subjects++;
+        result.photos += removed.photos;
+        result.groundings += removed.groundings;
       }
       await this.#store.subjects.delete(`u:${userId}`); // dangling ids left by crashes
       this.#own.invalidate(userId);
-      return { subjects, photos };
+      return result;
     });
   }
 
@@ -361,15 +364,15 @@ export class SubjectStore {
     return after;
   }
 
-  /** Removes one subject; returns how many photos were deleted. Runs under the owner's lock. */
-  async #remove(subject: Subject): Promise<number> {
+  /** Removes one subject; returns how many photos and groundings went with it. Runs under the owner's lock. */
+  async #remove(subject: Subject): Promise<{ photos: number; groundings: number }> {
     try {
       await this.#store.subjects.delete(recordKey(subject.id)); // the commit point
       await this.#indexRemove(`u:${subject.ownerId}`, subject.id);
       if (subject.sharedIn) await this.#guildIndexRemove(subject.sharedIn, subject.id);
       const photos = await this.#photos.release(subject.photoHashes, subjectRef(subject.id));
-      await this.#groundings?.deleteForPhotos(subject.ownerId, subject.photoHashes);
-      return photos;
+      const groundings = (await this.#groundings?.deleteForPhotos(subject.ownerId, subject.photoHashes)) ?? 0;
+      return { photos, groundings };
     } finally {
       this.#own.invalidate(subject.ownerId);
       if (subject.sharedIn) this.#shared.invalidate(subject.sharedIn);
@@ -506,7 +509,9 @@ export function cleanName(raw: unknown): string {
   if ([...name].length > SUBJECT_NAME_MAX_CHARS) {
     throw new InputError('subject_name', `The name is longer than ${SUBJECT_NAME_MAX_CHARS} characters.`);
   }
-  if (BAD_NAME_CHARS.test(name)) throw new InputError('subject_name', 'The name contains characters that cannot be shown.');
+  if (BAD_NAME_CHARS.test(name) || !/[\p{L}\p{N}\p{S}\p{P}]/u.test(name)) {
+    throw new InputError('subject_name', 'The name contains characters that cannot be shown.');
+  }
   return name;
 }
 

@@ -1,0 +1,560 @@
+import Bottleneck from 'bottleneck';
+import { CancelledError, InputError, UserFacingError } from '../errors.ts';
+
+/**
+ * The generation queue: a fixed number of slots (GPU work that can run at once), fair between users.
+ *
+ * How bottleneck is used: as the global concurrency limiter, `new Bottleneck({ maxConcurrent: slots })`;
+ * every job runs inside `limiter.schedule(...)`, and `limiter.stop()` ends it on drain. It is fed one job
+ * at a time, only when a slot is free, so its own queue stays empty and the choice of WHICH job runs next
+ * is made here, at the last moment, not at submit time.
+ *
+ * Where fairness is implemented: bottleneck alone is FIFO within priority levels, so a user who submits
+ * three jobs would make everyone behind them wait for all three. Instead this class keeps one FIFO list per
+ * user and, whenever a slot frees, starts the head job of the user who was served LEAST RECENTLY (users
+ * who were never served, or not since they were last idle, come first; ties go to the older job), skipping
+ * users who already have `maxRunningPerUser` jobs running. That is round-robin across users and FIFO within
+ * a user: A submits 3 and B submits 1 -> A1, B1, A2, A3.
+ *
+ * Admission: submit() throws QueueFullError (an InputError, its message fit for the user) when the user
+ * already has `maxWaitingPerUser` jobs waiting, the server has `maxPerGuild` jobs waiting or running, or
+ * `maxQueueLength` jobs are waiting in all; QueueClosedError once drain() has begun. A job that can start
+ * at once never counts as waiting.
+ *
+ * Cancelling: a waiting job is removed and its result rejects with CancelledError. A running job's
+ * AbortSignal fires (reason: the CancelledError) and its result rejects at once; its slot is given back
+ * only when the runner actually returns, because until then the GPU is still busy. Runners should check
+ * the signal between steps (`signal.throwIfAborted()`).
+ *
+ * A runner that throws fails only its own job (result rejects with that error); the queue goes on.
+ */
+
+export type QueueLimit = 'user' | 'guild' | 'queue';
+
+/** The queue refused a job; `message` says which limit, politely. */
+export class QueueFullError extends InputError {
+  constructor(
+    readonly limit: QueueLimit,
+    message: string,
+  ) {
+    super('queue_full', message);
+  }
+}
+
+/** submit() after drain() began. */
+export class QueueClosedError extends UserFacingError {
+  constructor(message = 'The bot is restarting and not taking new images; try again in a minute.') {
+    super('shutting_down', message);
+  }
+}
+
+/** A running job went past `maxRunMs` and was stopped. */
+export class JobTimeoutError extends UserFacingError {
+  constructor(ms: number) {
+    super('timeout', `That took longer than ${formatDuration(ms)} and was stopped.`);
+  }
+}
+
+export interface JobQueueOptions {
+  /** Jobs running at once (default 1). */
+  slots?: number;
+  /** Jobs one user may have waiting, besides those running (default 2). */
+  maxWaitingPerUser?: number;
+  /** Jobs one user may have running at once (default 1). */
+  maxRunningPerUser?: number;
+  /** Jobs of one server, waiting or running (default unlimited). */
+  maxPerGuild?: number;
+  /** Jobs waiting in all (default 50). */
+  maxQueueLength?: number;
+  /** Abort a running job after this long (default: never). */
+  maxRunMs?: number;
+  /** Called (once per burst of changes, on a microtask) when jobs are added, start, end or move. */
+  onChange?: (snapshot: QueueSnapshot) => void;
+  now?: () => number;
+}
+
+export interface QueueJob<T> {
+  /** Unique among queued and running jobs (e.g. the job record's id). */
+  id: string;
+  userId: string;
+  guildId: string | null;
+  run: (signal: AbortSignal) => Promise<T>;
+}
+
+export type JobState = 'waiting' | 'running' | 'done' | 'failed' | 'cancelled';
+
+export interface JobHandle<T> {
+  readonly id: string;
+  /** Resolves with the runner's value; rejects with its error, CancelledError, or JobTimeoutError. */
+  readonly result: Promise<T>;
+  readonly state: JobState;
+  /** Cancels if still waiting or running; false when it had already ended. */
+  cancel(message?: string): boolean;
+}
+
+export interface QueueSnapshot {
+  slots: number;
+  accepting: boolean;
+  /** Started and not yet returned; `cancelling` once cancelled while the runner winds down. */
+  running: { id: string; userId: string; guildId: string | null; startedAt: number; cancelling: boolean }[];
+  /** In the order they are expected to start; position is 1-based. */
+  waiting: { id: string; userId: string; guildId: string | null; position: number; enqueuedAt: number }[];
+}
+
+export interface JobEta {
+  /** 0 when running. */
+  position: number;
+  startsInMs: number;
+  finishesInMs: number;
+}
+
+export interface DrainOptions {
+  /** How long running jobs may go on before they are aborted (default 30 s; 0 aborts at once). */
+  waitMs?: number;
+  /** After aborting, how long to wait for runners to return (default 5 s). */
+  graceMs?: number;
+  /** Message of the CancelledError given to waiting jobs. */
+  message?: string;
+}
+
+export interface DrainResult {
+  /** Waiting jobs that were cancelled. */
+  cancelledWaiting: number;
+  /** Running jobs that ended by themselves during the wait. */
+  finished: number;
+  /** Running jobs that were aborted after the wait. */
+  aborted: number;
+  /** Runners that had still not returned after the grace period (their results are settled anyway). */
+  stuck: number;
+}
+
+interface Entry {
+  id: string;
+  userId: string;
+  guildId: string | null;
+  run: (signal: AbortSignal) => Promise<unknown>;
+  seq: number;
+  enqueuedAt: number;
+  startedAt?: number;
+  state: JobState;
+  controller: AbortController;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+  settled: boolean;
+  released: boolean;
+  timer?: NodeJS.Timeout;
+}
+
+export class JobQueue {
+  readonly slots: number;
+  readonly maxWaitingPerUser: number;
+  readonly maxRunningPerUser: number;
+  readonly maxPerGuild: number;
+  readonly maxQueueLength: number;
+  readonly maxRunMs?: number;
+
+  readonly #limiter: Bottleneck;
+  readonly #now: () => number;
+  readonly #waiting = new Map<string, Entry[]>(); // per user, FIFO
+  readonly #running = new Map<string, Entry>(); // started and not yet returned
+  readonly #runningByUser = new Map<string, number>();
+  readonly #lastServed = new Map<string, number>(); // user -> serve tick, while the user has jobs
+  readonly #byId = new Map<string, Entry>(); // waiting or running
+  readonly #listeners = new Set<(snapshot: QueueSnapshot) => void>();
+  #idleWaiters: (() => void)[] = [];
+  #seq = 0;
+  #tick = 0;
+  #closed = false;
+  #limiterStopped = false;
+  #notifyQueued = false;
+  #order?: Entry[];
+
+  constructor(options: JobQueueOptions = {}) {
+    this.slots = positiveInt(options.slots ?? 1, 'slots');
+    this.maxWaitingPerUser = nonNegativeInt(options.maxWaitingPerUser ?? 2, 'maxWaitingPerUser');
+    this.maxRunningPerUser = positiveInt(options.maxRunningPerUser ?? 1, 'maxRunningPerUser');
+    this.maxPerGuild = options.maxPerGuild === undefined ? Infinity : positiveInt(options.maxPerGuild, 'maxPerGuild');
+    this.maxQueueLength = nonNegativeInt(options.maxQueueLength ?? 50, 'maxQueueLength');
+    if (options.maxRunMs !== undefined) this.maxRunMs = positiveInt(options.maxRunMs, 'maxRunMs');
+    this.#now = options.now ?? Date.now;
+    if (options.onChange) this.#listeners.add(options.onChange);
+    this.#limiter = new Bottleneck({ maxConcurrent: this.slots });
+    this.#limiter.on('error', () => {}); // only raised for errors in bottleneck's own event listeners
+  }
+
+  get accepting(): boolean {
+    return !this.#closed;
+  }
+
+  get waitingCount(): number {
+    let n = 0;
+    for (const list of this.#waiting.values()) n += list.length;
+    return n;
+  }
+
+  get runningCount(): number {
+    return this.#running.size;
+  }
+
+  /** Queues a job, or starts it at once if a slot is free. Throws QueueFullError / QueueClosedError. */
+  submit<T>(job: QueueJob<T>): JobHandle<T> {
+    if (this.#closed) throw new QueueClosedError();
+    if (typeof job.id !== 'string' || job.id === '') throw new TypeError('job id must be a non-empty string');
+    if (this.#byId.has(job.id)) throw new Error(`job ${job.id} is already in the queue`);
+    const { userId, guildId } = job;
+
+    const userWaiting = this.#waiting.get(userId)?.length ?? 0;
+    const startsNow =
+      this.#running.size < this.slots && (this.#runningByUser.get(userId) ?? 0) < this.maxRunningPerUser && userWaiting === 0;
+    if (!startsNow && userWaiting >= this.maxWaitingPerUser) {
+      throw new QueueFullError(
+        'user',
+        this.maxWaitingPerUser === 0
+          ? 'You already have an image being made; wait for it to finish.'
+          : `You already have ${plural(userWaiting, 'image')} waiting; wait for one to finish.`,
+      );
+    }
+    if (guildId !== null && Number.isFinite(this.maxPerGuild)) {
+      let inGuild = 0;
+      for (const e of this.#byId.values()) if (e.guildId === guildId && !e.settled) inGuild++;
+      if (inGuild >= this.maxPerGuild) {
+        throw new QueueFullError('guild', `This server already has ${plural(inGuild, 'image')} in the queue; try again when one finishes.`);
+      }
+    }
+    const waiting = this.waitingCount;
+    if (!startsNow && waiting >= this.maxQueueLength) {
+      throw new QueueFullError('queue', `The queue is full right now (${waiting} waiting); try again in a few minutes.`);
+    }
+
+    let resolve!: (value: unknown) => void;
+    let reject!: (error: unknown) => void;
+    const result = new Promise<T>((res, rej) => {
+      resolve = res as (value: unknown) => void;
+      reject = rej;
+    });
+    // Marked as handled so a cancelled job nobody awaits cannot crash the process; awaiting still throws.
+    result.catch(() => {});
+    const entry: Entry = {
+      id: job.id,
+      userId,
+      guildId,
+      run: job.run,
+      seq: ++this.#seq,
+      enqueuedAt: this.#now(),
+      state: 'waiting',
+      controller: new AbortController(),
+      resolve,
+      reject,
+      settled: false,
+      released: false,
+    };
+    this.#byId.set(entry.id, entry);
+    const list = this.#waiting.get(userId);
+    if (list) list.push(entry);
+    else this.#waiting.set(userId, [entry]);
+    this.#dispatch();
+    this.#changed();
+
+    const queue = this;
+    return {
+      id: entry.id,
+      result,
+      get state() {
+        return entry.state;
+      },
+      cancel: (message?: string) => queue.#cancelEntry(entry, new CancelledError(message)),
+    };
+  }
+
+  /** Cancels a waiting or running job by id; false if unknown or already ended. */
+  cancel(id: string, message?: string): boolean {
+    const entry = this.#byId.get(id);
+    return entry ? this.#cancelEntry(entry, new CancelledError(message)) : false;
+  }
+
+  /** 1-based place among waiting jobs, 0 when running, null when unknown or ended. */
+  position(id: string): number | null {
+    const entry = this.#byId.get(id);
+    if (!entry || entry.settled) return null;
+    if (entry.state === 'running') return 0;
+    return this.#projectedOrder().indexOf(entry) + 1;
+  }
+
+  snapshot(): QueueSnapshot {
+    return {
+      slots: this.slots,
+      accepting: !this.#closed,
+      running: [...this.#running.values()].map((e) => ({
+        id: e.id,
+        userId: e.userId,
+        guildId: e.guildId,
+        startedAt: e.startedAt ?? e.enqueuedAt,
+        cancelling: e.settled,
+      })),
+      waiting: this.#projectedOrder().map((e, i) => ({
+        id: e.id,
+        userId: e.userId,
+        guildId: e.guildId,
+        position: i + 1,
+        enqueuedAt: e.enqueuedAt,
+      })),
+    };
+  }
+
+  /**
+   * A simple estimate from the average duration of a job: running jobs end at startedAt + average (or
+   * now), each slot then takes the waiting jobs ahead in order. Ignores the per-user running limit.
+   */
+  eta(id: string, averageJobMs: number): JobEta | null {
+    const entry = this.#byId.get(id);
+    if (!entry || entry.settled) return null;
+    const avg = Math.max(0, averageJobMs);
+    const now = this.#now();
+    if (entry.state === 'running') {
+      return { position: 0, startsInMs: 0, finishesInMs: Math.max(0, (entry.startedAt ?? now) + avg - now) };
+    }
+    const order = this.#projectedOrder();
+    const position = order.indexOf(entry) + 1;
+    // When each slot is next free, in ms from now.
+    const free = [...this.#running.values()].map((e) => (e.settled ? 0 : Math.max(0, (e.startedAt ?? now) + avg - now)));
+    while (free.length < this.slots) free.push(0);
+    for (let i = 0; i < position - 1; i++) {
+      free.sort((a, b) => a - b);
+      free[0] += avg;
+    }
+    const startsInMs = Math.min(...free);
+    return { position, startsInMs, finishesInMs: startsInMs + avg };
+  }
+
+  /** Adds a change listener (like the onChange option); returns a function that removes it. */
+  subscribe(listener: (snapshot: QueueSnapshot) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, cancel every waiting job, give running jobs `waitMs` to finish,
+   * then abort them and wait up to `graceMs` for their runners to return.
+   */
+  async drain(options: DrainOptions = {}): Promise<DrainResult> {
+    const waitMs = options.waitMs ?? 30_000;
+    const graceMs = options.graceMs ?? 5_000;
+    this.#closed = true;
+    let cancelledWaiting = 0;
+    const message = options.message ?? 'The bot is restarting, so your image was not started; please try again in a minute.';
+    for (const list of [...this.#waiting.values()]) {
+      for (const entry of [...list]) if (this.#cancelEntry(entry, new CancelledError(message))) cancelledWaiting++;
+    }
+    const runningAtStart = [...this.#running.values()].filter((e) => !e.settled).length;
+    await this.#waitIdle(waitMs);
+    let aborted = 0;
+    for (const entry of [...this.#running.values()]) {
+      if (this.#cancelEntry(entry, new CancelledError('The bot is restarting, so your image was stopped; please try again in a minute.'))) {
+        aborted++;
+      }
+    }
+    if (this.#running.size > 0) await this.#waitIdle(graceMs);
+    const stuck = this.#running.size;
+    if (!this.#limiterStopped) {
+      this.#limiterStopped = true;
+      // Resolves when bottleneck has no executing job; not awaited, a stuck runner must not hang shutdown.
+      this.#limiter.stop({ dropWaitingJobs: true }).catch(() => {});
+    }
+    this.#changed();
+    return { cancelledWaiting, finished: Math.max(0, runningAtStart - aborted), aborted, stuck };
+  }
+
+  // -------------------------------------------------------------------------------------- internals
+
+  #cancelEntry(entry: Entry, reason: UserFacingError, state: 'cancelled' | 'failed' = 'cancelled'): boolean {
+    if (entry.settled) return false;
+    if (entry.state === 'waiting') {
+      this.#removeWaiting(entry);
+      this.#byId.delete(entry.id);
+      this.#settle(entry, state, undefined, reason);
+      this.#forgetUserIfIdle(entry.userId);
+      this.#changed();
+      return true;
+    }
+    // Running: tell the runner, answer now; the slot is released when the runner returns.
+    entry.controller.abort(reason);
+    this.#settle(entry, state, undefined, reason);
+    this.#changed();
+    return true;
+  }
+
+  #dispatch(): void {
+    while (this.#running.size < this.slots) {
+      const next = this.#pickNext();
+      if (!next) return;
+      this.#start(next);
+    }
+  }
+
+  /** Least recently served user with a waiting job and room to run one; ties: the older job. */
+  #pickNext(): Entry | undefined {
+    let best: Entry | undefined;
+    let bestServed = 0;
+    for (const [userId, list] of this.#waiting) {
+      if ((this.#runningByUser.get(userId) ?? 0) >= this.maxRunningPerUser) continue;
+      const head = list[0];
+      const served = this.#lastServed.get(userId) ?? 0;
+      if (!best || served < bestServed || (served === bestServed && head.seq < best.seq)) {
+        best = head;
+        bestServed = served;
+      }
+    }
+    return best;
+  }
+
+  #start(entry: Entry): void {
+    this.#removeWaiting(entry);
+    entry.state = 'running';
+    entry.startedAt = this.#now();
+    this.#running.set(entry.id, entry);
+    this.#runningByUser.set(entry.userId, (this.#runningByUser.get(entry.userId) ?? 0) + 1);
+    this.#lastServed.set(entry.userId, ++this.#tick);
+    if (this.maxRunMs !== undefined) {
+      const ms = this.maxRunMs;
+      entry.timer = setTimeout(() => this.#cancelEntry(entry, new JobTimeoutError(ms), 'failed'), ms);
+    }
+    this.#limiter.schedule({ id: entry.id }, () => this.#execute(entry)).catch((error: unknown) => {
+      // Only if bottleneck refused to run it (stopped): give the slot back ourselves.
+      this.#settle(entry, 'failed', undefined, error);
+      this.#release(entry);
+    });
+  }
+
+  async #execute(entry: Entry): Promise<void> {
+    const signal = entry.controller.signal;
+    try {
+      signal.throwIfAborted();
+      const value = await entry.run(signal);
+      if (signal.aborted) this.#settle(entry, 'cancelled', undefined, signal.reason);
+      else this.#settle(entry, 'done', value);
+    } catch (error) {
+      if (signal.aborted) this.#settle(entry, 'cancelled', undefined, signal.reason);
+      else this.#settle(entry, 'failed', undefined, error);
+    } finally {
+      this.#release(entry);
+    }
+  }
+
+  #settle(entry: Entry, state: 'done' | 'failed' | 'cancelled', value?: unknown, error?: unknown): void {
+    if (entry.settled) return;
+    entry.settled = true;
+    entry.state = state;
+    clearTimeout(entry.timer);
+    if (state === 'done') entry.resolve(value);
+    else entry.reject(error);
+  }
+
+  #release(entry: Entry): void {
+    if (entry.released) return;
+    entry.released = true;
+    clearTimeout(entry.timer);
+    this.#running.delete(entry.id);
+    this.#byId.delete(entry.id);
+    const n = (this.#runningByUser.get(entry.userId) ?? 1) - 1;
+    if (n > 0) this.#runningByUser.set(entry.userId, n);
+    else this.#runningByUser.delete(entry.userId);
+    this.#forgetUserIfIdle(entry.userId);
+    if (!this.#closed || this.#waiting.size > 0) this.#dispatch();
+    this.#changed();
+    if (this.#running.size === 0) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const wake of waiters) wake();
+    }
+  }
+
+  #removeWaiting(entry: Entry): void {
+    const list = this.#waiting.get(entry.userId);
+    if (!list) return;
+    const i = list.indexOf(entry);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.#waiting.delete(entry.userId);
+  }
+
+  /** A user with nothing waiting or running counts as never served (bounded memory, same order). */
+  #forgetUserIfIdle(userId: string): void {
+    if (!this.#waiting.has(userId) && !this.#runningByUser.has(userId)) this.#lastServed.delete(userId);
+  }
+
+  /** Waiting jobs in the order #pickNext would start them if every user could run (cached until a change). */
+  #projectedOrder(): Entry[] {
+    if (this.#order) return this.#order;
+    const next = new Map<string, number>();
+    const served = new Map(this.#lastServed);
+    let tick = this.#tick;
+    const order: Entry[] = [];
+    for (;;) {
+      let best: Entry | undefined;
+      let bestServed = 0;
+      for (const [userId, list] of this.#waiting) {
+        const head = list[next.get(userId) ?? 0];
+        if (!head) continue;
+        const s = served.get(userId) ?? 0;
+        if (!best || s < bestServed || (s === bestServed && head.seq < best.seq)) {
+          best = head;
+          bestServed = s;
+        }
+      }
+      if (!best) break;
+      order.push(best);
+      next.set(best.userId, (next.get(best.userId) ?? 0) + 1);
+      served.set(best.userId, ++tick);
+    }
+    this.#order = order;
+    return order;
+  }
+
+  #changed(): void {
+    this.#order = undefined;
+    if (this.#notifyQueued || this.#listeners.size === 0) return;
+    this.#notifyQueued = true;
+    queueMicrotask(() => {
+      this.#notifyQueued = false;
+      const snapshot = this.snapshot();
+      for (const listener of [...this.#listeners]) {
+        try {
+          listener(snapshot);
+        } catch {
+          // A listener's failure (e.g. a message edit) must not break the queue.
+        }
+      }
+    });
+  }
+
+  #waitIdle(ms: number): Promise<void> {
+    if (this.#running.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#idleWaiters.push(done);
+    });
+  }
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function positiveInt(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  return value;
+}
+
+function nonNegativeInt(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
+  return value;
+}
+
+function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 120_000) return plural(Math.round(ms / 1000), 'second');
+  return plural(Math.round(ms / 60_000), 'minute');
+}

@@ -1,0 +1,139 @@
+import { GroundingCache, type GroundingCacheOptions } from './grounding-cache.ts';
+import { JobStore } from './job-store.ts';
+import { openStore, type OpenStoreOptions, type Store } from './open-store.ts';
+import { PhotoStore } from './photo-store.ts';
+import { SubjectStore } from './subject-store.ts';
+
+export { openStore, NAMESPACES, STORE_SCHEMA_VERSION, SQLITE_FILE, type Namespace, type OpenStoreOptions, type Store } from './open-store.ts';
+export {
+  PhotoStore,
+  normalizePhoto,
+  photoHash,
+  DEFAULT_SWEEP_GRACE_MS,
+  PHOTO_MAX_SIDE,
+  type NormalizedPhoto,
+  type PhotoRecord,
+  type PhotoRef,
+  type SweepOptions,
+} from './photo-store.ts';
+export {
+  SubjectStore,
+  cleanContext,
+  cleanName,
+  DEFAULT_MAX_SUBJECTS_PER_USER,
+  MAX_SUGGESTIONS,
+  SUBJECT_CONTEXT_MAX_CHARS,
+  SUBJECT_MAX_PHOTOS,
+  SUBJECT_NAME_MAX_CHARS,
+  type PhotoInput,
+  type SaveSubjectInput,
+  type Subject,
+  type Suggestion,
+} from './subject-store.ts';
+export { GroundingCache, type CachedGrounding, type GroundingKey } from './grounding-cache.ts';
+export {
+  JobStore,
+  DEFAULT_JOB_RETENTION_MS,
+  FINISHED_STATUSES,
+  type JobOptions,
+  type JobPatch,
+  type JobRecord,
+  type JobStatus,
+  type NewJob,
+} from './job-store.ts';
+export { newId, isValidId } from './ids.ts';
+
+export interface StoresOptions extends OpenStoreOptions {
+  maxSubjectsPerUser?: number;
+  jobRetentionMs?: number;
+  grounding?: GroundingCacheOptions;
+  /** Run maintenance() on a timer (unref'd) every this many ms; default off. Daily is plenty. */
+  maintenanceIntervalMs?: number;
+  now?: () => number;
+}
+
+export interface ForgetUserResult {
+  subjects: number;
+  jobs: number;
+  groundings: number;
+  /** Photos deleted because no one else's subject or job used them. */
+  photos: number;
+}
+
+export interface MaintenanceResult {
+  jobsDeleted: number;
+  groundingsDeleted: number;
+  photosDeleted: number;
+  refsDropped: number;
+}
+
+/** Everything the bot, the CLI and tests need, built on one Store. */
+export interface Stores {
+  readonly store: Store;
+  readonly photos: PhotoStore;
+  readonly subjects: SubjectStore;
+  readonly groundings: GroundingCache;
+  readonly jobs: JobStore;
+  /**
+   * Deletes every subject, job record and cached grounding of a user, and each of their photos that no
+   * other user's subject or job also uses ("forget me" / data deletion requests).
+   */
+  forgetUser(userId: string): Promise<ForgetUserResult>;
+  /** Expired job records and groundings, then orphaned photos. Run at startup and daily. */
+  maintenance(): Promise<MaintenanceResult>;
+  close(): Promise<void>;
+}
+
+export async function openStores(options: StoresOptions): Promise<Stores> {
+  return createStores(await openStore(options), options);
+}
+
+export function createStores(store: Store, options: Omit<StoresOptions, keyof OpenStoreOptions> & Pick<OpenStoreOptions, 'onError'> = {}): Stores {
+  const now = options.now;
+  const photos = new PhotoStore(store, { now });
+  const groundings = new GroundingCache(store, { now, ...options.grounding });
+  const subjects = new SubjectStore(store, photos, { now, maxPerUser: options.maxSubjectsPerUser, groundings });
+  const jobs = new JobStore(store, photos, { now, retentionMs: options.jobRetentionMs });
+
+  const isLive = async (ref: string): Promise<boolean> =>
+    (await subjects.isLiveRef(ref)) ?? (await jobs.isLiveRef(ref)) ?? true; // unknown kinds are kept
+
+  const maintenance = async (): Promise<MaintenanceResult> => {
+    const jobsDeleted = await jobs.cleanup();
+    const groundingsDeleted = await groundings.cleanup();
+    const { photosDeleted, refsDropped } = await photos.sweep(isLive);
+    return { jobsDeleted, groundingsDeleted, photosDeleted, refsDropped };
+  };
+
+  let timer: NodeJS.Timeout | undefined;
+  if (options.maintenanceIntervalMs && options.maintenanceIntervalMs > 0) {
+    let running = false;
+    timer = setInterval(() => {
+      if (running || store.closed) return;
+      running = true;
+      maintenance()
+        .catch((error) => options.onError?.(error))
+        .finally(() => (running = false));
+    }, options.maintenanceIntervalMs);
+    timer.unref();
+  }
+
+  return {
+    store,
+    photos,
+    subjects,
+    groundings,
+    jobs,
+    forgetUser: async (userId) => {
+      const s = await subjects.forgetUser(userId);
+      const j = await jobs.deleteForUser(userId);
+      const g = await groundings.deleteForUser(userId);
+      return { subjects: s.subjects, jobs: j.jobs, groundings: s.groundings + g, photos: s.photos + j.photos };
+    },
+    maintenance,
+    close: async () => {
+      clearInterval(timer);
+      await store.close();
+    },
+  };
+}

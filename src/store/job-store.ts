@@ -1,0 +1,275 @@
+import type { GenerateOptionsInput } from '../pipeline/request-options.ts';
+import { assertId, DAY_MS, isPhotoHash, isValidId, newId } from './ids.ts';
+import type { PhotoRef, PhotoStore } from './photo-store.ts';
+import type { Store } from './open-store.ts';
+
+/**
+ * Persistent job / result records, so that the buttons under a result (reroll, variations, info, cancel)
+ * still work hours later and after a restart: a button's custom_id carries only `<action>:<job id>`, and
+ * the handler loads everything else from here.
+ *
+ * Ids are 12 characters of [A-Za-z0-9_-] (see ids.ts): `reroll:Ab3_x9-QzT0k` is far below the 100
+ * characters of a custom_id.
+ *
+ * Photos: `photoHashes` (photos uploaded for this one job, not a saved subject) are referenced by the job
+ * (`job:<id>` in PhotoStore) so they outlive the upload and a reroll can use them; they are released when
+ * the record is deleted. For a job on a saved subject set `subjectId` and leave photoHashes out: the job
+ * then does not keep the subject's photos alive, and deleting the subject really deletes them (a later
+ * reroll tells the user the subject is gone).
+ *
+ * Retention (TTL): records are deleted by cleanup() once finished (or created, if never finished) more than
+ * `retentionMs` ago, 30 days by default. SQLite has no expiry of its own, so the bot must call cleanup()
+ * (or Stores.maintenance()) at startup and then periodically, e.g. daily; Stores can run it on a timer.
+ * Records are not given a backend TTL, so the per-user index and the photo references stay consistent.
+ *
+ * Layout (namespace `jobs`):
+ *   j:<id>      -> JobRecord                (the commit point)
+ *   u:<userId>  -> string[] job ids         (oldest first; covers every record of the user)
+ */
+
+export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+export const FINISHED_STATUSES: readonly JobStatus[] = ['done', 'failed', 'cancelled'];
+
+/** Generation options as given (defaults are applied by the pipeline); JSON-serializable. */
+export type JobOptions = Omit<GenerateOptionsInput, 'prompt' | 'seed'>;
+
+export interface JobRecord {
+  id: string;
+  ownerId: string;
+  guildId: string | null;
+  channelId: string;
+  threadId?: string;
+  /** The message carrying the result (or the "queued" notice), for edits and buttons. */
+  messageId?: string;
+  prompt: string;
+  seed: number;
+  options: JobOptions;
+  /** A saved subject (not kept alive by the job) ... */
+  subjectId?: string;
+  /** ... or photos uploaded for this job (kept alive by it). */
+  photoHashes?: string[];
+  /** Name and context used (copied, so that info/reroll do not depend on later edits). */
+  name?: string;
+  context?: string;
+  /** Stage-1 grounding text, once known. */
+  grounding?: string;
+  /** The job this one rerolls or varies. */
+  parentId?: string;
+  status: JobStatus;
+  createdAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+  /** One line for the user when status is 'failed'. */
+  error?: string;
+}
+
+export type NewJob = Omit<JobRecord, 'id' | 'status' | 'createdAt' | 'startedAt' | 'finishedAt' | 'error'> & {
+  id?: string;
+  status?: JobStatus;
+};
+
+export type JobPatch = Partial<
+  Pick<JobRecord, 'status' | 'messageId' | 'threadId' | 'grounding' | 'startedAt' | 'finishedAt' | 'error'>
+>;
+
+export interface JobStoreOptions {
+  retentionMs?: number;
+  now?: () => number;
+}
+
+export const DEFAULT_JOB_RETENTION_MS = 30 * DAY_MS;
+
+export class JobStore {
+  readonly #store: Store;
+  readonly #photos: PhotoStore;
+  readonly #retentionMs: number;
+  readonly #now: () => number;
+
+  constructor(store: Store, photos: PhotoStore, options: JobStoreOptions = {}) {
+    this.#store = store;
+    this.#photos = photos;
+    this.#retentionMs = options.retentionMs ?? DEFAULT_JOB_RETENTION_MS;
+    this.#now = options.now ?? Date.now;
+  }
+
+  get retentionMs(): number {
+    return this.#retentionMs;
+  }
+
+  /**
+   * Creates a record. `photoHashes` must already be stored (PhotoStore.putPhoto); the job adds itself as
+   * their referrer before the record is written, and takes it back if the write fails.
+   */
+  async create(input: NewJob): Promise<JobRecord> {
+    const id = input.id ?? newId();
+    assertId(id, 'job id');
+    assertId(input.ownerId, 'ownerId');
+    if (input.guildId !== null) assertId(input.guildId, 'guildId');
+    assertId(input.channelId, 'channelId');
+    if (input.subjectId !== undefined) assertId(input.subjectId, 'subjectId');
+    if (!Number.isInteger(input.seed) || input.seed < 0) throw new TypeError(`seed must be a non-negative integer, got ${input.seed}`);
+    const photoHashes = input.photoHashes ? [...new Set(input.photoHashes)] : undefined;
+    if (photoHashes?.some((h) => !isPhotoHash(h))) throw new TypeError('photoHashes must be sha256 hex digests');
+
+    const record: JobRecord = stripUndefined({
+      ...input,
+      id,
+      photoHashes,
+      options: { ...input.options },
+      status: input.status ?? 'queued',
+      createdAt: this.#now(),
+    });
+    return this.#lockUser(record.ownerId, async () => {
+      if (await this.#store.jobs.has(recordKey(id))) throw new Error(`job ${id} already exists`);
+      const ref = jobRef(id);
+      const referenced: string[] = [];
+      let indexed = false;
+      try {
+        for (const hash of photoHashes ?? []) {
+          await this.#photos.addRef(hash, ref);
+          referenced.push(hash);
+        }
+        await this.#indexAdd(record.ownerId, id);
+        indexed = true;
+        await this.#store.jobs.set(recordKey(id), record);
+      } catch (error) {
+        await this.#store.jobs.delete(recordKey(id)).catch(() => {});
+        if (indexed) await this.#indexRemove(record.ownerId, [id]).catch(() => {});
+        await this.#photos.release(referenced, ref).catch(() => {});
+        throw error;
+      }
+      return record;
+    });
+  }
+
+  async get(id: string): Promise<JobRecord | undefined> {
+    if (!isValidId(id)) return undefined;
+    return this.#store.jobs.get(recordKey(id));
+  }
+
+  /**
+   * Updates status and message fields. Moving to a finished status stamps finishedAt (and 'running'
+   * stamps startedAt) unless given. Throws if the record does not exist.
+   */
+  async update(id: string, patch: JobPatch): Promise<JobRecord> {
+    assertId(id, 'job id');
+    const found: JobRecord | undefined = await this.#store.jobs.get(recordKey(id));
+    if (!found) throw new Error(`job ${id} does not exist`);
+    // Under the owner's lock, like create/delete/cleanup, so an update cannot resurrect a deleted record.
+    return this.#lockUser(found.ownerId, async () => {
+      const current: JobRecord | undefined = await this.#store.jobs.get(recordKey(id));
+      if (!current) throw new Error(`job ${id} does not exist`);
+      const next: JobRecord = stripUndefined({ ...current, ...patch });
+      const now = this.#now();
+      if (patch.status === 'running' && next.startedAt === undefined) next.startedAt = now;
+      if (patch.status && FINISHED_STATUSES.includes(patch.status) && next.finishedAt === undefined) next.finishedAt = now;
+      await this.#store.jobs.set(recordKey(id), next);
+      return next;
+    });
+  }
+
+  /** A user's records, newest first (at most `limit`). */
+  async listByUser(userId: string, { limit = 50 }: { limit?: number } = {}): Promise<JobRecord[]> {
+    assertId(userId, 'userId');
+    const ids = (await this.#ids(userId)).slice(-limit).reverse();
+    if (ids.length === 0) return [];
+    const records: (JobRecord | undefined)[] = await this.#store.jobs.get(ids.map(recordKey));
+    return records.filter((r): r is JobRecord => !!r && r.ownerId === userId);
+  }
+
+  /** Deletes every record of a user and releases their photos; returns how many records there were. */
+  async deleteForUser(userId: string): Promise<{ jobs: number; photos: number }> {
+    assertId(userId, 'userId');
+    return this.#lockUser(userId, async () => {
+      const ids = await this.#ids(userId);
+      const records: (JobRecord | undefined)[] = ids.length ? await this.#store.jobs.get(ids.map(recordKey)) : [];
+      let jobs = 0;
+      let photos = 0;
+      for (const record of records) {
+        if (!record || record.ownerId !== userId) continue;
+        photos += await this.#remove(record);
+        jobs++;
+      }
+      await this.#store.jobs.delete(indexKey(userId));
+      return { jobs, photos };
+    });
+  }
+
+  /**
+   * Deletes records finished (or, if never finished, created) more than `olderThanMs` ago (default: the
+   * retention, 30 days), and prunes index entries whose record is gone. Returns how many were deleted.
+   */
+  async cleanup({ olderThanMs = this.#retentionMs }: { olderThanMs?: number } = {}): Promise<number> {
+    const cutoff = this.#now() - olderThanMs;
+    const users = (await this.#store.keys('jobs')).filter((k) => k.startsWith('u:')).map((k) => k.slice(2));
+    let deleted = 0;
+    for (const userId of users) {
+      await this.#lockUser(userId, async () => {
+        const ids = await this.#ids(userId);
+        if (ids.length === 0) return;
+        const records: (JobRecord | undefined)[] = await this.#store.jobs.get(ids.map(recordKey));
+        const gone: string[] = [];
+        for (const [i, record] of records.entries()) {
+          if (!record) gone.push(ids[i]);
+          else if ((record.finishedAt ?? record.createdAt) < cutoff) {
+            await this.#remove(record, { keepIndex: true });
+            gone.push(ids[i]);
+            deleted++;
+          }
+        }
+        if (gone.length) await this.#indexRemove(userId, gone);
+      });
+    }
+    return deleted;
+  }
+
+  /** For PhotoStore.sweep: is this `job:<id>` referrer still a job? Other kinds: undefined. */
+  async isLiveRef(ref: string): Promise<boolean | undefined> {
+    const m = /^job:(.+)$/.exec(ref);
+    if (!m) return undefined;
+    return this.#store.jobs.has(recordKey(m[1]));
+  }
+
+  async #remove(record: JobRecord, { keepIndex = false } = {}): Promise<number> {
+    await this.#store.jobs.delete(recordKey(record.id));
+    if (!keepIndex) await this.#indexRemove(record.ownerId, [record.id]);
+    return record.photoHashes?.length ? this.#photos.release(record.photoHashes, jobRef(record.id)) : 0;
+  }
+
+  async #ids(userId: string): Promise<string[]> {
+    return (await this.#store.jobs.get(indexKey(userId))) ?? [];
+  }
+
+  async #indexAdd(userId: string, id: string): Promise<void> {
+    const ids = await this.#ids(userId);
+    if (!ids.includes(id)) await this.#store.jobs.set(indexKey(userId), [...ids, id]);
+  }
+
+  async #indexRemove(userId: string, remove: string[]): Promise<void> {
+    const ids = await this.#ids(userId);
+    const left = ids.filter((id) => !remove.includes(id));
+    if (left.length === ids.length) return;
+    if (left.length) await this.#store.jobs.set(indexKey(userId), left);
+    else await this.#store.jobs.delete(indexKey(userId));
+  }
+
+  #lockUser<T>(userId: string, fn: () => Promise<T>): Promise<T> {
+    return this.#store.locks.run(`jobs:${userId}`, fn);
+  }
+}
+
+function recordKey(id: string): string {
+  return `j:${id}`;
+}
+
+function indexKey(userId: string): string {
+  return `u:${userId}`;
+}
+
+function jobRef(id: string): PhotoRef {
+  return `job:${id}`;
+}
+
+function stripUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
