@@ -1,0 +1,91 @@
+import {
+  SlashCommandBuilder,
+  type Attachment,
+  type AutocompleteInteraction,
+  type ChatInputCommandInteraction,
+
+} from 'discord.js';
+import type { BotCommand } from '../src/bot/command.ts';
+import { deliverResult, interactionStatus } from '../src/bot/deliver.ts';
+import { runJob } from '../src/bot/job-flow.ts';
+import { storeJobPhotos } from '../src/bot/photo-intake.ts';
+import { userMessage } from '../src/bot/reply-errors.ts';
+import type { BotServices } from '../src/bot/services.ts';
+import { CONTEXT_MAX_CHARS, GenerateOptionsSchema, MAX_COUNT, NAME_MAX_CHARS, parseOrThrow, PROMPT_MAX_CHARS } from '../src/pipeline/request-options.ts';
+import { newId, type JobRecord } from '../src/store/index.ts';
+
+const IMAGE_OPTIONS = ['image1', 'image2', 'image3', 'image4'] as const;
+
+const data = new SlashCommandBuilder()
+  .setName('personalize')
+  .setDescription('Draw your subject (from photos or a saved subject) doing what you describe')
+  .addStringOption((o) => o.setName('prompt').setDescription('What the subject should be doing').setRequired(true).setMaxLength(PROMPT_MAX_CHARS));
+for (const [i, name] of IMAGE_OPTIONS.entries()) {
+  data.addAttachmentOption((o) => o.setName(name).setDescription(i === 0 ? 'A photo of the subject' : 'Another photo of the subject'));
+}
+data
+  .addStringOption((o) => o.setName('subject').setDescription('A saved subject (yours or shared in this server)').setAutocomplete(true))
+  .addStringOption((o) => o.setName('name').setDescription('What you call the subject').setMaxLength(NAME_MAX_CHARS))
+  .addStringOption((o) => o.setName('context').setDescription('Anything else about the subject').setMaxLength(CONTEXT_MAX_CHARS))
+  .addBooleanOption((o) => o.setName('trace').setDescription('Post the reasoning with the image'))
+  .addIntegerOption((o) => o.setName('seed').setDescription('Same seed, same picture').setMinValue(0).setMaxValue(2 ** 32 - 1))
+  .addNumberOption((o) => o.setName('guidance').setDescription('How closely to follow the prompt (1-20, default 5)').setMinValue(1).setMaxValue(20))
+  .addIntegerOption((o) => o.setName('count').setDescription(`Images at once (1-${MAX_COUNT})`).setMinValue(1).setMaxValue(MAX_COUNT));
+
+async function execute(interaction: ChatInputCommandInteraction, services: BotServices): Promise<void> {
+  await interaction.deferReply();
+  const status = await interactionStatus(interaction);
+  let job: JobRecord;
+  try {
+    job = await createJob(interaction, services);
+  } catch (err) {
+    await status.edit({ content: userMessage(err, services.logger, { command: 'personalize' }), components: [] });
+    return;
+  }
+  const trace = interaction.options.getBoolean('trace') ?? false;
+  await runJob(services, job, status, (outcome) =>
+    deliverResult(services, outcome, { status, trace, sizeLimit: interaction.attachmentSizeLimit, startThreadFrom: status.message }),
+  );
+}
+
+async function createJob(interaction: ChatInputCommandInteraction, services: BotServices): Promise<JobRecord> {
+  const o = interaction.options;
+  const options = parseOrThrow(GenerateOptionsSchema, {
+    prompt: o.getString('prompt', true),
+    seed: o.getInteger('seed') ?? undefined,
+    cfgWeight: o.getNumber('guidance') ?? undefined,
+    count: o.getInteger('count') ?? undefined,
+  });
+  const { stores } = services;
+  const id = newId();
+  const attachments = IMAGE_OPTIONS.map((n) => o.getAttachment(n)).filter((a): a is Attachment => a !== null);
+  const subjectArg = o.getString('subject');
+  const subject = subjectArg ? await stores.subjects.get(interaction.user.id, interaction.guildId, subjectArg) : undefined;
+  const photoHashes = await storeJobPhotos(services, id, attachments.map((a) => ({ url: a.url, name: a.name, size: a.size })));
+  try {
+    return await stores.jobs.create({
+      id,
+      ownerId: interaction.user.id,
+      guildId: interaction.guildId,
+      channelId: interaction.channelId,
+      prompt: options.prompt,
+      seed: options.seed ?? Math.floor(Math.random() * 2 ** 31),
+      options: { cfgWeight: options.cfgWeight, count: options.count },
+      subjectId: subject?.id,
+      photoHashes: photoHashes.length ? photoHashes : undefined,
+      name: o.getString('name') ?? undefined,
+      context: o.getString('context') ?? undefined,
+    });
+  } catch (err) {
+    await stores.photos.release(photoHashes, `job:${id}`).catch(() => {});
+    throw err;
+  }
+}
+
+async function autocomplete(interaction: AutocompleteInteraction, services: BotServices): Promise<void> {
+  const query = interaction.options.getFocused();
+  const choices = await services.stores.subjects.suggest(interaction.user.id, interaction.guildId, query).catch(() => []);
+  await interaction.respond(choices.slice(0, 25));
+}
+
+export const personalize: BotCommand = { data, execute, autocomplete };

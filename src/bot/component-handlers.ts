@@ -1,0 +1,140 @@
+import {
+
+  FileUploadBuilder,
+  LabelBuilder,
+  MessageFlags,
+  ModalBuilder,
+  TextInputBuilder,
+  TextInputStyle,
+  type ButtonInteraction,
+  type ModalSubmitInteraction,
+  type SendableChannels,
+} from 'discord.js';
+import { InputError } from '../errors.ts';
+import { SUBJECT_CONTEXT_MAX_CHARS, SUBJECT_NAME_MAX_CHARS } from '../store/subject-store.ts';
+import type { JobRecord } from '../store/index.ts';
+import { customId, parseCustomId, type Action } from './custom-ids.ts';
+import { deliverResult, interactionStatus } from './deliver.ts';
+import { followUpJob, type FollowUp } from './follow-up-jobs.ts';
+import { reasoningEmbed, runJob } from './job-flow.ts';
+import { userMessage } from './reply-errors.ts';
+import type { BotServices } from './services.ts';
+
+const OWNER_ONLY: Action[] = ['regen', 'vary', 'save', 'cancel', 'refine', 'save-modal', 'refine-modal'];
+
+/**
+ * Buttons and modals on bot messages. Everything needed is in the custom id and the job store, so
+ * these work for messages sent before a restart.
+ */
+export async function handleComponent(interaction: ButtonInteraction | ModalSubmitInteraction, services: BotServices): Promise<void> {
+  const parsed = parseCustomId(interaction.customId);
+  if (!parsed) return;
+  const job = await services.stores.jobs.get(parsed.jobId);
+  try {
+    if (!job) throw new InputError('job_gone', 'That image is too old or was deleted; start again with /personalize.');
+    if (OWNER_ONLY.includes(parsed.action) && interaction.user.id !== job.ownerId) {
+      throw new InputError('not_owner', 'Only the person who made this image can do that.');
+    }
+    switch (parsed.action) {
+      case 'cancel':
+        return await cancel(interaction, services, job);
+      case 'why':
+        await interaction.reply({ embeds: [reasoningEmbed(job.grounding ?? '')], flags: MessageFlags.Ephemeral });
+        return;
+      case 'regen':
+        return await followUp(interaction, services, job, { newSeed: true });
+      case 'vary':
+        return await followUp(interaction, services, job, { newSeed: true, count: 4 });
+      case 'save':
+        if (interaction.isButton()) await interaction.showModal(saveModal(job));
+        return;
+      case 'refine':
+        if (interaction.isButton()) await interaction.showModal(refineModal(job, services.config.maxSubjectPhotos));
+        return;
+      case 'save-modal':
+        return await saveSubject(interaction as ModalSubmitInteraction, services, job);
+      case 'refine-modal': {
+        const modal = interaction as ModalSubmitInteraction;
+        const files = modal.fields.getUploadedFiles('photos') ?? new Map();
+        const photos = [...files.values()].map((a) => ({ url: a.url, name: a.name, size: a.size }));
+        return await followUp(interaction, services, job, { prompt: modal.fields.getTextInputValue('prompt'), photos });
+      }
+    }
+  } catch (err) {
+    const content = userMessage(err, services.logger, { customId: interaction.customId });
+    if (interaction.deferred || interaction.replied) await interaction.followUp({ content, flags: MessageFlags.Ephemeral }).catch(() => {});
+    else await interaction.reply({ content, flags: MessageFlags.Ephemeral }).catch(() => {});
+  }
+}
+
+async function cancel(interaction: ButtonInteraction | ModalSubmitInteraction, services: BotServices, job: JobRecord): Promise<void> {
+  const cancelled = services.queue.cancel(job.id, 'Cancelled by you.');
+  if (!cancelled && (job.status === 'queued' || job.status === 'running')) {
+    // Not in this process' queue (e.g. from before a restart): the record is all that is left.
+    await services.stores.jobs.update(job.id, { status: 'cancelled' });
+  }
+  await interaction.reply({ content: cancelled ? 'Cancelling…' : 'That job has already finished.', flags: MessageFlags.Ephemeral });
+}
+
+/** Reroll, variations and refinement: a new job, its status as a reply in the thread. */
+async function followUp(interaction: ButtonInteraction | ModalSubmitInteraction, services: BotServices, parent: JobRecord, change: FollowUp): Promise<void> {
+  await interaction.deferReply();
+  const status = await interactionStatus(interaction);
+  let job: JobRecord;
+  try {
+    job = await followUpJob(services, parent, change);
+  } catch (err) {
+    await status.edit({ content: userMessage(err, services.logger, { parent: parent.id }), components: [] });
+    return;
+  }
+  const channel = (interaction.channel ?? (await interaction.client.channels.fetch(interaction.channelId!))) as SendableChannels | null;
+  await runJob(services, job, status, (outcome) =>
+    deliverResult(services, outcome, { status, trace: false, sizeLimit: interaction.attachmentSizeLimit, channel: channel ?? undefined }),
+  );
+}
+
+async function saveSubject(interaction: ModalSubmitInteraction, services: BotServices, job: JobRecord): Promise<void> {
+  const name = interaction.fields.getTextInputValue('name');
+  const context = interaction.fields.getTextInputValue('context') || undefined;
+  const photos = [];
+  for (const hash of job.photoHashes ?? []) {
+    const bytes = await services.stores.photos.getPhoto(hash);
+    if (bytes) photos.push(bytes);
+  }
+  if (!photos.length) throw new InputError('photo_gone', 'The photos of this image are no longer stored.');
+  const subject = await services.stores.subjects.save({ ownerId: job.ownerId, guildId: job.guildId, name, photos, context: context ?? job.context });
+  await interaction.reply({
+    content: `Saved as “${subject.name}”. Use it with /personalize subject:${subject.name}, or share it with /subject share.`,
+    flags: MessageFlags.Ephemeral,
+    allowedMentions: { parse: [] },
+  });
+}
+
+function saveModal(job: JobRecord): ModalBuilder {
+  return new ModalBuilder()
+    .setCustomId(customId('save-modal', job.id))
+    .setTitle('Save this subject')
+    .addLabelComponents(
+      new LabelBuilder().setLabel('Name').setTextInputComponent(
+        new TextInputBuilder().setCustomId('name').setStyle(TextInputStyle.Short).setMaxLength(SUBJECT_NAME_MAX_CHARS).setRequired(true).setValue((job.name ?? '').slice(0, SUBJECT_NAME_MAX_CHARS)),
+      ),
+      new LabelBuilder().setLabel('What else defines it (optional)').setTextInputComponent(
+        new TextInputBuilder().setCustomId('context').setStyle(TextInputStyle.Paragraph).setMaxLength(SUBJECT_CONTEXT_MAX_CHARS).setRequired(false),
+      ),
+    );
+}
+
+function refineModal(job: JobRecord, maxPhotos: number): ModalBuilder {
+  return new ModalBuilder()
+    .setCustomId(customId('refine-modal', job.id))
+    .setTitle('Refine this image')
+    .addLabelComponents(
+      new LabelBuilder().setLabel('New prompt (empty keeps the last one)').setTextInputComponent(
+        new TextInputBuilder().setCustomId('prompt').setStyle(TextInputStyle.Paragraph).setMaxLength(1000).setRequired(false),
+      ),
+      new LabelBuilder().setLabel('More photos of the subject (optional)').setFileUploadComponent(
+        new FileUploadBuilder().setCustomId('photos').setMinValues(0).setMaxValues(maxPhotos).setRequired(false),
+      ),
+    );
+}
+

@@ -1,0 +1,70 @@
+import { z } from 'zod';
+
+const snowflake = z.string().regex(/^\d{17,20}$/, 'must be a Discord id (17-20 digits)');
+const int = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
+
+/** Environment variables the bot reads; every one is checked at start. */
+const EnvSchema = z.object({
+  DISCORD_TOKEN: z.string().min(1, 'is required (the bot token from the Developer Portal)'),
+  DISCORD_CLIENT_ID: snowflake,
+  GUILD_ID: z.union([snowflake, z.literal('')]).optional(),
+  MODEL_DIR: z.string().min(1).default('models/janus-pro-1b'),
+  DATA_DIR: z.string().min(1).default('data'),
+  REDIS_URL: z.union([z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'), z.literal('')]).optional(),
+  DEVICE: z.enum(['cpu', 'cuda']).default('cpu'),
+  MODEL_SLOTS: int(1, 8, 1),
+  MAX_WAITING_PER_USER: int(0, 20, 2),
+  MAX_JOBS_PER_GUILD: int(1, 200, 10),
+  MAX_QUEUE_LENGTH: int(1, 1000, 50),
+  MAX_SUBJECT_PHOTOS: int(1, 4, 4),
+  MAX_PHOTO_MB: int(1, 25, 10),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface BotConfig {
+  token: string;
+  clientId: string;
+  guildId?: string;
+  modelDir: string;
+  dataDir: string;
+  redisUrl?: string;
+  device: 'cpu' | 'cuda';
+  slots: number;
+  maxWaitingPerUser: number;
+  maxJobsPerGuild: number;
+  maxQueueLength: number;
+  maxSubjectPhotos: number;
+  maxPhotoBytes: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Configuration problems:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+/** Reads the bot's configuration; throws a ConfigError listing each problem (never a value). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`));
+  }
+  const e = parsed.data;
+  return {
+    token: e.DISCORD_TOKEN,
+    clientId: e.DISCORD_CLIENT_ID,
+    guildId: e.GUILD_ID || undefined,
+    modelDir: e.MODEL_DIR,
+    dataDir: e.DATA_DIR,
+    redisUrl: e.REDIS_URL || undefined,
+    device: e.DEVICE,
+    slots: e.MODEL_SLOTS,
+    maxWaitingPerUser: e.MAX_WAITING_PER_USER,
+    maxJobsPerGuild: e.MAX_JOBS_PER_GUILD,
+    maxQueueLength: e.MAX_QUEUE_LENGTH,
+    maxSubjectPhotos: e.MAX_SUBJECT_PHOTOS,
+    maxPhotoBytes: e.MAX_PHOTO_MB * 1024 * 1024,
+    logLevel: e.LOG_LEVEL,
+  };
+}

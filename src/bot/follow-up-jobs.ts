@@ -1,0 +1,49 @@
+import { InputError } from '../errors.ts';
+import { MAX_COUNT } from '../pipeline/request-options.ts';
+import { newId, type JobRecord } from '../store/index.ts';
+import type { AttachmentRef } from './attachment-downloader.ts';
+import { storeJobPhotos } from './photo-intake.ts';
+import type { BotServices } from './services.ts';
+
+export interface FollowUp {
+  /** Regenerate and Variations draw a new seed. */
+  newSeed?: boolean;
+  count?: number;
+  /** Refinement: new text replaces the prompt; new photos join the subject. */
+  prompt?: string;
+  photos?: AttachmentRef[];
+}
+
+/** A new job made from an earlier one (reroll, variations, refinement), owned by the same user. */
+export async function followUpJob(services: BotServices, parent: JobRecord, change: FollowUp): Promise<JobRecord> {
+  const { stores, config } = services;
+  const id = newId();
+  const existing = parent.photoHashes ?? [];
+  const subjectPhotos = parent.subjectId ? (await stores.subjects.get(parent.ownerId, parent.guildId, parent.subjectId).catch(() => null))?.photoHashes.length ?? 0 : 0;
+  const incoming = change.photos ?? [];
+  if (subjectPhotos + existing.length + incoming.length > config.maxSubjectPhotos) {
+    throw new InputError('too_many', `That would make ${subjectPhotos + existing.length + incoming.length} photos; at most ${config.maxSubjectPhotos} can be used.`);
+  }
+  const added = await storeJobPhotos(services, id, incoming);
+  const photoHashes = [...new Set([...existing, ...added])];
+  try {
+    return await stores.jobs.create({
+      id,
+      ownerId: parent.ownerId,
+      guildId: parent.guildId,
+      channelId: parent.threadId ?? parent.channelId,
+      threadId: parent.threadId,
+      prompt: change.prompt?.trim() || parent.prompt,
+      seed: change.newSeed ? Math.floor(Math.random() * 2 ** 31) : parent.seed,
+      options: { ...parent.options, ...(change.count ? { count: Math.min(MAX_COUNT, change.count) } : {}) },
+      subjectId: parent.subjectId,
+      photoHashes: photoHashes.length ? photoHashes : undefined,
+      name: parent.name,
+      context: parent.context,
+      parentId: parent.id,
+    });
+  } catch (err) {
+    await stores.photos.release(added, `job:${id}`).catch(() => {});
+    throw err;
+  }
+}

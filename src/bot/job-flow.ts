@@ -1,0 +1,159 @@
+import {
+  ActionRowBuilder,
+  AttachmentBuilder,
+  ButtonBuilder,
+  ButtonStyle,
+  EmbedBuilder,
+  type Message,
+  type MessageCreateOptions,
+  type MessageEditOptions,
+  type SendableChannels,
+} from 'discord.js';
+import { CancelledError } from '../errors.ts';
+import { reencodeToFit } from '../images/encode.ts';
+import { loadImage } from '../images/load.ts';
+import type { JobOutcome } from '../service/generation-service.ts';
+import type { JobRecord } from '../store/index.ts';
+import { customId } from './custom-ids.ts';
+import { userMessage } from './reply-errors.ts';
+import type { BotServices } from './services.ts';
+
+/** A message the bot keeps up to date while a job waits and runs (an interaction reply or its own). */
+export interface StatusMessage {
+  edit(payload: MessageEditOptions): Promise<Message | null>;
+}
+
+const STATUS_EDIT_INTERVAL_MS = 3000;
+const NO_MENTIONS = { parse: [] as [] };
+
+/**
+ * Queues a stored job and keeps `status` current (position, ETA, progress, a Cancel button); when
+ * the job ends, `deliver` posts the result, or the status says why not. Never throws.
+ */
+export async function runJob(
+  services: BotServices,
+  job: JobRecord,
+  status: StatusMessage,
+  deliver: (outcome: JobOutcome) => Promise<void>,
+): Promise<void> {
+  const { generation, queue, logger } = services;
+  let lastEdit = 0;
+  let pending: NodeJS.Timeout | undefined;
+  let progress = '';
+  let finished = false;
+  const cancelRow = new ActionRowBuilder<ButtonBuilder>().addComponents(
+    new ButtonBuilder().setCustomId(customId('cancel', job.id)).setLabel('Cancel').setStyle(ButtonStyle.Secondary),
+  );
+
+  const render = (): string => {
+    const eta = queue.eta(job.id, generation.averageJobMs());
+    if (!eta) return progress || 'Starting…';
+    if (eta.position === 0) return progress || 'Working on it…';
+    const waiting = queue.snapshot().waiting.length;
+    const when = Math.round((Date.now() + eta.finishesInMs) / 1000);
+    return `In the queue: position ${eta.position} of ${waiting}, ready about <t:${when}:R>.`;
+  };
+  // Edits are coalesced and spaced, so a busy queue never floods Discord's rate limits.
+  const refresh = (): void => {
+    if (finished || pending) return;
+    const wait = Math.max(0, lastEdit + STATUS_EDIT_INTERVAL_MS - Date.now());
+    pending = setTimeout(() => {
+      pending = undefined;
+      if (finished) return;
+      lastEdit = Date.now();
+      status.edit({ content: render(), components: [cancelRow], allowedMentions: NO_MENTIONS }).catch((err) => logger.warn({ err, job: job.id }, 'status edit failed'));
+    }, wait);
+  };
+
+  let handle;
+  try {
+    handle = generation.submit(job, {
+      onStart: () => {
+        progress = 'Reading your photos…';
+        refresh();
+      },
+      onStep: (done, total) => {
+        progress = `Drawing… ${Math.floor((100 * done) / total)}%`;
+        refresh();
+      },
+    });
+  } catch (err) {
+    await services.stores.jobs.update(job.id, { status: 'failed', error: (err as Error).message }).catch(() => {});
+    await status.edit({ content: userMessage(err, logger, { job: job.id }), components: [], allowedMentions: NO_MENTIONS }).catch(() => {});
+    return;
+  }
+  const unsubscribe = queue.subscribe(refresh);
+  lastEdit = Date.now();
+  await status.edit({ content: render(), components: [cancelRow], allowedMentions: NO_MENTIONS }).catch(() => {});
+  try {
+    const outcome = await handle.result;
+    finished = true;
+    await deliver(outcome);
+  } catch (err) {
+    finished = true;
+    const text = err instanceof CancelledError ? `Cancelled. ${err.message === 'Cancelled.' ? '' : err.message}`.trim() : userMessage(err, logger, { job: job.id });
+    await status.edit({ content: text, components: [], allowedMentions: NO_MENTIONS }).catch((e) => logger.warn({ err: e }, 'final status edit failed'));
+  } finally {
+    finished = true;
+    clearTimeout(pending);
+    unsubscribe();
+  }
+}
+
+/** The result message: images, prompt, seed and timings, and the buttons that act on this job. */
+export async function resultMessage(outcome: JobOutcome, options: { sizeLimit: number; trace: boolean }): Promise<MessageCreateOptions> {
+  const { job, generation, grounding } = outcome;
+  const files: AttachmentBuilder[] = [];
+  let budget = Math.min(25 * 2 ** 20, options.sizeLimit * generation.images.length);
+  for (const [i, img] of generation.images.entries()) {
+    let data = img.data;
+    let ext = img.format;
+    if (data.byteLength > options.sizeLimit) {
+      // Over the channel's upload limit: smaller encoding, never a dropped image.
+      const rgb = await loadImage(data, { maxBytes: Number.MAX_SAFE_INTEGER });
+      const fitted = await reencodeToFit(rgb.data, rgb.width, rgb.height, Math.min(options.sizeLimit, budget / (generation.images.length - i)));
+      data = fitted.data;
+      ext = fitted.format;
+    }
+    budget -= data.byteLength;
+    files.push(new AttachmentBuilder(data, { name: `xcot-${job.id}-${img.seed}.${ext}` }));
+  }
+  const seeds = generation.images.map((i) => i.seed).join(', ');
+  const stage1 = job.photoHashes?.length || job.subjectId ? (grounding.cached ? 'grounding cached' : `grounding ${(grounding.ms / 1000).toFixed(1)} s`) : 'no subject photos';
+  const content = truncate(
+    `**${job.name ? `${job.name}: ` : ''}${job.prompt}**\nSeed ${seeds} · ${stage1} · ${(generation.timings.tokensMs / 1000).toFixed(1)} s for ${generation.images.length * 576} image tokens`,
+    2000,
+  );
+  const embeds = options.trace && grounding.text ? [reasoningEmbed(grounding.text)] : [];
+  return { content, files, embeds, components: resultButtons(job), allowedMentions: NO_MENTIONS };
+}
+
+export function resultButtons(job: JobRecord): ActionRowBuilder<ButtonBuilder>[] {
+  const hasPhotos = Boolean(job.photoHashes?.length || job.subjectId);
+  const row = new ActionRowBuilder<ButtonBuilder>().addComponents(
+    new ButtonBuilder().setCustomId(customId('regen', job.id)).setLabel('Regenerate').setStyle(ButtonStyle.Primary),
+    new ButtonBuilder().setCustomId(customId('vary', job.id)).setLabel('Variations').setStyle(ButtonStyle.Secondary),
+    new ButtonBuilder().setCustomId(customId('why', job.id)).setLabel('Show reasoning').setStyle(ButtonStyle.Secondary).setDisabled(!hasPhotos),
+    new ButtonBuilder().setCustomId(customId('save', job.id)).setLabel('Save subject').setStyle(ButtonStyle.Secondary).setDisabled(!job.photoHashes?.length),
+    new ButtonBuilder().setCustomId(customId('refine', job.id)).setLabel('Refine').setStyle(ButtonStyle.Secondary),
+  );
+  return [row];
+}
+
+export function reasoningEmbed(text: string): EmbedBuilder {
+  return new EmbedBuilder().setTitle('How I see your subject').setDescription(truncate(text || '(no grounding text)', 4096));
+}
+
+/** Posts in a channel the bot can write to with its own token (works after the 15-minute token). */
+export async function postIn(channel: SendableChannels, payload: MessageCreateOptions): Promise<Message> {
+  return channel.send(payload);
+}
+
+export function threadName(prompt: string): string {
+  const clean = prompt.replace(/\s+/g, ' ').trim();
+  return truncate(clean || 'Personalized image', 100);
+}
+
+export function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}

@@ -1,0 +1,11 @@
+import type { Logger } from 'pino';
+import { UserFacingError } from '../errors.ts';
+
+export const INTERNAL_ERROR_MESSAGE = 'Something went wrong on our side. It has been logged; please try again.';
+
+/** The line a user sees for an error: theirs to fix, or a generic one (the details go to the log). */
+export function userMessage(err: unknown, logger: Logger, context: Record<string, unknown>): string {
+  if (err instanceof UserFacingError) return err.message;
+  logger.error({ err, ...context }, 'unexpected error');
+  return INTERNAL_ERROR_MESSAGE;
+}

@@ -1,0 +1,20 @@
+import type { Logger } from 'pino';
+import type { Personalizer } from '../pipeline/personalizer.ts';
+import type { JobQueue } from '../queue/job-queue.ts';
+import type { GenerationService } from '../service/generation-service.ts';
+import type { Stores } from '../store/index.ts';
+import type { BotConfig } from './config.ts';
+
+/** What command handlers get: configuration and the long-lived parts, built once at start. */
+export interface BotServices {
+  config: BotConfig;
+  logger: Logger;
+  stores: Stores;
+  queue: JobQueue;
+  personalizer: Personalizer;
+  generation: GenerationService;
+  /** Hosts attachments may be downloaded from (Discord's CDN; tests add their local CDN). */
+  attachmentHosts: readonly string[];
+  /** Whether the gateway delivers message content (the privileged MessageContent intent). */
+  messageContent: boolean;
+}

@@ -1,0 +1,43 @@
+import type { Message, SendableChannels } from 'discord.js';
+import { deliverResult, messageStatus, threadJob } from './deliver.ts';
+import { followUpJob } from './follow-up-jobs.ts';
+import { runJob } from './job-flow.ts';
+import { userMessage } from './reply-errors.ts';
+import type { BotServices } from './services.ts';
+
+/**
+ * A message in a thread the bot made, from the thread's owner, refines the last image: new photos
+ * join the subject, new text replaces the prompt (none keeps it), and both stages run again.
+ */
+export async function handleThreadMessage(message: Message, services: BotServices): Promise<void> {
+  if (message.author.bot || !message.channel.isThread()) return;
+  const known = await threadJob(services, message.channelId);
+  if (!known || known.ownerId !== message.author.id) return;
+  const photos = [...message.attachments.values()].map((a) => ({ url: a.url, name: a.name, size: a.size }));
+  const text = message.content.replace(/<@!?\d+>/g, '').trim();
+  if (!photos.length && !text) return;
+
+  const reply = await message.reply({ content: 'Refining…', allowedMentions: { repliedUser: false } });
+  const status = messageStatus(reply);
+  const parent = await services.stores.jobs.get(known.jobId);
+  if (!parent) {
+    await status.edit({ content: 'That image is too old to refine; start again with /personalize.' });
+    return;
+  }
+  let job;
+  try {
+    job = await followUpJob(services, parent, { prompt: text, photos });
+  } catch (err) {
+    await status.edit({ content: userMessage(err, services.logger, { thread: message.channelId }), components: [] });
+    return;
+  }
+  await runJob(services, job, status, (outcome) =>
+    deliverResult(services, outcome, { status, trace: false, sizeLimit: message.guild ? attachmentLimit(message) : 10 * 2 ** 20, channel: message.channel as SendableChannels }),
+  );
+}
+
+/** The guild's upload limit by boost tier (Discord: 10 MiB base, 50 at tier 2, 100 at tier 3). */
+function attachmentLimit(message: Message): number {
+  const tier = message.guild?.premiumTier ?? 0;
+  return (tier >= 3 ? 100 : tier >= 2 ? 50 : 10) * 2 ** 20;
+}

@@ -1,0 +1,124 @@
+import { basename } from 'node:path';
+import { InputError } from '../errors.ts';
+import type { Generation, Personalizer } from '../pipeline/personalizer.ts';
+import type { JobHandle, JobQueue } from '../queue/job-queue.ts';
+import type { JobRecord, Stores } from '../store/index.ts';
+
+export interface JobOutcome {
+  job: JobRecord;
+  generation: Generation;
+  /** Stage-1 text ('' for plain text-to-image) and whether it came from the cache. */
+  grounding: { text: string; cached: boolean; ms: number };
+  totalMs: number;
+}
+
+export interface RunHooks {
+  onStart?: () => void;
+  onStep?: (done: number, total: number) => void;
+}
+
+/**
+ * Runs stored jobs through the queue and the pipeline: photos from the store, stage 1 from the
+ * grounding cache when the same user, model, photos and context were grounded before, stage 2 always.
+ * Knows nothing of Discord; the bot, tests and any other front end use it the same way.
+ */
+export class GenerationService {
+  readonly modelId: string;
+  private readonly durations: number[] = [];
+
+  constructor(
+    private readonly personalizer: Personalizer,
+    private readonly stores: Stores,
+    private readonly queue: JobQueue,
+  ) {
+    this.modelId = basename(personalizer.bundle.dir);
+  }
+
+  /** Queues a stored job; throws QueueFullError / QueueClosedError when refused. */
+  submit(job: JobRecord, hooks: RunHooks = {}): JobHandle<JobOutcome> {
+    const handle = this.queue.submit({
+      id: job.id,
+      userId: job.ownerId,
+      guildId: job.guildId,
+      run: (signal) => this.run(job, signal, hooks),
+    });
+    handle.result.catch(async (err: unknown) => {
+      const cancelled = handle.state === 'cancelled';
+      await this.stores.jobs
+        .update(job.id, { status: cancelled ? 'cancelled' : 'failed', error: err instanceof Error ? err.message.split('\n')[0] : String(err) })
+        .catch(() => {});
+    });
+    return handle;
+  }
+
+  /** Average duration of recent jobs, for queue ETAs (a first guess before any job ran). */
+  averageJobMs(): number {
+    if (this.durations.length === 0) return 60_000;
+    return this.durations.reduce((a, b) => a + b, 0) / this.durations.length;
+  }
+
+  private async run(job: JobRecord, signal: AbortSignal, hooks: RunHooks): Promise<JobOutcome> {
+    const started = performance.now();
+    hooks.onStart?.();
+    await this.stores.jobs.update(job.id, { status: 'running' });
+    const { photos, hashes, name, context } = await this.subjectOf(job);
+    const subject = photos.length ? await this.personalizer.prepareImages(photos) : null;
+
+    let grounding = { text: '', cached: false, ms: 0 };
+    if (subject) {
+      const key = { userId: job.ownerId, modelId: this.modelId, photoHashes: hashes, name, context };
+      const hit = await this.stores.groundings.get(key);
+      if (hit) {
+        grounding = { text: hit.text, cached: true, ms: 0 };
+      } else {
+        const g = await this.personalizer.ground(subject, { name, context }, { signal });
+        await this.stores.groundings.put(key, { text: g.text, tokenIds: g.tokenIds, ms: g.ms });
+        grounding = { text: g.text, cached: false, ms: g.ms };
+      }
+    }
+
+    const generation = await this.personalizer.generate({
+      ...job.options,
+      prompt: job.prompt,
+      seed: job.seed,
+      subject,
+      subjectContext: { name, context },
+      grounding: grounding.text,
+      signal,
+      onStep: hooks.onStep,
+    });
+    const totalMs = performance.now() - started;
+    this.durations.push(totalMs);
+    if (this.durations.length > 20) this.durations.shift();
+    const done = await this.stores.jobs.update(job.id, { status: 'done', grounding: grounding.text });
+    return { job: done, generation, grounding, totalMs };
+  }
+
+  private async subjectOf(job: JobRecord): Promise<{ photos: { bytes: Uint8Array; name: string }[]; hashes: string[]; name?: string; context?: string }> {
+    if (job.subjectId) {
+      const subject = await this.stores.subjects.get(job.ownerId, job.guildId, job.subjectId).catch(() => {
+        throw new InputError('subject_gone', 'That subject is no longer available (deleted or unshared).');
+      });
+      const bytes = await this.stores.subjects.getPhotos(subject);
+      const extra = await this.photosOf(job.photoHashes ?? []);
+      return {
+        photos: [...bytes.map((b, i) => ({ bytes: b, name: `${subject.name} photo ${i + 1}` })), ...extra],
+        hashes: [...subject.photoHashes, ...(job.photoHashes ?? [])],
+        name: job.name ?? subject.name,
+        context: job.context ?? subject.context,
+      };
+    }
+    const hashes = job.photoHashes ?? [];
+    return { photos: await this.photosOf(hashes), hashes, name: job.name, context: job.context };
+  }
+
+  private async photosOf(hashes: string[]): Promise<{ bytes: Uint8Array; name: string }[]> {
+    const out: { bytes: Uint8Array; name: string }[] = [];
+    for (const [i, hash] of hashes.entries()) {
+      const bytes = await this.stores.photos.getPhoto(hash);
+      if (!bytes) throw new InputError('photo_gone', 'A photo of this request is no longer stored; send it again.');
+      out.push({ bytes, name: `photo ${i + 1}` });
+    }
+    return out;
+  }
+}
