@@ -18,6 +18,9 @@ const EnvSchema = z.object({
   MAX_QUEUE_LENGTH: int(1, 1000, 50),
   MAX_SUBJECT_PHOTOS: int(1, 4, 4),
   MAX_PHOTO_MB: int(1, 25, 10),
+  MESSAGE_CONTENT: z.enum(['true', 'false']).default('true'),
+  /** Only for tests and self-hosted proxies: where the REST API lives. */
+  DISCORD_API_BASE: z.union([z.string().url(), z.literal('')]).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -36,6 +39,9 @@ export interface BotConfig {
   maxSubjectPhotos: number;
   maxPhotoBytes: number;
   logLevel: string;
+  /** Ask for the privileged MessageContent intent (refinement by reply); off: a Refine button only. */
+  messageContent: boolean;
+  apiBase?: string;
 }
 
 export class ConfigError extends Error {
@@ -66,5 +72,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     maxSubjectPhotos: e.MAX_SUBJECT_PHOTOS,
     maxPhotoBytes: e.MAX_PHOTO_MB * 1024 * 1024,
     logLevel: e.LOG_LEVEL,
+    messageContent: e.MESSAGE_CONTENT === 'true',
+    apiBase: e.DISCORD_API_BASE || undefined,
   };
 }

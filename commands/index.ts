@@ -1,0 +1,6 @@
+import type { BotCommand } from '../src/bot/command.ts';
+import { personalize } from './personalize.ts';
+import { queue } from './queue.ts';
+
+/** Every slash command the bot has; deploy-commands registers exactly these. */
+export const commands: BotCommand[] = [personalize, queue];

@@ -1,0 +1,29 @@
+import { MessageFlags, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
+import type { BotCommand } from '../src/bot/command.ts';
+import type { BotServices } from '../src/bot/services.ts';
+
+const data = new SlashCommandBuilder().setName('queue').setDescription("What's being drawn, what's waiting, and where your images are");
+
+async function execute(interaction: ChatInputCommandInteraction, services: BotServices): Promise<void> {
+  const { queue, generation } = services;
+  const snap = queue.snapshot();
+  const me = interaction.user.id;
+  const average = generation.averageJobMs();
+  const lines = [
+    `Drawing now: ${snap.running.length} of ${snap.slots} slot${snap.slots === 1 ? '' : 's'} busy · waiting: ${snap.waiting.length}${snap.accepting ? '' : ' · not taking new jobs (restarting)'}`,
+  ];
+  const mine = [
+    ...snap.running.filter((r) => r.userId === me).map((r) => `• \`${r.id}\` is being drawn${r.cancelling ? ' (cancelling)' : ''}`),
+    ...snap.waiting
+      .filter((w) => w.userId === me)
+      .map((w) => {
+        const eta = queue.eta(w.id, average);
+        const when = eta ? ` · ready about <t:${Math.round((Date.now() + eta.finishesInMs) / 1000)}:R>` : '';
+        return `• \`${w.id}\` is number ${w.position} in line${when}`;
+      }),
+  ];
+  lines.push(mine.length ? `Your images:\n${mine.join('\n')}` : 'You have nothing in the queue.');
+  await interaction.reply({ content: lines.join('\n'), flags: MessageFlags.Ephemeral });
+}
+
+export const queue: BotCommand = { data, execute };

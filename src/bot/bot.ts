@@ -1,0 +1,69 @@
+import { Client, Events, GatewayIntentBits, MessageFlags, Partials, type ClientOptions, type Interaction } from 'discord.js';
+import { commands } from '../../commands/index.ts';
+import { CommandRegistry } from './command-registry.ts';
+import { handleComponent } from './component-handlers.ts';
+import { userMessage } from './reply-errors.ts';
+import type { BotServices } from './services.ts';
+import { handleThreadMessage } from './thread-refinement.ts';
+
+export interface Bot {
+  client: Client;
+  /** Stop taking work, let running jobs finish (or fail them cleanly after waitMs), disconnect. */
+  stop(waitMs?: number): Promise<void>;
+}
+
+/** The discord.js client wired to our commands, buttons and thread replies. */
+export function createBot(services: BotServices, clientOptions: Partial<ClientOptions> = {}): Bot {
+  const registry = new CommandRegistry(commands);
+  const intents = [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages];
+  if (services.messageContent) intents.push(GatewayIntentBits.MessageContent);
+  const client = new Client({ intents, partials: [Partials.Channel, Partials.Message], ...clientOptions });
+  const { logger } = services;
+  let stopping = false;
+
+  client.on(Events.InteractionCreate, (interaction) => {
+    if (stopping && interaction.isRepliable()) {
+      interaction.reply({ content: 'The bot is restarting; try again in a minute.', flags: MessageFlags.Ephemeral }).catch(() => {});
+      return;
+    }
+    route(interaction).catch((err) => logger.error({ err }, 'interaction handler failed'));
+  });
+  client.on(Events.MessageCreate, (message) => {
+    if (stopping) return;
+    handleThreadMessage(message, services).catch((err) => logger.error({ err }, 'thread message handler failed'));
+  });
+  client.on(Events.Error, (err) => logger.error({ err }, 'discord client error'));
+  client.once(Events.ClientReady, (c) => logger.info({ user: c.user.tag, guilds: c.guilds.cache.size }, 'connected to Discord'));
+
+  async function route(interaction: Interaction): Promise<void> {
+    if (interaction.isChatInputCommand()) {
+      const command = registry.get(interaction.commandName);
+      if (!command) return;
+      try {
+        await command.execute(interaction, services);
+      } catch (err) {
+        const content = userMessage(err, logger, { command: interaction.commandName });
+        if (interaction.deferred || interaction.replied) await interaction.editReply({ content, components: [] }).catch(() => {});
+        else await interaction.reply({ content, flags: MessageFlags.Ephemeral }).catch(() => {});
+      }
+    } else if (interaction.isAutocomplete()) {
+      const command = registry.get(interaction.commandName);
+      await command?.autocomplete?.(interaction, services).catch(async (err) => {
+        logger.warn({ err }, 'autocomplete failed');
+        await interaction.respond([]).catch(() => {});
+      });
+    } else if (interaction.isButton() || interaction.isModalSubmit()) {
+      await handleComponent(interaction, services);
+    }
+  }
+
+  return {
+    client,
+    async stop(waitMs = 30_000) {
+      stopping = true;
+      const result = await services.queue.drain({ waitMs, message: 'The bot is restarting; your image was cancelled. Please send it again in a minute.' });
+      logger.info(result, 'queue drained');
+      await client.destroy();
+    },
+  };
+}

@@ -1,0 +1,46 @@
+import 'dotenv/config';
+import { loadConfig, ConfigError } from './config.ts';
+import { createLogger } from './logger.ts';
+import { startServices } from './start-services.ts';
+import { createBot } from './bot.ts';
+
+/** `npm start`: configuration, store, model, queue, then the Discord connection. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\nSee .env.example.\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  const services = await startServices(config, logger);
+  const bot = createBot(services, config.apiBase ? { rest: { api: config.apiBase } } : {});
+
+  let shuttingDown = false;
+  const shutdown = async (signal: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    logger.info({ signal }, 'shutting down');
+    await bot.stop();
+    await services.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  try {
+    await bot.client.login(config.token);
+  } catch (err) {
+    logger.fatal({ err: { message: (err as Error).message } }, 'could not log in to Discord (check DISCORD_TOKEN, and enable the Message Content intent in the Developer Portal or set MESSAGE_CONTENT=false)');
+    await services.close();
+    process.exit(1);
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`fatal: ${(err as Error)?.message ?? err}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,55 @@
+import type { Logger } from 'pino';
+import { Personalizer } from '../pipeline/personalizer.ts';
+import { JobQueue } from '../queue/job-queue.ts';
+import { GenerationService } from '../service/generation-service.ts';
+import { openStores } from '../store/index.ts';
+import { DISCORD_CDN_HOSTS } from './attachment-downloader.ts';
+import type { BotConfig } from './config.ts';
+import type { BotServices } from './services.ts';
+
+/** Builds everything the bot needs except the Discord client; `close()` releases it all. */
+export async function startServices(
+  config: BotConfig,
+  logger: Logger,
+  extra: { attachmentHosts?: readonly string[] } = {},
+): Promise<BotServices & { close(): Promise<void> }> {
+  const stores = await openStores({
+    dataDir: config.dataDir,
+    redisUrl: config.redisUrl,
+    maintenanceIntervalMs: 24 * 60 * 60 * 1000,
+    onError: (err) => logger.error({ err }, 'store error'),
+  });
+  try {
+    const cleaned = await stores.maintenance();
+    logger.info(cleaned, 'store maintenance');
+    const personalizer = await Personalizer.load(config.modelDir, {
+      device: config.device,
+      onFallback: (reason) => logger.warn({ reason }, 'execution provider fallback'),
+    });
+    logger.info({ model: config.modelDir, device: personalizer.device, shape: personalizer.model.shape }, 'model loaded');
+    const queue = new JobQueue({
+      slots: config.slots,
+      maxWaitingPerUser: config.maxWaitingPerUser,
+      maxPerGuild: config.maxJobsPerGuild,
+      maxQueueLength: config.maxQueueLength,
+    });
+    const generation = new GenerationService(personalizer, stores, queue);
+    return {
+      config,
+      logger,
+      stores,
+      queue,
+      personalizer,
+      generation,
+      attachmentHosts: extra.attachmentHosts ?? DISCORD_CDN_HOSTS,
+      messageContent: config.messageContent,
+      close: async () => {
+        await personalizer.close();
+        await stores.close();
+      },
+    };
+  } catch (err) {
+    await stores.close();
+    throw err;
+  }
+}
