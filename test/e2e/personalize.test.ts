@@ -32,9 +32,9 @@ test('/personalize with two photos answers in a thread with a 384x384 PNG and wo
     options: { prompt: 'my dog on the moon', image1: a, image2: b, name: 'Rex', seed: 7 },
   });
   assert.equal(await run.waitForAck(), 5, 'deferred within 3 s');
-  const thread = await h.emu.waitFor((e) => e.kind === 'thread_create', 60_000, since);
-  assert.equal(thread.kind, 'thread_create');
-  const threadId = (thread as { thread: { id: string } }).thread.id as string;
+  const event = await h.emu.waitFor((e) => e.kind === 'thread_create', 60_000, since);
+  assert.ok(event.kind === 'thread_create');
+  const threadId = String(event.thread.id);
   const result = await h.emu.waitForMessage(threadId, (m) => m.attachments.length > 0, 60_000);
   assert.equal(result.attachments.length, 1);
   const png = h.emu.fileBytes(result.attachments[0]);
@@ -42,7 +42,20 @@ test('/personalize with two photos answers in a thread with a 384x384 PNG and wo
   assert.deepEqual([meta.format, meta.width, meta.height], ['png', 384, 384]);
   assert.match(result.content, /my dog on the moon/);
   assert.match(result.content, /Seed 7/);
-  const ids = result.components!.flatMap((row) => ('components' in row ? row.components : [])).map((c) => ('custom_id' in c ? c.custom_id : ''));
+  const ids = customIds(result);
   assert.ok(ids.some((id) => id.startsWith('xcot:regen:')), ids.join());
   h.emu.assertNoViolations();
 });
+
+/** Every custom_id on a message's components. */
+function customIds(message: { components?: unknown[] }): string[] {
+  const out: string[] = [];
+  const visit = (c: unknown): void => {
+    if (!c || typeof c !== 'object') return;
+    const o = c as { custom_id?: string; components?: unknown[] };
+    if (o.custom_id) out.push(o.custom_id);
+    o.components?.forEach(visit);
+  };
+  message.components?.forEach(visit);
+  return out;
+}
