@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
 import { JANUS_PRO_1B_DIMS, TINY_DIMS, type BundleDims } from '../src/generator/dims.ts';
 import { makeBundle } from '../src/generator/make-bundle.ts';
+import type { WeightFormat } from '../src/generator/onnx-builder.ts';
 
-const USAGE = `Usage: npm run make-tiny-bundle -- --out DIR [--seed N] [--preset tiny|janus-pro-1b]
+const USAGE = `Usage: npm run make-tiny-bundle -- --out DIR [--seed N] [--preset tiny|janus-pro-1b] [--variants fp32,q4]
        [--hidden N] [--layers N] [--heads N] [--head-dim N] [--intermediate N] [--vocab N] [--codebook N]
 Writes a random-weight bundle in the public Janus-Pro ONNX layout (a test fixture, not a model).`;
 
@@ -24,6 +25,7 @@ function main(): void {
       out: { type: 'string' },
       seed: { type: 'string', default: '1' },
       preset: { type: 'string', default: 'tiny' },
+      variants: { type: 'string', default: 'fp32' },
       help: { type: 'boolean' },
       ...Object.fromEntries(Object.keys(SIZE_FLAGS).map((k) => [k, { type: 'string' as const }])),
     },
@@ -49,9 +51,11 @@ function main(): void {
   if (dims.hidden !== dims.heads * dims.headDim) fail('--hidden must equal --heads x --head-dim');
   const seed = Number(values.seed);
   if (!Number.isInteger(seed) || seed < 0) fail('--seed must be a non-negative integer');
+  const variants = String(values.variants).split(',');
+  if (!variants.every((v): v is WeightFormat => v === 'fp32' || v === 'q4')) fail('--variants takes fp32 and/or q4, comma-separated');
   const t0 = Date.now();
   try {
-    makeBundle({ out: values.out as string, seed, dims });
+    makeBundle({ out: values.out as string, seed, dims, variants });
   } catch (err) {
     fail((err as Error).message);
   }

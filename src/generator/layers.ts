@@ -1,11 +1,26 @@
 import { DType, GraphBuilder } from './onnx-builder.ts';
+import { quantizeQ4 } from './quantize-q4.ts';
 import type { SeededRandom } from '../util/seeded-random.ts';
+
+const Q4_BLOCK = 32;
 
 /** Building blocks shared by the fixture graphs; each takes and returns tensor names. */
 
+/**
+ * x @ W (+ b). In a q4 graph the same random weights become a 4-bit MatMulNBits, so the fp32 and q4
+ * variants of a bundle compute nearly the same function.
+ */
 export function linear(b: GraphBuilder, rng: SeededRandom, name: string, x: string, inDim: number, outDim: number, bias = false): string {
-  const w = b.weight(`${name}.weight`, { dtype: DType.float, dims: [inDim, outDim], data: rng.normalArray(inDim * outDim, 1 / Math.sqrt(inDim)) });
-  const y = b.o('MatMul', [x, w]);
+  const data = rng.normalArray(inDim * outDim, 1 / Math.sqrt(inDim));
+  let y: string;
+  if (b.weights === 'q4' && inDim % Q4_BLOCK === 0) {
+    const q = quantizeQ4(data, inDim, outDim, Q4_BLOCK);
+    const packed = b.weight(`${name}.weight_Q4`, { dtype: DType.uint8, dims: [outDim, q.kBlocks, Q4_BLOCK / 2], data: q.packed });
+    const scales = b.weight(`${name}.weight_scales`, { dtype: DType.float, dims: [outDim * q.kBlocks], data: q.scales });
+    y = b.o('MatMulNBits', [x, packed, scales], { K: inDim, N: outDim, bits: 4, block_size: Q4_BLOCK, accuracy_level: 4 }, 'com.microsoft');
+  } else {
+    y = b.o('MatMul', [x, b.weight(`${name}.weight`, { dtype: DType.float, dims: [inDim, outDim], data })]);
+  }
   if (!bias) return y;
   const bv = b.weight(`${name}.bias`, { dtype: DType.float, dims: [outDim], data: rng.normalArray(outDim, 0.02) });
   return b.o('Add', [y, bv]);

@@ -9,7 +9,7 @@ import { buildGenHead, buildLmHead } from './graphs/heads.ts';
 import { buildImageDecode } from './graphs/image-decode.ts';
 import { buildLanguageModel } from './graphs/language-model.ts';
 import { buildPrepareInputsEmbeds } from './graphs/prepare-inputs-embeds.ts';
-import type { GraphBuilder } from './onnx-builder.ts';
+import type { GraphBuilder, WeightFormat } from './onnx-builder.ts';
 
 const BOS = '<｜begin▁of▁sentence｜>';
 const EOS = '<｜end▁of▁sentence｜>';
@@ -31,7 +31,7 @@ const CHAT_TEMPLATES = [
   { name: 'text_to_image', template: `${CONVERSATION}{% if add_generation_prompt %}<|Assistant|>:<begin_of_image>{% endif %}` },
 ];
 
-const BUILDERS: Record<GraphName, (d: BundleDims, rng: SeededRandom) => GraphBuilder> = {
+const BUILDERS: Record<GraphName, (d: BundleDims, rng: SeededRandom, weights: WeightFormat) => GraphBuilder> = {
   prepare_inputs_embeds: buildPrepareInputsEmbeds,
   language_model: buildLanguageModel,
   lm_head: buildLmHead,
@@ -44,13 +44,15 @@ export interface MakeBundleOptions {
   out: string;
   seed: number;
   dims: BundleDims;
+  /** Which variants to write (default fp32 only); q4 turns linear layers into 4-bit MatMulNBits. */
+  variants?: WeightFormat[];
 }
 
 /**
  * Writes a complete bundle in the public export's layout with random weights from `seed`.
  * The same seed and dims give the same bytes.
  */
-export function makeBundle({ out, seed, dims: requested }: MakeBundleOptions): void {
+export function makeBundle({ out, seed, dims: requested, variants = ['fp32'] }: MakeBundleOptions): void {
   const tokenizer = buildBpeTokenizer(requested.bpeMerges, SPECIALS);
   const dims = { ...requested, vocab: requested.vocab || tokenizer.size };
   if (tokenizer.size > dims.vocab) throw new Error(`vocab ${dims.vocab} is smaller than the tokenizer (${tokenizer.size})`);
@@ -62,11 +64,14 @@ export function makeBundle({ out, seed, dims: requested }: MakeBundleOptions): v
 
   mkdirSync(join(out, 'onnx'), { recursive: true });
   const rng = new SeededRandom(seed);
-  for (const [name, build] of Object.entries(BUILDERS) as [GraphName, (typeof BUILDERS)[GraphName]][]) {
-    const file = graphFileName(name, 'fp32');
-    const { model, sidecar } = build(dims, rng.fork(name)).build(`${file}_data`);
-    writeFileSync(join(out, 'onnx', file), model);
-    if (sidecar) writeFileSync(join(out, 'onnx', `${file}_data`), sidecar);
+  for (const variant of variants) {
+    for (const [name, build] of Object.entries(BUILDERS) as [GraphName, (typeof BUILDERS)[GraphName]][]) {
+      const file = graphFileName(name, variant);
+      // The same fork per graph for every variant: q4 quantizes the very weights fp32 holds.
+      const { model, sidecar } = build(dims, rng.fork(name), variant).build(`${file}_data`);
+      writeFileSync(join(out, 'onnx', file), model);
+      if (sidecar) writeFileSync(join(out, 'onnx', `${file}_data`), sidecar);
+    }
   }
 
   const json = (name: string, value: unknown) => writeFileSync(join(out, name), `${JSON.stringify(value, null, 2)}\n`);

@@ -17,6 +17,8 @@ export type Dim = number | string;
 /** Plain numbers are INT attributes; floats are written `{ float: x }` so 1.0 stays a float. */
 export type AttrValue = number | string | number[] | { float: number } | { tensor: Tensor };
 
+export type WeightFormat = 'fp32' | 'q4';
+
 export interface Tensor {
   dtype: DTypeCode;
   dims: number[];
@@ -39,7 +41,10 @@ export class GraphBuilder {
   private readonly usedDomains = new Set<string>();
   private counter = 0;
 
-  constructor(readonly name: string, readonly opset = 17) {}
+  /**
+   * @param weights how linear layers store weights: plain float MatMul, or 4-bit MatMulNBits.
+   */
+  constructor(readonly name: string, readonly weights: WeightFormat = 'fp32', readonly opset = 17) {}
 
   input(name: string, dtype: DTypeCode, shape: Dim[]): string {
     this.inputs.push(valueInfo(name, dtype, shape));

@@ -1,13 +1,13 @@
 import type { BundleDims } from '../dims.ts';
 import { mlpGelu } from '../layers.ts';
-import { DType, GraphBuilder } from '../onnx-builder.ts';
+import { DType, GraphBuilder, type WeightFormat } from '../onnx-builder.ts';
 import type { SeededRandom } from '../../util/seeded-random.ts';
 import { GRAPH_IO } from '../../bundle/contract.ts';
 
 /** gen_img_embeds: image-token ids -> gen_embed (codebook x codeDim) -> gen_aligner MLP -> embeddings. */
-export function buildGenImgEmbeds(d: BundleDims, rng: SeededRandom): GraphBuilder {
+export function buildGenImgEmbeds(d: BundleDims, rng: SeededRandom, weights: WeightFormat = 'fp32'): GraphBuilder {
   const io = GRAPH_IO.gen_img_embeds;
-  const b = new GraphBuilder('gen_img_embeds');
+  const b = new GraphBuilder('gen_img_embeds', weights);
   const ids = b.input(io.imageIds, DType.int64, ['batch_size', 'sequence_length']);
   const table = b.weight('gen_embed.weight', { dtype: DType.float, dims: [d.codebookSize, d.codeDim], data: rng.normalArray(d.codebookSize * d.codeDim, 1) });
   const codes = b.o('Gather', [table, ids], { axis: 0 });

@@ -1,6 +1,6 @@
 import { gridSize, type BundleDims } from '../dims.ts';
 import { silu } from '../layers.ts';
-import { DType, GraphBuilder } from '../onnx-builder.ts';
+import { DType, GraphBuilder, type WeightFormat } from '../onnx-builder.ts';
 import type { SeededRandom } from '../../util/seeded-random.ts';
 import { GRAPH_IO } from '../../bundle/contract.ts';
 
@@ -8,10 +8,10 @@ import { GRAPH_IO } from '../../bundle/contract.ts';
  * image_decode: VQ code ids [B, grid*grid] -> codebook vectors -> a conv decoder that doubles the
  * resolution until grid * patch (24 -> 384) -> tanh -> [B, 3, S, S] in [-1, 1].
  */
-export function buildImageDecode(d: BundleDims, rng: SeededRandom): GraphBuilder {
+export function buildImageDecode(d: BundleDims, rng: SeededRandom, weights: WeightFormat = 'fp32'): GraphBuilder {
   const io = GRAPH_IO.image_decode;
   const g = gridSize(d);
-  const b = new GraphBuilder('image_decode');
+  const b = new GraphBuilder('image_decode', weights);
   const ids = b.input(io.generatedTokens, DType.int64, ['batch_size', g * g]);
   const codebook = b.weight('gen_vision_model.quantize.embedding.weight', { dtype: DType.float, dims: [d.codebookSize, d.codeDim], data: rng.normalArray(d.codebookSize * d.codeDim, 1) });
   const vectors = b.o('Gather', [codebook, ids], { axis: 0 });

@@ -1,6 +1,6 @@
 import type { BundleDims } from '../dims.ts';
 import { attention, linear, mergeHeads, rmsNorm, silu, splitHeads } from '../layers.ts';
-import { DType, GraphBuilder } from '../onnx-builder.ts';
+import { DType, GraphBuilder, type WeightFormat } from '../onnx-builder.ts';
 import type { SeededRandom } from '../../util/seeded-random.ts';
 import { GRAPH_IO } from '../../bundle/contract.ts';
 
@@ -8,9 +8,9 @@ import { GRAPH_IO } from '../../bundle/contract.ts';
  * The Llama-style decoder of Janus as the public export splits it out: embeddings in, final-norm
  * hidden states out, KV cache as past_key_values.N.key/value -> present.N.key/value.
  */
-export function buildLanguageModel(d: BundleDims, rng: SeededRandom): GraphBuilder {
+export function buildLanguageModel(d: BundleDims, rng: SeededRandom, weights: WeightFormat = 'fp32'): GraphBuilder {
   const io = GRAPH_IO.language_model;
-  const b = new GraphBuilder('language_model');
+  const b = new GraphBuilder('language_model', weights);
   const kvShape = ['batch_size', d.heads, 'past_sequence_length', d.headDim];
   let x = b.input(io.inputsEmbeds, DType.float, ['batch_size', 'sequence_length', d.hidden]);
   const attentionMask = b.input(io.attentionMask, DType.int64, ['batch_size', 'total_sequence_length']);

@@ -1,6 +1,6 @@
 import { gridSize, type BundleDims } from '../dims.ts';
 import { attention, gelu, layerNorm, linear, mergeHeads, mlpGelu, splitHeads } from '../layers.ts';
-import { DType, GraphBuilder } from '../onnx-builder.ts';
+import { DType, GraphBuilder, type WeightFormat } from '../onnx-builder.ts';
 import type { SeededRandom } from '../../util/seeded-random.ts';
 import { GRAPH_IO } from '../../bundle/contract.ts';
 
@@ -8,10 +8,10 @@ import { GRAPH_IO } from '../../bundle/contract.ts';
  * prepare_inputs_embeds: token embeddings, with the SigLIP-like features of each image written over
  * the positions images_seq_mask marks (in order, the features images_emb_mask selects).
  */
-export function buildPrepareInputsEmbeds(d: BundleDims, rng: SeededRandom): GraphBuilder {
+export function buildPrepareInputsEmbeds(d: BundleDims, rng: SeededRandom, weights: WeightFormat = 'fp32'): GraphBuilder {
   const io = GRAPH_IO.prepare_inputs_embeds;
   const g = gridSize(d);
-  const b = new GraphBuilder('prepare_inputs_embeds');
+  const b = new GraphBuilder('prepare_inputs_embeds', weights);
   const inputIds = b.input(io.inputIds, DType.int64, ['batch_size', 'sequence_length']);
   const pixels = b.input(io.pixelValues, DType.float, ['batch_size', 'num_images', 3, d.imageSize, d.imageSize]);
   const seqMask = b.input(io.imagesSeqMask, DType.bool, ['batch_size', 'sequence_length']);
