@@ -223,7 +223,7 @@ test('subjects: visibility across two users and two servers', async () => {
     }
     // Not shared: invisible to others, even by id.
     await rejectsInput(subjects.get(B, G1, 'rex'), 'You have no subject named “rex”.');
-    await rejectsInput(subjects.get(B, G1, rex.id), /You have no subject named/);
+    await rejectsInput(subjects.get(B, G1, rex.id), /deleted or is not shared in this server/);
 
     await subjects.share(A, G1, 'rex');
     assert.deepEqual((await subjects.list(B, G1)).map((s) => s.name), ['Bob', 'Rex']);
@@ -232,11 +232,11 @@ test('subjects: visibility across two users and two servers', async () => {
     assert.equal((await subjects.get(C, G1, 'rex')).id, rex.id);
     // Never another server's, nor in DMs.
     assert.deepEqual((await subjects.list(B, G2)).map((s) => s.name), ['Bob']);
-    await rejectsInput(subjects.get(B, G2, rex.id), /You have no subject named/);
+    await rejectsInput(subjects.get(B, G2, rex.id), /deleted or is not shared in this server/);
     await rejectsInput(subjects.get(C, null, 'rex'), /You have no subject named/);
     assert.deepEqual(await subjects.list(C, null), []);
     // B's own subject is not visible to A in G2 (not shared).
-    await rejectsInput(subjects.get(A, G2, bob.id), /You have no subject named/);
+    await rejectsInput(subjects.get(A, G2, bob.id), /deleted or is not shared in this server/);
 
     // Moving the share to G2 removes it from G1.
     await subjects.share(A, G2, rex.id);
@@ -264,13 +264,13 @@ test('subjects: delete and unshare rules (owner, Manage Server where shared)', a
     await rejectsInput(subjects.delete(B, G1, 'rex'), 'That subject belongs to someone else.');
     await rejectsInput(subjects.unshare(B, G1, 'rex'), 'That subject belongs to someone else.');
     // Manage Server in another server gives nothing (it is not even visible there).
-    await rejectsInput(subjects.delete(B, G2, rex.id, { canManageGuild: true }), /You have no subject named/);
+    await rejectsInput(subjects.delete(B, G2, rex.id, { canManageGuild: true }), /deleted or is not shared in this server/);
     // Manage Server where it is shared: may unshare...
     const unshared = await subjects.unshare(B, G1, 'rex', { canManageGuild: true });
     assert.equal(unshared.sharedIn, null);
     assert.deepEqual(await subjects.list(B, G1), []);
     // ...and once unshared it is out of their reach.
-    await rejectsInput(subjects.delete(B, G1, rex.id, { canManageGuild: true }), /You have no subject named/);
+    await rejectsInput(subjects.delete(B, G1, rex.id, { canManageGuild: true }), /deleted or is not shared in this server/);
     await rejectsInput(subjects.unshare(A, G1, 'rex'), '“Rex” is not shared.');
 
     // Shared again: a manager may delete it; its photo goes with it.
@@ -492,20 +492,22 @@ test('forgetUser removes everything of that user and nothing of others', async (
     await jobs.create({ id: 'jobB1', ownerId: B, guildId: G1, channelId: CH, prompt: 'c', seed: 3, options: {}, photoHashes: [upB] });
     await groundings.put({ userId: A, modelId: 'm', photoHashes: a1.photoHashes }, { text: 'A text', tokenIds: [1], ms: 1 });
     await groundings.put({ userId: B, modelId: 'm', photoHashes: b1.photoHashes }, { text: 'B text', tokenIds: [2], ms: 1 });
-    // B's grounding of A's shared subject is B's data and stays (keyed by B).
+    // B's grounding of A's shared subject describes A's photos: it goes with them.
     await groundings.put({ userId: B, modelId: 'm', photoHashes: a1.photoHashes }, { text: 'B on rex', tokenIds: [3], ms: 1 });
-    const beforeB = (await dump(store)).filter((e) => e.text.includes(B));
+    const beforeB = (await dump(store)).filter((e) => e.text.includes(B) && !e.text.includes('B on rex'));
 
     const result = await forgetUser(A);
-    assert.deepEqual(result, { subjects: 2, jobs: 2, groundings: 1, photos: 2 });
+    assert.deepEqual(result, { subjects: 2, jobs: 2, groundings: 2, photos: 2 });
+    assert.equal(await groundings.get({ userId: B, modelId: 'm', photoHashes: a1.photoHashes }), undefined);
 
     const left = await dump(store);
     assert.deepEqual(left.filter((e) => e.text.includes(A)), [], 'no key or value mentions A');
     assert.ok(!left.some((e) => e.text.includes(a1.id) || e.text.includes('jobA1')));
     assert.equal(await photos.has((await normalizePhoto(onlyA)).hash), false);
     assert.equal(await photos.has(upA), false);
-    // Everything of B is intact, including the photo A and B shared.
-    assert.deepEqual(left.filter((e) => e.text.includes(B)), beforeB);
+    // Everything else of B is intact, including the photo A and B shared.
+    const notGrounding = (e: { ns: string }) => e.ns !== 'groundings';
+    assert.deepEqual(left.filter((e) => e.text.includes(B)).filter(notGrounding), beforeB.filter(notGrounding));
     assert.deepEqual((await subjects.list(B, G1)).map((s) => s.name), ['Bob']);
     assert.equal((await subjects.getPhotos(b1)).length, 2);
     assert.equal((await jobs.listByUser(B)).length, 1);

@@ -133,13 +133,16 @@ export class GroundingCache {
     });
   }
 
-  /** Deletes a user's cached groundings that used any of these photos (their subject was deleted). */
-  async deleteForPhotos(userId: string, photoHashes: readonly string[]): Promise<number> {
+  /**
+   * Deletes a user's cached groundings made from these photos (their subject was deleted): with
+   * `match` 'any', every grounding that used one of them; with 'all', only those that used them all.
+   */
+  async deleteForPhotos(userId: string, photoHashes: readonly string[], match: 'any' | 'all' = 'any'): Promise<number> {
     assertId(userId, 'userId');
     const gone = new Set(photoHashes);
     return this.#lockUser(userId, async () => {
       const index = await this.#index(userId);
-      const hit = index.filter((item) => item.h.some((h) => gone.has(h)));
+      const hit = index.filter((item) => (match === 'any' ? item.h.some((h) => gone.has(h)) : photoHashes.every((h) => item.h.includes(h))));
       if (hit.length === 0) return 0;
       await this.#store.groundings.delete(hit.map((item) => entryKey(userId, item.d)));
       const left = index.filter((item) => !hit.includes(item));
@@ -147,6 +150,18 @@ export class GroundingCache {
       else await this.#store.groundings.delete(indexKey(userId));
       return hit.length;
     });
+  }
+
+  /**
+   * A deleted subject's groundings: the owner's that used any of its photos, and other users' made
+   * from all of them (a shared subject is grounded under the member who used it). Derived text
+   * must not outlive the photos it describes.
+   */
+  async deleteForSubject(ownerId: string, photoHashes: readonly string[]): Promise<number> {
+    const users = (await this.#store.keys('groundings')).filter((k) => k.startsWith('u:')).map((k) => k.slice(2));
+    let deleted = 0;
+    for (const userId of users) deleted += await this.deleteForPhotos(userId, photoHashes, userId === ownerId ? 'any' : 'all');
+    return deleted;
   }
 
   /**

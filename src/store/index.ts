@@ -125,6 +125,12 @@ export function createStores(store: Store, options: Omit<StoresOptions, keyof Op
     groundings,
     jobs,
     forgetUser: async (userId) => {
+      // The bot's thread -> job map (meta "thread:<id>") names the user too.
+      const threadIds = new Set((await jobs.listByUser(userId, { limit: Number.MAX_SAFE_INTEGER })).flatMap((j) => (j.threadId ? [j.threadId] : [])));
+      for (const t of threadIds) {
+        const m = (await store.meta.get(`thread:${t}`)) as { ownerId?: string } | undefined;
+        if (m?.ownerId === userId) await store.meta.delete(`thread:${t}`);
+      }
       const s = await subjects.forgetUser(userId);
       const j = await jobs.deleteForUser(userId);
       const g = await groundings.deleteForUser(userId);

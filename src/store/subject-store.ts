@@ -67,6 +67,7 @@ export interface Suggestion {
 /** What SubjectStore needs of the grounding cache: drop an owner's cached groundings of deleted photos. */
 export interface GroundingInvalidator {
   deleteForPhotos(userId: string, photoHashes: readonly string[]): Promise<number>;
+  deleteForSubject(ownerId: string, photoHashes: readonly string[]): Promise<number>;
 }
 
 export interface SubjectStoreOptions {
@@ -371,7 +372,7 @@ export class SubjectStore {
       await this.#indexRemove(`u:${subject.ownerId}`, subject.id);
       if (subject.sharedIn) await this.#guildIndexRemove(subject.sharedIn, subject.id);
       const photos = await this.#photos.release(subject.photoHashes, subjectRef(subject.id));
-      const groundings = (await this.#groundings?.deleteForPhotos(subject.ownerId, subject.photoHashes)) ?? 0;
+      const groundings = (await this.#groundings?.deleteForSubject(subject.ownerId, subject.photoHashes)) ?? 0;
       return { photos, groundings };
     } finally {
       this.#own.invalidate(subject.ownerId);
@@ -425,6 +426,10 @@ export class SubjectStore {
       if (shared.length > 1) {
         throw new InputError('subject_ambiguous', `Several subjects named “${shared[0].name}” are shared here; pick one from the list.`);
       }
+    }
+    if (isValidId(query) && query.length === 12) {
+      // An autocomplete value (an id) that no longer resolves: never echo the raw id.
+      throw new InputError('subject_not_found', 'That subject was deleted or is not shared in this server; pick one from the list.');
     }
     throw new InputError('subject_not_found', `You have no subject named “${truncate(query, 40)}”.`);
   }

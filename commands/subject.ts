@@ -1,0 +1,331 @@
+import {
+  AttachmentBuilder,
+  escapeMarkdown,
+  MessageFlags,
+  PermissionFlagsBits,
+  SlashCommandBuilder,
+  type Attachment,
+  type AutocompleteInteraction,
+  type ChatInputCommandInteraction,
+  type InteractionEditReplyOptions,
+  type SlashCommandStringOption,
+} from 'discord.js';
+import { downloadAttachment } from '../src/bot/attachment-downloader.ts';
+import type { BotCommand } from '../src/bot/command.ts';
+import { userMessage } from '../src/bot/reply-errors.ts';
+import type { BotServices } from '../src/bot/services.ts';
+import { InputError, UserFacingError } from '../src/errors.ts';
+import { SUBJECT_CONTEXT_MAX_CHARS, SUBJECT_MAX_PHOTOS, SUBJECT_NAME_MAX_CHARS, type Subject } from '../src/store/index.ts';
+
+const IMAGE_OPTIONS = ['image1', 'image2', 'image3', 'image4'] as const;
+const NO_MENTIONS = { parse: [] as [] };
+/** What an autocomplete choice sends: a subject id (see src/store/ids.ts newId). */
+const AUTOCOMPLETE_ID = /^[A-Za-z0-9_-]{12}$/;
+const MESSAGE_MAX = 2000;
+/** How long forget-me waits for the user's cancelled, still-running jobs to wind down. */
+const WIND_DOWN_MS = 10_000;
+
+const nameOption = (o: SlashCommandStringOption) =>
+  o.setName('name').setDescription('The subject').setRequired(true).setAutocomplete(true).setMaxLength(100);
+
+const data = new SlashCommandBuilder()
+  .setName('subject')
+  .setDescription('Your saved subjects: save, list, share, delete')
+  .addSubcommand((s) => {
+    s.setName('save')
+      .setDescription('Save a subject from photos')
+      .addStringOption((o) => o.setName('name').setDescription('What you call it').setRequired(true).setMaxLength(SUBJECT_NAME_MAX_CHARS))
+      .addAttachmentOption((o) => o.setName('image1').setDescription('A photo of it').setRequired(true));
+    for (const name of IMAGE_OPTIONS.slice(1)) s.addAttachmentOption((o) => o.setName(name).setDescription('Another photo'));
+    return s.addStringOption((o) => o.setName('context').setDescription('Anything else about it').setMaxLength(SUBJECT_CONTEXT_MAX_CHARS));
+  })
+  .addSubcommand((s) => s.setName('list').setDescription('Your subjects and those shared here'))
+  .addSubcommand((s) => s.setName('show').setDescription('A subject and its photos').addStringOption(nameOption))
+  .addSubcommand((s) =>
+    s
+      .setName('rename')
+      .setDescription('Rename a subject')
+      .addStringOption(nameOption)
+      .addStringOption((o) => o.setName('new_name').setDescription('The new name').setRequired(true).setMaxLength(SUBJECT_NAME_MAX_CHARS)),
+  )
+  .addSubcommand((s) =>
+    s
+      .setName('context')
+      .setDescription('Set or clear what else defines a subject')
+      .addStringOption(nameOption)
+      .addStringOption((o) => o.setName('text').setDescription('Leave out to clear').setMaxLength(SUBJECT_CONTEXT_MAX_CHARS)),
+  )
+  .addSubcommand((s) => s.setName('share').setDescription('Let everyone in this server use it').addStringOption(nameOption))
+  .addSubcommand((s) => s.setName('unshare').setDescription('Stop sharing it').addStringOption(nameOption))
+  .addSubcommand((s) => s.setName('delete').setDescription('Delete a subject and its photos').addStringOption(nameOption))
+  .addSubcommand((s) =>
+    s
+      .setName('forget-me')
+      .setDescription('Delete everything the bot keeps about you')
+      .addBooleanOption((o) => o.setName('confirm').setDescription('True to delete now; False to see what would go').setRequired(true)),
+  );
+
+type Answer = Pick<InteractionEditReplyOptions, 'content' | 'files'>;
+type Handler = (interaction: ChatInputCommandInteraction, services: BotServices) => Promise<Answer>;
+
+const handlers: Record<string, Handler> = {
+  save,
+  list,
+  show,
+  rename,
+  context: setContext,
+  share,
+  unshare,
+  delete: remove,
+  'forget-me': forgetMe,
+};
+
+/** Every answer is ephemeral (it is about the user's own data) and never pings anyone. */
+async function execute(interaction: ChatInputCommandInteraction, services: BotServices): Promise<void> {
+  const sub = interaction.options.getSubcommand(true);
+  const handler = handlers[sub];
+  await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+  let answer: Answer;
+  try {
+    if (!handler) throw new Error(`unknown subcommand ${sub}`);
+    answer = await handler(interaction, services);
+  } catch (err) {
+    answer = { content: userMessage(err, services.logger, { command: 'subject', subcommand: sub }), files: [] };
+  }
+  await interaction.editReply({ ...answer, components: [], allowedMentions: NO_MENTIONS });
+}
+
+// ----------------------------------------------------------------------------------------- handlers
+
+async function save(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
+  const o = interaction.options;
+  const { config } = services;
+  const attachments = IMAGE_OPTIONS.map((n) => o.getAttachment(n)).filter((a): a is Attachment => a !== null);
+  const most = Math.min(config.maxSubjectPhotos, SUBJECT_MAX_PHOTOS);
+  if (attachments.length > most) throw new InputError('too_many', `A subject can have at most ${plural(most, 'photo')}.`);
+  // Downloaded at once (the links expire); nothing is stored unless every photo is good.
+  const photos = [];
+  for (const a of attachments) {
+    const bytes = await downloadAttachment({ url: a.url, name: a.name, size: a.size }, { allowedHosts: services.attachmentHosts, maxBytes: config.maxPhotoBytes });
+    photos.push({ bytes, name: a.name });
+  }
+  const subject = await services.stores.subjects.save({
+    ownerId: interaction.user.id,
+    guildId: interaction.guildId,
+    name: o.getString('name', true),
+    photos,
+    context: o.getString('context') ?? undefined,
+  });
+  const kept = subject.photoHashes.length;
+  const dupes = attachments.length - kept;
+  const lines = [
+    `Saved ${quote(subject.name)} with ${plural(kept, 'photo')}${dupes > 0 ? ` (${plural(dupes, 'duplicate')} left out)` : ''}.`,
+    `Pick it in the \`subject\` option of \`/personalize\`. Only you can use it${interaction.inGuild() ? ' until you `/subject share` it here' : ''}.`,
+  ];
+  return { content: lines.join('\n') };
+}
+
+async function list(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
+  const userId = interaction.user.id;
+  const guildId = interaction.guildId;
+  const subjects = await services.stores.subjects.list(userId, guildId);
+  const own = subjects.filter((s) => s.ownerId === userId);
+  const others = subjects.filter((s) => s.ownerId !== userId);
+  if (subjects.length === 0) {
+    return { content: 'You have no saved subjects yet. Save one with `/subject save`, or with **Save subject** under an image.' };
+  }
+  const lines: string[] = [];
+  if (own.length) {
+    lines.push(`**Your subjects** (${own.length} of ${services.stores.subjects.maxPerUser})`);
+    for (const s of own) lines.push(`• ${quote(s.name)}: ${plural(s.photoHashes.length, 'photo')} · ${sharing(s, guildId)}`);
+  }
+  if (others.length) {
+    lines.push('**Shared in this server by others**');
+    for (const s of others) lines.push(`• ${quote(s.name)} by <@${s.ownerId}>: ${plural(s.photoHashes.length, 'photo')}`);
+  }
+  return { content: fitLines(lines, MESSAGE_MAX) };
+}
+
+async function show(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
+  const s = await find(interaction, services);
+  const photos = await services.stores.subjects.getPhotos(s);
+  const mine = s.ownerId === interaction.user.id;
+  const head = mine ? `${quote(s.name)} · yours · ${sharing(s, interaction.guildId)}` : `${quote(s.name)} · shared in this server by <@${s.ownerId}>`;
+  const lines = [head, plural(photos.length, 'photo')];
+  const limit = interaction.attachmentSizeLimit;
+  const files = photos.filter((p) => p.byteLength <= limit).map((p, i) => new AttachmentBuilder(p, { name: `subject-photo-${i + 1}.png` }));
+  if (files.length < photos.length) lines.push(`(${plural(photos.length - files.length, 'photo')} too large to show here.)`);
+  const context = s.context ? `Context: ${escapeMarkdown(s.context)}` : 'No context. Add one with `/subject context`.';
+  const base = lines.join('\n');
+  return { content: `${base}\n${truncate(context, MESSAGE_MAX - base.length - 1)}`, files };
+}
+
+async function rename(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
+  const o = interaction.options;
+  const before = await find(interaction, services);
+  const after = await services.stores.subjects.rename(interaction.user.id, interaction.guildId, before.id, o.getString('new_name', true));
+  return { content: `Renamed ${quote(before.name)} to ${quote(after.name)}.` };
+}
+
+async function setContext(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
+  const target = await find(interaction, services);
+  const s = await services.stores.subjects.setContext(interaction.user.id, interaction.guildId, target.id, interaction.options.getString('text') ?? undefined);
+  return { content: s.context ? `Updated the context of ${quote(s.name)}.` : `Cleared the context of ${quote(s.name)}.` };
+}
+
+async function share(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
+  if (!interaction.inGuild()) {
+    throw new InputError('subject_share_dm', 'Subjects can only be shared in a server: run `/subject share` there.');
+  }
+  const { subjects } = services.stores;
+  const before = await find(interaction, services);
+  if (before.ownerId !== interaction.user.id) throw new InputError('subject_not_owner', `${quote(before.name)} belongs to someone else; only they can share it.`);
+  const after = await subjects.share(interaction.user.id, interaction.guildId, before.id);
+  if (before.sharedIn === interaction.guildId) return { content: `${quote(after.name)} is already shared in this server.` };
+  const moved = before.sharedIn !== null ? ' It is no longer shared in the other server.' : '';
+  return { content: `${quote(after.name)} is now shared in this server: everyone here can use it with \`/personalize\`.${moved} \`/subject unshare\` stops it.` };
+}
+
+async function unshare(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
+  const s = await moderate(interaction, services, 'unshare');
+  return { content: `${quote(s.name)} is no longer shared.` };
+}
+
+async function remove(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
+  const s = await moderate(interaction, services, 'delete');
+  return { content: `Deleted ${quote(s.name)}.` };
+}
+
+/** unshare / delete: the owner, or a member with Manage Server where the subject is shared. */
+async function moderate(interaction: ChatInputCommandInteraction, services: BotServices, action: 'unshare' | 'delete'): Promise<Subject> {
+  const { subjects } = services.stores;
+  const userId = interaction.user.id;
+  const guildId = interaction.guildId;
+  const canManageGuild = interaction.inGuild() && (interaction.memberPermissions?.has(PermissionFlagsBits.ManageGuild) ?? false);
+  const target = await find(interaction, services);
+  try {
+    return action === 'delete'
+      ? await subjects.delete(userId, guildId, target.id, { canManageGuild })
+      : await subjects.unshare(userId, guildId, target.id, { canManageGuild });
+  } catch (err) {
+    if (err instanceof UserFacingError && err.code === 'subject_not_owner') {
+      throw new InputError('subject_not_owner', `${quote(target.name)} belongs to someone else; only they or a member with Manage Server can ${action} it.`);
+    }
+    throw err;
+  }
+}
+
+async function forgetMe(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
+  const userId = interaction.user.id;
+  const { stores, queue } = services;
+  const snap = queue.snapshot();
+  const active = [...snap.running, ...snap.waiting].filter((j) => j.userId === userId).map((j) => j.id);
+
+  if (!interaction.options.getBoolean('confirm', true)) {
+    const subjects = await stores.subjects.count(userId);
+    const jobs = (await stores.jobs.listByUser(userId, { limit: Number.MAX_SAFE_INTEGER })).length;
+    const parts = [`${plural(subjects, 'saved subject')} (also where shared) with their photos`, plural(jobs, 'image record'), 'cached descriptions of your photos'];
+    return {
+      content: [
+        `This would delete everything the bot keeps about you: ${parts.join(', ')}${active.length ? `, and cancel ${plural(active.length, 'image')} in the queue` : ''}.`,
+        'Images already posted stay in their channels. To go ahead: `/subject forget-me confirm:True`.',
+      ].join('\n'),
+    };
+  }
+
+  let cancelled = 0;
+  for (const id of active) if (queue.cancel(id, 'You asked the bot to forget your data.')) cancelled++;
+  // A cancelled job that is still running could write its result; let it wind down first.
+  const deadline = Date.now() + WIND_DOWN_MS;
+  while (queue.snapshot().running.some((r) => r.userId === userId) && Date.now() < deadline) await sleep(100);
+  const result = await stores.forgetUser(userId);
+  const deleted = [
+    plural(result.subjects, 'subject'),
+    plural(result.jobs, 'image record'),
+    plural(result.photos, 'photo'),
+    plural(result.groundings, 'cached description'),
+  ];
+  return {
+    content: [
+      `Done. Deleted ${deleted.join(', ')}${cancelled ? `; cancelled ${plural(cancelled, 'image')} in the queue` : ''}.`,
+      'Images already posted stay in their channels; delete those messages in Discord if you want them gone.',
+    ].join('\n'),
+  };
+}
+
+// ------------------------------------------------------------------------------------- autocomplete
+
+async function autocomplete(interaction: AutocompleteInteraction, services: BotServices): Promise<void> {
+  const focused = interaction.options.getFocused(true);
+  if (focused.name !== 'name' || interaction.options.getSubcommand(false) === 'save') {
+    await interaction.respond([]);
+    return;
+  }
+  const choices = await services.stores.subjects
+    .suggest(interaction.user.id, interaction.guildId, String(focused.value), {
+      ownerLabel: (id) => interaction.client.users.cache.get(id)?.username,
+    })
+    .catch((err) => {
+      services.logger.warn({ err }, 'subject suggestions failed');
+      return [];
+    });
+  await interaction.respond(choices.slice(0, 25));
+}
+
+// ------------------------------------------------------------------------------------------ helpers
+
+/** The subject in the `name` option (an id from autocomplete, or a typed name) that this user may see here. */
+async function find(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Subject> {
+  const value = interaction.options.getString('name', true);
+  try {
+    return await services.stores.subjects.get(interaction.user.id, interaction.guildId, value);
+  } catch (err) {
+    // A stale autocomplete choice: never echo the bare id.
+    if (err instanceof UserFacingError && err.code === 'subject_not_found' && AUTOCOMPLETE_ID.test(value.trim())) {
+      throw new InputError('subject_not_found', 'That subject was deleted or is not shared in this server; pick one from the list.');
+    }
+    throw err;
+  }
+}
+
+/** Where a subject is shared, as the person asking may see it (never which other server). */
+function sharing(s: Subject, guildId: string | null): string {
+  if (s.sharedIn === null) return 'private';
+  if (guildId === null) return 'shared in a server';
+  return s.sharedIn === guildId ? 'shared in this server' : 'shared in another server';
+}
+
+function quote(name: string): string {
+  return `**${escapeMarkdown(name)}**`;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`;
+}
+
+/** Joins lines up to `max` characters; the subjects that do not fit become "…and N more." */
+function fitLines(lines: string[], max: number): string {
+  const out: string[] = [];
+  let length = 0;
+  for (const [i, line] of lines.entries()) {
+    const reserve = i < lines.length - 1 ? 30 : 0;
+    if (length + line.length + reserve > max) {
+      const more = lines.slice(i).filter((l) => l.startsWith('• ')).length;
+      out.push(`…and ${more} more.`);
+      break;
+    }
+    out.push(line);
+    length += line.length + 1;
+  }
+  return out.join('\n');
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export const subject: BotCommand = { data, execute, autocomplete };
