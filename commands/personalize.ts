@@ -3,7 +3,6 @@ import {
   type Attachment,
   type AutocompleteInteraction,
   type ChatInputCommandInteraction,
-
 } from 'discord.js';
 import type { BotCommand } from '../src/bot/command.ts';
 import { deliverResult, interactionStatus } from '../src/bot/deliver.ts';
@@ -34,7 +33,7 @@ data
 
 async function execute(interaction: ChatInputCommandInteraction, services: BotServices): Promise<void> {
   await interaction.deferReply();
-  const status = await interactionStatus(interaction);
+  const status = await interactionStatus(interaction, services);
   let job: JobRecord;
   try {
     job = await createJob(interaction, services);

@@ -2,15 +2,22 @@ import { Client, Events, GatewayIntentBits, MessageFlags, Partials, type ClientO
 import { commands } from '../../commands/index.ts';
 import { CommandRegistry } from './command-registry.ts';
 import { handleComponent } from './component-handlers.ts';
+import { InFlight } from './in-flight.ts';
 import { userMessage } from './reply-errors.ts';
 import type { BotServices } from './services.ts';
 import { handleThreadMessage } from './thread-refinement.ts';
 
 export interface Bot {
   client: Client;
-  /** Stop taking work, let running jobs finish (or fail them cleanly after waitMs), disconnect. */
+  /**
+   * Stop taking work, tell users whose jobs were waiting, let running jobs finish (or stop them after
+   * waitMs), wait for their results to be posted, disconnect.
+   */
   stop(waitMs?: number): Promise<void>;
 }
+
+/** After the queue is drained: how long results and notices may take to be posted. */
+const HANDLER_GRACE_MS = 15_000;
 
 /** The discord.js client wired to our commands, buttons and thread replies. */
 export function createBot(services: BotServices, clientOptions: Partial<ClientOptions> = {}): Bot {
@@ -20,17 +27,18 @@ export function createBot(services: BotServices, clientOptions: Partial<ClientOp
   const client = new Client({ intents, partials: [Partials.Channel, Partials.Message], ...clientOptions });
   const { logger } = services;
   let stopping = false;
+  const inFlight = new InFlight();
 
   client.on(Events.InteractionCreate, (interaction) => {
     if (stopping && interaction.isRepliable()) {
       interaction.reply({ content: 'The bot is restarting; try again in a minute.', flags: MessageFlags.Ephemeral }).catch(() => {});
       return;
     }
-    route(interaction).catch((err) => logger.error({ err }, 'interaction handler failed'));
+    inFlight.track(route(interaction).catch((err) => logger.error({ err }, 'interaction handler failed')));
   });
   client.on(Events.MessageCreate, (message) => {
     if (stopping) return;
-    handleThreadMessage(message, services).catch((err) => logger.error({ err }, 'thread message handler failed'));
+    inFlight.track(handleThreadMessage(message, services).catch((err) => logger.error({ err }, 'thread message handler failed')));
   });
   client.on(Events.Error, (err) => logger.error({ err }, 'discord client error'));
   client.once(Events.ClientReady, (c) => logger.info({ user: c.user.tag, guilds: c.guilds.cache.size }, 'connected to Discord'));
@@ -63,6 +71,8 @@ export function createBot(services: BotServices, clientOptions: Partial<ClientOp
       stopping = true;
       const result = await services.queue.drain({ waitMs, message: 'The bot is restarting; your image was cancelled. Please send it again in a minute.' });
       logger.info(result, 'queue drained');
+      await inFlight.settled(HANDLER_GRACE_MS);
+      if (inFlight.size > 0) logger.warn({ handlers: inFlight.size }, 'disconnecting with handlers still at work');
       await client.destroy();
     },
   };

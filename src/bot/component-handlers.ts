@@ -1,5 +1,4 @@
 import {
-
   FileUploadBuilder,
   LabelBuilder,
   MessageFlags,
@@ -57,29 +56,35 @@ export async function handleComponent(interaction: ButtonInteraction | ModalSubm
         const modal = interaction as ModalSubmitInteraction;
         const files = modal.fields.getUploadedFiles('photos') ?? new Map();
         const photos = [...files.values()].map((a) => ({ url: a.url, name: a.name, size: a.size }));
-        return await followUp(interaction, services, job, { prompt: modal.fields.getTextInputValue('prompt'), photos });
+        const prompt = modal.fields.getTextInputValue('prompt').trim();
+        // Same prompt, same seed, same photos would only draw the same picture again.
+        if (!prompt && !photos.length) throw new InputError('nothing_to_refine', 'Write what to change or add a photo to refine the image.');
+        return await followUp(interaction, services, job, { prompt, photos });
       }
     }
   } catch (err) {
     const content = userMessage(err, services.logger, { customId: interaction.customId });
-    if (interaction.deferred || interaction.replied) await interaction.followUp({ content, flags: MessageFlags.Ephemeral }).catch(() => {});
+    if (interaction.replied) await interaction.followUp({ content, flags: MessageFlags.Ephemeral }).catch(() => {});
+    else if (interaction.deferred) await interaction.editReply({ content, components: [] }).catch(() => {});
     else await interaction.reply({ content, flags: MessageFlags.Ephemeral }).catch(() => {});
   }
 }
 
 async function cancel(interaction: ButtonInteraction | ModalSubmitInteraction, services: BotServices, job: JobRecord): Promise<void> {
   const cancelled = services.queue.cancel(job.id, 'Cancelled by you.');
+  let content = cancelled ? 'Cancelling…' : 'That job has already finished.';
   if (!cancelled && (job.status === 'queued' || job.status === 'running')) {
-    // Not in this process' queue (e.g. from before a restart): the record is all that is left.
+    // Not in this process' queue (lost in a crash or restart): the record is all that is left.
     await services.stores.jobs.update(job.id, { status: 'cancelled' });
+    content = 'That job was interrupted by a restart and is cancelled now; send it again if you still want it.';
   }
-  await interaction.reply({ content: cancelled ? 'Cancelling…' : 'That job has already finished.', flags: MessageFlags.Ephemeral });
+  await interaction.reply({ content, flags: MessageFlags.Ephemeral });
 }
 
 /** Reroll, variations and refinement: a new job, its status as a reply in the thread. */
 async function followUp(interaction: ButtonInteraction | ModalSubmitInteraction, services: BotServices, parent: JobRecord, change: FollowUp): Promise<void> {
   await interaction.deferReply();
-  const status = await interactionStatus(interaction);
+  const status = await interactionStatus(interaction, services);
   let job: JobRecord;
   try {
     job = await followUpJob(services, parent, change);
@@ -94,6 +99,8 @@ async function followUp(interaction: ButtonInteraction | ModalSubmitInteraction,
 }
 
 async function saveSubject(interaction: ModalSubmitInteraction, services: BotServices, job: JobRecord): Promise<void> {
+  // Re-checking and storing up to four photos can take longer than the 3 s Discord gives a reply.
+  await interaction.deferReply({ flags: MessageFlags.Ephemeral });
   const name = interaction.fields.getTextInputValue('name');
   const context = interaction.fields.getTextInputValue('context') || undefined;
   const photos = [];
@@ -103,9 +110,8 @@ async function saveSubject(interaction: ModalSubmitInteraction, services: BotSer
   }
   if (!photos.length) throw new InputError('photo_gone', 'The photos of this image are no longer stored.');
   const subject = await services.stores.subjects.save({ ownerId: job.ownerId, guildId: job.guildId, name, photos, context: context ?? job.context });
-  await interaction.reply({
+  await interaction.editReply({
     content: `Saved as “${subject.name}”. Use it with /personalize subject:${subject.name}, or share it with /subject share.`,
-    flags: MessageFlags.Ephemeral,
     allowedMentions: { parse: [] },
   });
 }

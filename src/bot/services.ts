@@ -17,4 +17,6 @@ export interface BotServices {
   attachmentHosts: readonly string[];
   /** Whether the gateway delivers message content (the privileged MessageContent intent). */
   messageContent: boolean;
+  /** The bot's clock, for interaction-token age (tests share the emulator's clock). */
+  now(): number;
 }

@@ -11,7 +11,7 @@ import type { BotServices } from './services.ts';
 export async function startServices(
   config: BotConfig,
   logger: Logger,
-  extra: { attachmentHosts?: readonly string[] } = {},
+  extra: { attachmentHosts?: readonly string[]; now?: () => number } = {},
 ): Promise<BotServices & { close(): Promise<void> }> {
   const stores = await openStores({
     dataDir: config.dataDir,
@@ -43,6 +43,7 @@ export async function startServices(
       generation,
       attachmentHosts: extra.attachmentHosts ?? DISCORD_CDN_HOSTS,
       messageContent: config.messageContent,
+      now: extra.now ?? Date.now,
       close: async () => {
         await personalizer.close();
         await stores.close();

@@ -32,7 +32,7 @@ export interface TokenizerJsonResult {
   size: number;
 }
 
-export function buildBpeTokenizer(mergeCount: number, specials: SpecialToken[]): TokenizerJsonResult {
+export function buildBpeTokenizer(mergeCount: number, specials: SpecialToken[], specialBase = 0): TokenizerJsonResult {
   const byteChars = bytesToUnicode();
   const vocab = new Map<string, number>();
   for (let b = 0; b < 256; b++) vocab.set(byteChars[b], b);
@@ -69,8 +69,9 @@ export function buildBpeTokenizer(mergeCount: number, specials: SpecialToken[]):
   }
 
   const specialIds = new Map<string, number>();
+  const first = Math.max(vocab.size, specialBase);
   const addedTokens = specials.map((s) => {
-    const id = vocab.size + specialIds.size;
+    const id = first + specialIds.size;
     specialIds.set(s.content, id);
     return { id, content: s.content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: s.special };
   });
@@ -97,7 +98,7 @@ export function buildBpeTokenizer(mergeCount: number, specials: SpecialToken[]):
       merges,
     },
   };
-  return { json, specialIds, size: vocab.size + specials.length };
+  return { json, specialIds, size: first + specials.length };
 }
 
 function mergePair(parts: string[], a: string, b: string): string[] {

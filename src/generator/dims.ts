@@ -23,6 +23,8 @@ export interface BundleDims {
   decoderChannels: number;
   /** BPE merges to learn for the fixture tokenizer. */
   bpeMerges: number;
+  /** Id of the first special token (Janus: 100000, BOS); 0 puts them right after the BPE vocabulary. */
+  specialTokenBase: number;
 }
 
 export const TINY_DIMS: BundleDims = {
@@ -44,6 +46,7 @@ export const TINY_DIMS: BundleDims = {
   codeDim: 8,
   decoderChannels: 32,
   bpeMerges: 600,
+  specialTokenBase: 0,
 };
 
 /** Janus-Pro-1B's published dimensions (tech report table 1, config.json). */
@@ -66,6 +69,7 @@ export const JANUS_PRO_1B_DIMS: BundleDims = {
   codeDim: 8,
   decoderChannels: 64,
   bpeMerges: 2000,
+  specialTokenBase: 100000,
 };
 
 export function gridSize(d: BundleDims): number {

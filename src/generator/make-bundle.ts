@@ -53,7 +53,7 @@ export interface MakeBundleOptions {
  * The same seed and dims give the same bytes.
  */
 export function makeBundle({ out, seed, dims: requested, variants = ['fp32'] }: MakeBundleOptions): void {
-  const tokenizer = buildBpeTokenizer(requested.bpeMerges, SPECIALS);
+  const tokenizer = buildBpeTokenizer(requested.bpeMerges, SPECIALS, requested.specialTokenBase);
   const dims = { ...requested, vocab: requested.vocab || tokenizer.size };
   if (tokenizer.size > dims.vocab) throw new Error(`vocab ${dims.vocab} is smaller than the tokenizer (${tokenizer.size})`);
   const id = (t: string) => tokenizer.specialIds.get(t)!;

@@ -87,6 +87,8 @@ export class GenerationService {
       signal,
       onStep: hooks.onStep,
     });
+    // Cancelled while the last step ran: the record must say cancelled, not done.
+    signal.throwIfAborted();
     const totalMs = performance.now() - started;
     this.durations.push(totalMs);
     if (this.durations.length > 20) this.durations.shift();

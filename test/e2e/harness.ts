@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Events, Routes } from 'discord.js';
+import { Events, Routes, type APIMessage } from 'discord.js';
+import sharp from 'sharp';
 import { commands } from '../../commands/index.ts';
 import { createBot, type Bot } from '../../src/bot/bot.ts';
 import { CommandRegistry } from '../../src/bot/command-registry.ts';
@@ -10,7 +11,10 @@ import type { BotConfig } from '../../src/bot/config.ts';
 import { createLogger } from '../../src/bot/logger.ts';
 import type { BotServices } from '../../src/bot/services.ts';
 import { startServices } from '../../src/bot/start-services.ts';
-import { startEmulator, type Emulator, type GuildSeed } from '../emulator/driver.ts';
+import { startEmulator, type Emulator, type GuildSeed, type SlashCommandInput } from '../emulator/driver.ts';
+import type { EmulatorEvent } from '../emulator/events.ts';
+import type { InteractionHandle } from '../emulator/interaction-handle.ts';
+import type { OptionValue } from '../emulator/interaction-payloads.ts';
 import { tinyBundle } from '../helpers/tiny-bundle.ts';
 
 export const TOKEN = 'emulated.bot-token.for-e2e';
@@ -32,6 +36,11 @@ export interface Harness {
   config: BotConfig;
   /** Stops the bot (not the emulator or its data) and starts a fresh one on the same data. */
   restart(): Promise<void>;
+  /**
+   * Makes every generation wait (after its grounding, before drawing) until release(), so a test can
+   * keep the model's slot busy while it queues, cancels or moves the clock. Cancelling still works.
+   */
+  holdGenerations(): GenerationHold;
   close(): Promise<void>;
 }
 
@@ -77,7 +86,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const cdnHost = new URL(emu.cdnBase).host;
 
   const connect = async () => {
-    const services = await startServices(config, logger, { attachmentHosts: [cdnHost] });
+    // The bot tells time by the emulator's clock, so advanceTime() ages interaction tokens for both.
+    const services = await startServices(config, logger, { attachmentHosts: [cdnHost], now: () => emu.clock.now() });
     const bot = createBot(services, { rest: { api: emu.restBase } });
     const ready = once(bot.client, Events.ClientReady);
     await bot.client.login(TOKEN);
@@ -102,6 +112,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await live.services.close();
       live = await connect();
     },
+    holdGenerations() {
+      return holdGenerations(live.services);
+    },
     async close() {
       await live.bot.stop(0).catch(() => {});
       await live.services.close().catch(() => {});
@@ -110,4 +123,123 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
   };
   return harness;
+}
+
+export interface GenerationHold {
+  /** Resolves once `n` generations are waiting at the hold. */
+  reached(n?: number): Promise<void>;
+  release(): void;
+}
+
+function holdGenerations(services: BotServices): GenerationHold {
+  const personalizer = services.personalizer;
+  const draw = personalizer.generate;
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let waiting = 0;
+  const arrivals = new EventTarget();
+  personalizer.generate = async function held(this: typeof personalizer, request) {
+    waiting++;
+    arrivals.dispatchEvent(new Event('arrive'));
+    const aborted = new Promise<never>((_, reject) => {
+      const signal = request.signal;
+      if (signal?.aborted) reject(signal.reason);
+      signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+    });
+    await Promise.race([released, aborted]);
+    return draw.call(this, request);
+  };
+  return {
+    reached: (n = 1) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (waiting < n) return;
+          arrivals.removeEventListener('arrive', check);
+          resolve();
+        };
+        arrivals.addEventListener('arrive', check);
+        check();
+      }),
+    release() {
+      personalizer.generate = draw;
+      release();
+    },
+  };
+}
+
+// ---- helpers for e2e tests ------------------------------------------------------------------------
+
+/** A small photo-like image (a gradient with a block, so grounding sees something). */
+export async function photo(color: string, format: 'png' | 'jpeg' = 'png', size = { width: 160, height: 120 }): Promise<Buffer> {
+  const img = sharp({ create: { ...size, channels: 3, background: color } }).composite([
+    { input: { create: { width: Math.floor(size.width / 3), height: Math.floor(size.height / 3), channels: 3, background: '#ffffff' } }, left: 10, top: 10 },
+  ]);
+  return format === 'png' ? img.png().toBuffer() : img.jpeg().toBuffer();
+}
+
+/** Every custom_id on a message's components. */
+export function customIds(message: { components?: unknown[] }): string[] {
+  const out: string[] = [];
+  const visit = (c: unknown): void => {
+    if (!c || typeof c !== 'object') return;
+    const o = c as { custom_id?: string; components?: unknown[] };
+    if (o.custom_id) out.push(o.custom_id);
+    o.components?.forEach(visit);
+  };
+  message.components?.forEach(visit);
+  return out;
+}
+
+/** The custom_id on `message` for `action` (e.g. "regen"); fails the test when there is none. */
+export function buttonId(message: { components?: unknown[] }, action: string): string {
+  const id = customIds(message).find((c) => c.startsWith(`xcot:${action}:`));
+  if (!id) throw new Error(`no ${action} button on message: ${customIds(message).join(', ')}`);
+  return id;
+}
+
+export interface Started {
+  run: InteractionHandle;
+  /** The interaction's reply, once it shows the queue status (with its Cancel button). */
+  status: APIMessage;
+  jobId: string;
+}
+
+/** Runs /personalize and waits until its status shows (the job is queued or running). */
+export async function personalize(
+  h: Harness,
+  input: Partial<Omit<SlashCommandInput, 'options'>> & { options: Record<string, OptionValue> },
+): Promise<Started> {
+  const run = h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: ALICE, name: 'personalize', ...input });
+  const status = await run.waitForReply(30_000);
+  const cancel = customIds(status).find((c) => c.startsWith('xcot:cancel:'));
+  if (!cancel) throw new Error(`no Cancel button on the status: ${status.content}`);
+  return { run, status, jobId: cancel.split(':')[2] };
+}
+
+/** Waits for a thread the bot starts (after `since`) and the first message in it with images. */
+export async function waitForThreadResult(h: Harness, since: number, timeoutMs = 60_000): Promise<{ threadId: string; result: APIMessage }> {
+  const event = await h.emu.waitFor(
+    (e): e is Extract<EmulatorEvent, { kind: 'thread_create' }> => e.kind === 'thread_create',
+    timeoutMs,
+    since,
+  );
+  const threadId = String(event.thread.id);
+  const result = await h.emu.waitForMessage(threadId, (m) => m.attachments.length > 0, timeoutMs, since);
+  return { threadId, result };
+}
+
+/** Waits until message `id` is created or edited (after `since`) so that it matches `test`. */
+export async function waitForMessageState(
+  h: Harness,
+  id: string,
+  test: (m: APIMessage) => boolean,
+  timeoutMs = 30_000,
+  since = 0,
+): Promise<APIMessage> {
+  const event = await h.emu.waitFor(
+    (e) => (e.kind === 'message_update' || e.kind === 'message_create') && e.message.id === id && test(e.message as unknown as APIMessage),
+    timeoutMs,
+    since,
+  );
+  return (event as Extract<EmulatorEvent, { kind: 'message_update' }>).message as unknown as APIMessage;
 }

@@ -190,6 +190,16 @@ export class Emulator {
     return json<APIAttachment>(this.core.renderer.attachment(file));
   }
 
+  /**
+   * Like uploadAttachment, but the attachment's URL points at `url` (a host that is not Discord's CDN),
+   * as a modified client or a forged payload could send.
+   */
+  externalAttachment(url: string, bytes: Buffer | Uint8Array, filename: string, contentType?: string): APIAttachment {
+    const file = fileRecord(this.state, '0', Buffer.from(bytes), filename, contentType, true);
+    file.externalUrl = url;
+    return json<APIAttachment>(this.core.renderer.attachment(file));
+  }
+
   // ---- acting as users ---------------------------------------------------------------------
 
   runSlashCommand(input: SlashCommandInput): InteractionHandle {

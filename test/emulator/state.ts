@@ -81,6 +81,8 @@ export interface FileRecord {
   description?: string;
   /** Files attached to slash commands/modals are ephemeral until posted. */
   ephemeral: boolean;
+  /** A URL off Discord's CDN (a forged or proxied attachment); rendered instead of the signed CDN URL. */
+  externalUrl?: string;
 }
 
 export interface MessageRecord {
