@@ -56,6 +56,8 @@ async function createJob(interaction: ChatInputCommandInteraction, services: Bot
     count: o.getInteger('count') ?? undefined,
   });
   const { stores } = services;
+  // Refuse a full queue before downloading or storing anything.
+  services.queue.assertAccepts(interaction.user.id, interaction.guildId);
   const id = newId();
   const attachments = IMAGE_OPTIONS.map((n) => o.getAttachment(n)).filter((a): a is Attachment => a !== null);
   const subjectArg = o.getString('subject');
@@ -72,7 +74,7 @@ async function createJob(interaction: ChatInputCommandInteraction, services: Bot
       options: { cfgWeight: options.cfgWeight, count: options.count },
       subjectId: subject?.id,
       photoHashes: photoHashes.length ? photoHashes : undefined,
-      name: o.getString('name') ?? undefined,
+      name: o.getString('name') ?? subject?.name,
       context: o.getString('context') ?? undefined,
     });
   } catch (err) {

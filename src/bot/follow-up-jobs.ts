@@ -1,5 +1,5 @@
 import { InputError } from '../errors.ts';
-import { MAX_COUNT } from '../pipeline/request-options.ts';
+import { GenerateOptionsSchema, MAX_COUNT, parseOrThrow } from '../pipeline/request-options.ts';
 import { newId, type JobRecord } from '../store/index.ts';
 import type { AttachmentRef } from './attachment-downloader.ts';
 import { storeJobPhotos } from './photo-intake.ts';
@@ -17,6 +17,8 @@ export interface FollowUp {
 /** A new job made from an earlier one (reroll, variations, refinement), owned by the same user. */
 export async function followUpJob(services: BotServices, parent: JobRecord, change: FollowUp): Promise<JobRecord> {
   const { stores, config } = services;
+  if (change.prompt?.trim()) parseOrThrow(GenerateOptionsSchema, { prompt: change.prompt });
+  services.queue.assertAccepts(parent.ownerId, parent.guildId);
   const id = newId();
   const existing = parent.photoHashes ?? [];
   const subjectPhotos = parent.subjectId ? (await stores.subjects.get(parent.ownerId, parent.guildId, parent.subjectId).catch(() => null))?.photoHashes.length ?? 0 : 0;

@@ -196,13 +196,12 @@ export class JobQueue {
     return this.#running.size;
   }
 
-  /** Queues a job, or starts it at once if a slot is free. Throws QueueFullError / QueueClosedError. */
-  submit<T>(job: QueueJob<T>): JobHandle<T> {
+  /**
+   * Throws what submit() would throw for this user and server right now, so a caller can refuse
+   * before it downloads and stores anything. Returns whether the job would start at once.
+   */
+  assertAccepts(userId: string, guildId: string | null): boolean {
     if (this.#closed) throw new QueueClosedError();
-    if (typeof job.id !== 'string' || job.id === '') throw new TypeError('job id must be a non-empty string');
-    if (this.#byId.has(job.id)) throw new Error(`job ${job.id} is already in the queue`);
-    const { userId, guildId } = job;
-
     const userWaiting = this.#waiting.get(userId)?.length ?? 0;
     const startsNow =
       this.#running.size < this.slots && (this.#runningByUser.get(userId) ?? 0) < this.maxRunningPerUser && userWaiting === 0;
@@ -225,6 +224,16 @@ export class JobQueue {
     if (!startsNow && waiting >= this.maxQueueLength) {
       throw new QueueFullError('queue', `The queue is full right now (${waiting} waiting); try again in a few minutes.`);
     }
+    return startsNow;
+  }
+
+  /** Queues a job, or starts it at once if a slot is free. Throws QueueFullError / QueueClosedError. */
+  submit<T>(job: QueueJob<T>): JobHandle<T> {
+    if (this.#closed) throw new QueueClosedError();
+    if (typeof job.id !== 'string' || job.id === '') throw new TypeError('job id must be a non-empty string');
+    if (this.#byId.has(job.id)) throw new Error(`job ${job.id} is already in the queue`);
+    const { userId, guildId } = job;
+    this.assertAccepts(userId, guildId);
 
     let resolve!: (value: unknown) => void;
     let reject!: (error: unknown) => void;

@@ -87,8 +87,11 @@ test('two users at once: fair order, positions in the status messages, /queue, a
     assert.match(aliceQueue.content, /is being drawn/);
     assert.match(aliceQueue.content, new RegExp(`\`${a2.jobId}\` is number 2 in line[^]*\`${a3.jobId}\` is number 3 in line`));
 
+    const recordsBefore = (await h.services.stores.jobs.listByUser(ALICE)).length;
     const refused = h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: ALICE, name: 'personalize', options: { prompt: 'alice four' } });
     assert.match((await refused.waitForReply()).content, /You already have 2 images waiting; wait for one to finish\./);
+    // Refused before anything was stored: no new job record.
+    assert.equal((await h.services.stores.jobs.listByUser(ALICE)).length, recordsBefore);
   } finally {
     hold.release();
   }
