@@ -798,3 +798,18 @@ test('Redis backend: same behaviour, exact photo bytes, survives reopen', async 
     await exited;
   }
 });
+
+test('failUnfinished marks jobs left queued or running by a gone process as failed', async () => {
+  await withStores(async ({ jobs }) => {
+    const queued = await jobs.create({ ownerId: A, guildId: G1, channelId: CH, prompt: 'q', seed: 1, options: {} });
+    const running = await jobs.create({ ownerId: A, guildId: G1, channelId: CH, prompt: 'r', seed: 2, options: {} });
+    await jobs.update(running.id, { status: 'running' });
+    const done = await jobs.create({ ownerId: B, guildId: G1, channelId: CH, prompt: 'd', seed: 3, options: {} });
+    await jobs.update(done.id, { status: 'done' });
+    assert.equal(await jobs.failUnfinished('restarted'), 2);
+    assert.deepEqual((await jobs.get(queued.id))?.status, 'failed');
+    assert.deepEqual((await jobs.get(running.id))?.error, 'restarted');
+    assert.deepEqual((await jobs.get(done.id))?.status, 'done');
+    assert.equal(await jobs.failUnfinished('again'), 0);
+  });
+});

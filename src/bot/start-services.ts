@@ -21,7 +21,8 @@ export async function startServices(
   });
   try {
     const cleaned = await stores.maintenance();
-    logger.info(cleaned, 'store maintenance');
+    const interrupted = await stores.jobs.failUnfinished('The bot restarted before this image was finished; please send it again.');
+    logger.info({ ...cleaned, interrupted }, 'store maintenance');
     const personalizer = await Personalizer.load(config.modelDir, {
       device: config.device,
       onFallback: (reason) => logger.warn({ reason }, 'execution provider fallback'),

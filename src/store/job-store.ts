@@ -199,6 +199,23 @@ export class JobStore {
    * Deletes records finished (or, if never finished, created) more than `olderThanMs` ago (default: the
    * retention, 30 days), and prunes index entries whose record is gone. Returns how many were deleted.
    */
+  /**
+   * At startup: jobs still 'queued' or 'running' belong to a process that is gone (nothing runs
+   * them any more), so they are marked failed with `message`. Returns how many.
+   */
+  async failUnfinished(message: string): Promise<number> {
+    const keys = (await this.#store.keys('jobs')).filter((k) => k.startsWith('j:'));
+    let failed = 0;
+    for (const key of keys) {
+      const record: JobRecord | undefined = await this.#store.jobs.get(key);
+      if (record && (record.status === 'queued' || record.status === 'running')) {
+        await this.update(record.id, { status: 'failed', error: message });
+        failed++;
+      }
+    }
+    return failed;
+  }
+
   async cleanup({ olderThanMs = this.#retentionMs }: { olderThanMs?: number } = {}): Promise<number> {
     const cutoff = this.#now() - olderThanMs;
     const users = (await this.#store.keys('jobs')).filter((k) => k.startsWith('u:')).map((k) => k.slice(2));
