@@ -1,4 +1,5 @@
 import {
+  MessageFlags,
   SlashCommandBuilder,
   type Attachment,
   type AutocompleteInteraction,
@@ -38,7 +39,10 @@ async function execute(interaction: ChatInputCommandInteraction, services: BotSe
   try {
     job = await createJob(interaction, services);
   } catch (err) {
-    await status.edit({ content: userMessage(err, services.logger, { command: 'personalize' }), components: [] });
+    // The public "thinking…" reply goes; the reason is for the user alone.
+    const content = userMessage(err, services.logger, { command: 'personalize' });
+    await interaction.deleteReply().catch(() => {});
+    await interaction.followUp({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
     return;
   }
   const trace = interaction.options.getBoolean('trace') ?? false;

@@ -60,9 +60,10 @@ for (const c of bad) {
       name: 'personalize',
       options: { prompt: 'my dog', image1: good, image2: await c.attachment() },
     });
-    const reply = await run.waitForReply(15_000);
+    // The public reply is withdrawn and the reason comes as an ephemeral follow-up.
+    const reply = await run.waitForFollowUp(0, 15_000);
     assert.match(reply.content, c.answer);
-    assert.deepEqual(reply.components, []);
+    assert.equal((reply.flags ?? 0) & 64, 64, 'ephemeral');
     assert.deepEqual(await stored(), before);
     assert.deepEqual(h.emu.threads(CHANNEL_A), []);
     h.emu.assertNoViolations();

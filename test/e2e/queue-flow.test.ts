@@ -89,7 +89,7 @@ test('two users at once: fair order, positions in the status messages, /queue, a
 
     const recordsBefore = (await h.services.stores.jobs.listByUser(ALICE)).length;
     const refused = h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: ALICE, name: 'personalize', options: { prompt: 'alice four' } });
-    assert.match((await refused.waitForReply()).content, /You already have 2 images waiting; wait for one to finish\./);
+    assert.match((await refused.waitForFollowUp(0)).content, /You already have 2 images waiting; wait for one to finish\./);
     // Refused before anything was stored: no new job record.
     assert.equal((await h.services.stores.jobs.listByUser(ALICE)).length, recordsBefore);
   } finally {
