@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -8,6 +8,7 @@ import { AutoProcessor, MultiModalityCausalLM, env } from '@huggingface/transfor
 import { TINY_DIMS } from '../src/generator/dims.ts';
 import { makeBundle } from '../src/generator/make-bundle.ts';
 import { Personalizer } from '../src/pipeline/personalizer.ts';
+import sharp from 'sharp';
 
 /**
  * Our pipeline against transformers.js' MultiModalityCausalLM on the same bundle, in one process
@@ -44,7 +45,10 @@ async function run(dir: string, repeats: number) {
   const ours = await Personalizer.load(dir);
   const perImage = ours.model.shape.imageTokens;
   const opts = { prompt: PROMPT, greedy: true, cfgWeight: 5, uncond: 'transformers-js' as const, seed: 1 };
-  await ours.generate(opts); // warm-up
+  const warm = await ours.generate(opts); // warm-up
+  const firstToken = await subjectFirstToken(ours, repeats);
+  const steps = stepTraffic(ours, dir, warm.promptTokens);
+  const bandwidth = memoryBandwidth();
 
   loop.enable();
   const oursBatch1 = await best(repeats, async () => (await ours.generate(opts)).timings.tokensMs);
@@ -79,9 +83,77 @@ async function run(dir: string, repeats: number) {
     reference: { imageTokensPerSec: tps(perImage, refBatch1), msPerImage: round(refBatch1) },
     batch1: { speedup: round(refBatch1 / oursBatch1) },
     batch4: { oursAggregateTokensPerSec: tps(4 * perImage, oursBatch4), referenceSequentialTokensPerSec: tps(4 * perImage, ref4), aggregateSpeedup: round(ref4 / oursBatch4) },
+    cachedSubject: { coldFirstTokenMs: round(firstToken.cold), cachedFirstTokenMs: round(firstToken.cached), firstTokenRatio: round(firstToken.cached / firstToken.cold) },
+    step: {
+      msPerStep: round(oursBatch1 / perImage),
+      weightBytes: steps.weightBytes,
+      kvBytesInOutMid: steps.kvBytes,
+      memoryBandwidthGBs: round(bandwidth / 1e9),
+      floorMsPerStep: round((steps.weightBytes / bandwidth) * 1000),
+      ratioToFloor: round(oursBatch1 / perImage / ((steps.weightBytes / bandwidth) * 1000)),
+    },
     eventLoop: { p99Ms: round(loop.percentile(99) / 1e6), maxMs: round(loop.max / 1e6) },
     peakRssMb: round(peakRss / 2 ** 20),
   };
+}
+
+/**
+ * Time to the first image token of an X-CoT request with two photos: cold (photos, grounding,
+ * prefill) and with the grounding cached (what the bot does for a known subject).
+ */
+async function subjectFirstToken(p: Personalizer, repeats: number): Promise<{ cold: number; cached: number }> {
+  const photo = (c: string) => sharp({ create: { width: 320, height: 240, channels: 3, background: c } }).jpeg().toBuffer();
+  const photos = [{ bytes: await photo('#a05020'), name: 'a.jpg' }, { bytes: await photo('#3080c0'), name: 'b.jpg' }];
+  const untilFirstToken = async (grounding: string | null): Promise<number> => {
+    const t0 = performance.now();
+    const subject = await p.prepareImages(photos);
+    const text = grounding ?? (await p.ground(subject, { name: 'Rex' }, { maxNewTokens: 32 })).text;
+    const ac = new AbortController();
+    let first = 0;
+    await p
+      .generate({ prompt: PROMPT, subject, grounding: text, seed: 1, signal: ac.signal, onStep: () => {
+        first ||= performance.now() - t0;
+        ac.abort();
+      } })
+      .catch(() => {});
+    return first;
+  };
+  const cold = await best(repeats, () => untilFirstToken(null));
+  const g = await p.ground(await p.prepareImages(photos), { name: 'Rex' }, { maxNewTokens: 32 });
+  const cached = await best(repeats, () => untilFirstToken(g.text));
+  return { cold, cached };
+}
+
+/**
+ * What one decode step reads: the weights of the graphs run per step, and the KV cache copied in
+ * and out of the runtime (both CFG rows, halfway through an image).
+ */
+function stepTraffic(p: Personalizer, dir: string, promptTokens: number): { weightBytes: number; kvBytes: number } {
+  const perStepGraphs = ['language_model', 'gen_head', 'gen_img_embeds'] as const;
+  let weightBytes = 0;
+  for (const g of perStepGraphs) {
+    const file = p.bundle.graphs[g].path;
+    const name = file.split('/').pop()!;
+    for (const f of readdirSync(join(dir, 'onnx'))) if (f === name || f.startsWith(`${name}_data`)) weightBytes += statSync(join(dir, 'onnx', f)).size;
+  }
+  const s = p.model.shape;
+  const t = promptTokens + s.imageTokens / 2;
+  const kvBytes = 2 * s.layers * 2 * s.kvHeads * s.headDim * 4 * (2 * t + 1);
+  return { weightBytes, kvBytes };
+}
+
+/** Read+write bandwidth of one core copying a buffer larger than the caches, bytes/s (counts reads). */
+function memoryBandwidth(): number {
+  const size = 256 * 2 ** 20;
+  const a = Buffer.alloc(size, 1);
+  const b = Buffer.alloc(size);
+  let bestS = Infinity;
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    a.copy(b);
+    bestS = Math.min(bestS, (performance.now() - t0) / 1000);
+  }
+  return size / bestS;
 }
 
 async function best(n: number, f: () => Promise<number>): Promise<number> {
