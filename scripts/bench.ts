@@ -15,11 +15,13 @@ import sharp from 'sharp';
  * run, same inputs: greedy text-to-image with guidance 5 (transformers.js' uncond convention, so
  * both do the same work). Figures go to stdout and, with --json, to a file.
  */
-const USAGE = 'Usage: npm run bench -- [--bundle DIR] [--quick] [--json FILE]';
+const USAGE = 'Usage: npm run bench -- [--bundle DIR] [--quick] [--steps N] [--json FILE]\n--steps N times the first N image tokens (prefill included) instead of whole images, for big bundles.';
 const PROMPT = 'a dog wearing a space suit on the moon';
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { bundle: { type: 'string' }, quick: { type: 'boolean' }, json: { type: 'string' }, help: { type: 'boolean' } } });
+  const { values } = parseArgs({ options: { bundle: { type: 'string' }, quick: { type: 'boolean' }, steps: { type: 'string' }, json: { type: 'string' }, help: { type: 'boolean' } } });
+  const stepLimit = values.steps === undefined ? undefined : Number(values.steps);
+  if (stepLimit !== undefined && !(Number.isInteger(stepLimit) && stepLimit > 0)) throw new Error('--steps takes a positive whole number');
   if (values.help) return void console.log(USAGE);
   let dir = values.bundle;
   let temp: string | undefined;
@@ -29,7 +31,7 @@ async function main(): Promise<void> {
     makeBundle({ out: dir, seed: 1, dims: TINY_DIMS });
   }
   try {
-    const results = await run(dir, values.quick ? 1 : 3);
+    const results = await run(dir, values.quick ? 1 : 3, stepLimit);
     console.log(JSON.stringify(results, null, 2));
     if (values.json) await writeFile(values.json, `${JSON.stringify(results, null, 2)}\n`);
   } finally {
@@ -37,33 +39,59 @@ async function main(): Promise<void> {
   }
 }
 
-async function run(dir: string, repeats: number) {
+async function run(dir: string, repeats: number, stepLimit?: number) {
   const loop = monitorEventLoopDelay({ resolution: 1 });
   let peakRss = process.memoryUsage().rss;
   const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
 
   const ours = await Personalizer.load(dir);
   const perImage = ours.model.shape.imageTokens;
+  const steps = Math.min(stepLimit ?? perImage, perImage);
   const opts = { prompt: PROMPT, greedy: true, cfgWeight: 5, uncond: 'transformers-js' as const, seed: 1 };
-  const warm = await ours.generate(opts); // warm-up
+  /** ms for `steps` image tokens of `count` images (prefill included), stopping early when steps < 576. */
+  const oursRun = async (count: number): Promise<{ ms: number; promptTokens: number }> => {
+    const ac = new AbortController();
+    let ms = 0;
+    const t0 = performance.now();
+    const r = await ours
+      .generate({ ...opts, count, signal: ac.signal, onStep: (done) => {
+        if (done === steps) {
+          ms = performance.now() - t0;
+          if (steps < perImage) ac.abort();
+        }
+      } })
+      .catch(() => null);
+    return { ms, promptTokens: r?.promptTokens ?? 0 };
+  };
+  await oursRun(1); // warm-up
   const firstToken = await subjectFirstToken(ours, repeats);
-  const steps = stepTraffic(ours, dir, warm.promptTokens);
+  const promptTokens = ours.tokenizer.encode(ours.tokenizer.render('text_to_image', [{ role: '<|User|>', content: PROMPT }]), 0).ids.length;
+  const traffic = stepTraffic(ours, dir, promptTokens);
   const bandwidth = memoryBandwidth();
 
   loop.enable();
-  const oursBatch1 = await best(repeats, async () => (await ours.generate(opts)).timings.tokensMs);
+  const oursBatch1 = await best(repeats, async () => (await oursRun(1)).ms);
   loop.disable();
-  const oursBatch4 = await best(repeats, async () => (await ours.generate({ ...opts, count: 4 })).timings.tokensMs);
+  const oursBatch4 = await best(repeats, async () => (await oursRun(4)).ms);
+  // The reference loads the very same files: the dtype variant each of our graphs uses.
+  const dtype = Object.fromEntries(Object.entries(ours.bundle.graphs).map(([g, v]) => [g, v.dtype]));
+  await ours.close();
 
   env.allowRemoteModels = false;
   env.localModelPath = `${dirname(dir)}/`;
   const processor = await AutoProcessor.from_pretrained(basename(dir), { local_files_only: true });
   // from_pretrained is typed as the base class; generate_images is MultiModalityCausalLM's own.
-  const reference = (await MultiModalityCausalLM.from_pretrained(basename(dir), { local_files_only: true, dtype: 'fp32', device: 'cpu' })) as unknown as MultiModalityCausalLM;
+  const reference = (await MultiModalityCausalLM.from_pretrained(basename(dir), { local_files_only: true, dtype, device: 'cpu' } as never)) as unknown as MultiModalityCausalLM;
   const inputs = await processor([{ role: '<|User|>', content: PROMPT }], { chat_template: 'text_to_image' });
   const refOnce = async () => {
     const t0 = performance.now();
-    await reference.generate_images({ ...inputs, min_new_tokens: perImage, max_new_tokens: perImage, do_sample: false, guidance_scale: 5 });
+    const o = { ...inputs, min_new_tokens: steps, max_new_tokens: steps, do_sample: false, guidance_scale: 5 };
+    if (steps === perImage) await reference.generate_images(o);
+    else {
+      // Tokens only (what generate_images does before decoding), for runs shorter than an image.
+      (reference as unknown as { _generation_mode: string })._generation_mode = 'image';
+      await Object.getPrototypeOf(MultiModalityCausalLM.prototype).generate.call(reference, o);
+    }
     return performance.now() - t0;
   };
   await refOnce(); // warm-up
@@ -76,21 +104,24 @@ async function run(dir: string, repeats: number) {
   clearInterval(rssTimer);
 
   const tps = (tokens: number, ms: number) => round((tokens * 1000) / ms);
+  const floorMs = (traffic.weightBytes / bandwidth) * 1000;
   return {
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: round(totalmem() / 2 ** 30), node: process.version },
     bundle: dir,
-    ours: { imageTokensPerSec: tps(perImage, oursBatch1), msPerImage: round(oursBatch1) },
-    reference: { imageTokensPerSec: tps(perImage, refBatch1), msPerImage: round(refBatch1) },
+    dtypes: dtype,
+    imageTokensTimed: steps,
+    ours: { imageTokensPerSec: tps(steps, oursBatch1), ms: round(oursBatch1) },
+    reference: { imageTokensPerSec: tps(steps, refBatch1), ms: round(refBatch1) },
     batch1: { speedup: round(refBatch1 / oursBatch1) },
-    batch4: { oursAggregateTokensPerSec: tps(4 * perImage, oursBatch4), referenceSequentialTokensPerSec: tps(4 * perImage, ref4), aggregateSpeedup: round(ref4 / oursBatch4) },
+    batch4: { oursAggregateTokensPerSec: tps(4 * steps, oursBatch4), referenceSequentialTokensPerSec: tps(4 * steps, ref4), aggregateSpeedup: round(ref4 / oursBatch4) },
     cachedSubject: { coldFirstTokenMs: round(firstToken.cold), cachedFirstTokenMs: round(firstToken.cached), firstTokenRatio: round(firstToken.cached / firstToken.cold) },
     step: {
-      msPerStep: round(oursBatch1 / perImage),
-      weightBytes: steps.weightBytes,
-      kvBytesInOutMid: steps.kvBytes,
+      msPerStep: round(oursBatch1 / steps),
+      weightBytes: traffic.weightBytes,
+      kvBytesInOutMid: traffic.kvBytes,
       memoryBandwidthGBs: round(bandwidth / 1e9),
-      floorMsPerStep: round((steps.weightBytes / bandwidth) * 1000),
-      ratioToFloor: round(oursBatch1 / perImage / ((steps.weightBytes / bandwidth) * 1000)),
+      floorMsPerStep: round(floorMs),
+      ratioToFloor: round(oursBatch1 / steps / floorMs),
     },
     eventLoop: { p99Ms: round(loop.percentile(99) / 1e6), maxMs: round(loop.max / 1e6) },
     peakRssMb: round(peakRss / 2 ** 20),
