@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Personalizer } from '../pipeline/personalizer.ts';
+import type { ImageEngine } from '../engine/worker/image-engine.ts';
 import type { JobQueue } from '../queue/job-queue.ts';
 import type { GenerationService } from '../service/generation-service.ts';
 import type { Stores } from '../store/index.ts';
@@ -11,7 +11,8 @@ export interface BotServices {
   logger: Logger;
   stores: Stores;
   queue: JobQueue;
-  personalizer: Personalizer;
+  /** The model (a WorkerEngine in the bot: ONNX sessions in worker threads). */
+  engine: ImageEngine;
   generation: GenerationService;
   /** Hosts attachments may be downloaded from (Discord's CDN; tests add their local CDN). */
   attachmentHosts: readonly string[];

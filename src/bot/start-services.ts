@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { Personalizer } from '../pipeline/personalizer.ts';
+import { WorkerEngine } from '../engine/worker/worker-engine.ts';
 import { JobQueue } from '../queue/job-queue.ts';
 import { GenerationService } from '../service/generation-service.ts';
 import { openStores } from '../store/index.ts';
@@ -23,30 +23,34 @@ export async function startServices(
     const cleaned = await stores.maintenance();
     const interrupted = await stores.jobs.failUnfinished('The bot restarted before this image was finished; please send it again.');
     logger.info({ ...cleaned, interrupted }, 'store maintenance');
-    const personalizer = await Personalizer.load(config.modelDir, {
+    // ONNX sessions run in worker threads (one per slot), so the gateway's heartbeats never wait on a model step.
+    const engine = await WorkerEngine.start({
+      modelDir: config.modelDir,
       device: config.device,
+      workers: config.slots,
       onFallback: (reason) => logger.warn({ reason }, 'execution provider fallback'),
+      logger,
     });
-    logger.info({ model: config.modelDir, device: personalizer.device, shape: personalizer.model.shape }, 'model loaded');
+    logger.info({ model: config.modelDir, device: engine.device, shape: engine.shape, workers: engine.workers }, 'model loaded');
     const queue = new JobQueue({
       slots: config.slots,
       maxWaitingPerUser: config.maxWaitingPerUser,
       maxPerGuild: config.maxJobsPerGuild,
       maxQueueLength: config.maxQueueLength,
     });
-    const generation = new GenerationService(personalizer, stores, queue);
+    const generation = new GenerationService(engine, stores, queue);
     return {
       config,
       logger,
       stores,
       queue,
-      personalizer,
+      engine,
       generation,
       attachmentHosts: extra.attachmentHosts ?? DISCORD_CDN_HOSTS,
       messageContent: config.messageContent,
       now: extra.now ?? Date.now,
       close: async () => {
-        await personalizer.close();
+        await engine.close();
         await stores.close();
       },
     };

@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import { InputError } from '../errors.ts';
-import type { Generation, Personalizer } from '../pipeline/personalizer.ts';
+import type { ImageEngine } from '../engine/worker/image-engine.ts';
+import type { Generation } from '../pipeline/personalizer.ts';
 import type { JobHandle, JobQueue } from '../queue/job-queue.ts';
 import type { JobRecord, Stores } from '../store/index.ts';
 
@@ -27,11 +28,12 @@ export class GenerationService {
   private readonly durations: number[] = [];
 
   constructor(
-    private readonly personalizer: Personalizer,
+    /** The model: a Personalizer in-process, or a WorkerEngine (the bot). */
+    private readonly engine: ImageEngine,
     private readonly stores: Stores,
     private readonly queue: JobQueue,
   ) {
-    this.modelId = basename(personalizer.bundle.dir);
+    this.modelId = basename(engine.bundle.dir);
   }
 
   /** Queues a stored job; throws QueueFullError / QueueClosedError when refused. */
@@ -62,38 +64,42 @@ export class GenerationService {
     hooks.onStart?.();
     await this.stores.jobs.update(job.id, { status: 'running' });
     const { photos, hashes, name, context } = await this.subjectOf(job);
-    const subject = photos.length ? await this.personalizer.prepareImages(photos) : null;
-
-    let grounding = { text: '', cached: false, ms: 0 };
-    if (subject) {
-      const key = { userId: job.ownerId, modelId: this.modelId, photoHashes: hashes, name, context };
-      const hit = await this.stores.groundings.get(key);
-      if (hit) {
-        grounding = { text: hit.text, cached: true, ms: 0 };
-      } else {
-        const g = await this.personalizer.ground(subject, { name, context }, { signal });
-        await this.stores.groundings.put(key, { text: g.text, tokenIds: g.tokenIds, ms: g.ms });
-        grounding = { text: g.text, cached: false, ms: g.ms };
+    const subject = photos.length ? await this.engine.prepareImages(photos) : null;
+    try {
+      let grounding = { text: '', cached: false, ms: 0 };
+      if (subject) {
+        const key = { userId: job.ownerId, modelId: this.modelId, photoHashes: hashes, name, context };
+        const hit = await this.stores.groundings.get(key);
+        if (hit) {
+          grounding = { text: hit.text, cached: true, ms: 0 };
+        } else {
+          const g = await this.engine.ground(subject, { name, context }, { signal });
+          await this.stores.groundings.put(key, { text: g.text, tokenIds: g.tokenIds, ms: g.ms });
+          grounding = { text: g.text, cached: false, ms: g.ms };
+        }
       }
-    }
 
-    const generation = await this.personalizer.generate({
-      ...job.options,
-      prompt: job.prompt,
-      seed: job.seed,
-      subject,
-      subjectContext: { name, context },
-      grounding: grounding.text,
-      signal,
-      onStep: hooks.onStep,
-    });
-    // Cancelled while the last step ran: the record must say cancelled, not done.
-    signal.throwIfAborted();
-    const totalMs = performance.now() - started;
-    this.durations.push(totalMs);
-    if (this.durations.length > 20) this.durations.shift();
-    const done = await this.stores.jobs.update(job.id, { status: 'done', grounding: grounding.text });
-    return { job: done, generation, grounding, totalMs };
+      const generation = await this.engine.generate({
+        ...job.options,
+        prompt: job.prompt,
+        seed: job.seed,
+        subject,
+        subjectContext: { name, context },
+        grounding: grounding.text,
+        signal,
+        onStep: hooks.onStep,
+      });
+      // Cancelled while the last step ran: the record must say cancelled, not done.
+      signal.throwIfAborted();
+      const totalMs = performance.now() - started;
+      this.durations.push(totalMs);
+      if (this.durations.length > 20) this.durations.shift();
+      const done = await this.stores.jobs.update(job.id, { status: 'done', grounding: grounding.text });
+      return { job: done, generation, grounding, totalMs };
+    } finally {
+      // An engine that keeps prepared photos elsewhere (a worker) frees them now.
+      if (subject) this.engine.releaseImages?.(subject);
+    }
   }
 
   private async subjectOf(job: JobRecord): Promise<{ photos: { bytes: Uint8Array; name: string }[]; hashes: string[]; name?: string; context?: string }> {

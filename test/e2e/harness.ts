@@ -132,13 +132,13 @@ export interface GenerationHold {
 }
 
 function holdGenerations(services: BotServices): GenerationHold {
-  const personalizer = services.personalizer;
-  const draw = personalizer.generate;
+  const engine = services.engine;
+  const draw = engine.generate;
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
   let waiting = 0;
   const arrivals = new EventTarget();
-  personalizer.generate = async function held(this: typeof personalizer, request) {
+  engine.generate = async function held(this: typeof engine, request) {
     waiting++;
     arrivals.dispatchEvent(new Event('arrive'));
     const aborted = new Promise<never>((_, reject) => {
@@ -161,7 +161,7 @@ function holdGenerations(services: BotServices): GenerationHold {
         check();
       }),
     release() {
-      personalizer.generate = draw;
+      engine.generate = draw;
       release();
     },
   };

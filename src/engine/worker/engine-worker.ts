@@ -1,0 +1,162 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { Personalizer, type Generation, type SubjectImages } from '../../pipeline/personalizer.ts';
+import { toWireError, type EngineInfo, type FromWorker, type ToWorker, type WireGeneration, type WorkerInit } from './protocol.ts';
+
+/**
+ * An engine worker (started by WorkerEngine through bootstrap.mjs): one Personalizer, its ONNX
+ * sessions and every prepared subject's pixels live here, so session.run() never blocks the bot's
+ * main thread. Requests may overlap; 'cancel' aborts one by id (the pipeline checks between steps,
+ * and ONNX Runtime yields to this thread's event loop before every run, so a cancel gets in).
+ */
+
+if (!parentPort) throw new Error('engine-worker.ts must run in a worker thread (see WorkerEngine).');
+const port = parentPort;
+const init = workerData as WorkerInit;
+
+function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(message, transfer);
+}
+
+let personalizer: Personalizer;
+try {
+  personalizer = await Personalizer.load(init.modelDir, {
+    device: init.device,
+    dtypes: init.dtypes,
+    intraOpThreads: init.intraOpThreads,
+    preprocess: init.preprocess,
+    onFallback: (reason) => post({ type: 'fallback', reason }),
+  });
+} catch (err) {
+  // Messages posted before exit still reach the main thread (before its 'exit' event).
+  post({ type: 'load_failed', error: toWireError(err) });
+  process.exit(1);
+}
+
+const info: EngineInfo = {
+  bundle: { dir: personalizer.bundle.dir, graphs: personalizer.bundle.graphs },
+  device: personalizer.device,
+  shape: personalizer.model.shape,
+};
+
+/** Prepared subjects by handle; the main thread releases them when its job is done. */
+const subjects = new Map<number, SubjectImages>();
+let nextHandle = 1;
+/** Requests in progress, by id. */
+const running = new Map<number, AbortController>();
+const inFlight = new Set<Promise<void>>();
+let closing = false;
+
+function subjectOf(handle: number): SubjectImages {
+  const subject = subjects.get(handle);
+  // The main thread never sends a handle it released, and handles die only with this worker.
+  if (!subject) throw new Error(`engine worker: unknown subject handle ${handle}`);
+  return subject;
+}
+
+/** Encoded images and tokens as transferable buffers of their own (never a pooled or shared one). */
+function toWire(g: Generation): { value: WireGeneration; transfer: ArrayBuffer[] } {
+  const transfer: ArrayBuffer[] = [];
+  const images = g.images.map((img) => {
+    const data = new ArrayBuffer(img.data.byteLength);
+    new Uint8Array(data).set(img.data);
+    const tokens = Int32Array.from(img.imageTokens);
+    transfer.push(data, tokens.buffer);
+    return { data, format: img.format, width: img.width, height: img.height, tokens, seed: img.seed };
+  });
+  return { value: { images, promptTokens: g.promptTokens, timings: g.timings }, transfer };
+}
+
+async function serve(msg: Extract<ToWorker, { id: number; op: 'prepareImages' | 'ground' | 'generate' }>): Promise<void> {
+  const controller = new AbortController();
+  if (msg.aborted) controller.abort();
+  running.set(msg.id, controller);
+  const signal = controller.signal;
+  try {
+    switch (msg.op) {
+      case 'prepareImages': {
+        const subject = await personalizer.prepareImages(msg.photos, msg.limits);
+        // Cancelled meanwhile: nobody will use (or release) it.
+        signal.throwIfAborted();
+        const handle = nextHandle++;
+        subjects.set(handle, subject);
+        post({ type: 'result', id: msg.id, value: { handle, count: subject.pixels.count } });
+        break;
+      }
+      case 'ground': {
+        const grounding = await personalizer.ground(subjectOf(msg.handle), msg.context, {
+          ...msg.options,
+          signal,
+          onText: msg.wantText ? (text) => post({ type: 'text', id: msg.id, text }) : undefined,
+        });
+        post({ type: 'result', id: msg.id, value: grounding });
+        break;
+      }
+      case 'generate': {
+        const generation = await personalizer.generate({
+          ...msg.request,
+          subject: msg.handle === null ? null : subjectOf(msg.handle),
+          signal,
+          onStep: msg.wantSteps ? (done, total) => post({ type: 'step', id: msg.id, done, total }) : undefined,
+        });
+        const { value, transfer } = toWire(generation);
+        post({ type: 'result', id: msg.id, value }, transfer);
+        break;
+      }
+    }
+  } catch (err) {
+    post({ type: 'error', id: msg.id, error: toWireError(err) });
+  } finally {
+    running.delete(msg.id);
+  }
+}
+
+/** Ends this worker: cancels what runs, lets it stop (up to 5 s), releases the sessions, exits. */
+async function close(): Promise<void> {
+  if (closing) return;
+  closing = true;
+  for (const controller of running.values()) controller.abort();
+  const deadline = performance.now() + 5000;
+  while (inFlight.size > 0 && performance.now() < deadline) await Promise.race([...inFlight, new Promise((r) => setTimeout(r, 50))]);
+  subjects.clear();
+  // Sessions still in a run are left to the thread's end rather than released under it.
+  if (inFlight.size === 0) await personalizer.close().catch(() => {});
+  process.exit(0);
+}
+
+port.on('message', (msg: ToWorker) => {
+  switch (msg.op) {
+    case 'prepareImages':
+    case 'ground':
+    case 'generate':
+      if (closing) post({ type: 'error', id: msg.id, error: toWireError(new Error('engine worker is closing')) });
+      else {
+        const done = serve(msg);
+        inFlight.add(done);
+        void done.finally(() => inFlight.delete(done));
+      }
+      break;
+    case 'cancel':
+      running.get(msg.id)?.abort();
+      break;
+    case 'release':
+      subjects.delete(msg.handle);
+      break;
+    case 'close':
+      void close();
+      break;
+    case 'crash':
+      // Test-only: die the ways a real worker can (WorkerEngine must fail its jobs and restart it).
+      if (!init.testHooks) break;
+      if (msg.mode === 'exit') process.exit(70);
+      if (msg.mode === 'hang') {
+        post({ type: 'hanging' });
+        for (;;);
+      }
+      setImmediate(() => {
+        throw new Error('engine worker: simulated crash');
+      });
+      break;
+  }
+});
+
+post({ type: 'ready', info });

@@ -1,0 +1,51 @@
+import { UserFacingError } from '../../errors.ts';
+import type { ImageLimits } from '../../images/limits.ts';
+import type { GenerateRequest, Generation, GroundOptions, Grounding, Personalizer, SubjectImages } from '../../pipeline/personalizer.ts';
+import type { SubjectContext } from '../../pipeline/xcot-prompts.ts';
+
+/** A subject photo as received (bytes) with a name for error messages. */
+export interface PhotoInput {
+  bytes: Uint8Array;
+  name?: string;
+}
+
+/** A generate request whose prepared subject is of the engine's own kind. */
+export type EngineGenerateRequest<S> = Omit<GenerateRequest, 'subject'> & { subject?: S | null };
+
+/**
+ * What the GenerationService needs from the model: prepare photos, ground, generate. Implemented by
+ * Personalizer (in-process: the CLI and most tests) and WorkerEngine (ONNX sessions in worker
+ * threads: the bot). `S` is the engine's prepared subject: pixels in-process, an opaque handle to
+ * pixels kept inside a worker for WorkerEngine.
+ */
+export interface ImageEngine<S = unknown> {
+  /** The model bundle's folder; its name is the model id (grounding cache keys). */
+  readonly bundle: { readonly dir: string };
+  prepareImages(inputs: PhotoInput[], limits?: Partial<ImageLimits>): Promise<S>;
+  ground(subject: S, context?: SubjectContext, options?: GroundOptions): Promise<Grounding>;
+  generate(request: EngineGenerateRequest<S>): Promise<Generation>;
+  /** Frees a prepared subject early (engines that keep subjects elsewhere); optional. */
+  releaseImages?(subject: S): void;
+}
+
+/** Compile-time check that the in-process pipeline is an ImageEngine. */
+export type PersonalizerIsAnImageEngine = Personalizer extends ImageEngine<SubjectImages> ? true : never;
+const personalizerIsAnImageEngine: PersonalizerIsAnImageEngine = true;
+void personalizerIsAnImageEngine;
+
+/**
+ * The engine could not finish this request: its worker died (native error, out of memory,
+ * killed) or could not be restarted. The worker is restarted; trying again is the fix.
+ */
+export class EngineCrashedError extends UserFacingError {
+  constructor(message = 'The image engine crashed while making this image; please try again.') {
+    super('engine_crashed', message);
+  }
+}
+
+/** The engine was closed (shutdown) before or while the request ran. */
+export class EngineClosedError extends UserFacingError {
+  constructor(message = 'The image engine is shutting down; please try again in a minute.') {
+    super('engine_closed', message);
+  }
+}
