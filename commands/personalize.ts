@@ -79,6 +79,7 @@ async function createJob(interaction: ChatInputCommandInteraction, services: Bot
       subjectId: subject?.id,
       photoHashes: photoHashes.length ? photoHashes : undefined,
       name: o.getString('name') ?? subject?.name,
+      uploadLimit: interaction.attachmentSizeLimit,
       context: o.getString('context') ?? undefined,
     });
   } catch (err) {

@@ -43,6 +43,7 @@ export async function followUpJob(services: BotServices, parent: JobRecord, chan
       name: parent.name,
       context: parent.context,
       parentId: parent.id,
+      uploadLimit: parent.uploadLimit,
     });
   } catch (err) {
     await stores.photos.release(added, `job:${id}`).catch(() => {});

@@ -5,6 +5,9 @@ import { runJob } from './job-flow.ts';
 import { userMessage } from './reply-errors.ts';
 import type { BotServices } from './services.ts';
 
+/** Discord's default per-file limit for bots, used when no interaction has told us the channel's. */
+const DEFAULT_UPLOAD_LIMIT = 10 * 2 ** 20;
+
 /**
  * A message in a thread the bot made, from the thread's owner, refines the last image: new photos
  * join the subject, new text replaces the prompt (none keeps it), and both stages run again.
@@ -32,12 +35,6 @@ export async function handleThreadMessage(message: Message, services: BotService
     return;
   }
   await runJob(services, job, status, (outcome) =>
-    deliverResult(services, outcome, { status, trace: false, sizeLimit: message.guild ? attachmentLimit(message) : 10 * 2 ** 20, channel: message.channel as SendableChannels }),
+    deliverResult(services, outcome, { status, trace: false, sizeLimit: job.uploadLimit ?? DEFAULT_UPLOAD_LIMIT, channel: message.channel as SendableChannels }),
   );
-}
-
-/** The guild's upload limit by boost tier (Discord: 10 MiB base, 50 at tier 2, 100 at tier 3). */
-function attachmentLimit(message: Message): number {
-  const tier = message.guild?.premiumTier ?? 0;
-  return (tier >= 3 ? 100 : tier >= 2 ? 50 : 10) * 2 ** 20;
 }

@@ -55,6 +55,8 @@ export interface JobRecord {
   grounding?: string;
   /** The job this one rerolls or varies. */
   parentId?: string;
+  /** The channel's upload limit in bytes as Discord last told us (interactions carry it; messages do not). */
+  uploadLimit?: number;
   status: JobStatus;
   createdAt: number;
   startedAt?: number;

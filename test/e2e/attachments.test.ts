@@ -76,13 +76,20 @@ test('a result over the channel upload limit is re-encoded as WebP and still pos
   try {
     const since = h.emu.eventCursor();
     h.emu.runSlashCommand({ guildId: GUILD_B, channelId: CHANNEL_B, userId: ALICE, name: 'personalize', options: { prompt: 'a very detailed forest' } });
-    const { result } = await waitForThreadResult(h, since);
+    const { threadId, result } = await waitForThreadResult(h, since);
     assert.equal(result.attachments.length, 1);
     const bytes = h.emu.fileBytes(result.attachments[0]);
     assert.ok(bytes.length <= limit, `${bytes.length} bytes`);
     const meta = await sharp(bytes).metadata();
     assert.deepEqual([meta.format, meta.width, meta.height], ['webp', 384, 384]);
     assert.match(result.attachments[0].filename, /\.webp$/);
+
+    // A refinement by reply (a message carries no upload limit) still honours the channel's.
+    const before = h.emu.eventCursor();
+    h.emu.postMessage(threadId, ALICE, 'now at night');
+    const refined = await h.emu.waitForMessage(threadId, (m) => m.attachments.length > 0, 60_000, before);
+    const refinedBytes = h.emu.fileBytes(refined.attachments[0]);
+    assert.ok(refinedBytes.length <= limit, `${refinedBytes.length} bytes`);
     h.emu.assertNoViolations();
   } finally {
     h.emu.setAttachmentSizeLimit(GUILD_B, 10 * 2 ** 20);
