@@ -7,7 +7,6 @@ import {
   type Message,
   type MessageCreateOptions,
   type MessageEditOptions,
-  type SendableChannels,
 } from 'discord.js';
 import { CancelledError } from '../errors.ts';
 import { reencodeToFit } from '../images/encode.ts';
@@ -142,11 +141,6 @@ export function resultButtons(job: JobRecord): ActionRowBuilder<ButtonBuilder>[]
 
 export function reasoningEmbed(text: string): EmbedBuilder {
   return new EmbedBuilder().setTitle('How I see your subject').setDescription(truncate(text || '(no grounding text)', 4096));
-}
-
-/** Posts in a channel the bot can write to with its own token (works after the 15-minute token). */
-export async function postIn(channel: SendableChannels, payload: MessageCreateOptions): Promise<Message> {
-  return channel.send(payload);
 }
 
 export function threadName(prompt: string): string {

@@ -105,11 +105,6 @@ export class ChatTokenizer {
     return this.tokenizer.decode(ids, { skip_special_tokens: true });
   }
 
-  /** Prompt length in tokens for plain text, for limits. */
-  countTokens(text: string): number {
-    return this.tokenizer.encode(text, { add_special_tokens: false }).ids.length;
-  }
-
   private requireId(token: string): number {
     const id = this.tokenizer.token_to_id(token);
     if (id === undefined) throw new BundleError('tokenizer_invalid', `tokenizer.json has no token ${token}.`);
