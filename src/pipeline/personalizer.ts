@@ -8,7 +8,10 @@ import { loadImages } from '../images/load.ts';
 import type { ImageLimits } from '../images/limits.ts';
 import { parsePreprocessorConfig, stackPixelValues, toPixelValues, type PreprocessMode } from '../images/preprocess.ts';
 import { ChatTokenizer } from './chat-tokenizer.ts';
-import { generateImageTokens } from './image-token-loop.ts';
+import { ImageBatcher, type ImageBatcherOptions } from './image-batcher.ts';
+import { imagePromptRows } from './image-prompt-rows.ts';
+import { PromptCaches, type PromptCacheOptions, type PromptCacheStats } from './prompt-caches.ts';
+import { prefixLength } from './prompt-prefill.ts';
 import { GenerateOptionsSchema, parseOrThrow, SubjectContextSchema, type GenerateOptionsInput } from './request-options.ts';
 import { generateText } from './text-loop.ts';
 import {
@@ -20,7 +23,9 @@ import {
   type SubjectContext,
 } from './xcot-prompts.ts';
 
-export interface PersonalizerOptions extends LoadBundleOptions, SessionOptions {
+export interface PersonalizerOptions extends LoadBundleOptions, SessionOptions, PromptCacheOptions {
+  /** Most decoder rows drawn together across concurrent generate() calls (2 per image with guidance). Default 8. */
+  maxBatchRows?: ImageBatcherOptions['maxRows'];
   /** Pixel preparation: the Janus reference (default) or transformers.js' processor. */
   preprocess?: PreprocessMode;
 }
@@ -81,6 +86,8 @@ export class Personalizer {
     readonly model: JanusModel,
     readonly tokenizer: ChatTokenizer,
     private readonly preprocess: PreprocessMode,
+    private readonly caches: PromptCaches,
+    private readonly batcher: ImageBatcher,
   ) {}
 
   static async load(dir: string, options: PersonalizerOptions = {}): Promise<Personalizer> {
@@ -88,7 +95,9 @@ export class Personalizer {
     const tokenizer = new ChatTokenizer(bundle);
     tokenizer.requireTemplates([GROUNDING_TEMPLATE, GENERATION_TEMPLATE]);
     const model = await JanusModel.load(bundle, options);
-    return new Personalizer(bundle, model, tokenizer, options.preprocess ?? 'janus');
+    const caches = new PromptCaches(options);
+    const batcher = new ImageBatcher(model, caches, { maxRows: options.maxBatchRows });
+    return new Personalizer(bundle, model, tokenizer, options.preprocess ?? 'janus', caches, batcher);
   }
 
   get device(): 'cpu' | 'cuda' {
@@ -111,7 +120,8 @@ export class Personalizer {
     const messages = groundingMessages(xcotPrompts(this.bundle), this.bundle.processor.image_tag, subject.pixels.count, ctx);
     const prompt = this.tokenizer.encode(this.tokenizer.render(GROUNDING_TEMPLATE, messages), subject.pixels.count);
     const ids: number[] = [];
-    await generateText(this.model, prompt, subject.pixels, {
+    await generateText(this.model, this.caches, prompt, subject.pixels, {
+      storePrefix: this.sharesGenerationPrefix(prompt.ids, subject.pixels.count, ctx),
       greedy: options.greedy ?? true,
       temperature: options.temperature ?? 1,
       maxNewTokens: options.maxNewTokens ?? 96,
@@ -143,11 +153,12 @@ export class Personalizer {
     const seeds = Array.from({ length: o.count }, (_, i) => (seed + i) % 2 ** 32);
 
     const t0 = performance.now();
-    const tokens = await generateImageTokens(this.model, prompt, subject?.pixels ?? null, {
+    // Concurrent calls share decoder steps: this job joins whatever the batcher is drawing.
+    const tokens = await this.batcher.run({
+      rows: imagePromptRows(prompt, o.cfgWeight !== 1, o.uncond, this.tokenizer.pad),
+      images: subject?.pixels ?? null,
       count: o.count,
       cfgWeight: o.cfgWeight,
-      uncond: o.uncond,
-      pad: this.tokenizer.pad,
       seeds,
       greedy: o.greedy,
       temperature: o.temperature,
@@ -176,6 +187,32 @@ export class Personalizer {
       promptTokens: prompt.ids.length,
       timings: { tokensMs: t1 - t0, decodeMs: t2 - t1, imageTokensPerSec: (o.count * perImage) / ((t1 - t0) / 1000) },
     };
+  }
+
+  /** What the subject caches hold and how often they were used. */
+  cacheStats(): PromptCacheStats {
+    return this.caches.stats();
+  }
+
+  /** How much concurrent generate() calls shared decoder steps. */
+  batchStats(): ImageBatcher['stats'] {
+    return this.batcher.stats;
+  }
+
+  /** Empties the subject caches (vision features, prompt prefixes). */
+  clearCaches(): void {
+    this.caches.clear();
+  }
+
+  /**
+   * Whether a grounding prompt starts (up to its last photo) like the generation prompt for the
+   * same photos: then the prefix it computes is kept for the generation that follows.
+   */
+  private sharesGenerationPrefix(groundingIds: number[], imageCount: number, ctx: SubjectContext): boolean {
+    const messages = generationMessages(xcotPrompts(this.bundle), this.bundle.processor.image_tag, imageCount, ctx, '', '');
+    const gen = this.tokenizer.encode(this.tokenizer.render(GENERATION_TEMPLATE, messages), imageCount);
+    const split = prefixLength([{ ids: gen.ids, imageMask: gen.imageMask, attended: true }]);
+    return split > 0 && split <= groundingIds.length && gen.ids.slice(0, split).every((id, i) => id === groundingIds[i]);
   }
 
   /** User text must not smuggle in control tokens (image tags, role markers). */

@@ -3,34 +3,42 @@ import { pickToken, type SamplingOptions } from '../engine/sampler.ts';
 import { CancelledError } from '../errors.ts';
 import { SeededRandom } from '../util/seeded-random.ts';
 import type { EncodedPrompt } from './chat-tokenizer.ts';
+import type { PromptCaches } from './prompt-caches.ts';
+import { prefillPrompt } from './prompt-prefill.ts';
 
 export interface TextLoopOptions extends SamplingOptions {
   maxNewTokens: number;
   eos: number;
   seed: number;
+  /** Keep the prompt's photo prefix in the cache (when a later prompt will start the same way). */
+  storePrefix?: boolean;
   signal?: AbortSignal;
   /** Each new token id as it is chosen. */
   onToken?: (id: number) => void;
 }
 
 /** Autoregressive text from the lm_head, batch 1, until EOS or maxNewTokens. */
-export async function generateText(model: JanusModel, prompt: EncodedPrompt, images: PixelBatch | null, options: TextLoopOptions): Promise<number[]> {
+export async function generateText(
+  model: JanusModel,
+  caches: PromptCaches,
+  prompt: EncodedPrompt,
+  images: PixelBatch | null,
+  options: TextLoopOptions,
+): Promise<number[]> {
   const rng = new SeededRandom(options.seed);
-  let embeds = await model.embed(BigInt64Array.from(prompt.ids.map(BigInt)), 1, prompt.imageMask, 1, images);
-  let mask: BigInt64Array = new BigInt64Array(prompt.ids.length).fill(1n);
-  let cache = model.emptyCache(1);
+  const row = { ids: prompt.ids, imageMask: prompt.imageMask, attended: true };
+  let { hidden, cache, mask } = await prefillPrompt(model, caches, [row], images, { signal: options.signal, storePrefix: options.storePrefix });
   const out: number[] = [];
   for (;;) {
     if (options.signal?.aborted) throw new CancelledError();
-    const step = await model.decode(embeds, cache, mask);
-    cache = step.cache;
-    const id = pickToken(await model.textLogits(step.hidden), options, rng);
+    const id = pickToken(await model.textLogits(hidden), options, rng);
     if (id === options.eos) break;
     out.push(id);
     options.onToken?.(id);
     if (out.length >= options.maxNewTokens) break;
-    embeds = await model.embed(BigInt64Array.of(BigInt(id)), 1, new Uint8Array(1), 1, null);
+    const embeds = await model.embed(BigInt64Array.of(BigInt(id)), 1, new Uint8Array(1), 1, null);
     mask = appendOnes(mask, 1);
+    ({ hidden, cache } = await model.decode(embeds, cache, mask));
   }
   return out;
 }

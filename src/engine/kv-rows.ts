@@ -1,0 +1,96 @@
+import ort from 'onnxruntime-node';
+import type { KvCache } from './janus-model.ts';
+
+/**
+ * Row (batch axis) operations on a KV cache: every tensor is [B, kvHeads, T, headDim], float32 or
+ * float16 (Uint16Array). Used to cache one prompt row's prefix and to build batches from rows.
+ */
+
+type KvData = Float32Array | Uint16Array;
+
+function dataOf(t: ort.Tensor): KvData {
+  return t.data as KvData;
+}
+
+/** Rows `from`..`from + count` of every tensor, as a cache of its own (copied). */
+export function kvRows(cache: KvCache, from: number, count = 1): KvCache {
+  const out: KvCache = {};
+  for (const [name, t] of Object.entries(cache)) {
+    const [b, h, len, d] = t.dims as number[];
+    if (from + count > b) throw new RangeError(`kvRows: rows ${from}..${from + count} of ${b}`);
+    const row = h * len * d;
+    out[name] = new ort.Tensor(t.type as 'float32', dataOf(t).slice(from * row, (from + count) * row) as Float32Array, [count, h, len, d]);
+  }
+  return out;
+}
+
+/**
+ * Stacks caches of the same length along the batch axis; `repeat[i]` copies of parts[i] (default 1).
+ * [a, b] with repeat [2, 2] -> rows a, a, b, b.
+ */
+export function kvStack(parts: KvCache[], repeat: number[] = parts.map(() => 1)): KvCache {
+  const out: KvCache = {};
+  for (const name of Object.keys(parts[0])) {
+    const first = parts[0][name];
+    const [, h, len, d] = first.dims as number[];
+    const rowsOf = (c: KvCache) => (c[name].dims as number[])[0];
+    const total = parts.reduce((n, c, i) => n + rowsOf(c) * repeat[i], 0);
+    const data = first.type === 'float16' ? new Uint16Array(total * h * len * d) : new Float32Array(total * h * len * d);
+    let at = 0;
+    parts.forEach((c, i) => {
+      const t = c[name];
+      if ((t.dims as number[])[2] !== len) throw new RangeError(`kvStack: lengths ${len} and ${(t.dims as number[])[2]} differ`);
+      const src = dataOf(t);
+      for (let r = 0; r < repeat[i]; r++) {
+        data.set(src, at);
+        at += src.length;
+      }
+    });
+    out[name] = new ort.Tensor(first.type as 'float32', data as Float32Array, [total, h, len, d]);
+  }
+  return out;
+}
+
+/** Bytes held by a cache's tensors. */
+export function kvBytes(cache: KvCache): number {
+  return Object.values(cache).reduce((n, t) => n + dataOf(t).byteLength, 0);
+}
+
+/** The length (T) of a cache. */
+export function kvLength(cache: KvCache): number {
+  const first = Object.values(cache)[0];
+  return first ? (first.dims as number[])[2] : 0;
+}
+
+/** One output row of kvAssemble: row `row` of `cache`, right-aligned in the new length. */
+export interface KvRowSource {
+  cache: KvCache;
+  row: number;
+}
+
+/**
+ * A new cache of length `length` from rows of other caches, each right-aligned: a shorter row is
+ * left-padded with zeros (its mask must be 0 there), a longer one loses its first columns (which
+ * must be such padding). Builds batches of jobs whose prompts differ in length.
+ */
+export function kvAssemble(sources: KvRowSource[], length: number): KvCache {
+  const out: KvCache = {};
+  for (const name of Object.keys(sources[0].cache)) {
+    const first = sources[0].cache[name];
+    const [, h, , d] = first.dims as number[];
+    const data = first.type === 'float16' ? new Uint16Array(sources.length * h * length * d) : new Float32Array(sources.length * h * length * d);
+    sources.forEach((s, i) => {
+      const t = s.cache[name];
+      const [, , srcLen] = t.dims as number[];
+      const take = Math.min(srcLen, length);
+      const src = dataOf(t);
+      for (let head = 0; head < h; head++) {
+        const from = ((s.row * h + head) * srcLen + (srcLen - take)) * d;
+        const to = ((i * h + head) * length + (length - take)) * d;
+        data.set(src.subarray(from, from + take * d), to);
+      }
+    });
+    out[name] = new ort.Tensor(first.type as 'float32', data as Float32Array, [sources.length, h, length, d]);
+  }
+  return out;
+}

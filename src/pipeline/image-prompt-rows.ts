@@ -1,0 +1,28 @@
+import type { EncodedPrompt } from './chat-tokenizer.ts';
+import type { PromptRow } from './prompt-prefill.ts';
+
+/**
+ * How the unconditional CFG row is built.
+ * - janus: the official recipe; every token between BOS and the last (<begin_of_image>) is pad,
+ *   images are dropped, all positions attended.
+ * - transformers-js: as transformers.js' generate_images; the whole row is pad with attention 0.
+ */
+export type UncondMode = 'janus' | 'transformers-js';
+
+/** The distinct prompt rows of an image request: [cond] or, with guidance, [cond, uncond]. */
+export function imagePromptRows(prompt: EncodedPrompt, guided: boolean, uncond: UncondMode, pad: number): PromptRow[] {
+  const cond: PromptRow = { ids: prompt.ids, imageMask: prompt.imageMask, attended: true };
+  return guided ? [cond, uncondRow(prompt, uncond, pad)] : [cond];
+}
+
+function uncondRow(prompt: EncodedPrompt, mode: UncondMode, pad: number): PromptRow {
+  const len = prompt.ids.length;
+  const ids = new Array<number>(len).fill(pad);
+  if (mode === 'janus') {
+    ids[0] = prompt.ids[0];
+    ids[len - 1] = prompt.ids[len - 1];
+    return { ids, imageMask: new Uint8Array(len), attended: true };
+  }
+  // transformers.js keeps the batch-1 image mask, so image features land in the pad row too.
+  return { ids, imageMask: prompt.imageMask, attended: false };
+}

@@ -1,0 +1,86 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import sharp from 'sharp';
+import { CancelledError } from '../src/errors.ts';
+import { Personalizer, type GenerateRequest } from '../src/pipeline/personalizer.ts';
+import { removeTinyBundles, tinyBundle } from './helpers/tiny-bundle.ts';
+
+let p: Personalizer;
+before(async () => {
+  p = await Personalizer.load(tinyBundle(1), { intraOpThreads: 1, maxBatchRows: 8 });
+});
+after(async () => {
+  await p?.close();
+  removeTinyBundles();
+});
+
+const tokens = async (request: GenerateRequest) => (await p.generate(request)).images.map((i) => i.imageTokens);
+
+async function subject() {
+  const png = await sharp({ create: { width: 160, height: 100, channels: 3, background: { r: 180, g: 60, b: 20 } } })
+    .composite([{ input: { create: { width: 40, height: 30, channels: 3, background: { r: 20, g: 200, b: 90 } } }, left: 30, top: 20 }])
+    .png()
+    .toBuffer();
+  return p.prepareImages([{ bytes: png, name: 'rex.png' }]);
+}
+
+test('jobs that overlap share decoder steps, and each draws exactly the image it draws alone', async () => {
+  const s = await subject();
+  // Different prompt lengths (one with a photo: ~580 tokens longer), seeds, guidance, sampling, counts.
+  const a: GenerateRequest = { prompt: 'a dog on the moon', seed: 1 };
+  const b: GenerateRequest = { prompt: 'the same dog asleep on a red sofa in a sunny room', subject: s, grounding: 'a small brown dog', seed: 2, cfgWeight: 3, topK: 40 };
+  const c: GenerateRequest = { prompt: 'a cat', seed: 3, count: 2, uncond: 'transformers-js', temperature: 0.7 };
+  const d: GenerateRequest = { prompt: 'a mug', greedy: true, cfgWeight: 1 };
+  const alone = [];
+  for (const r of [a, b, c, d]) alone.push(await tokens(r));
+
+  const before = p.batchStats();
+  let lateStarted: Promise<number[][]> | null = null;
+  let lateStarted2: Promise<number[][]> | null = null;
+  const together = await Promise.all([
+    tokens({
+      ...a,
+      onStep: (done) => {
+        // c joins a batch already 100 steps in, d once the others are well along.
+        if (done === 100) lateStarted = tokens(c);
+        if (done === 300) lateStarted2 = tokens(d);
+      },
+    }),
+    tokens(b),
+  ]);
+  const late = await lateStarted!;
+  const late2 = await lateStarted2!;
+  const after = p.batchStats();
+  assert.ok(after.maxJobs >= 3, `at most ${after.maxJobs} jobs shared a step`);
+  const stepsSaved = after.jobSteps - before.jobSteps - (after.steps - before.steps);
+  assert.ok(stepsSaved > 576, `only ${stepsSaved} job-steps were shared`);
+
+  assert.deepEqual(together[0], alone[0]);
+  assert.deepEqual(together[1], alone[1]);
+  assert.deepEqual(late, alone[2]);
+  assert.deepEqual(late2, alone[3]);
+});
+
+test('cancelling one job of a batch stops only that one; the others still match their solo runs', async () => {
+  const a: GenerateRequest = { prompt: 'a lighthouse at night', seed: 7 };
+  const b: GenerateRequest = { prompt: 'a red bicycle', seed: 8, count: 2 };
+  const soloA = await tokens(a);
+  const ac = new AbortController();
+  const cancelled = tokens({ ...b, signal: ac.signal, onStep: (done) => void (done === 50 && ac.abort()) });
+  const kept = tokens(a);
+  await assert.rejects(cancelled, CancelledError);
+  assert.deepEqual(await kept, soloA);
+});
+
+test('a job whose rows exceed the batch waits for room and still runs', async () => {
+  const small = await Personalizer.load(tinyBundle(1), { intraOpThreads: 1, maxBatchRows: 2 });
+  try {
+    const solo = (await small.generate({ prompt: 'a kite', seed: 5, count: 2 })).images.map((i) => i.imageTokens);
+    const [x, y] = await Promise.all([small.generate({ prompt: 'a boat', seed: 6 }), small.generate({ prompt: 'a kite', seed: 5, count: 2 })]);
+    assert.equal(x.images.length, 1);
+    assert.deepEqual(y.images.map((i) => i.imageTokens), solo);
+    assert.equal(small.batchStats().maxJobs, 1, 'a 4-row job never shared a 2-row batch');
+  } finally {
+    await small.close();
+  }
+});
