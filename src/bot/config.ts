@@ -13,6 +13,9 @@ const EnvSchema = z.object({
   REDIS_URL: z.union([z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'), z.literal('')]).optional(),
   DEVICE: z.enum(['cpu', 'cuda']).default('cpu'),
   MODEL_SLOTS: int(1, 8, 1),
+  BATCH_JOBS: int(1, 16, 4),
+  SUBJECT_CACHE_MB: int(0, 65536, 1024),
+  VISION_CACHE_MB: int(0, 65536, 256),
   MAX_WAITING_PER_USER: int(0, 20, 2),
   MAX_JOBS_PER_GUILD: int(1, 200, 10),
   MAX_QUEUE_LENGTH: int(1, 1000, 50),
@@ -32,7 +35,13 @@ export interface BotConfig {
   dataDir: string;
   redisUrl?: string;
   device: 'cpu' | 'cuda';
+  /** Engine workers, each with its own copy of the model. */
   slots: number;
+  /** Jobs one worker draws together (each decoder step serves them all). */
+  batchJobs: number;
+  /** Per worker: prompt-prefix KV and vision features kept for known subjects, MiB. */
+  subjectCacheMb: number;
+  visionCacheMb: number;
   maxWaitingPerUser: number;
   maxJobsPerGuild: number;
   maxQueueLength: number;
@@ -66,6 +75,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     redisUrl: e.REDIS_URL || undefined,
     device: e.DEVICE,
     slots: e.MODEL_SLOTS,
+    batchJobs: e.BATCH_JOBS,
+    subjectCacheMb: e.SUBJECT_CACHE_MB,
+    visionCacheMb: e.VISION_CACHE_MB,
     maxWaitingPerUser: e.MAX_WAITING_PER_USER,
     maxJobsPerGuild: e.MAX_JOBS_PER_GUILD,
     maxQueueLength: e.MAX_QUEUE_LENGTH,

@@ -28,12 +28,16 @@ export async function startServices(
       modelDir: config.modelDir,
       device: config.device,
       workers: config.slots,
+      maxBatchRows: 2 * config.batchJobs,
+      prefixCacheMb: config.subjectCacheMb,
+      visionCacheMb: config.visionCacheMb,
       onFallback: (reason) => logger.warn({ reason }, 'execution provider fallback'),
       logger,
     });
     logger.info({ model: config.modelDir, device: engine.device, shape: engine.shape, workers: engine.workers }, 'model loaded');
     const queue = new JobQueue({
-      slots: config.slots,
+      // Each worker draws up to batchJobs jobs at once (continuous batching), so that many run per worker.
+      slots: config.slots * config.batchJobs,
       maxWaitingPerUser: config.maxWaitingPerUser,
       maxPerGuild: config.maxJobsPerGuild,
       maxQueueLength: config.maxQueueLength,

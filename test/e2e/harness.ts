@@ -73,6 +73,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     dataDir,
     device: 'cpu',
     slots: 1,
+    // One job at a time keeps the queue tests' positions meaningful; batching has its own tests.
+    batchJobs: 1,
+    subjectCacheMb: 64,
+    visionCacheMb: 16,
     maxWaitingPerUser: 2,
     maxJobsPerGuild: 10,
     maxQueueLength: 20,

@@ -24,6 +24,9 @@ try {
     dtypes: init.dtypes,
     intraOpThreads: init.intraOpThreads,
     preprocess: init.preprocess,
+    visionCacheMb: init.visionCacheMb,
+    prefixCacheMb: init.prefixCacheMb,
+    maxBatchRows: init.maxBatchRows,
     onFallback: (reason) => post({ type: 'fallback', reason }),
   });
 } catch (err) {

@@ -22,6 +22,10 @@ export interface WorkerInit {
   dtypes?: Partial<Record<GraphName, GraphDtype>>;
   intraOpThreads?: number;
   preprocess?: PreprocessMode;
+  /** Subject caches and batching in the worker's Personalizer (see PersonalizerOptions). */
+  visionCacheMb?: number;
+  prefixCacheMb?: number;
+  maxBatchRows?: number;
   /** Honour the test-only 'crash' op. */
   testHooks?: boolean;
 }

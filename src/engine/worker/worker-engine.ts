@@ -40,6 +40,11 @@ export interface WorkerEngineOptions {
    */
   intraOpThreads?: number;
   preprocess?: PreprocessMode;
+  /** Per worker: vision features and prompt-prefix KV kept for known subjects, MiB (defaults 256 and 1024). */
+  visionCacheMb?: number;
+  prefixCacheMb?: number;
+  /** Per worker: most decoder rows drawn together by concurrent requests (2 per image with guidance). Default 8. */
+  maxBatchRows?: number;
   /** Told (once per reason) why CUDA was not used, when it was asked for. */
   onFallback?: (reason: string) => void;
   logger?: EngineLogger;
@@ -156,6 +161,9 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
       dtypes: options.dtypes,
       intraOpThreads,
       preprocess: options.preprocess,
+      visionCacheMb: options.visionCacheMb,
+      prefixCacheMb: options.prefixCacheMb,
+      maxBatchRows: options.maxBatchRows,
       testHooks: options.testHooks,
     };
     this.#slots = Array.from({ length: workers }, (_, i) => new Slot(i));
