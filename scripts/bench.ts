@@ -10,6 +10,8 @@ import { makeBundle } from '../src/generator/make-bundle.ts';
 import { Personalizer } from '../src/pipeline/personalizer.ts';
 import { WorkerEngine } from '../src/engine/worker/worker-engine.ts';
 import sharp from 'sharp';
+import ort from 'onnxruntime-node';
+import { GRAPH_IO } from '../src/bundle/contract.ts';
 
 /**
  * Our pipeline against transformers.js' MultiModalityCausalLM on the same bundle, in one process
@@ -69,6 +71,7 @@ async function run(dir: string, repeats: number, stepLimit?: number) {
   const firstToken = await subjectFirstToken(ours, repeats);
   const promptTokens = ours.tokenizer.encode(ours.tokenizer.render('text_to_image', [{ role: '<|User|>', content: PROMPT }]), 0).ids.length;
   const traffic = stepTraffic(ours, dir, promptTokens);
+  const kvCost = await kvStepCost(ours, promptTokens, repeats);
   const bandwidth = memoryBandwidth();
 
   loop.enable();
@@ -148,6 +151,7 @@ async function run(dir: string, repeats: number, stepLimit?: number) {
       memoryBandwidthGBs: round(bandwidth / 1e9),
       floorMsPerStep: round(floorMs),
       ratioToFloor: round(oursBatch1 / steps / floorMs),
+      ...kvCost,
     },
     eventLoop: {
       p99Ms: round(workerLoop.percentile(99) / 1e6),
@@ -206,6 +210,54 @@ function stepTraffic(p: Personalizer, dir: string, promptTokens: number): { weig
   const t = promptTokens + s.imageTokens / 2;
   const kvBytes = 2 * s.layers * 2 * s.kvHeads * s.headDim * 4 * (2 * t + 1);
   return { weightBytes, kvBytes };
+}
+
+/**
+ * What the KV cache costs one decoder step (2 guidance rows, halfway through an image), timed on
+ * a second session of the same language model file: the step with every output fetched (what the
+ * engine does), the same step fetching only the hidden states (so onnxruntime-node does not copy
+ * the present cache out to JavaScript), and a step with an empty past (no cache at all).
+ */
+async function kvStepCost(p: Personalizer, promptTokens: number, repeats: number) {
+  const io = GRAPH_IO.language_model;
+  const session = await ort.InferenceSession.create(p.bundle.graphs.language_model.path);
+  try {
+    const s = p.model.shape;
+    const meta = session.inputMetadata.find((m) => m.name === io.pastKey(0));
+    if (!meta?.isTensor || meta.type !== 'float32') return { kvCopyOutMs: null };
+    const feedsAt = (past: number) => {
+      const feeds: Record<string, ort.Tensor> = {
+        [io.inputsEmbeds]: new ort.Tensor('float32', new Float32Array(2 * s.hidden).fill(0.01), [2, 1, s.hidden]),
+        [io.attentionMask]: new ort.Tensor('int64', new BigInt64Array(2 * (past + 1)).fill(1n), [2, past + 1]),
+      };
+      if (session.inputNames.includes(io.positionIds)) feeds[io.positionIds] = new ort.Tensor('int64', BigInt64Array.of(BigInt(past), BigInt(past)), [2, 1]);
+      for (let i = 0; i < s.layers; i++) {
+        for (const name of [io.pastKey(i), io.pastValue(i)]) {
+          feeds[name] = new ort.Tensor('float32', new Float32Array(2 * s.kvHeads * past * s.headDim).fill(0.01), [2, s.kvHeads, past, s.headDim]);
+        }
+      }
+      return feeds;
+    };
+    const time = (feeds: Record<string, ort.Tensor>, fetches?: string[]) =>
+      best(Math.max(3, repeats), async () => {
+        const t0 = performance.now();
+        await (fetches ? session.run(feeds, fetches) : session.run(feeds));
+        return performance.now() - t0;
+      });
+    const mid = feedsAt(promptTokens + s.imageTokens / 2);
+    const all = await time(mid);
+    const hiddenOnly = await time(mid, [io.hiddenStates]);
+    const noPast = await time(feedsAt(0));
+    return {
+      stepAllOutputsMs: round(all),
+      stepHiddenOnlyMs: round(hiddenOnly),
+      kvCopyOutMs: round(all - hiddenOnly),
+      stepEmptyPastMs: round(noPast),
+      kvAttentionAndConcatMs: round(hiddenOnly - noPast),
+    };
+  } finally {
+    await session.release();
+  }
 }
 
 /** Read+write bandwidth of one core copying a buffer larger than the caches, bytes/s (counts reads). */

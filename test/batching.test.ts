@@ -1,6 +1,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import ort from 'onnxruntime-node';
 import sharp from 'sharp';
+import { kvAssemble } from '../src/engine/kv-rows.ts';
 import { CancelledError } from '../src/errors.ts';
 import { Personalizer, type GenerateRequest } from '../src/pipeline/personalizer.ts';
 import { removeTinyBundles, tinyBundle } from './helpers/tiny-bundle.ts';
@@ -80,7 +82,42 @@ test('a job whose rows exceed the batch waits for room and still runs', async ()
     assert.equal(x.images.length, 1);
     assert.deepEqual(y.images.map((i) => i.imageTokens), solo);
     assert.equal(small.batchStats().maxJobs, 1, 'a 4-row job never shared a 2-row batch');
+
+    // A job cancelled while it waits for room rejects at once, not when room frees.
+    const running = small.generate({ prompt: 'a boat', seed: 6 });
+    const ac = new AbortController();
+    const waiting = small.generate({ prompt: 'a kite', seed: 5, signal: ac.signal });
+    setTimeout(() => ac.abort(), 20);
+    const t0 = performance.now();
+    await assert.rejects(waiting, CancelledError);
+    const rejectedAfter = performance.now() - t0;
+    const doneAfter = (await running, performance.now() - t0);
+    assert.ok(rejectedAfter < doneAfter, 'the waiting job was dropped before the running one finished');
   } finally {
     await small.close();
+  }
+});
+
+test('a row left-padded by whole quanta of masked columns gives bit-identical hidden states (what batching relies on)', async () => {
+  const model = p.model;
+  const H = model.shape.hidden;
+  const noise = (n: number, seed: number) => {
+    let s = seed;
+    return Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 0.2);
+  };
+  const len = 300;
+  const prompt = await model.decode(new ort.Tensor('float32', noise(len * H, 1), [1, len, H]), model.emptyCache(1), new BigInt64Array(len).fill(1n));
+  const step = noise(H, 2);
+  const alone = await model.decode(new ort.Tensor('float32', step, [1, 1, H]), prompt.cache, new BigInt64Array(len + 1).fill(1n));
+  for (const pad of [16, 48, 256]) {
+    const width = len + pad;
+    const other = await model.decode(new ort.Tensor('float32', noise(width * H, 3), [1, width, H]), model.emptyCache(1), new BigInt64Array(width).fill(1n));
+    const cache = kvAssemble([{ cache: prompt.cache, row: 0 }, { cache: other.cache, row: 0 }], width);
+    const mask = new BigInt64Array(2 * (width + 1)).fill(1n).fill(0n, 0, pad);
+    const steps = new Float32Array(2 * H);
+    steps.set(step);
+    steps.set(noise(H, 4), H);
+    const batched = await model.decode(new ort.Tensor('float32', steps, [2, 1, H]), cache, mask);
+    assert.deepEqual((batched.hidden.data as Float32Array).subarray(0, H), alone.hidden.data as Float32Array, `pad ${pad}`);
   }
 });

@@ -99,6 +99,14 @@ test('generate through the worker is byte-identical to in-process (PNG, WebP, co
   }
 });
 
+test('concurrent requests to one worker are drawn together and each equals its in-process run alone', async () => {
+  const requests = [{ prompt: PROMPT, seed: 21 }, { prompt: 'a red mug on a table by a window', seed: 22, count: 2 }, { prompt: 'a cat', seed: 23, cfgWeight: 2 }];
+  const alone: Generation[] = [];
+  for (const r of requests) alone.push(await p.generate(r));
+  const together = await Promise.all(requests.map((r) => engine.generate(r)));
+  together.forEach((g, i) => assertSameImages(g, alone[i], JSON.stringify(requests[i])));
+});
+
 test('a subject: prepare, ground (text streamed) and generate in the worker equal in-process; its pixels are freed', async () => {
   const photos = [{ bytes: await photo(250, 40, 40), name: 'rex.png' }, { bytes: await photo(30, 90, 220), name: 'rex2.png' }];
   const before = photos.map((ph) => Buffer.from(ph.bytes));
@@ -285,6 +293,26 @@ test('two workers: concurrent jobs run on different workers; a crash of one leav
 });
 
 // ---- start and close ------------------------------------------------------------------------------
+
+test('two workers: the same photos go back to the worker that prepared them (its caches know them)', async () => {
+  const e = await startEngine({ workers: 2 });
+  const bytes = await photo(10, 150, 60);
+  const first = await e.prepareImages([{ bytes }]);
+  const home = e.status().findIndex((s) => s.subjects === 1);
+  e.releaseImages(first);
+  for (let i = 0; i < 3; i++) {
+    const again = await e.prepareImages([{ bytes }]);
+    assert.equal(e.status().findIndex((s) => s.subjects === 1), home, `repeat ${i + 1} went to the other worker`);
+    e.releaseImages(again);
+  }
+  // Other photos still spread to the idle worker.
+  const kept = await e.prepareImages([{ bytes }]);
+  const other = await e.prepareImages([{ bytes: await photo(200, 10, 10) }]);
+  assert.deepEqual(e.status().map((s) => s.subjects), [1, 1]);
+  e.releaseImages(kept);
+  e.releaseImages(other);
+  await e.close();
+});
 
 test('start with a missing bundle throws the BundleError from the worker', async () => {
   const err = await rejection(WorkerEngine.start({ modelDir: scratchDir('missing'), intraOpThreads: 1 }));

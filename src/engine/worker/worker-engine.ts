@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
+import { LRUCache } from 'lru-cache';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { Device } from '../../bundle/load-bundle.ts';
 import type { GraphDtype, GraphName } from '../../bundle/contract.ts';
@@ -143,6 +145,8 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
   #info: EngineInfo | undefined;
   #nextId = 0;
   #rr = 0;
+  /** Which worker last prepared these photos: its caches hold their features and prompt prefix. */
+  #affinity = new LRUCache<string, number>({ max: 4096 });
   #closing = false;
   #started = false;
   #fallbacks = new Set<string>();
@@ -212,7 +216,9 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
   }
 
   async prepareImages(inputs: PhotoInput[], limits?: Partial<ImageLimits>): Promise<WorkerSubject> {
-    const slot = await this.#pick();
+    const key = photosKey(inputs);
+    const slot = await this.#pick(this.#affinity.get(key));
+    this.#affinity.set(key, slot.index);
     // Copies: the caller keeps its buffers (often slices of a shared pool), the worker gets its own.
     const photos = inputs.map((p) => ({ bytes: new Uint8Array(p.bytes), name: p.name }));
     const generation = slot.generation;
@@ -463,9 +469,10 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
 
   /**
    * The least busy ready worker (ties in turn), reserved for a request the caller sends next (so
-   * requests picked in the same tick spread); waits for one while none is up.
+   * requests picked in the same tick spread); waits for one while none is up. A `preferred` worker
+   * (the one whose caches know the photos) is taken unless it is busier than that by two or more.
    */
-  async #pick(): Promise<Slot> {
+  async #pick(preferred?: number): Promise<Slot> {
     for (;;) {
       if (this.#closing) throw new EngineClosedError();
       const n = this.#slots.length;
@@ -474,6 +481,8 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
         const slot = this.#slots[(this.#rr + k) % n];
         if (slot.state === 'ready' && (!best || slot.load < best.load)) best = slot;
       }
+      const favourite = preferred === undefined ? undefined : this.#slots[preferred];
+      if (best && favourite?.state === 'ready' && favourite.load <= best.load + 1) best = favourite;
       if (best) {
         this.#rr = (best.index + 1) % n;
         best.reserved++;
@@ -558,4 +567,11 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
 /** Request fields for the wire: callbacks cannot be cloned (and are handled on this side). */
 function dropFunctions<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => typeof v !== 'function')) as T;
+}
+
+/** Photos' identity for worker affinity (the same subject's photos arrive as the same bytes). */
+function photosKey(inputs: PhotoInput[]): string {
+  const h = createHash('sha256');
+  for (const p of inputs) h.update(p.bytes).update(String(p.bytes.byteLength));
+  return h.digest('base64url');
 }
