@@ -3,7 +3,9 @@ import type { Bundle } from '../bundle/load-bundle.ts';
 import { GRAPH_IO, type GraphName } from '../bundle/contract.ts';
 import { BundleError } from '../errors.ts';
 import { fromHalf, toHalf } from './float16.ts';
-import { createSessions, type SessionOptions } from './sessions.ts';
+import type { KvArena } from './kv-arena.ts';
+import { kvAppend } from './kv-rows.ts';
+import { createSessions, type KvAppendOutputs, type SessionOptions } from './sessions.ts';
 
 /** Sizes the engine needs, read from the graphs' own metadata and the bundle's configs. */
 export interface ModelShape {
@@ -36,13 +38,17 @@ export class JanusModel {
     readonly shape: ModelShape,
     readonly device: 'cpu' | 'cuda',
     private readonly usesPositionIds: boolean,
+    /** Set when the language model outputs each step's new KV rows (fetched instead of present). */
+    readonly kvAppend: KvAppendOutputs | null,
+    /** Why it does not, when that form was asked for and is not in use. */
+    readonly kvAppendReason?: string,
   ) {}
 
   static async load(bundle: Bundle, options: SessionOptions = {}): Promise<JanusModel> {
-    const { sessions, device } = await createSessions(bundle, options);
+    const { sessions, device, kvAppend, kvAppendReason } = await createSessions(bundle, options);
     const shape = readShape(bundle, sessions);
     const usesPositionIds = sessions.language_model.inputNames.includes(GRAPH_IO.language_model.positionIds);
-    return new JanusModel(sessions, shape, device, usesPositionIds);
+    return new JanusModel(sessions, shape, device, usesPositionIds, kvAppend, kvAppendReason);
   }
 
   /** Token (and image feature) embeddings for [batch, length] ids. `seqMask` may have batch 1 (broadcast). */
@@ -76,9 +82,10 @@ export class JanusModel {
 
   /**
    * Runs the decoder over `embeds` [B, L, H] after `cache`; returns the last position's hidden
-   * state [B, 1, H] and the grown cache. attentionMask is [B, past + L].
+   * state [B, 1, H] and the grown cache. attentionMask is [B, past + L]. With an `arena` (one per
+   * loop) the grown cache is written into its reused buffers: see KvArena for what that allows.
    */
-  async decode(embeds: ort.Tensor, cache: KvCache, attentionMask: BigInt64Array): Promise<{ hidden: ort.Tensor; cache: KvCache }> {
+  async decode(embeds: ort.Tensor, cache: KvCache, attentionMask: BigInt64Array, arena?: KvArena): Promise<{ hidden: ort.Tensor; cache: KvCache }> {
     const io = GRAPH_IO.language_model;
     const [batch, len] = embeds.dims as number[];
     const total = attentionMask.length / batch;
@@ -90,8 +97,18 @@ export class JanusModel {
     if (this.usesPositionIds) {
       feeds[io.positionIds] = new ort.Tensor('int64', positionIds(attentionMask, batch, total, len), [batch, len]);
     }
-    const out = await this.sessions.language_model.run(feeds);
     const next: KvCache = {};
+    const kv = this.kvAppend;
+    if (kv) {
+      // Only the new rows leave the runtime; the cache grows here (same values as present).
+      const out = await this.sessions.language_model.run(feeds, [io.hiddenStates, ...kv.newKeys, ...kv.newValues]);
+      for (let i = 0; i < this.shape.layers; i++) {
+        next[io.pastKey(i)] = kvAppend(cache[io.pastKey(i)], out[kv.newKeys[i]], io.pastKey(i), arena);
+        next[io.pastValue(i)] = kvAppend(cache[io.pastValue(i)], out[kv.newValues[i]], io.pastValue(i), arena);
+      }
+      return { hidden: lastPosition(out[io.hiddenStates]), cache: next };
+    }
+    const out = await this.sessions.language_model.run(feeds);
     for (let i = 0; i < this.shape.layers; i++) {
       next[io.pastKey(i)] = out[io.presentKey(i)];
       next[io.pastValue(i)] = out[io.presentValue(i)];

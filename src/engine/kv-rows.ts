@@ -1,5 +1,6 @@
 import ort from 'onnxruntime-node';
 import type { KvCache } from './janus-model.ts';
+import type { KvArena } from './kv-arena.ts';
 
 /**
  * Row (batch axis) operations on a KV cache: every tensor is [B, kvHeads, T, headDim], float32 or
@@ -93,4 +94,25 @@ export function kvAssemble(sources: KvRowSource[], length: number): KvCache {
     out[name] = new ort.Tensor(first.type as 'float32', data as Float32Array, [sources.length, h, length, d]);
   }
   return out;
+}
+
+/**
+ * [B, h, T, d] past followed by [B, h, L, d] new rows on the sequence axis (what the graph's
+ * present would be), written into `arena` when given. An empty past returns `fresh` itself.
+ */
+export function kvAppend(past: ort.Tensor, fresh: ort.Tensor, name: string, arena?: KvArena): ort.Tensor {
+  const [b, h, t, d] = past.dims as number[];
+  const l = (fresh.dims as number[])[2];
+  if (t === 0) return fresh;
+  const total = t + l;
+  const kind = past.type === 'float16' ? 'float16' : 'float32';
+  const src = dataOf(past);
+  const add = dataOf(fresh);
+  const size = b * h * total * d;
+  const out = arena ? arena.take(name, kind, size, src.buffer) : kind === 'float16' ? new Uint16Array(size) : new Float32Array(size);
+  for (let j = 0; j < b * h; j++) {
+    out.set(src.subarray(j * t * d, (j + 1) * t * d), j * total * d);
+    out.set(add.subarray(j * l * d, (j + 1) * l * d), j * total * d + t * d);
+  }
+  return new ort.Tensor(kind as 'float32', out as Float32Array, [b, h, total, d]);
 }

@@ -3,6 +3,7 @@ import { BundleError } from '../errors.ts';
 import type { Bundle, Device } from '../bundle/load-bundle.ts';
 import { GRAPH_NAMES, type GraphName } from '../bundle/contract.ts';
 import { checkGraphContract } from '../bundle/check-graph-contract.ts';
+import { planKvAppend } from './kv-append-graph.ts';
 
 export interface SessionOptions {
   device?: Device;
@@ -10,12 +11,26 @@ export interface SessionOptions {
   intraOpThreads?: number;
   /** Told why CUDA was not used, when it was asked for. */
   onFallback?: (reason: string) => void;
+  /**
+   * Fetch only each step's new KV rows instead of the whole present cache (see planKvAppend).
+   * Default true; when the graph does not allow it the engine fetches present as it is.
+   */
+  kvAppend?: boolean;
+}
+
+/** Names of the new key/value rows per layer, when the language model was loaded to output them. */
+export interface KvAppendOutputs {
+  newKeys: string[];
+  newValues: string[];
 }
 
 export interface Sessions {
   sessions: Record<GraphName, ort.InferenceSession>;
   /** The provider actually in use. */
   device: Device;
+  kvAppend: KvAppendOutputs | null;
+  /** Why the KV-append form is not in use (when it was asked for). */
+  kvAppendReason?: string;
 }
 
 /**
@@ -25,22 +40,40 @@ export interface Sessions {
 export async function createSessions(bundle: Bundle, options: SessionOptions = {}): Promise<Sessions> {
   let device: Device = options.device ?? 'cpu';
   const sessions: Partial<Record<GraphName, ort.InferenceSession>> = {};
+  let kvAppend: KvAppendOutputs | null = null;
+  let kvAppendReason: string | undefined;
+  const open = async (path: string): Promise<ort.InferenceSession> => {
+    if (device !== 'cuda') return openCpu(path, options);
+    try {
+      return await ort.InferenceSession.create(path, sessionOptions(['cuda', 'cpu'], options));
+    } catch (err) {
+      // Only a graph that then loads on CPU proves the provider, not the file, was the problem.
+      const session = await openCpu(path, options);
+      options.onFallback?.(`CUDA execution provider unavailable (${firstLine(err)}); using CPU.`);
+      device = 'cpu';
+      return session;
+    }
+  };
   try {
     for (const name of GRAPH_NAMES) {
       const path = bundle.graphs[name].path;
-      let session: ort.InferenceSession;
-      if (device === 'cuda') {
-        try {
-          session = await ort.InferenceSession.create(path, sessionOptions(['cuda', 'cpu'], options));
-        } catch (err) {
-          // Only a graph that then loads on CPU proves the provider, not the file, was the problem.
-          session = await openCpu(path, options);
-          options.onFallback?.(`CUDA execution provider unavailable (${firstLine(err)}); using CPU.`);
-          device = 'cpu';
+      let session: ort.InferenceSession | undefined;
+      if (name === 'language_model' && options.kvAppend !== false) {
+        const plan = planKvAppend(path);
+        if ('reason' in plan) kvAppendReason = plan.reason;
+        else {
+          try {
+            session = await open(plan.path);
+            kvAppend = { newKeys: plan.newKeys, newValues: plan.newValues };
+          } catch (err) {
+            kvAppendReason = `the rewritten graph did not load (${firstLine(err)})`;
+          } finally {
+            // The session has read the rewritten file and its external data: the temp folder can go.
+            plan.cleanup();
+          }
         }
-      } else {
-        session = await openCpu(path, options);
       }
+      session ??= await open(path);
       sessions[name] = session;
       checkGraphContract(name, session, `onnx/${path.split(/[\\/]/).pop()}`);
     }
@@ -48,7 +81,7 @@ export async function createSessions(bundle: Bundle, options: SessionOptions = {
     await Promise.all(Object.values(sessions).map((s) => s.release()));
     throw err;
   }
-  return { sessions: sessions as Record<GraphName, ort.InferenceSession>, device };
+  return { sessions: sessions as Record<GraphName, ort.InferenceSession>, device, kvAppend, kvAppendReason };
 }
 
 async function openCpu(path: string, options: SessionOptions): Promise<ort.InferenceSession> {

@@ -1,5 +1,6 @@
 import ort from 'onnxruntime-node';
 import type { JanusModel, KvCache, PixelBatch } from '../engine/janus-model.ts';
+import { KvArena } from '../engine/kv-arena.ts';
 import { kvAssemble, kvLength, type KvRowSource } from '../engine/kv-rows.ts';
 import { guide, pickToken, type SamplingOptions } from '../engine/sampler.ts';
 import { CancelledError } from '../errors.ts';
@@ -85,6 +86,8 @@ export class ImageBatcher {
   private readonly padQuantum: number;
   private readonly pending: Pending[] = [];
   private ready: Ready[] = [];
+  /** The stepping loop's reused KV buffers (state.cache lives in them between steps). */
+  private readonly arena = new KvArena();
   private active: Active[] = [];
   private state: BatchState | null = null;
   private running = false;
@@ -204,6 +207,12 @@ export class ImageBatcher {
       resolve: p.resolve,
       reject: p.reject,
     };
+    if (!this.state && n === 1) {
+      // Alone in the batch: the prompt's own tensors are the batch.
+      this.state = { cache: pre.cache, mask: pre.mask, pads: new Array<number>(distinct).fill(0), hidden: pre.hidden };
+      this.active.push(active);
+      return;
+    }
     // Each distinct row copied to the job's n images: [cond x n, uncond x n].
     const copies = Array.from({ length: distinct * n }, (_, r) => Math.floor(r / n));
     const old = this.state;
@@ -294,7 +303,7 @@ export class ImageBatcher {
     const ids = keep.length < next.length ? BigInt64Array.from(keep, (r) => next[r]) : next;
     const embeds = await this.model.embedImageTokens(ids);
     const grown = appendOnes(mask, rows);
-    const out = await this.model.decode(embeds, cache, grown);
+    const out = await this.model.decode(embeds, cache, grown, this.arena);
     this.state = { cache: out.cache, mask: grown, pads, hidden: out.hidden };
   }
 }

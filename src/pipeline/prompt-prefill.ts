@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import ort from 'onnxruntime-node';
 import type { JanusModel, KvCache, PixelBatch } from '../engine/janus-model.ts';
-import { kvRows, kvStack } from '../engine/kv-rows.ts';
+import { kvAssemble, kvStack } from '../engine/kv-rows.ts';
 import { CancelledError } from '../errors.ts';
 import { imageKeys } from './image-keys.ts';
 import type { PromptCaches } from './prompt-caches.ts';
@@ -57,7 +57,7 @@ export async function prefillPrompt(
 
   const attended = rows.flatMap((r, i) => (r.attended && split > 0 ? [i] : []));
   const whole = rows.flatMap((r, i) => (r.attended && split > 0 ? [] : [i]));
-  const parts = new Map<number, { hidden: ort.Tensor; cache: KvCache }>();
+  const groups: { rows: number[]; hidden: ort.Tensor; cache: KvCache }[] = [];
 
   if (attended.length > 0) {
     const prefixes: KvCache[] = [];
@@ -67,20 +67,23 @@ export async function prefillPrompt(
     }
     checkAborted(options.signal);
     const rest = await Promise.all(attended.map((i) => embedRange(model, features, rows[i], split, len)));
-    const out = await model.decode(stackRows(rest), kvStack(prefixes), rowsOf(mask, len, attended));
-    attended.forEach((i, k) => parts.set(i, { hidden: rowOf(out.hidden, k), cache: kvRows(out.cache, k) }));
+    const past = prefixes.length === 1 ? prefixes[0] : kvStack(prefixes);
+    groups.push({ rows: attended, ...(await model.decode(stackRows(rest), past, rowsOf(mask, len, attended))) });
   }
   if (whole.length > 0) {
     checkAborted(options.signal);
     const embeds = await Promise.all(whole.map((i) => embedRange(model, features, rows[i], 0, len)));
-    const out = await model.decode(stackRows(embeds), model.emptyCache(whole.length), rowsOf(mask, len, whole));
-    whole.forEach((i, k) => parts.set(i, { hidden: rowOf(out.hidden, k), cache: kvRows(out.cache, k) }));
+    groups.push({ rows: whole, ...(await model.decode(stackRows(embeds), model.emptyCache(whole.length), rowsOf(mask, len, whole))) });
   }
-  // One group only: its tensors are already in row order.
-  const ordered = rows.map((_, i) => parts.get(i)!);
+  // One group holds every row in order: use it as it is (KV caches are large; copy only when needed).
+  if (groups.length === 1) return { hidden: groups[0].hidden, cache: groups[0].cache, mask };
+  const source = rows.map((_, i) => {
+    const g = groups.find((x) => x.rows.includes(i))!;
+    return { group: g, row: g.rows.indexOf(i) };
+  });
   return {
-    hidden: stackRows(ordered.map((p) => p.hidden)),
-    cache: ordered.length === 1 ? ordered[0].cache : kvStack(ordered.map((p) => p.cache)),
+    hidden: stackRows(source.map((x) => rowOf(x.group.hidden, x.row))),
+    cache: kvAssemble(source.map((x) => ({ cache: x.group.cache, row: x.row })), len),
     mask,
   };
 }

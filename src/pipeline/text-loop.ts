@@ -2,6 +2,7 @@ import type { JanusModel, PixelBatch } from '../engine/janus-model.ts';
 import { pickToken, type SamplingOptions } from '../engine/sampler.ts';
 import { CancelledError } from '../errors.ts';
 import { SeededRandom } from '../util/seeded-random.ts';
+import { KvArena } from '../engine/kv-arena.ts';
 import type { EncodedPrompt } from './chat-tokenizer.ts';
 import type { PromptCaches } from './prompt-caches.ts';
 import { prefillPrompt } from './prompt-prefill.ts';
@@ -29,6 +30,7 @@ export async function generateText(
   const row = { ids: prompt.ids, imageMask: prompt.imageMask, attended: true };
   let { hidden, cache, mask } = await prefillPrompt(model, caches, [row], images, { signal: options.signal, storePrefix: options.storePrefix });
   const out: number[] = [];
+  const arena = new KvArena();
   for (;;) {
     if (options.signal?.aborted) throw new CancelledError();
     const id = pickToken(await model.textLogits(hidden), options, rng);
@@ -38,7 +40,7 @@ export async function generateText(
     if (out.length >= options.maxNewTokens) break;
     const embeds = await model.embed(BigInt64Array.of(BigInt(id)), 1, new Uint8Array(1), 1, null);
     mask = appendOnes(mask, 1);
-    ({ hidden, cache } = await model.decode(embeds, cache, mask));
+    ({ hidden, cache } = await model.decode(embeds, cache, mask, arena));
   }
   return out;
 }
