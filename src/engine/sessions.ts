@@ -9,6 +9,11 @@ export interface SessionOptions {
   device?: Device;
   /** Threads per session for intra-op parallelism; 0 lets ONNX Runtime decide. */
   intraOpThreads?: number;
+  /**
+   * Let idle intra-op threads spin-wait for work (ONNX Runtime's default). Default false: a step
+   * runs three sessions in turn, and each one's spinning threads took cores from the next.
+   */
+  allowSpinning?: boolean;
   /** Told why CUDA was not used, when it was asked for. */
   onFallback?: (reason: string) => void;
   /**
@@ -96,6 +101,7 @@ function sessionOptions(providers: string[], options: SessionOptions): ort.Infer
   return {
     executionProviders: providers,
     graphOptimizationLevel: 'all',
+    extra: { session: { intra_op: { allow_spinning: options.allowSpinning ? '1' : '0' } } },
     ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
   };
 }
