@@ -13,40 +13,22 @@ function dataOf(t: ort.Tensor): KvData {
   return t.data as KvData;
 }
 
-/** Rows `from`..`from + count` of every tensor, as a cache of its own (copied). */
-export function kvRows(cache: KvCache, from: number, count = 1): KvCache {
-  const out: KvCache = {};
-  for (const [name, t] of Object.entries(cache)) {
-    const [b, h, len, d] = t.dims as number[];
-    if (from + count > b) throw new RangeError(`kvRows: rows ${from}..${from + count} of ${b}`);
-    const row = h * len * d;
-    out[name] = new ort.Tensor(t.type as 'float32', dataOf(t).slice(from * row, (from + count) * row) as Float32Array, [count, h, len, d]);
-  }
-  return out;
-}
-
-/**
- * Stacks caches of the same length along the batch axis; `repeat[i]` copies of parts[i] (default 1).
- * [a, b] with repeat [2, 2] -> rows a, a, b, b.
- */
-export function kvStack(parts: KvCache[], repeat: number[] = parts.map(() => 1)): KvCache {
+/** Stacks caches of the same length along the batch axis. */
+export function kvStack(parts: KvCache[]): KvCache {
   const out: KvCache = {};
   for (const name of Object.keys(parts[0])) {
     const first = parts[0][name];
     const [, h, len, d] = first.dims as number[];
     const rowsOf = (c: KvCache) => (c[name].dims as number[])[0];
-    const total = parts.reduce((n, c, i) => n + rowsOf(c) * repeat[i], 0);
+    const total = parts.reduce((n, c) => n + rowsOf(c), 0);
     const data = first.type === 'float16' ? new Uint16Array(total * h * len * d) : new Float32Array(total * h * len * d);
     let at = 0;
-    parts.forEach((c, i) => {
+    for (const c of parts) {
       const t = c[name];
       if ((t.dims as number[])[2] !== len) throw new RangeError(`kvStack: lengths ${len} and ${(t.dims as number[])[2]} differ`);
-      const src = dataOf(t);
-      for (let r = 0; r < repeat[i]; r++) {
-        data.set(src, at);
-        at += src.length;
-      }
-    });
+      data.set(dataOf(t), at);
+      at += dataOf(t).length;
+    }
     out[name] = new ort.Tensor(first.type as 'float32', data as Float32Array, [total, h, len, d]);
   }
   return out;

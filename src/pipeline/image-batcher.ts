@@ -134,11 +134,6 @@ export class ImageBatcher {
     return { ...this.counts };
   }
 
-  /** Jobs being stepped, and jobs waiting to join. */
-  get load(): { active: number; pending: number; rows: number } {
-    return { active: this.active.length, pending: this.pending.length + this.ready.length, rows: this.active.reduce((n, a) => n + a.rows, 0) };
-  }
-
   private async pump(): Promise<void> {
     this.running = true;
     try {
