@@ -35,6 +35,7 @@ export async function startServices(
       logger,
     });
     logger.info({ model: config.modelDir, device: engine.device, shape: engine.shape, workers: engine.workers }, 'model loaded');
+    if (engine.kvAppendReason) logger.warn({ reason: engine.kvAppendReason }, 'language model fetches its whole KV cache every step (slower)');
     const queue = new JobQueue({
       // Each worker draws up to batchJobs jobs at once (continuous batching), so that many run per worker.
       slots: config.slots * config.batchJobs,

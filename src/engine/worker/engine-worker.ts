@@ -39,6 +39,7 @@ const info: EngineInfo = {
   bundle: { dir: personalizer.bundle.dir, graphs: personalizer.bundle.graphs },
   device: personalizer.device,
   shape: personalizer.model.shape,
+  kvAppendReason: personalizer.model.kvAppend ? undefined : personalizer.model.kvAppendReason,
 };
 
 /** Prepared subjects by handle; the main thread releases them when its job is done. */

@@ -34,6 +34,8 @@ export interface EngineInfo {
   bundle: { dir: string; graphs: Record<GraphName, BundleGraph> };
   device: Device;
   shape: ModelShape;
+  /** Why the language model fetches its whole present cache each step (no KV-append form), if it does. */
+  kvAppendReason?: string;
 }
 
 /** A generate request without its callbacks, signal or subject (which is a handle here). */

@@ -200,6 +200,11 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
     return this.#loaded().shape;
   }
 
+  /** Set when the language model could not be loaded in its KV-append form: why. */
+  get kvAppendReason(): string | undefined {
+    return this.#loaded().kvAppendReason;
+  }
+
   get workers(): number {
     return this.#slots.length;
   }
