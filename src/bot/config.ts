@@ -14,7 +14,7 @@ const EnvSchema = z.object({
   DEVICE: z.enum(['cpu', 'cuda']).default('cpu'),
   MODEL_SLOTS: int(1, 8, 1),
   BATCH_JOBS: int(1, 16, 4),
-  SUBJECT_CACHE_MB: int(0, 65536, 1024),
+  SUBJECT_CACHE_MB: int(0, 65536, 4096),
   VISION_CACHE_MB: int(0, 65536, 256),
   MAX_WAITING_PER_USER: int(0, 20, 2),
   MAX_JOBS_PER_GUILD: int(1, 200, 10),

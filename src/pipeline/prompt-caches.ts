@@ -10,7 +10,7 @@ export interface PromptCacheOptions {
 }
 
 export const DEFAULT_VISION_CACHE_MB = 256;
-export const DEFAULT_PREFIX_CACHE_MB = 1024;
+export const DEFAULT_PREFIX_CACHE_MB = 4096;
 
 export interface PromptCacheStats {
   visionHits: number;

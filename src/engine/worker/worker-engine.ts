@@ -42,7 +42,7 @@ export interface WorkerEngineOptions {
    */
   intraOpThreads?: number;
   preprocess?: PreprocessMode;
-  /** Per worker: vision features and prompt-prefix KV kept for known subjects, MiB (defaults 256 and 1024). */
+  /** Per worker: vision features and prompt-prefix KV kept for known subjects, MiB (defaults 256 and 4096). */
   visionCacheMb?: number;
   prefixCacheMb?: number;
   /** Per worker: most decoder rows drawn together by concurrent requests (2 per image with guidance). Default 8. */
