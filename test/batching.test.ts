@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { kvAssemble } from '../src/engine/kv-rows.ts';
+import { KvCapacity } from '../src/engine/kv-capacity.ts';
 import { CancelledError } from '../src/errors.ts';
 import { Personalizer, type GenerateRequest } from '../src/pipeline/personalizer.ts';
 import { removeTinyBundles, tinyBundle } from './helpers/tiny-bundle.ts';
@@ -98,26 +98,53 @@ test('a job whose rows exceed the batch waits for room and still runs', async ()
   }
 });
 
-test('a row left-padded by whole quanta of masked columns gives bit-identical hidden states (what batching relies on)', async () => {
+test('a row computes the same whatever the cache capacity (multiples of 16) and whatever row is next to it (what batching relies on)', async () => {
   const model = p.model;
   const H = model.shape.hidden;
   const noise = (n: number, seed: number) => {
     let s = seed;
     return Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 0.2);
   };
-  const len = 300;
-  const prompt = await model.decode(new ort.Tensor('float32', noise(len * H, 1), [1, len, H]), model.emptyCache(1), new BigInt64Array(len).fill(1n));
+  const prefill = async (len: number, seed: number) => {
+    const mask = new BigInt64Array(len).fill(1n);
+    return { mask, ...(await model.decode(new ort.Tensor('float32', noise(len * H, seed), [1, len, H]), model.emptyCache(1), mask)) };
+  };
+  const row = await prefill(300, 1);
+  const other = await prefill(123, 3);
   const step = noise(H, 2);
-  const alone = await model.decode(new ort.Tensor('float32', step, [1, 1, H]), prompt.cache, new BigInt64Array(len + 1).fill(1n));
-  for (const pad of [16, 48, 256]) {
-    const width = len + pad;
-    const other = await model.decode(new ort.Tensor('float32', noise(width * H, 3), [1, width, H]), model.emptyCache(1), new BigInt64Array(width).fill(1n));
-    const cache = kvAssemble([{ cache: prompt.cache, row: 0 }, { cache: other.cache, row: 0 }], width);
-    const mask = new BigInt64Array(2 * (width + 1)).fill(1n).fill(0n, 0, pad);
-    const steps = new Float32Array(2 * H);
-    steps.set(step);
-    steps.set(noise(H, 4), H);
-    const batched = await model.decode(new ort.Tensor('float32', steps, [2, 1, H]), cache, mask);
-    assert.deepEqual((batched.hidden.data as Float32Array).subarray(0, H), alone.hidden.data as Float32Array, `pad ${pad}`);
+  const results: Float32Array[] = [];
+  for (const headroom of [1, 20, 64, 200]) {
+    const alone = KvCapacity.fromCache(row.cache, row.mask, [0], 16, headroom);
+    assert.equal(alone.capacity % 16, 0);
+    const out = await model.decodeFresh(new ort.Tensor('float32', step, [1, 1, H]), alone.past(), alone.stepMask());
+    results.push(out.hidden.data as Float32Array);
+    const pair = KvCapacity.concat([{ kv: alone }, { kv: KvCapacity.fromCache(other.cache, other.mask, [0], 16, headroom) }], 16, headroom);
+    const both = new Float32Array(2 * H);
+    both.set(step);
+    both.set(noise(H, 4), H);
+    const batched = await model.decodeFresh(new ort.Tensor('float32', both, [2, 1, H]), pair.past(), pair.stepMask());
+    assert.deepEqual((batched.hidden.data as Float32Array).subarray(0, H), out.hidden.data as Float32Array, `next to another row, headroom ${headroom}`);
   }
+  for (const r of results.slice(1)) assert.deepEqual(r, results[0]);
+});
+
+test('KvCapacity writes each new position into its row and grows the mask with it', async () => {
+  const model = p.model;
+  const H = model.shape.hidden;
+  const len = 10;
+  const mask = new BigInt64Array(len).fill(1n);
+  const pre = await model.decode(new ort.Tensor('float32', new Float32Array(len * H).fill(0.05), [1, len, H]), model.emptyCache(1), mask);
+  const kv = KvCapacity.fromCache(pre.cache, mask, [0, 0], 16, 3);
+  assert.deepEqual([kv.rows, kv.capacity, kv.lengths], [2, 16, [10, 10]]);
+  const stepMask = kv.stepMask();
+  assert.deepEqual([...stepMask.subarray(0, 17)].map(Number), [...new Array(10).fill(1), 0, 0, 0, 0, 0, 0, 1]);
+  const out = await model.decodeFresh(new ort.Tensor('float32', new Float32Array(2 * H).fill(0.1), [2, 1, H]), kv.past(), stepMask);
+  kv.push(out.fresh);
+  assert.deepEqual(kv.lengths, [11, 11]);
+  const name = Object.keys(out.fresh)[0];
+  const [, h, , d] = kv.past()[name].dims as number[];
+  const data = kv.past()[name].data as Float32Array;
+  const fresh = out.fresh[name].data as Float32Array;
+  for (let head = 0; head < h; head++) assert.deepEqual(data.subarray((head * 16 + 10) * d, (head * 16 + 11) * d), fresh.subarray(head * d, (head + 1) * d));
+  assert.equal(kv.stepMask()[10], 1n);
 });

@@ -86,6 +86,17 @@ export class JanusModel {
    * loop) the grown cache is written into its reused buffers: see KvArena for what that allows.
    */
   async decode(embeds: ort.Tensor, cache: KvCache, attentionMask: BigInt64Array, arena?: KvArena): Promise<{ hidden: ort.Tensor; cache: KvCache }> {
+    const { hidden, fresh } = await this.decodeFresh(embeds, cache, attentionMask);
+    const next: KvCache = {};
+    for (const [name, rows] of Object.entries(fresh)) next[name] = kvAppend(cache[name], rows, name, arena);
+    return { hidden, cache: next };
+  }
+
+  /**
+   * Like decode, but returns only the KV rows of the new positions ([B, kvHeads, L, D] under the
+   * past_key_values names): for callers that keep the cache in their own layout.
+   */
+  async decodeFresh(embeds: ort.Tensor, cache: KvCache, attentionMask: BigInt64Array): Promise<{ hidden: ort.Tensor; fresh: KvCache }> {
     const io = GRAPH_IO.language_model;
     const [batch, len] = embeds.dims as number[];
     const total = attentionMask.length / batch;
@@ -97,23 +108,23 @@ export class JanusModel {
     if (this.usesPositionIds) {
       feeds[io.positionIds] = new ort.Tensor('int64', positionIds(attentionMask, batch, total, len), [batch, len]);
     }
-    const next: KvCache = {};
+    const fresh: KvCache = {};
     const kv = this.kvAppend;
     if (kv) {
-      // Only the new rows leave the runtime; the cache grows here (same values as present).
+      // Only the new rows leave the runtime (its copy-out of the whole present cache is the cost).
       const out = await this.sessions.language_model.run(feeds, [io.hiddenStates, ...kv.newKeys, ...kv.newValues]);
       for (let i = 0; i < this.shape.layers; i++) {
-        next[io.pastKey(i)] = kvAppend(cache[io.pastKey(i)], out[kv.newKeys[i]], io.pastKey(i), arena);
-        next[io.pastValue(i)] = kvAppend(cache[io.pastValue(i)], out[kv.newValues[i]], io.pastValue(i), arena);
+        fresh[io.pastKey(i)] = out[kv.newKeys[i]];
+        fresh[io.pastValue(i)] = out[kv.newValues[i]];
       }
-      return { hidden: lastPosition(out[io.hiddenStates]), cache: next };
+      return { hidden: lastPosition(out[io.hiddenStates]), fresh };
     }
     const out = await this.sessions.language_model.run(feeds);
     for (let i = 0; i < this.shape.layers; i++) {
-      next[io.pastKey(i)] = out[io.presentKey(i)];
-      next[io.pastValue(i)] = out[io.presentValue(i)];
+      fresh[io.pastKey(i)] = lastColumns(out[io.presentKey(i)], len);
+      fresh[io.pastValue(i)] = lastColumns(out[io.presentValue(i)], len);
     }
-    return { hidden: lastPosition(out[io.hiddenStates]), cache: next };
+    return { hidden: lastPosition(out[io.hiddenStates]), fresh };
   }
 
   /** Text logits [B, vocab] from hidden [B, 1, H]. */
@@ -168,6 +179,16 @@ function floatData(t: ort.Tensor): Float32Array {
   if (t.type === 'float32') return t.data as Float32Array;
   if (t.type === 'float16') return fromHalf(t.data as Uint16Array);
   throw new Error(`expected a float tensor, got ${t.type}`);
+}
+
+/** [B, h, T, d] -> its last `len` positions [B, h, len, d] (the whole tensor when len = T). */
+function lastColumns(t: ort.Tensor, len: number): ort.Tensor {
+  const [b, h, total, d] = t.dims as number[];
+  if (len === total) return t;
+  const src = t.data as Float32Array | Uint16Array;
+  const out = t.type === 'float16' ? new Uint16Array(b * h * len * d) : new Float32Array(b * h * len * d);
+  for (let j = 0; j < b * h; j++) out.set(src.subarray((j * total + total - len) * d, (j + 1) * total * d), j * len * d);
+  return new ort.Tensor(t.type as 'float32', out as Float32Array, [b, h, len, d]);
 }
 
 /** [B, L, H] -> [B, 1, H] (the last position of each row), in float32. */
