@@ -54,7 +54,7 @@ export interface KvRowSource {
 /**
  * A new cache of length `length` from rows of other caches, each right-aligned: a shorter row is
  * left-padded with zeros (its mask must be 0 there), a longer one loses its first columns (which
- * must be such padding). Builds batches of jobs whose prompts differ in length.
+ * must be such padding). Puts a prompt's rows back in order after they were run in groups.
  */
 export function kvAssemble(sources: KvRowSource[], length: number): KvCache {
   const out: KvCache = {};
