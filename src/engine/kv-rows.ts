@@ -39,12 +39,6 @@ export function kvBytes(cache: KvCache): number {
   return Object.values(cache).reduce((n, t) => n + dataOf(t).byteLength, 0);
 }
 
-/** The length (T) of a cache. */
-export function kvLength(cache: KvCache): number {
-  const first = Object.values(cache)[0];
-  return first ? (first.dims as number[])[2] : 0;
-}
-
 /** One output row of kvAssemble: row `row` of `cache`, right-aligned in the new length. */
 export interface KvRowSource {
   cache: KvCache;
