@@ -148,3 +148,30 @@ test('KvCapacity writes each new position into its row and grows the mask with i
   for (let head = 0; head < h; head++) assert.deepEqual(data.subarray((head * 16 + 10) * d, (head * 16 + 11) * d), fresh.subarray(head * d, (head + 1) * d));
   assert.equal(kv.stepMask()[10], 1n);
 });
+
+test('KvCapacity keeps float16 caches (the CUDA default dtypes) as float16, rows placed and grown like float32', () => {
+  const h = 2;
+  const d = 4;
+  const len = 3;
+  const cache = {
+    'past_key_values.0.key': new ort.Tensor('float16', Uint16Array.from({ length: 2 * h * len * d }, (_, i) => 1000 + i), [2, h, len, d]),
+  };
+  const mask = BigInt64Array.from([1n, 1n, 1n, 0n, 0n, 0n]);
+  const kv = KvCapacity.fromCache(cache, mask, [1, 0], 16, 2);
+  const past = kv.past()['past_key_values.0.key'];
+  assert.equal(past.type, 'float16');
+  assert.ok(past.data instanceof Uint16Array);
+  assert.deepEqual(past.dims, [2, h, 16, d]);
+  // Output row 0 is source row 1, head 1, column 2.
+  assert.equal((past.data as Uint16Array)[(1 * 16 + 2) * d], 1000 + ((1 * h + 1) * len + 2) * d);
+  assert.deepEqual([...kv.stepMask().subarray(0, 17)].map(Number), [0, 0, 0, ...new Array(13).fill(0), 1]);
+  kv.push({ 'past_key_values.0.key': new ort.Tensor('float16', Uint16Array.from({ length: 2 * h * d }, (_, i) => 7 + i), [2, h, 1, d]) });
+  const grown = kv.past()['past_key_values.0.key'].data as Uint16Array;
+  // Row 0, head 1, column 3 holds fresh row 0, head 1.
+  assert.equal(grown[(1 * 16 + 3) * d], 7 + (0 * h + 1) * d);
+  assert.deepEqual(kv.lengths, [4, 4]);
+  const moved = KvCapacity.concat([{ kv, rows: [1] }], 16, 20);
+  assert.deepEqual([moved.rows, moved.capacity, moved.lengths], [1, 32, [4]]);
+  // Its head 0, column 3 is what fresh row 1, head 0 wrote.
+  assert.equal((moved.past()['past_key_values.0.key'].data as Uint16Array)[3 * d], 7 + (1 * h + 0) * d);
+});
