@@ -1,12 +1,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import onnxProto from 'onnx-proto';
 import ort from 'onnxruntime-node';
 import { loadBundle } from '../src/bundle/load-bundle.ts';
 import { JanusModel, type KvCache } from '../src/engine/janus-model.ts';
 import { KvArena } from '../src/engine/kv-arena.ts';
 import { planKvAppend } from '../src/engine/kv-append-graph.ts';
-import { removeTinyBundles, tinyBundle } from './helpers/tiny-bundle.ts';
+import { copyTinyBundle, removeTinyBundles, tinyBundle } from './helpers/tiny-bundle.ts';
 
 let withAppend: JanusModel;
 let withPresent: JanusModel;
@@ -40,10 +41,41 @@ test('the language model is loaded to output each step’s new KV rows, and the 
   assert.ok(!existsSync(plan.path), 'the temp copy is removed');
 });
 
-test('a graph without past/present Concat keeps the plain path, with the reason', () => {
-  const plan = planKvAppend(loadBundle(tinyBundle(1), {}).graphs.gen_head.path);
+test('a language model whose present is not Concat(past, new) loads as it is, says why, and decodes the same', async () => {
+  // The fixture's graph with layer 0's present key routed through an Identity (as a fused op would hide it).
+  const dir = copyTinyBundle(1);
+  const bundle = loadBundle(dir, {});
+  const { onnx } = onnxProto;
+  const model = onnx.ModelProto.decode(readFileSync(bundle.graphs.language_model.path));
+  const nodes = model.graph!.node!;
+  const concat = nodes.find((n) => n.output?.[0] === 'present.0.key')!;
+  concat.output = ['present.0.key.concat'];
+  for (const n of nodes) n.input = (n.input ?? []).map((i) => (i === 'present.0.key' ? 'present.0.key.concat' : i));
+  nodes.push(onnx.NodeProto.create({ opType: 'Identity', input: ['present.0.key.concat'], output: ['present.0.key'], name: 'hide_concat' }));
+  writeFileSync(bundle.graphs.language_model.path, onnx.ModelProto.encode(model).finish());
+
+  const plan = planKvAppend(bundle.graphs.language_model.path);
   assert.ok('reason' in plan);
-  assert.match(plan.reason, /past_key_values/);
+  assert.match(plan.reason, /present\.0\.key is not Concat/);
+  const plain = await JanusModel.load(bundle, { intraOpThreads: 1 });
+  try {
+    assert.equal(plain.kvAppend, null);
+    assert.match(plain.kvAppendReason ?? '', /present\.0\.key/);
+    const H = plain.shape.hidden;
+    const embeds = new ort.Tensor('float32', noise(2 * 7 * H, 9), [2, 7, H]);
+    const mask = new BigInt64Array(2 * 7).fill(1n);
+    const a = await plain.decode(embeds, plain.emptyCache(2), mask);
+    const b = await withPresent.decode(embeds, withPresent.emptyCache(2), mask);
+    assert.deepEqual(a.hidden.data, b.hidden.data);
+    const step = new ort.Tensor('float32', noise(2 * H, 10), [2, 1, H]);
+    const next = new BigInt64Array(2 * 8).fill(1n);
+    const fa = await plain.decodeFresh(step, a.cache, next);
+    const fb = await withAppend.decodeFresh(step, b.cache, next);
+    for (const name of Object.keys(fb.fresh)) assert.deepEqual(fa.fresh[name].data, fb.fresh[name].data, name);
+  } finally {
+    await plain.release();
+  }
+  assert.match((planKvAppend(loadBundle(tinyBundle(1), {}).graphs.gen_head.path) as { reason: string }).reason, /past_key_values/);
 });
 
 test('prompt then 40 steps (2 rows): appending the new rows gives exactly the present cache and hidden states, arena or not', async () => {

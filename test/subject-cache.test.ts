@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { kvAssemble, kvBytes, kvStack } from '../src/engine/kv-rows.ts';
+import { kvBytes, kvGather, kvStack } from '../src/engine/kv-rows.ts';
 import { Personalizer, type GenerateRequest, type SubjectImages } from '../src/pipeline/personalizer.ts';
 import { PromptCaches } from '../src/pipeline/prompt-caches.ts';
 import { removeTinyBundles, tinyBundle } from './helpers/tiny-bundle.ts';
@@ -88,7 +88,7 @@ function fakeKv(rows: number, len: number, fill: number): Record<string, ort.Ten
   return { 'past_key_values.0.key': t(fill), 'past_key_values.0.value': t(fill + 0.5) };
 }
 
-test('kvStack puts caches row after row; kvAssemble right-aligns rows, padding or trimming the front', () => {
+test('kvStack puts caches row after row; kvGather picks rows in any order', () => {
   const a = fakeKv(1, 3, 1);
   const b = fakeKv(1, 3, 2);
   const stacked = kvStack([a, b, a]);
@@ -100,12 +100,10 @@ test('kvStack puts caches row after row; kvAssemble right-aligns rows, padding o
   assert.deepEqual([0, 1, 2].map((r) => at(stacked, 'past_key_values.0.key', r, 1, 2)), [1, 2, 1]);
   assert.throws(() => kvStack([a, fakeKv(1, 4, 1)]), /lengths/);
 
-  const padded = kvAssemble([{ cache: stacked, row: 1 }, { cache: fakeKv(1, 5, 7), row: 0 }], 5);
-  assert.deepEqual(padded['past_key_values.0.value'].dims, [2, 2, 5, 4]);
-  assert.deepEqual([0, 1, 2, 3, 4].map((p) => at(padded, 'past_key_values.0.value', 0, 1, p)), [0, 0, 2.5, 2.5, 2.5]);
-  assert.deepEqual([0, 4].map((p) => at(padded, 'past_key_values.0.value', 1, 0, p)), [7.5, 7.5]);
-  const trimmed = kvAssemble([{ cache: padded, row: 0 }], 3);
-  assert.deepEqual([0, 1, 2].map((p) => at(trimmed, 'past_key_values.0.value', 0, 1, p)), [2.5, 2.5, 2.5]);
+  const picked = kvGather([{ cache: stacked, row: 1 }, { cache: b, row: 0 }, { cache: stacked, row: 0 }]);
+  assert.deepEqual(picked['past_key_values.0.value'].dims, [3, 2, 3, 4]);
+  assert.deepEqual([0, 1, 2].map((r) => at(picked, 'past_key_values.0.value', r, 1, 2)), [2.5, 2.5, 1.5]);
+  assert.throws(() => kvGather([{ cache: a, row: 0 }, { cache: fakeKv(1, 4, 1), row: 0 }]), /lengths/);
 });
 
 test('the prefix cache stays within its byte budget, dropping the least recently used entry first', () => {

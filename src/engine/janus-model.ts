@@ -4,7 +4,7 @@ import { GRAPH_IO, type GraphName } from '../bundle/contract.ts';
 import { BundleError } from '../errors.ts';
 import { fromHalf, toHalf } from './float16.ts';
 import type { KvArena } from './kv-arena.ts';
-import { kvAppend } from './kv-rows.ts';
+import { kvExtend } from './kv-rows.ts';
 import { createSessions, type KvAppendOutputs, type SessionOptions } from './sessions.ts';
 
 /** Sizes the engine needs, read from the graphs' own metadata and the bundle's configs. */
@@ -88,7 +88,7 @@ export class JanusModel {
   async decode(embeds: ort.Tensor, cache: KvCache, attentionMask: BigInt64Array, arena?: KvArena): Promise<{ hidden: ort.Tensor; cache: KvCache }> {
     const { hidden, fresh } = await this.decodeFresh(embeds, cache, attentionMask);
     const next: KvCache = {};
-    for (const [name, rows] of Object.entries(fresh)) next[name] = kvAppend(cache[name], rows, name, arena);
+    for (const [name, rows] of Object.entries(fresh)) next[name] = kvExtend(cache[name], rows, name, arena);
     return { hidden, cache: next };
   }
 

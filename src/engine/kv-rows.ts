@@ -39,35 +39,26 @@ export function kvBytes(cache: KvCache): number {
   return Object.values(cache).reduce((n, t) => n + dataOf(t).byteLength, 0);
 }
 
-/** One output row of kvAssemble: row `row` of `cache`, right-aligned in the new length. */
+/** One output row of kvGather: row `row` of `cache`. */
 export interface KvRowSource {
   cache: KvCache;
   row: number;
 }
 
-/**
- * A new cache of length `length` from rows of other caches, each right-aligned: a shorter row is
- * left-padded with zeros (its mask must be 0 there), a longer one loses its first columns (which
- * must be such padding). Puts a prompt's rows back in order after they were run in groups.
- */
-export function kvAssemble(sources: KvRowSource[], length: number): KvCache {
+/** A new cache from rows of caches of the same length, in the given order (repeats allowed). */
+export function kvGather(sources: KvRowSource[]): KvCache {
   const out: KvCache = {};
   for (const name of Object.keys(sources[0].cache)) {
     const first = sources[0].cache[name];
-    const [, h, , d] = first.dims as number[];
-    const data = first.type === 'float16' ? new Uint16Array(sources.length * h * length * d) : new Float32Array(sources.length * h * length * d);
+    const [, h, len, d] = first.dims as number[];
+    const row = h * len * d;
+    const data = first.type === 'float16' ? new Uint16Array(sources.length * row) : new Float32Array(sources.length * row);
     sources.forEach((s, i) => {
       const t = s.cache[name];
-      const [, , srcLen] = t.dims as number[];
-      const take = Math.min(srcLen, length);
-      const src = dataOf(t);
-      for (let head = 0; head < h; head++) {
-        const from = ((s.row * h + head) * srcLen + (srcLen - take)) * d;
-        const to = ((i * h + head) * length + (length - take)) * d;
-        data.set(src.subarray(from, from + take * d), to);
-      }
+      if ((t.dims as number[])[2] !== len) throw new RangeError(`kvGather: lengths ${len} and ${(t.dims as number[])[2]} differ`);
+      data.set(dataOf(t).subarray(s.row * row, (s.row + 1) * row), i * row);
     });
-    out[name] = new ort.Tensor(first.type as 'float32', data as Float32Array, [sources.length, h, length, d]);
+    out[name] = new ort.Tensor(first.type as 'float32', data as Float32Array, [sources.length, h, len, d]);
   }
   return out;
 }
@@ -76,7 +67,7 @@ export function kvAssemble(sources: KvRowSource[], length: number): KvCache {
  * [B, h, T, d] past followed by [B, h, L, d] new rows on the sequence axis (what the graph's
  * present would be), written into `arena` when given. An empty past returns `fresh` itself.
  */
-export function kvAppend(past: ort.Tensor, fresh: ort.Tensor, name: string, arena?: KvArena): ort.Tensor {
+export function kvExtend(past: ort.Tensor, fresh: ort.Tensor, name: string, arena?: KvArena): ort.Tensor {
   const [b, h, t, d] = past.dims as number[];
   const l = (fresh.dims as number[])[2];
   if (t === 0) return fresh;

@@ -1,5 +1,6 @@
 import ort from 'onnxruntime-node';
 import type { JanusModel, KvCache, PixelBatch } from '../engine/janus-model.ts';
+import { pickRows, stackRows } from '../engine/hidden-rows.ts';
 import { KvCapacity } from '../engine/kv-capacity.ts';
 import { guide, pickToken, type SamplingOptions } from '../engine/sampler.ts';
 import { CancelledError } from '../errors.ts';
@@ -174,7 +175,7 @@ export class ImageBatcher {
     const hidden = pickRows(pre.hidden, copies);
     const old = this.state;
     this.state = old
-      ? { kv: KvCapacity.concat([{ kv: old.kv }, { kv: joining }], this.quantum, HEADROOM), hidden: stackHidden([old.hidden, hidden]) }
+      ? { kv: KvCapacity.concat([{ kv: old.kv }, { kv: joining }], this.quantum, HEADROOM), hidden: stackRows([old.hidden, hidden]) }
       : { kv: joining, hidden };
   }
 
@@ -231,25 +232,4 @@ export class ImageBatcher {
     kv.push(out.fresh);
     this.state = { kv, hidden: out.hidden };
   }
-}
-
-/** Rows `rows` (in that order, repeats allowed) of a [R, 1, H] tensor. */
-function pickRows(t: ort.Tensor, rows: number[]): ort.Tensor {
-  const hidden = (t.dims as number[])[2];
-  const data = t.data as Float32Array;
-  const out = new Float32Array(rows.length * hidden);
-  rows.forEach((r, i) => out.set(data.subarray(r * hidden, (r + 1) * hidden), i * hidden));
-  return new ort.Tensor('float32', out, [rows.length, 1, hidden]);
-}
-
-function stackHidden(parts: ort.Tensor[]): ort.Tensor {
-  const hidden = (parts[0].dims as number[])[2];
-  const rows = parts.reduce((n, p) => n + (p.dims as number[])[0], 0);
-  const out = new Float32Array(rows * hidden);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p.data as Float32Array, at);
-    at += (p.data as Float32Array).length;
-  }
-  return new ort.Tensor('float32', out, [rows, 1, hidden]);
 }

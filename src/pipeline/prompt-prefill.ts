@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import ort from 'onnxruntime-node';
 import type { JanusModel, KvCache, PixelBatch } from '../engine/janus-model.ts';
-import { kvAssemble, kvStack } from '../engine/kv-rows.ts';
+import { pickRows, stackRows } from '../engine/hidden-rows.ts';
+import { kvGather, kvStack } from '../engine/kv-rows.ts';
 import { CancelledError } from '../errors.ts';
 import { imageKeys } from './image-keys.ts';
 import type { PromptCaches } from './prompt-caches.ts';
@@ -82,8 +83,8 @@ export async function prefillPrompt(
     return { group: g, row: g.rows.indexOf(i) };
   });
   return {
-    hidden: stackRows(source.map((x) => rowOf(x.group.hidden, x.row))),
-    cache: kvAssemble(source.map((x) => ({ cache: x.group.cache, row: x.row })), len),
+    hidden: stackRows(source.map((x) => pickRows(x.group.hidden, [x.row]))),
+    cache: kvGather(source.map((x) => ({ cache: x.group.cache, row: x.row }))),
     mask,
   };
 }
@@ -177,21 +178,6 @@ function countOnes(mask: Uint8Array, from: number, to: number): number {
   let n = 0;
   for (let i = from; i < to; i++) n += mask[i];
   return n;
-}
-
-/** [1, L, H] tensors (or [1, 1, H]) -> [R, L, H]. */
-function stackRows(parts: ort.Tensor[]): ort.Tensor {
-  if (parts.length === 1) return parts[0];
-  const [, len, hidden] = parts[0].dims as number[];
-  const out = new Float32Array(parts.length * len * hidden);
-  parts.forEach((p, i) => out.set(p.data as Float32Array, i * len * hidden));
-  return new ort.Tensor('float32', out, [parts.length, len, hidden]);
-}
-
-function rowOf(t: ort.Tensor, row: number): ort.Tensor {
-  const [, len, hidden] = t.dims as number[];
-  const size = len * hidden;
-  return new ort.Tensor('float32', (t.data as Float32Array).slice(row * size, (row + 1) * size), [1, len, hidden]);
 }
 
 function rowsOf(mask: BigInt64Array, len: number, rows: number[]): BigInt64Array {

@@ -216,14 +216,11 @@ export class SubjectStore {
     idOrName: string,
     { canManageGuild = false }: { canManageGuild?: boolean } = {},
   ): Promise<Subject> {
-    const target = await this.#resolve(userId, guildId, idOrName);
-    this.#checkModerate(target, userId, guildId, canManageGuild);
-    if (target.sharedIn === null) throw new InputError('subject_not_shared', `“${target.name}” is not shared.`);
-    return this.#lockUser(target.ownerId, async () => {
-      const current = await this.#reread(target);
-      this.#checkModerate(current, userId, guildId, canManageGuild);
-      if (current.sharedIn === null) return current;
-      return this.#write(current, { ...current, sharedIn: null, updatedAt: this.#now() });
+    return this.#moderate(userId, guildId, idOrName, canManageGuild, {
+      before: (target) => {
+        if (target.sharedIn === null) throw new InputError('subject_not_shared', `“${target.name}” is not shared.`);
+      },
+      change: async (current) => (current.sharedIn === null ? current : this.#write(current, { ...current, sharedIn: null, updatedAt: this.#now() })),
     });
   }
 
@@ -234,13 +231,11 @@ export class SubjectStore {
     idOrName: string,
     { canManageGuild = false }: { canManageGuild?: boolean } = {},
   ): Promise<Subject> {
-    const target = await this.#resolve(userId, guildId, idOrName);
-    this.#checkModerate(target, userId, guildId, canManageGuild);
-    return this.#lockUser(target.ownerId, async () => {
-      const current = await this.#reread(target);
-      this.#checkModerate(current, userId, guildId, canManageGuild);
-      await this.#remove(current);
-      return current;
+    return this.#moderate(userId, guildId, idOrName, canManageGuild, {
+      change: async (current) => {
+        await this.#remove(current);
+        return current;
+      },
     });
   }
 
@@ -348,6 +343,27 @@ export class SubjectStore {
       const next = await change(current);
       if (next === current) return current;
       return this.#write(current, { ...next, updatedAt: this.#now() });
+    });
+  }
+
+  /**
+   * A change the owner or a server moderator may make: checked before taking the owner's lock and
+   * again on the record as it is under the lock (it may have been unshared or moved meanwhile).
+   */
+  async #moderate(
+    userId: string,
+    guildId: string | null,
+    idOrName: string,
+    canManageGuild: boolean,
+    steps: { before?: (target: Subject) => void; change: (current: Subject) => Promise<Subject> },
+  ): Promise<Subject> {
+    const target = await this.#resolve(userId, guildId, idOrName);
+    this.#checkModerate(target, userId, guildId, canManageGuild);
+    steps.before?.(target);
+    return this.#lockUser(target.ownerId, async () => {
+      const current = await this.#reread(target);
+      this.#checkModerate(current, userId, guildId, canManageGuild);
+      return steps.change(current);
     });
   }
 
