@@ -1,0 +1,25 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError, loadConfig } from '../src/bot/config.ts';
+
+const BASE = { DISCORD_TOKEN: 'secret-token-value', DISCORD_CLIENT_ID: '123456789012345678' };
+
+test('engine settings default to 1 worker, 4 jobs per batch, 4096 / 256 MiB of subject caches', () => {
+  const c = loadConfig({ ...BASE });
+  assert.deepEqual([c.slots, c.batchJobs, c.subjectCacheMb, c.visionCacheMb], [1, 4, 4096, 256]);
+  const set = loadConfig({ ...BASE, MODEL_SLOTS: '2', BATCH_JOBS: '1', SUBJECT_CACHE_MB: '0', VISION_CACHE_MB: '64' });
+  assert.deepEqual([set.slots, set.batchJobs, set.subjectCacheMb, set.visionCacheMb], [2, 1, 0, 64]);
+});
+
+test('bad engine settings are each named in one ConfigError, and the token never appears', () => {
+  let err: unknown;
+  try {
+    loadConfig({ ...BASE, BATCH_JOBS: '0', SUBJECT_CACHE_MB: '-1', VISION_CACHE_MB: 'lots' });
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof ConfigError);
+  assert.equal(err.problems.length, 3);
+  for (const name of ['BATCH_JOBS', 'SUBJECT_CACHE_MB', 'VISION_CACHE_MB']) assert.ok(err.problems.some((p) => p.startsWith(name)), name);
+  assert.doesNotMatch(err.message, /secret-token-value/);
+});
