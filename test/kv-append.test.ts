@@ -1,13 +1,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import onnxProto from 'onnx-proto';
 import ort from 'onnxruntime-node';
 import { loadBundle } from '../src/bundle/load-bundle.ts';
 import { JanusModel, type KvCache } from '../src/engine/janus-model.ts';
 import { KvArena } from '../src/engine/kv-arena.ts';
 import { planKvAppend } from '../src/engine/kv-append-graph.ts';
-import { copyTinyBundle, removeTinyBundles, tinyBundle } from './helpers/tiny-bundle.ts';
+import { copyTinyBundle, removeTinyBundles, scratchDir, tinyBundle } from './helpers/tiny-bundle.ts';
 
 let withAppend: JanusModel;
 let withPresent: JanusModel;
@@ -31,14 +31,51 @@ test('the language model is loaded to output each step’s new KV rows, and the 
   const path = loadBundle(tinyBundle(1), {}).graphs.language_model.path;
   const before = readFileSync(path);
   assert.ok(withAppend.kvAppend, withAppend.kvAppendReason);
+  assert.equal(withAppend.attention, 'concat');
   assert.equal(withAppend.kvAppend.newKeys.length, withAppend.shape.layers);
   assert.equal(withPresent.kvAppend, null);
   assert.ok(readFileSync(path).equals(before));
-  const plan = planKvAppend(path);
+  const plan = planKvAppend(path, null);
   assert.ok(!('reason' in plan));
   assert.ok(existsSync(plan.path));
   plan.cleanup();
-  assert.ok(!existsSync(plan.path), 'the temp copy is removed');
+  assert.ok(!existsSync(plan.path), 'without a cache folder the temp copy is removed');
+});
+
+test('the rewrite is kept in the cache folder: a second load reads the cache, a changed file is rewritten and its old entry dropped', () => {
+  const cache = scratchDir('graph-cache');
+  const path = loadBundle(copyTinyBundle(1), {}).graphs.language_model.path;
+  const first = planKvAppend(path, cache);
+  assert.ok(!('reason' in first) && !first.fromCache);
+  const second = planKvAppend(path, cache);
+  assert.ok(!('reason' in second) && second.fromCache);
+  assert.equal(second.path, first.path);
+  assert.deepEqual(second.newKeys, first.newKeys);
+  second.cleanup();
+  assert.ok(existsSync(second.path), 'a cached rewrite outlives cleanup()');
+  assert.equal(readdirSync(cache).length, 1);
+
+  // The same bytes written anew with another mtime: another entry; the old one goes.
+  const bytes = readFileSync(path);
+  rmSync(path);
+  writeFileSync(path, bytes);
+  utimesSync(path, new Date(2020, 0, 1), new Date(2020, 0, 1));
+  const third = planKvAppend(path, cache);
+  assert.ok(!('reason' in third) && !third.fromCache);
+  assert.notEqual(third.path, first.path);
+  assert.equal(readdirSync(cache).length, 1);
+  assert.ok(!existsSync(first.path));
+});
+
+test('a graph that cannot be rewritten is remembered in the cache with its reason', () => {
+  const cache = scratchDir('graph-cache');
+  const path = loadBundle(tinyBundle(1), {}).graphs.gen_head.path;
+  const first = planKvAppend(path, cache);
+  assert.ok('reason' in first && !first.fromCache);
+  const second = planKvAppend(path, cache);
+  assert.ok('reason' in second && second.fromCache);
+  assert.equal(second.reason, first.reason);
+  assert.match(second.reason, /past_key_values/);
 });
 
 test('a language model whose present is not Concat(past, new) loads as it is, says why, and decodes the same', async () => {
@@ -54,9 +91,10 @@ test('a language model whose present is not Concat(past, new) loads as it is, sa
   nodes.push(onnx.NodeProto.create({ opType: 'Identity', input: ['present.0.key.concat'], output: ['present.0.key'], name: 'hide_concat' }));
   writeFileSync(bundle.graphs.language_model.path, onnx.ModelProto.encode(model).finish());
 
-  const plan = planKvAppend(bundle.graphs.language_model.path);
+  const plan = planKvAppend(bundle.graphs.language_model.path, null);
   assert.ok('reason' in plan);
-  assert.match(plan.reason, /present\.0\.key is not Concat/);
+  assert.equal(plan.form, null);
+  assert.match(plan.reason, /present\.0\.key comes from Identity/);
   const plain = await JanusModel.load(bundle, { intraOpThreads: 1 });
   try {
     assert.equal(plain.kvAppend, null);
@@ -75,7 +113,6 @@ test('a language model whose present is not Concat(past, new) loads as it is, sa
   } finally {
     await plain.release();
   }
-  assert.match((planKvAppend(loadBundle(tinyBundle(1), {}).graphs.gen_head.path) as { reason: string }).reason, /past_key_values/);
 });
 
 test('prompt then 40 steps (2 rows): appending the new rows gives exactly the present cache and hidden states, arena or not', async () => {

@@ -2,6 +2,7 @@ import ort from 'onnxruntime-node';
 import type { Bundle } from '../bundle/load-bundle.ts';
 import { GRAPH_IO, type GraphName } from '../bundle/contract.ts';
 import { BundleError } from '../errors.ts';
+import { freshStart, gqaMaskProblem, type AttentionForm } from './attention-form.ts';
 import { fromHalf, toHalf } from './float16.ts';
 import type { KvArena } from './kv-arena.ts';
 import { kvExtend } from './kv-rows.ts';
@@ -40,15 +41,32 @@ export class JanusModel {
     private readonly usesPositionIds: boolean,
     /** Set when the language model outputs each step's new KV rows (fetched instead of present). */
     readonly kvAppend: KvAppendOutputs | null,
-    /** Why it does not, when that form was asked for and is not in use. */
+    /** The language model's attention form (null: none the engine knows; treated as concat). */
+    readonly attention: AttentionForm | null,
+    /** Why it does not, when that form is not in use. */
     readonly kvAppendReason?: string,
   ) {}
 
   static async load(bundle: Bundle, options: SessionOptions = {}): Promise<JanusModel> {
-    const { sessions, device, kvAppend, kvAppendReason } = await createSessions(bundle, options);
+    const { sessions, device, kvAppend, kvAppendReason, attention } = await createSessions(bundle, options);
     const shape = readShape(bundle, sessions);
     const usesPositionIds = sessions.language_model.inputNames.includes(GRAPH_IO.language_model.positionIds);
-    return new JanusModel(sessions, shape, device, usesPositionIds, kvAppend, kvAppendReason);
+    return new JanusModel(sessions, shape, device, usesPositionIds, kvAppend, attention, kvAppendReason);
+  }
+
+  /**
+   * Whether the decoder can run a row with attention 0 over its prompt (transformers.js'
+   * unconditional row). GroupQueryAttention cannot: it reads only a row's count of ones.
+   */
+  get allowsUnattendedRows(): boolean {
+    return this.attention !== 'gqa';
+  }
+
+  /** One line on how the KV cache leaves the runtime each step. */
+  get kvStrategy(): string {
+    const form = this.attention ?? 'unknown';
+    if (this.kvAppend) return `${form} attention: only each step's new KV rows are fetched (load-time outputs)`;
+    return `${form} attention: the whole present cache is fetched each step (${this.kvAppendReason ?? 'no reason given'})`;
   }
 
   /** Token (and image feature) embeddings for [batch, length] ids. `seqMask` may have batch 1 (broadcast). */
@@ -100,6 +118,11 @@ export class JanusModel {
     const io = GRAPH_IO.language_model;
     const [batch, len] = embeds.dims as number[];
     const total = attentionMask.length / batch;
+    if (this.attention === 'gqa') {
+      const problem = gqaMaskProblem(attentionMask, batch, total, len);
+      // GroupQueryAttention would silently attend to the wrong columns (or fail inside the runtime).
+      if (problem) throw new RangeError(`GroupQueryAttention cannot run this attention mask: ${problem}`);
+    }
     const feeds: Record<string, ort.Tensor> = {
       ...cache,
       [io.inputsEmbeds]: this.floatInput(this.sessions.language_model, io.inputsEmbeds, floatData(embeds), [batch, len, this.shape.hidden]),
@@ -120,9 +143,10 @@ export class JanusModel {
       return { hidden: lastPosition(out[io.hiddenStates]), fresh };
     }
     const out = await this.sessions.language_model.run(feeds);
+    const starts = Array.from({ length: batch }, (_, b) => freshStart(this.attention ?? 'concat', attentionMask, b, total, len));
     for (let i = 0; i < this.shape.layers; i++) {
-      fresh[io.pastKey(i)] = lastColumns(out[io.presentKey(i)], len);
-      fresh[io.pastValue(i)] = lastColumns(out[io.presentValue(i)], len);
+      fresh[io.pastKey(i)] = columnsAt(out[io.presentKey(i)], starts, len);
+      fresh[io.pastValue(i)] = columnsAt(out[io.presentValue(i)], starts, len);
     }
     return { hidden: lastPosition(out[io.hiddenStates]), fresh };
   }
@@ -181,13 +205,16 @@ function floatData(t: ort.Tensor): Float32Array {
   throw new Error(`expected a float tensor, got ${t.type}`);
 }
 
-/** [B, h, T, d] -> its last `len` positions [B, h, len, d] (the whole tensor when len = T). */
-function lastColumns(t: ort.Tensor, len: number): ort.Tensor {
+/** [B, h, T, d] -> per row b the `len` positions from starts[b], [B, h, len, d] (the tensor itself when len = T). */
+function columnsAt(t: ort.Tensor, starts: number[], len: number): ort.Tensor {
   const [b, h, total, d] = t.dims as number[];
   if (len === total) return t;
   const src = t.data as Float32Array | Uint16Array;
   const out = t.type === 'float16' ? new Uint16Array(b * h * len * d) : new Float32Array(b * h * len * d);
-  for (let j = 0; j < b * h; j++) out.set(src.subarray((j * total + total - len) * d, (j + 1) * total * d), j * len * d);
+  for (let j = 0; j < b * h; j++) {
+    const from = (j * total + starts[Math.floor(j / h)]) * d;
+    out.set(src.subarray(from, from + len * d), j * len * d);
+  }
   return new ort.Tensor(t.type as 'float32', out as Float32Array, [b, h, len, d]);
 }
 

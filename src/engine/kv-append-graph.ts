@@ -1,97 +1,290 @@
-import { constants, copyFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  appendFileSync, constants, copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, realpathSync,
+  renameSync, rmSync, statSync, writeFileSync,
+} from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, join, normalize, sep } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { GRAPH_IO } from '../bundle/contract.ts';
+import { readAttentionForm, type AttentionForm } from './attention-form.ts';
 
 const { onnx } = onnxProto;
 
+/** Bumped whenever the rewrite changes, so cached rewrites of an older kind are not used. */
+const REWRITE_VERSION = 2;
+
 /** A language model made to also output each layer's new keys and values. */
 export interface KvAppendGraph {
-  /** The rewritten model file (in a temp folder, next to hard links to the original's data files). */
+  form: AttentionForm;
+  /** The rewritten model file, next to hard links to the original's data files. */
   path: string;
-  /** Per layer, the graph's own names of the new key / value rows (what present concatenates to past). */
+  /** Per layer, the names of the new key / value rows ([B, kvHeads, L, D], the graph's own dtype). */
   newKeys: string[];
   newValues: string[];
-  /** Removes the temp folder (once the session has been created). */
+  /** Whether the rewrite came from the cache instead of reading the original file. */
+  fromCache: boolean;
+  /** Removes the rewrite when it is not kept in a cache (call once the session exists). */
   cleanup(): void;
+}
+
+export interface KvAppendRefusal {
+  /** The attention form, when the graph has a known one but cannot be rewritten. */
+  form: AttentionForm | null;
+  reason: string;
+  fromCache: boolean;
+}
+
+export type KvAppendPlan = KvAppendGraph | KvAppendRefusal;
+
+/** Where rewrites are kept between runs: XCOT_GRAPH_CACHE, else ~/.cache/xcot-personalize/graphs. */
+export function defaultGraphCacheDir(): string {
+  return process.env.XCOT_GRAPH_CACHE || join(homedir(), '.cache', 'xcot-personalize', 'graphs');
+}
+
+interface CacheMeta {
+  version: number;
+  source: string;
+  form: AttentionForm | null;
+  reason?: string;
+  file?: string;
+  newKeys?: string[];
+  newValues?: string[];
+  /** The data files linked beside the rewrite, with the identity they had. */
+  linked?: { location: string; identity: string }[];
 }
 
 /**
  * onnxruntime-node copies every fetched output into a fresh JavaScript buffer: the present KV
- * cache, the largest output of a decoder step, is copied out whole at every step (at
- * Janus-Pro-1B, two rows halfway through an image, that copy took about half of the step). When
- * a layer's present.N.key/value is Concat(past_key_values.N.key/value, new) on the sequence axis,
- * the new rows are already a tensor in the graph: this adds them as outputs, so the engine
- * fetches only those (a few KB) and appends them to the cache it owns.
+ * cache, the largest output of a decoder step, would be copied out whole at every step (at
+ * Janus-Pro-1B, two rows halfway through an image, that copy took about half of the step). This
+ * makes each layer's new key/value rows an output of their own, so the engine fetches only those
+ * and writes them into the cache it owns. Per attention form:
+ * - concat: present is Concat(past, new): `new` becomes an output;
+ * - mha: MultiHeadAttention's present ends with the new rows: a Slice of its last L columns;
+ * - gqa: GroupQueryAttention writes row b's new rows at columns sum(mask_b) - L ..: a GatherElements
+ *   at those columns, computed from attention_mask as GroupQueryAttention does.
  *
- * The public file is not modified: the rewrite is the original bytes followed by a second
- * ModelProto.graph holding only the extra outputs (protobuf merges a repeated singular message
- * field, so the outputs are appended), written to a temp folder with hard links to its external
- * data files (ONNX Runtime refuses data reached through a symbolic link out of the model's folder;
- * across file systems the files are cloned or copied). Returns the reason instead when the graph does
- * not have that form (e.g. a fused attention op produces present): the engine then fetches present.
+ * The original file is not modified: the rewrite is its bytes followed by a second ModelProto.graph
+ * holding only the added nodes and outputs (protobuf merges a repeated singular message field, so
+ * they are appended), beside hard links to its external data files (ONNX Runtime refuses data
+ * reached through a symbolic link; across file systems the files are cloned or copied). Rewrites are
+ * kept in `cacheDir` keyed by the file's path, size, mtime and inode, so a large file is read and
+ * decoded once, not at every start; a graph that cannot be rewritten is remembered too. Without a
+ * writable cache the rewrite goes to a temp folder that cleanup() removes.
  */
-export function planKvAppend(path: string): KvAppendGraph | { reason: string } {
-  const io = GRAPH_IO.language_model;
-  const bytes = readFileSync(path);
+export function planKvAppend(path: string, cacheDir: string | null = defaultGraphCacheDir()): KvAppendPlan {
+  const source = realpathSync(path);
+  const entry = cacheDir ? join(cacheDir, `${basename(source)}-${identityKey(source)}`) : null;
+  const cached = entry ? readCached(entry, source) : null;
+  if (cached) return cached;
+
+  const bytes = readFileSync(source);
   const model = onnx.ModelProto.decode(bytes);
+  const made = rewrite(model);
+  const target = entry && writable(cacheDir!) ? entry : join(tmpdir(), `xcot-kv-append-${randomBytes(6).toString('hex')}`);
+  const keep = target === entry;
+  const staging = keep ? `${target}.tmp-${randomBytes(6).toString('hex')}` : target;
+  if ('reason' in made) {
+    if (keep) writeEntry(staging, target, source, { version: REWRITE_VERSION, source, form: made.form, reason: made.reason });
+    return { ...made, fromCache: false };
+  }
+  const file = basename(source);
+  try {
+    mkdirSync(staging, { recursive: true });
+    const linked = linkData(dirname(source), staging, model.graph!);
+    // Two writes, not one concatenation: a 780 MB file is not held twice.
+    writeFileSync(join(staging, file), bytes);
+    appendFileSync(join(staging, file), made.extra);
+    const meta: CacheMeta = { version: REWRITE_VERSION, source, form: made.form, file, newKeys: made.newKeys, newValues: made.newValues, linked };
+    if (keep) writeEntry(staging, target, source, meta);
+  } catch (err) {
+    rmSync(staging, { recursive: true, force: true });
+    return { form: made.form, reason: `cannot write the rewritten graph: ${(err as Error).message.split('\n')[0]}`, fromCache: false };
+  }
+  return {
+    form: made.form,
+    path: join(target, file),
+    newKeys: made.newKeys,
+    newValues: made.newValues,
+    fromCache: false,
+    cleanup: keep ? () => {} : () => rmSync(target, { recursive: true, force: true }),
+  };
+}
+
+function identityKey(path: string): string {
+  return createHash('sha256').update(`${REWRITE_VERSION}\n${path}\n${fileIdentity(path)}`).digest('hex').slice(0, 20);
+}
+
+function fileIdentity(path: string): string {
+  const s = statSync(path);
+  return `${s.size}:${s.mtimeMs}:${s.ino}:${s.dev}`;
+}
+
+function readCached(entry: string, source: string): KvAppendPlan | null {
+  let meta: CacheMeta;
+  try {
+    meta = JSON.parse(readFileSync(join(entry, 'plan.json'), 'utf8')) as CacheMeta;
+  } catch {
+    return null;
+  }
+  if (meta.version !== REWRITE_VERSION || meta.source !== source) return null;
+  if (meta.reason !== undefined) return { form: meta.form, reason: meta.reason, fromCache: true };
+  if (!meta.form || !meta.file || !meta.newKeys || !meta.newValues || !existsSync(join(entry, meta.file))) return null;
+  for (const { location, identity } of meta.linked ?? []) {
+    // A data file replaced since: the link still holds the old bytes.
+    const original = join(dirname(source), location);
+    if (!existsSync(original) || fileIdentity(original) !== identity) return null;
+  }
+  return { form: meta.form, path: join(entry, meta.file), newKeys: meta.newKeys, newValues: meta.newValues, fromCache: true, cleanup: () => {} };
+}
+
+/**
+ * Moves a finished staging folder into place and drops older rewrites of the same file. When
+ * file that is gone). When another process finished the same entry first, its entry stays (a
+ * session may be reading it).
+ */
+function writeEntry(staging: string, target: string, source: string, meta: CacheMeta): void {
+  mkdirSync(staging, { recursive: true });
+  writeFileSync(join(staging, 'plan.json'), `${JSON.stringify(meta)}\n`);
+  if (readCached(target, source)) {
+    rmSync(staging, { recursive: true, force: true });
+    return;
+  }
+  rmSync(target, { recursive: true, force: true });
+  renameSync(staging, target);
+  const root = dirname(target);
+  for (const name of readdirSync(root)) {
+    const dir = join(root, name);
+    if (dir === target || !name.startsWith(`${basename(source)}-`) || name.includes('.tmp-')) continue;
+    try {
+      const other = JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8')) as CacheMeta;
+      if (other.source === source || !existsSync(other.source)) rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Not one of ours, or being written: leave it.
+    }
+  }
+}
+
+function writable(dir: string): boolean {
+  try {
+    mkdirSync(dir, { recursive: true });
+    const probe = join(dir, `.probe-${randomBytes(4).toString('hex')}`);
+    writeFileSync(probe, '');
+    rmSync(probe);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function linkData(from: string, to: string, graph: onnxProto.onnx.IGraphProto): { location: string; identity: string }[] {
+  const locations = new Set<string>();
+  for (const t of graph.initializer ?? []) {
+    const location = t.externalData?.find((e) => e.key === 'location')?.value;
+    if (location) locations.add(location);
+  }
+  const linked: { location: string; identity: string }[] = [];
+  for (const location of locations) {
+    const relative = normalize(location);
+    if (relative.startsWith('..') || relative.startsWith(sep)) throw new Error(`external data outside the model folder: ${location}`);
+    const target = join(to, relative);
+    mkdirSync(dirname(target), { recursive: true });
+    try {
+      linkSync(join(from, relative), target);
+    } catch {
+      copyFileSync(join(from, relative), target, constants.COPYFILE_FICLONE);
+    }
+    linked.push({ location: relative, identity: fileIdentity(join(from, relative)) });
+  }
+  return linked;
+}
+
+type Rewrite = { form: AttentionForm; extra: Uint8Array; newKeys: string[]; newValues: string[] } | { form: AttentionForm | null; reason: string };
+
+function rewrite(model: onnxProto.onnx.ModelProto): Rewrite {
+  const io = GRAPH_IO.language_model;
   const graph = model.graph;
-  if (!graph) return { reason: 'the model has no graph' };
-  const layers = (graph.input ?? []).filter((i) => /^past_key_values\.\d+\.key$/.test(i.name ?? '')).length;
-  if (layers === 0) return { reason: 'the graph has no past_key_values inputs' };
+  if (!graph) return { form: null, reason: 'the model has no graph' };
+  const reading = readAttentionForm(graph);
+  if (reading.form === null) return { form: null, reason: reading.reason };
+  const { form, layers } = reading;
+  const opset = Number(model.opsetImport?.find((o) => (o.domain ?? '') === '')?.version ?? 0);
+  if (form !== 'concat' && opset < 13) return { form, reason: `the graph's opset ${opset} is older than 13` };
   const producer = new Map<string, onnxProto.onnx.INodeProto>();
   for (const node of graph.node ?? []) for (const out of node.output ?? []) producer.set(out, node);
-  const newOf = (present: string, past: string): string | null => {
-    const node = producer.get(present);
-    if (!node || node.opType !== 'Concat' || (node.domain ?? '') !== '' || node.input?.length !== 2 || node.input[0] !== past) return null;
-    const axis = node.attribute?.find((a) => a.name === 'axis');
-    const value = axis?.i === undefined || axis.i === null ? NaN : Number(axis.i);
-    return value === 2 || value === -2 ? node.input[1] : null;
-  };
+
+  const added = new AddedNodes();
+  const freshOf = form === 'concat'
+    ? (present: string) => producer.get(present)!.input![1]
+    : form === 'mha' ? added.lastColumns() : added.gqaColumns();
   const newKeys: string[] = [];
   const newValues: string[] = [];
   const outputs: onnxProto.onnx.IValueInfoProto[] = [];
   for (let i = 0; i < layers; i++) {
-    for (const [present, past, list] of [
-      [io.presentKey(i), io.pastKey(i), newKeys],
-      [io.presentValue(i), io.pastValue(i), newValues],
-    ] as const) {
-      const name = newOf(present, past);
-      if (!name) return { reason: `${present} is not Concat(${past}, new) on the sequence axis` };
+    for (const [present, list] of [[io.presentKey(i), newKeys], [io.presentValue(i), newValues]] as const) {
       const declared = graph.output?.find((o) => o.name === present);
-      if (!declared?.type?.tensorType) return { reason: `${present} has no tensor type` };
+      if (!declared?.type?.tensorType) return { form, reason: `${present} has no tensor type` };
+      const name = freshOf(present);
       const tensorType = declared.type.tensorType;
       const dims = (tensorType.shape?.dim ?? []).map((d, axis) => (axis === 2 ? { dimParam: 'xcot_new_sequence_length' } : d));
       outputs.push({ name, type: { tensorType: { elemType: tensorType.elemType, shape: { dim: dims } } } });
       list.push(name);
     }
   }
-  const extra = onnx.ModelProto.encode({ graph: { output: outputs } }).finish();
-  const locations = new Set<string>();
-  for (const t of graph.initializer ?? []) {
-    const location = t.externalData?.find((e) => e.key === 'location')?.value;
-    if (location) locations.add(location);
+  const extra = onnx.ModelProto.encode({ graph: { node: added.nodes, initializer: added.initializers, output: outputs } }).finish();
+  return { form, extra, newKeys, newValues };
+}
+
+/** Nodes added after the graph's own: they read its inputs and present outputs only. */
+class AddedNodes {
+  readonly nodes: onnxProto.onnx.INodeProto[] = [];
+  readonly initializers: onnxProto.onnx.ITensorProto[] = [];
+  private count = 0;
+
+  /** present [B, h, T, d] -> its last L columns, L = the new positions (mha: present = past then new). */
+  lastColumns(): (present: string) => string {
+    const len = this.newLength();
+    const start = this.node('Neg', [len]);
+    const end = this.int64([2n ** 62n]);
+    const axis = this.int64([2n]);
+    return (present) => this.node('Slice', [present, start, end, axis], `xcot_new/${present}`);
   }
-  const dir = mkdtempSync(join(tmpdir(), 'xcot-kv-append-'));
-  const file = basename(path);
-  try {
-    const source = dirname(path);
-    for (const location of locations) {
-      const relative = normalize(location);
-      if (relative.startsWith('..') || relative.startsWith(sep)) throw new Error(`external data outside the model folder: ${location}`);
-      const target = join(dir, relative);
-      mkdirSync(dirname(target), { recursive: true });
-      try {
-        linkSync(join(source, relative), target);
-      } catch {
-        copyFileSync(join(source, relative), target, constants.COPYFILE_FICLONE);
-      }
-    }
-    writeFileSync(join(dir, file), Buffer.concat([bytes, extra]));
-  } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
-    return { reason: `cannot write the rewritten graph: ${(err as Error).message.split('\n')[0]}` };
+
+  /** present [B, h, T, d] -> per row b its columns sum(mask_b) - L .. sum(mask_b) - 1 (gqa's new rows). */
+  gqaColumns(): (present: string) => string {
+    const len = this.newLength();
+    const ones = this.node('ReduceSum', [GRAPH_IO.language_model.attentionMask, this.int64([1n])], undefined, [{ name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 1 }]);
+    const first = this.node('Sub', [ones, len]);
+    const offsets = this.node('Range', [this.int64([0n], []), this.node('Squeeze', [len]), this.int64([1n], [])]);
+    const columns = this.node('Add', [first, this.node('Unsqueeze', [offsets, this.int64([0n])])]);
+    const index = this.node('Unsqueeze', [columns, this.int64([1n, 3n])]);
+    return (present) => {
+      const shape = this.node('Shape', [present]);
+      const h = this.node('Slice', [shape, this.int64([1n]), this.int64([2n]), this.int64([0n])]);
+      const d = this.node('Slice', [shape, this.int64([3n]), this.int64([4n]), this.int64([0n])]);
+      const one = this.int64([1n]);
+      const expanded = this.node('Expand', [index, this.node('Concat', [one, h, one, d], undefined, [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }])]);
+      return this.node('GatherElements', [present, expanded], `xcot_new/${present}`, [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 2 }]);
+    };
   }
-  return { path: join(dir, file), newKeys, newValues, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+
+  /** [1] int64: the number of new positions, inputs_embeds' dim 1. */
+  private newLength(): string {
+    const shape = this.node('Shape', [GRAPH_IO.language_model.inputsEmbeds]);
+    return this.node('Slice', [shape, this.int64([1n]), this.int64([2n]), this.int64([0n])]);
+  }
+
+  private node(opType: string, input: string[], output?: string, attribute: onnxProto.onnx.IAttributeProto[] = []): string {
+    const name = output ?? `xcot_kv/${opType}_${this.count++}`;
+    this.nodes.push({ opType, domain: '', name: `xcot_kv/node_${this.count++}`, input, output: [name], attribute });
+    return name;
+  }
+
+  private int64(values: bigint[], dims: number[] = [values.length]): string {
+    const name = `xcot_kv/const_${this.count++}`;
+    const data = BigInt64Array.from(values);
+    this.initializers.push({ name, dataType: onnx.TensorProto.DataType.INT64, dims, rawData: new Uint8Array(data.buffer) });
+    return name;
+  }
 }

@@ -3,7 +3,8 @@ import { BundleError } from '../errors.ts';
 import type { Bundle, Device } from '../bundle/load-bundle.ts';
 import { GRAPH_NAMES, type GraphName } from '../bundle/contract.ts';
 import { checkGraphContract } from '../bundle/check-graph-contract.ts';
-import { planKvAppend } from './kv-append-graph.ts';
+import type { AttentionForm } from './attention-form.ts';
+import { defaultGraphCacheDir, planKvAppend } from './kv-append-graph.ts';
 
 export interface SessionOptions {
   device?: Device;
@@ -21,6 +22,11 @@ export interface SessionOptions {
    * Default true; when the graph does not allow it the engine fetches present as it is.
    */
   kvAppend?: boolean;
+  /**
+   * Where the rewritten language model is kept between runs (see planKvAppend); null writes it to
+   * a temp folder at every load. Default: XCOT_GRAPH_CACHE or ~/.cache/xcot-personalize/graphs.
+   */
+  graphCacheDir?: string | null;
 }
 
 /** Names of the new key/value rows per layer, when the language model was loaded to output them. */
@@ -34,8 +40,10 @@ export interface Sessions {
   /** The provider actually in use. */
   device: Device;
   kvAppend: KvAppendOutputs | null;
-  /** Why the KV-append form is not in use (when it was asked for). */
+  /** Why the KV-append form is not in use. */
   kvAppendReason?: string;
+  /** The language model's attention form; null when it is none the engine knows. */
+  attention: AttentionForm | null;
 }
 
 /**
@@ -47,6 +55,7 @@ export async function createSessions(bundle: Bundle, options: SessionOptions = {
   const sessions: Partial<Record<GraphName, ort.InferenceSession>> = {};
   let kvAppend: KvAppendOutputs | null = null;
   let kvAppendReason: string | undefined;
+  let attention: AttentionForm | null = null;
   const open = async (path: string): Promise<ort.InferenceSession> => {
     if (device !== 'cuda') return openCpu(path, options);
     try {
@@ -63,10 +72,14 @@ export async function createSessions(bundle: Bundle, options: SessionOptions = {
     for (const name of GRAPH_NAMES) {
       const path = bundle.graphs[name].path;
       let session: ort.InferenceSession | undefined;
-      if (name === 'language_model' && options.kvAppend !== false) {
-        const plan = planKvAppend(path);
+      if (name === 'language_model') {
+        const plan = planKvAppend(path, options.graphCacheDir === undefined ? defaultGraphCacheDir() : options.graphCacheDir);
+        attention = plan.form;
         if ('reason' in plan) kvAppendReason = plan.reason;
-        else {
+        else if (options.kvAppend === false) {
+          kvAppendReason = 'turned off (kvAppend: false)';
+          plan.cleanup();
+        } else {
           try {
             session = await open(plan.path);
             kvAppend = { newKeys: plan.newKeys, newValues: plan.newValues };
@@ -86,7 +99,7 @@ export async function createSessions(bundle: Bundle, options: SessionOptions = {
     await Promise.all(Object.values(sessions).map((s) => s.release()));
     throw err;
   }
-  return { sessions: sessions as Record<GraphName, ort.InferenceSession>, device, kvAppend, kvAppendReason };
+  return { sessions: sessions as Record<GraphName, ort.InferenceSession>, device, kvAppend, kvAppendReason, attention };
 }
 
 async function openCpu(path: string, options: SessionOptions): Promise<ort.InferenceSession> {

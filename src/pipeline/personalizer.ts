@@ -139,6 +139,12 @@ export class Personalizer {
   /** Stage 2 (or plain text-to-image with no subject): images, their tokens and seeds. */
   async generate(request: GenerateRequest): Promise<Generation> {
     const o = parseOrThrow(GenerateOptionsSchema, request);
+    if (o.cfgWeight !== 1 && o.uncond === 'transformers-js' && !this.model.allowsUnattendedRows) {
+      throw new InputError(
+        'uncond_unsupported',
+        "This model's GroupQueryAttention cannot run transformers.js' unconditional row (attention 0 everywhere); use the janus uncond (the official recipe) or guidance 1.",
+      );
+    }
     this.checkUserText({ prompt: o.prompt });
     const ctx = this.checkUserText(parseOrThrow(SubjectContextSchema, request.subjectContext ?? {}));
     const subject = request.subject ?? null;
