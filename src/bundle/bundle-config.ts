@@ -37,8 +37,12 @@ export const ProcessorConfigSchema = z.looseObject({
 });
 
 const NamedTemplate = z.object({ name: z.string(), template: z.string() });
+/**
+ * chat_template is one template, a list of {name, template}, or an object name -> template
+ * (transformers.js accepts all three: tokenization_utils.js turns the list into the object).
+ */
 export const TokenizerConfigSchema = z.looseObject({
-  chat_template: z.union([z.string(), z.array(NamedTemplate)]).optional(),
+  chat_template: z.union([z.string(), z.array(NamedTemplate), z.record(z.string(), z.string())]).optional(),
   bos_token: z.union([z.string(), z.looseObject({ content: z.string() })]).nullish(),
   eos_token: z.union([z.string(), z.looseObject({ content: z.string() })]).nullish(),
   pad_token: z.union([z.string(), z.looseObject({ content: z.string() })]).nullish(),
@@ -50,12 +54,13 @@ export type PreprocessorConfig = z.infer<typeof PreprocessorConfigSchema>;
 export type ProcessorConfig = z.infer<typeof ProcessorConfigSchema>;
 export type TokenizerConfig = z.infer<typeof TokenizerConfigSchema>;
 
-/** Chat templates by name; a single string is the one named "default". */
+/** Chat templates by name, from either named form; a single string is the one named "default". */
 export function chatTemplates(cfg: TokenizerConfig): Map<string, string> {
   const t = cfg.chat_template;
   if (t === undefined) return new Map();
   if (typeof t === 'string') return new Map([['default', t]]);
-  return new Map(t.map((x) => [x.name, x.template]));
+  if (Array.isArray(t)) return new Map(t.map((x) => [x.name, x.template]));
+  return new Map(Object.entries(t));
 }
 
 export function tokenContent(t: TokenizerConfig['bos_token']): string | undefined {

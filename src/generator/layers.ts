@@ -1,4 +1,4 @@
-import { DType, GraphBuilder } from './onnx-builder.ts';
+import { DType, GraphBuilder, type AttrValue } from './onnx-builder.ts';
 import { quantizeQ4 } from './quantize-q4.ts';
 import type { SeededRandom } from '../util/seeded-random.ts';
 
@@ -6,29 +6,62 @@ const Q4_BLOCK = 32;
 
 /** Building blocks shared by the fixture graphs; each takes and returns tensor names. */
 
+/** The random weights of one linear layer, drawn apart from building so two graph forms can share them. */
+export interface LinearWeights {
+  /** [inDim, outDim] row-major (x @ weight). */
+  weight: Float32Array;
+  bias?: Float32Array;
+}
+
+/** Draws a linear layer's weights in the order `linear` always has: the matrix, then the bias. */
+export function drawLinear(rng: SeededRandom, inDim: number, outDim: number, bias = false): LinearWeights {
+  const weight = rng.normalArray(inDim * outDim, 1 / Math.sqrt(inDim));
+  return bias ? { weight, bias: rng.normalArray(outDim, 0.02) } : { weight };
+}
+
+/** Draws an RMSNorm (or LayerNorm) scale as `rmsNorm` always has. */
+export function drawNormWeight(rng: SeededRandom, dim: number): Float32Array {
+  return rng.normalArray(dim, 0.05, 1);
+}
+
 /**
  * x @ W (+ b). In a q4 graph the same random weights become a 4-bit MatMulNBits, so the fp32 and q4
  * variants of a bundle compute nearly the same function.
  */
 export function linear(b: GraphBuilder, rng: SeededRandom, name: string, x: string, inDim: number, outDim: number, bias = false): string {
-  const data = rng.normalArray(inDim * outDim, 1 / Math.sqrt(inDim));
+  return linearFrom(b, name, x, inDim, outDim, drawLinear(rng, inDim, outDim, bias));
+}
+
+/**
+ * `linear` with its weights already drawn. Initializers are `${name}.weight` (fp32) or
+ * `${name}.weight_Q4` / `${name}.weight_scales` (q4), then `${name}.bias`; `output` names the
+ * product (MatMul or MatMulNBits) instead of a generated name.
+ */
+export function linearFrom(b: GraphBuilder, name: string, x: string, inDim: number, outDim: number, w: LinearWeights, output?: string): string {
+  const out = (type: string, inputs: string[], attrs: Record<string, AttrValue> = {}, domain = '') =>
+    output ? b.op(type, inputs, attrs, [output], domain)[0] : b.o(type, inputs, attrs, domain);
   let y: string;
   if (b.weights === 'q4' && inDim % Q4_BLOCK === 0) {
-    const q = quantizeQ4(data, inDim, outDim, Q4_BLOCK);
+    const q = quantizeQ4(w.weight, inDim, outDim, Q4_BLOCK);
     const packed = b.weight(`${name}.weight_Q4`, { dtype: DType.uint8, dims: [outDim, q.kBlocks, Q4_BLOCK / 2], data: q.packed });
     const scales = b.weight(`${name}.weight_scales`, { dtype: DType.float, dims: [outDim * q.kBlocks], data: q.scales });
-    y = b.o('MatMulNBits', [x, packed, scales], { K: inDim, N: outDim, bits: 4, block_size: Q4_BLOCK, accuracy_level: 4 }, 'com.microsoft');
+    y = out('MatMulNBits', [x, packed, scales], { K: inDim, N: outDim, bits: 4, block_size: Q4_BLOCK, accuracy_level: 4 }, 'com.microsoft');
   } else {
-    y = b.o('MatMul', [x, b.weight(`${name}.weight`, { dtype: DType.float, dims: [inDim, outDim], data })]);
+    y = out('MatMul', [x, b.weight(`${name}.weight`, { dtype: DType.float, dims: [inDim, outDim], data: w.weight })]);
   }
-  if (!bias) return y;
-  const bv = b.weight(`${name}.bias`, { dtype: DType.float, dims: [outDim], data: rng.normalArray(outDim, 0.02) });
+  if (!w.bias) return y;
+  const bv = b.weight(`${name}.bias`, { dtype: DType.float, dims: [outDim], data: w.bias });
   return b.o('Add', [y, bv]);
 }
 
 /** RMSNorm as in Llama: x / sqrt(mean(x^2) + eps) * weight. */
 export function rmsNorm(b: GraphBuilder, rng: SeededRandom, name: string, x: string, dim: number, eps: number): string {
-  const w = b.weight(`${name}.weight`, { dtype: DType.float, dims: [dim], data: rng.normalArray(dim, 0.05, 1) });
+  return rmsNormFrom(b, name, x, eps, drawNormWeight(rng, dim));
+}
+
+/** `rmsNorm` with its weight already drawn, as plain ONNX ops. */
+export function rmsNormFrom(b: GraphBuilder, name: string, x: string, eps: number, weight: Float32Array): string {
+  const w = b.weight(`${name}.weight`, { dtype: DType.float, dims: [weight.length], data: weight });
   const sq = b.o('Mul', [x, x]);
   const mean = b.o('ReduceMean', [sq], { axes: [-1], keepdims: 1 });
   const denom = b.o('Sqrt', [b.o('Add', [mean, b.constFloat([eps], [])])]);

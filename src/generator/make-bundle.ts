@@ -1,9 +1,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { graphFileName, type GraphName } from '../bundle/contract.ts';
+import { DTYPE_SUFFIX, graphFileName, type GraphName } from '../bundle/contract.ts';
 import { SeededRandom } from '../util/seeded-random.ts';
 import { buildBpeTokenizer, type SpecialToken } from './bpe-tokenizer.ts';
 import { gridSize, type BundleDims } from './dims.ts';
+import { buildEmbedTokens } from './graphs/embed-tokens.ts';
 import { buildGenImgEmbeds } from './graphs/gen-img-embeds.ts';
 import { buildGenHead, buildLmHead } from './graphs/heads.ts';
 import { buildImageDecode } from './graphs/image-decode.ts';
@@ -14,11 +15,39 @@ import type { GraphBuilder, WeightFormat } from './onnx-builder.ts';
 const BOS = '<｜begin▁of▁sentence｜>';
 const EOS = '<｜end▁of▁sentence｜>';
 
-/** Janus' special tokens (special_tokens_map.json of the public export plus the image tags). */
-const SPECIALS: SpecialToken[] = [
-  BOS, EOS, '<｜▁pad▁｜>', '<image_placeholder>', '<patch_placeholder>', '<|ref|>', '<|/ref|>', '<|det|>', '<|/det|>',
-  '<|grounding|>', '<|User|>', '<|Assistant|>', '<pad>', '<begin_of_image>', '<end_of_image>',
-].map((content) => ({ content, special: true }));
+/**
+ * The token the official recipe fills the unconditional CFG row with (VLChatProcessor.pad_tag;
+ * generation_config.json pad_token_id 100015 in the public export).
+ */
+const CFG_PAD = '<｜▁pad▁｜>';
+/**
+ * The tokenizer's own pad_token (tokenizer_config.json), a different token: id 100002 in Janus-Pro's
+ * tokenizer. Its text is not confirmed; the fixture calls it <pad> so the two cannot be mixed up.
+ */
+const TOKENIZER_PAD = '<pad>';
+/** special_tokens_map.json additional_special_tokens of the public export, in its order. */
+const ADDITIONAL_SPECIALS = [
+  '<image_placeholder>', '<patch_placeholder>', '<|ref|>', '<|/ref|>', '<|det|>', '<|/det|>', '<|grounding|>', '<|User|>', '<|Assistant|>',
+];
+
+/**
+ * Janus' added tokens at their offsets from the first special id (specialTokenBase: 100000 in the
+ * janus-pro-1b preset, so offset 15 is id 100015). Public ids: BOS 100000, EOS 100001, the tokenizer's
+ * pad 100002, <｜▁pad▁｜> 100015, <begin_of_image> 100016, <image_placeholder> 100581 (the processor
+ * appends it after the tokenizer's 100581 tokens). Where the other tags sit is not known; they keep
+ * this order right after <begin_of_image>. The gaps hold reserved special tokens, so every id up to
+ * the last names a token, as in the public tokenizer.json.
+ */
+const SPECIAL_OFFSETS: [content: string, offset: number][] = [
+  [BOS, 0], [EOS, 1], [TOKENIZER_PAD, 2], [CFG_PAD, 15], ['<begin_of_image>', 16], ['<end_of_image>', 17],
+  ...ADDITIONAL_SPECIALS.slice(1).map((t, i): [string, number] => [t, 18 + i]),
+  ['<image_placeholder>', 581],
+];
+const SPECIALS: SpecialToken[] = (() => {
+  const at = new Map(SPECIAL_OFFSETS.map(([t, o]) => [o, t]));
+  const last = Math.max(...at.keys());
+  return Array.from({ length: last + 1 }, (_, o) => ({ content: at.get(o) ?? `<|fixture_reserved_${o}|>`, special: true }));
+})();
 
 /**
  * The deepseek conversation format (sft_format "deepseek"): "ROLE: content\n\n" turns, the
@@ -46,13 +75,18 @@ export interface MakeBundleOptions {
   dims: BundleDims;
   /** Which variants to write (default fp32 only); q4 turns linear layers into 4-bit MatMulNBits. */
   variants?: WeightFormat[];
+  /**
+   * How tokenizer_config.json stores the named chat templates: a list of {name, template} (default)
+   * or an object name -> template. transformers.js and our loader accept both.
+   */
+  chatTemplateForm?: 'list' | 'object';
 }
 
 /**
  * Writes a complete bundle in the public export's layout with random weights from `seed`.
  * The same seed and dims give the same bytes.
  */
-export function makeBundle({ out, seed, dims: requested, variants = ['fp32'] }: MakeBundleOptions): void {
+export function makeBundle({ out, seed, dims: requested, variants = ['fp32'], chatTemplateForm = 'list' }: MakeBundleOptions): void {
   const tokenizer = buildBpeTokenizer(requested.bpeMerges, SPECIALS, requested.specialTokenBase);
   const dims = { ...requested, vocab: requested.vocab || tokenizer.size };
   if (tokenizer.size > dims.vocab) throw new Error(`vocab ${dims.vocab} is smaller than the tokenizer (${tokenizer.size})`);
@@ -64,14 +98,26 @@ export function makeBundle({ out, seed, dims: requested, variants = ['fp32'] }: 
 
   mkdirSync(join(out, 'onnx'), { recursive: true });
   const rng = new SeededRandom(seed);
+  /** Graph file -> number of .onnx_data chunks, for config.json's use_external_data_format. */
+  const externalData: Record<string, number> = {};
   for (const variant of variants) {
     for (const [name, build] of Object.entries(BUILDERS) as [GraphName, (typeof BUILDERS)[GraphName]][]) {
       const file = graphFileName(name, variant);
       // The same fork per graph for every variant: q4 quantizes the very weights fp32 holds.
-      const { model, sidecar } = build(dims, rng.fork(name), variant).build(`${file}_data`);
+      const { model, sidecar } = build(dims, rng.fork(name), variant).build(sidecarName(name, variant, file));
       writeFileSync(join(out, 'onnx', file), model);
-      if (sidecar) writeFileSync(join(out, 'onnx', `${file}_data`), sidecar);
+      if (sidecar) {
+        writeFileSync(join(out, 'onnx', `${file}_data`), sidecar);
+        externalData[file] = 1;
+      }
     }
+  }
+
+  for (const variant of variants) {
+    // Unused by transformers.js and by us, present in the export. prepare_inputs_embeds' stream, so
+    // the two graphs hold the same embedding table.
+    const { model } = buildEmbedTokens(dims, rng.fork('prepare_inputs_embeds'), variant).build();
+    writeFileSync(join(out, 'onnx', `embed_tokens${DTYPE_SUFFIX[variant]}.onnx`), model);
   }
 
   const json = (name: string, value: unknown) => writeFileSync(join(out, name), `${JSON.stringify(value, null, 2)}\n`);
@@ -95,14 +141,15 @@ export function makeBundle({ out, seed, dims: requested, variants = ['fp32'] }: 
     vision_config: { model_type: 'vision', image_size: dims.imageSize, patch_size: dims.patchSize, width: dims.visionWidth },
     gen_vision_config: { model_type: 'gen_vision', params: { image_token_size: dims.codebookSize, n_embed: dims.codeDim } },
     gen_head_config: { model_type: 'gen_head', params: { image_token_embed: dims.hidden, image_token_size: dims.codebookSize, n_embed: dims.hidden } },
-    'transformers.js_config': { use_external_data_format: true },
+    // Per file, as transformers.js reads it (utils/model-loader.js): only files listed load sidecars.
+    'transformers.js_config': { use_external_data_format: externalData },
   });
   json('generation_config.json', {
     bos_token_id: id(BOS),
     eos_token_id: id(EOS),
     do_sample: true,
     num_image_tokens: gridSize(dims) ** 2,
-    pad_token_id: id('<pad>'),
+    pad_token_id: id(CFG_PAD),
     temperature: 0.7,
     top_p: 0.95,
   });
@@ -129,18 +176,27 @@ export function makeBundle({ out, seed, dims: requested, variants = ['fp32'] }: 
     sft_format: 'deepseek',
   });
   json('special_tokens_map.json', {
-    additional_special_tokens: SPECIALS.slice(3, 12).map((s) => s.content),
+    additional_special_tokens: ADDITIONAL_SPECIALS,
     bos_token: BOS,
     eos_token: EOS,
-    pad_token: '<｜▁pad▁｜>',
+    pad_token: TOKENIZER_PAD,
   });
   json('tokenizer_config.json', {
     bos_token: BOS,
     eos_token: EOS,
-    pad_token: '<｜▁pad▁｜>',
+    pad_token: TOKENIZER_PAD,
     clean_up_tokenization_spaces: false,
     model_max_length: dims.maxPositions,
     tokenizer_class: 'LlamaTokenizerFast',
-    chat_template: CHAT_TEMPLATES,
+    chat_template: chatTemplateForm === 'object' ? Object.fromEntries(CHAT_TEMPLATES.map((t) => [t.name, t.template])) : CHAT_TEMPLATES,
   });
+}
+
+/**
+ * The sidecar a graph's weights go to, or none (all inline). As in the public export, only the
+ * fp32 language model has one (its weights pass protobuf's 2 GB at full size); the q4 graphs, like
+ * the export's language_model_q4.onnx, hold their weights inline.
+ */
+function sidecarName(graph: GraphName, variant: WeightFormat, file: string): string | undefined {
+  return graph === 'language_model' && variant === 'fp32' ? `${file}_data` : undefined;
 }

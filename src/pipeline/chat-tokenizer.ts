@@ -4,6 +4,9 @@ import { chatTemplates, tokenContent } from '../bundle/bundle-config.ts';
 import type { Bundle } from '../bundle/load-bundle.ts';
 import { BundleError } from '../errors.ts';
 
+/** VLChatProcessor's default pad_tag (deepseek-ai/Janus janus/models/processing_vlm.py): its pad_id. */
+const OFFICIAL_PAD_TAG = '<｜▁pad▁｜>';
+
 export interface ChatMessage {
   role: string;
   content: string;
@@ -22,6 +25,11 @@ export interface EncodedPrompt {
 export class ChatTokenizer {
   readonly bos: number;
   readonly eos: number;
+  /**
+   * The id the unconditional CFG row is filled with: generation_config.json pad_token_id, else the
+   * processor's pad tag (VLChatProcessor's default <｜▁pad▁｜>, 100015 in the public export). Not the
+   * tokenizer's own pad_token, which in Janus is another token (100002).
+   */
   readonly pad: number;
   private readonly tokenizer: Tokenizer;
   private readonly templates: Map<string, Template>;
@@ -60,7 +68,7 @@ export class ChatTokenizer {
     const g = bundle.generation;
     this.bos = g.bos_token_id;
     this.eos = Array.isArray(g.eos_token_id) ? g.eos_token_id[0] : g.eos_token_id;
-    this.pad = g.pad_token_id ?? this.requireId(tokenContent(cfg.pad_token) ?? '<pad>');
+    this.pad = g.pad_token_id ?? this.requireId(p.pad_tag ?? OFFICIAL_PAD_TAG);
   }
 
   /** Throws a BundleError unless every named template exists. */

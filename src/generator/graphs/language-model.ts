@@ -1,12 +1,51 @@
 import type { BundleDims } from '../dims.ts';
-import { attention, linear, mergeHeads, rmsNorm, silu, splitHeads } from '../layers.ts';
+import { attention, drawLinear, drawNormWeight, linearFrom, mergeHeads, rmsNormFrom, silu, splitHeads, type LinearWeights } from '../layers.ts';
 import { DType, GraphBuilder, type WeightFormat } from '../onnx-builder.ts';
 import type { SeededRandom } from '../../util/seeded-random.ts';
 import { GRAPH_IO } from '../../bundle/contract.ts';
 
+/** One decoder layer's random weights. */
+export interface DecoderLayerWeights {
+  inputNorm: Float32Array;
+  q: LinearWeights;
+  k: LinearWeights;
+  v: LinearWeights;
+  o: LinearWeights;
+  postNorm: Float32Array;
+  gate: LinearWeights;
+  up: LinearWeights;
+  down: LinearWeights;
+}
+
+/**
+ * Draws layer weights in the one order every language-model form shares (input_layernorm, q, k, v,
+ * o, post_attention_layernorm, gate, up, down), so the same seed gives every form the same weights.
+ * Call it once per layer, in layer order, then `drawFinalNorm`.
+ */
+export function drawDecoderLayer(rng: SeededRandom, d: BundleDims): DecoderLayerWeights {
+  const qkv = d.heads * d.headDim;
+  return {
+    inputNorm: drawNormWeight(rng, d.hidden),
+    q: drawLinear(rng, d.hidden, qkv),
+    k: drawLinear(rng, d.hidden, qkv),
+    v: drawLinear(rng, d.hidden, qkv),
+    o: drawLinear(rng, qkv, d.hidden),
+    postNorm: drawNormWeight(rng, d.hidden),
+    gate: drawLinear(rng, d.hidden, d.intermediate),
+    up: drawLinear(rng, d.hidden, d.intermediate),
+    down: drawLinear(rng, d.intermediate, d.hidden),
+  };
+}
+
+/** model.norm, drawn after the last layer. */
+export function drawFinalNorm(rng: SeededRandom, d: BundleDims): Float32Array {
+  return drawNormWeight(rng, d.hidden);
+}
+
 /**
  * The Llama-style decoder of Janus as the public export splits it out: embeddings in, final-norm
- * hidden states out, KV cache as past_key_values.N.key/value -> present.N.key/value.
+ * hidden states out, KV cache as past_key_values.N.key/value -> present.N.key/value. This is the
+ * `concat` form: plain ONNX ops, Concat(past, new) for the cache and a bool causal+padding mask.
  */
 export function buildLanguageModel(d: BundleDims, rng: SeededRandom, weights: WeightFormat = 'fp32'): GraphBuilder {
   const io = GRAPH_IO.language_model;
@@ -25,23 +64,25 @@ export function buildLanguageModel(d: BundleDims, rng: SeededRandom, weights: We
 
   for (let i = 0; i < d.layers; i++) {
     const p = `model.layers.${i}`;
-    const h = rmsNorm(b, rng, `${p}.input_layernorm`, x, d.hidden, d.rmsEps);
-    const q = rope(b, splitHeads(b, linear(b, rng, `${p}.self_attn.q_proj`, h, d.hidden, d.heads * d.headDim), d.heads, d.headDim), cos, sin, d.headDim);
-    const k = rope(b, splitHeads(b, linear(b, rng, `${p}.self_attn.k_proj`, h, d.hidden, d.heads * d.headDim), d.heads, d.headDim), cos, sin, d.headDim);
-    const v = splitHeads(b, linear(b, rng, `${p}.self_attn.v_proj`, h, d.hidden, d.heads * d.headDim), d.heads, d.headDim);
+    const w = drawDecoderLayer(rng, d);
+    const qkv = d.heads * d.headDim;
+    const h = rmsNormFrom(b, `${p}.input_layernorm`, x, d.rmsEps, w.inputNorm);
+    const q = rope(b, splitHeads(b, linearFrom(b, `${p}.self_attn.q_proj`, h, d.hidden, qkv, w.q), d.heads, d.headDim), cos, sin, d.headDim);
+    const k = rope(b, splitHeads(b, linearFrom(b, `${p}.self_attn.k_proj`, h, d.hidden, qkv, w.k), d.heads, d.headDim), cos, sin, d.headDim);
+    const v = splitHeads(b, linearFrom(b, `${p}.self_attn.v_proj`, h, d.hidden, qkv, w.v), d.heads, d.headDim);
     const presentK = b.named(io.presentKey(i), 'Concat', [io.pastKey(i), k], { axis: 2 });
     const presentV = b.named(io.presentValue(i), 'Concat', [io.pastValue(i), v], { axis: 2 });
     const attn = mergeHeads(b, attention(b, q, presentK, presentV, d.headDim, allowed), d.heads * d.headDim);
-    x = b.o('Add', [x, linear(b, rng, `${p}.self_attn.o_proj`, attn, d.heads * d.headDim, d.hidden)]);
+    x = b.o('Add', [x, linearFrom(b, `${p}.self_attn.o_proj`, attn, qkv, d.hidden, w.o)]);
 
-    const h2 = rmsNorm(b, rng, `${p}.post_attention_layernorm`, x, d.hidden, d.rmsEps);
-    const gate = silu(b, linear(b, rng, `${p}.mlp.gate_proj`, h2, d.hidden, d.intermediate));
-    const up = linear(b, rng, `${p}.mlp.up_proj`, h2, d.hidden, d.intermediate);
-    x = b.o('Add', [x, linear(b, rng, `${p}.mlp.down_proj`, b.o('Mul', [gate, up]), d.intermediate, d.hidden)]);
+    const h2 = rmsNormFrom(b, `${p}.post_attention_layernorm`, x, d.rmsEps, w.postNorm);
+    const gate = silu(b, linearFrom(b, `${p}.mlp.gate_proj`, h2, d.hidden, d.intermediate, w.gate));
+    const up = linearFrom(b, `${p}.mlp.up_proj`, h2, d.hidden, d.intermediate, w.up);
+    x = b.o('Add', [x, linearFrom(b, `${p}.mlp.down_proj`, b.o('Mul', [gate, up]), d.intermediate, d.hidden, w.down)]);
     b.output(io.presentKey(i), DType.float, ['batch_size', d.heads, 'total_sequence_length', d.headDim]);
     b.output(io.presentValue(i), DType.float, ['batch_size', d.heads, 'total_sequence_length', d.headDim]);
   }
-  const normed = rmsNorm(b, rng, 'model.norm', x, d.hidden, d.rmsEps);
+  const normed = rmsNormFrom(b, 'model.norm', x, d.rmsEps, drawFinalNorm(rng, d));
   b.named(io.hiddenStates, 'Identity', [normed]);
   b.output(io.hiddenStates, DType.float, ['batch_size', 'sequence_length', d.hidden]);
   return b;
