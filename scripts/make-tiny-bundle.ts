@@ -4,8 +4,15 @@ import { makeBundle } from '../src/generator/make-bundle.ts';
 import type { WeightFormat } from '../src/generator/onnx-builder.ts';
 
 const USAGE = `Usage: npm run make-tiny-bundle -- --out DIR [--seed N] [--preset tiny|janus-pro-1b] [--variants fp32,q4]
-       [--hidden N] [--layers N] [--heads N] [--head-dim N] [--intermediate N] [--vocab N] [--codebook N]
-Writes a random-weight bundle in the public Janus-Pro ONNX layout (a test fixture, not a model).`;
+       [--attention concat|mha|gqa] [--hidden N] [--layers N] [--heads N] [--head-dim N] [--intermediate N] [--vocab N] [--codebook N]
+Writes a random-weight bundle in the public Janus-Pro ONNX layout (a test fixture, not a model).
+--attention: the language model's attention form: plain ONNX Concat (default for --preset tiny), or
+onnxruntime-genai builder graphs with com.microsoft MultiHeadAttention (mha) or GroupQueryAttention
+(gqa, default for --preset janus-pro-1b). The same seed gives every form the same weights.`;
+
+const ATTENTION_FORMS = ['concat', 'mha', 'gqa'] as const;
+type AttentionForm = (typeof ATTENTION_FORMS)[number];
+const DEFAULT_ATTENTION: Record<string, AttentionForm> = { tiny: 'concat', 'janus-pro-1b': 'gqa' };
 
 const SIZE_FLAGS: Record<string, keyof BundleDims> = {
   hidden: 'hidden',
@@ -26,6 +33,7 @@ function main(): void {
       seed: { type: 'string', default: '1' },
       preset: { type: 'string', default: 'tiny' },
       variants: { type: 'string', default: 'fp32' },
+      attention: { type: 'string' },
       help: { type: 'boolean' },
       ...Object.fromEntries(Object.keys(SIZE_FLAGS).map((k) => [k, { type: 'string' as const }])),
     },
@@ -53,9 +61,11 @@ function main(): void {
   if (!Number.isInteger(seed) || seed < 0) fail('--seed must be a non-negative integer');
   const variants = String(values.variants).split(',');
   if (!variants.every((v): v is WeightFormat => v === 'fp32' || v === 'q4')) fail('--variants takes fp32 and/or q4, comma-separated');
+  const attention = (values.attention ?? DEFAULT_ATTENTION[values.preset as string]) as string;
+  if (!ATTENTION_FORMS.includes(attention as AttentionForm)) fail(`--attention takes concat, mha or gqa, not ${attention}`);
   const t0 = Date.now();
   try {
-    makeBundle({ out: values.out as string, seed, dims, variants });
+    makeBundle({ out: values.out as string, seed, dims, variants, attention: attention as AttentionForm });
   } catch (err) {
     fail((err as Error).message);
   }

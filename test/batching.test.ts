@@ -1,20 +1,26 @@
-import { test, before, after } from 'node:test';
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { KvCapacity } from '../src/engine/kv-capacity.ts';
 import { CancelledError } from '../src/errors.ts';
 import { Personalizer, type GenerateRequest } from '../src/pipeline/personalizer.ts';
-import { removeTinyBundles, tinyBundle } from './helpers/tiny-bundle.ts';
+import { ATTENTION_FORMS, removeTinyBundles, tinyBundle } from './helpers/tiny-bundle.ts';
 
+after(() => removeTinyBundles());
+
+// Every language-model form: our Concat graph and the public export's MultiHeadAttention and
+// GroupQueryAttention (which places new rows by the mask's count of ones, not at the last column).
+for (const form of ATTENTION_FORMS) describe(`${form} attention`, () => {
 let p: Personalizer;
 before(async () => {
-  p = await Personalizer.load(tinyBundle(1), { intraOpThreads: 1, maxBatchRows: 8 });
+  p = await Personalizer.load(tinyBundle(1, form), { intraOpThreads: 1, maxBatchRows: 8 });
 });
 after(async () => {
   await p?.close();
-  removeTinyBundles();
 });
+// GroupQueryAttention cannot run transformers.js' all-masked uncond row: it gets the official one.
+const unattendedUncond = form === 'gqa' ? 'janus' : 'transformers-js';
 
 const tokens = async (request: GenerateRequest) => (await p.generate(request)).images.map((i) => i.imageTokens);
 
@@ -31,7 +37,7 @@ test('jobs that overlap share decoder steps, and each draws exactly the image it
   // Different prompt lengths (one with a photo: ~580 tokens longer), seeds, guidance, sampling, counts.
   const a: GenerateRequest = { prompt: 'a dog on the moon', seed: 1 };
   const b: GenerateRequest = { prompt: 'the same dog asleep on a red sofa in a sunny room', subject: s, grounding: 'a small brown dog', seed: 2, cfgWeight: 3, topK: 40 };
-  const c: GenerateRequest = { prompt: 'a cat', seed: 3, count: 2, uncond: 'transformers-js', temperature: 0.7 };
+  const c: GenerateRequest = { prompt: 'a cat', seed: 3, count: 2, uncond: unattendedUncond, temperature: 0.7 };
   const d: GenerateRequest = { prompt: 'a mug', greedy: true, cfgWeight: 1 };
   const alone = [];
   for (const r of [a, b, c, d]) alone.push(await tokens(r));
@@ -75,7 +81,7 @@ test('cancelling one job of a batch stops only that one; the others still match 
 });
 
 test('a job whose rows exceed the batch waits for room and still runs', async () => {
-  const small = await Personalizer.load(tinyBundle(1), { intraOpThreads: 1, maxBatchRows: 2 });
+  const small = await Personalizer.load(tinyBundle(1, form), { intraOpThreads: 1, maxBatchRows: 2 });
   try {
     const solo = (await small.generate({ prompt: 'a kite', seed: 5, count: 2 })).images.map((i) => i.imageTokens);
     const [x, y] = await Promise.all([small.generate({ prompt: 'a boat', seed: 6 }), small.generate({ prompt: 'a kite', seed: 5, count: 2 })]);
@@ -147,6 +153,8 @@ test('KvCapacity writes each new position into its row and grows the mask with i
   const fresh = out.fresh[name].data as Float32Array;
   for (let head = 0; head < h; head++) assert.deepEqual(data.subarray((head * 16 + 10) * d, (head * 16 + 11) * d), fresh.subarray(head * d, (head + 1) * d));
   assert.equal(kv.stepMask()[10], 1n);
+});
+
 });
 
 test('KvCapacity keeps float16 caches (the CUDA default dtypes) as float16, rows placed and grown like float32', () => {

@@ -5,7 +5,8 @@ import { BundleError } from '../errors.ts';
 import { freshStart, gqaMaskProblem, type AttentionForm } from './attention-form.ts';
 import { fromHalf, toHalf } from './float16.ts';
 import type { KvArena } from './kv-arena.ts';
-import { kvExtend } from './kv-rows.ts';
+import { pickRows, stackRows } from './hidden-rows.ts';
+import { kvExtend, kvGather, kvStack } from './kv-rows.ts';
 import { createSessions, type KvAppendOutputs, type SessionOptions } from './sessions.ts';
 
 /** Sizes the engine needs, read from the graphs' own metadata and the bundle's configs. */
@@ -122,6 +123,8 @@ export class JanusModel {
       const problem = gqaMaskProblem(attentionMask, batch, total, len);
       // GroupQueryAttention would silently attend to the wrong columns (or fail inside the runtime).
       if (problem) throw new RangeError(`GroupQueryAttention cannot run this attention mask: ${problem}`);
+      // Its CPU kernel takes several new positions after a past only at batch 1.
+      if (batch > 1 && len > 1 && total > len) return this.decodeRowByRow(embeds, cache, attentionMask);
     }
     const feeds: Record<string, ort.Tensor> = {
       ...cache,
@@ -149,6 +152,17 @@ export class JanusModel {
       fresh[io.pastValue(i)] = columnsAt(out[io.presentValue(i)], starts, len);
     }
     return { hidden: lastPosition(out[io.hiddenStates]), fresh };
+  }
+
+  private async decodeRowByRow(embeds: ort.Tensor, cache: KvCache, attentionMask: BigInt64Array): Promise<{ hidden: ort.Tensor; fresh: KvCache }> {
+    const batch = (embeds.dims as number[])[0];
+    const total = attentionMask.length / batch;
+    const rows = [];
+    for (let b = 0; b < batch; b++) {
+      const past = kvGather([{ cache, row: b }]);
+      rows.push(await this.decodeFresh(pickRows(embeds, [b]), past, attentionMask.subarray(b * total, (b + 1) * total)));
+    }
+    return { hidden: stackRows(rows.map((r) => r.hidden)), fresh: kvStack(rows.map((r) => r.fresh)) };
   }
 
   /** Text logits [B, vocab] from hidden [B, 1, H]. */

@@ -12,7 +12,7 @@ import { readAttentionForm, type AttentionForm } from './attention-form.ts';
 const { onnx } = onnxProto;
 
 /** Bumped whenever the rewrite changes, so cached rewrites of an older kind are not used. */
-const REWRITE_VERSION = 2;
+const REWRITE_VERSION = 3;
 
 /** A language model made to also output each layer's new keys and values. */
 export interface KvAppendGraph {
@@ -61,7 +61,8 @@ interface CacheMeta {
  * makes each layer's new key/value rows an output of their own, so the engine fetches only those
  * and writes them into the cache it owns. Per attention form:
  * - concat: present is Concat(past, new): `new` becomes an output;
- * - mha: MultiHeadAttention's present ends with the new rows: a Slice of its last L columns;
+ * - mha: MultiHeadAttention's present ends with the new rows: a Slice of its last L columns (and
+ *   its attention bias is replaced by one that also allows a prompt continued after a past);
  * - gqa: GroupQueryAttention writes row b's new rows at columns sum(mask_b) - L ..: a GatherElements
  *   at those columns, computed from attention_mask as GroupQueryAttention does.
  *
@@ -93,9 +94,12 @@ export function planKvAppend(path: string, cacheDir: string | null = defaultGrap
   try {
     mkdirSync(staging, { recursive: true });
     const linked = linkData(dirname(source), staging, model.graph!);
-    // Two writes, not one concatenation: a 780 MB file is not held twice.
-    writeFileSync(join(staging, file), bytes);
-    appendFileSync(join(staging, file), made.extra);
+    if (made.whole) writeFileSync(join(staging, file), made.whole);
+    else {
+      // Two writes, not one concatenation: a 780 MB file is not held twice.
+      writeFileSync(join(staging, file), bytes);
+      appendFileSync(join(staging, file), made.extra!);
+    }
     const meta: CacheMeta = { version: REWRITE_VERSION, source, form: made.form, file, newKeys: made.newKeys, newValues: made.newValues, linked };
     if (keep) writeEntry(staging, target, source, meta);
   } catch (err) {
@@ -200,7 +204,13 @@ function linkData(from: string, to: string, graph: onnxProto.onnx.IGraphProto): 
   return linked;
 }
 
-type Rewrite = { form: AttentionForm; extra: Uint8Array; newKeys: string[]; newValues: string[] } | { form: AttentionForm | null; reason: string };
+/**
+ * What the rewrite adds: `extra` is appended to the original bytes (a merge); `whole` replaces
+ * them (a graph whose own nodes had to change).
+ */
+type Rewrite =
+  | { form: AttentionForm; extra?: Uint8Array; whole?: Uint8Array; newKeys: string[]; newValues: string[] }
+  | { form: AttentionForm | null; reason: string };
 
 function rewrite(model: onnxProto.onnx.ModelProto): Rewrite {
   const io = GRAPH_IO.language_model;
@@ -232,8 +242,75 @@ function rewrite(model: onnxProto.onnx.ModelProto): Rewrite {
       list.push(name);
     }
   }
-  const extra = onnx.ModelProto.encode({ graph: { node: added.nodes, initializer: added.initializers, output: outputs } }).finish();
-  return { form, extra, newKeys, newValues };
+  if (form !== 'mha') {
+    const extra = onnx.ModelProto.encode({ graph: { node: added.nodes, initializer: added.initializers, output: outputs } }).finish();
+    return { form, extra, newKeys, newValues };
+  }
+  // onnxruntime-genai's builder expands a causal [1, 1, S, S] block to [B, 1, S, T] for
+  // MultiHeadAttention, which fails for S > 1 new positions after a past (a prompt continued after
+  // a cached prefix). Every MultiHeadAttention gets a bias that holds for any S and T instead:
+  // 0 where key j <= T - S + i and attention_mask[b, j] is 1, the dtype's lowest value elsewhere
+  // (the builder's own values where its bias works), and the builder's mask nodes are dropped.
+  const attention = (graph.node ?? []).filter((n) => n.opType === 'MultiHeadAttention' && n.domain === 'com.microsoft');
+  const heads = Number(attention[0].attribute?.find((a) => a.name === 'num_heads')?.i ?? 0);
+  const dtype = graph.input?.find((i) => i.name === io.pastKey(0))?.type?.tensorType?.elemType ?? onnx.TensorProto.DataType.FLOAT;
+  if (!heads) return { form, reason: 'MultiHeadAttention has no num_heads' };
+  if (dtype !== onnx.TensorProto.DataType.FLOAT && dtype !== onnx.TensorProto.DataType.FLOAT16) return { form, reason: `the KV cache's element type ${dtype} is neither float32 nor float16` };
+  const bias = added.causalPaddingBias(dtype, heads);
+  for (const node of attention) {
+    const inputs = [...(node.input ?? [])];
+    while (inputs.length < 6) inputs.push('');
+    // Inputs: query, key, value, bias, key_padding_mask, attention_bias, past_key, past_value.
+    inputs[4] = '';
+    inputs[5] = bias;
+    node.input = inputs;
+  }
+  graph.node = liveNodes([...(graph.node ?? []), ...added.nodes], [...(graph.output ?? []), ...outputs].map((o) => o.name!));
+  graph.initializer = [...(graph.initializer ?? []), ...added.initializers];
+  graph.output = [...(graph.output ?? []), ...outputs];
+  return { form, whole: onnx.ModelProto.encode(model).finish(), newKeys, newValues };
+}
+
+/**
+ * The nodes the given outputs need, in an order where each node comes after the producers of its
+ * inputs (ONNX requires it; the added bias is read by nodes that precede it in the list).
+ */
+function liveNodes(nodes: onnxProto.onnx.INodeProto[], outputs: string[]): onnxProto.onnx.INodeProto[] {
+  const producer = new Map<string, onnxProto.onnx.INodeProto>();
+  for (const node of nodes) for (const out of node.output ?? []) if (out) producer.set(out, node);
+  const placed = new Set<onnxProto.onnx.INodeProto>();
+  const order: onnxProto.onnx.INodeProto[] = [];
+  // Depth-first from each output with an explicit stack (a 24-layer graph is thousands of nodes deep).
+  for (const output of outputs) {
+    const root = producer.get(output);
+    if (!root || placed.has(root)) continue;
+    const stack: { node: onnxProto.onnx.INodeProto; next: number }[] = [{ node: root, next: 0 }];
+    const onStack = new Set([root]);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1];
+      const reads = readsOf(top.node);
+      if (top.next < reads.length) {
+        const dep = producer.get(reads[top.next++]);
+        if (dep && !placed.has(dep) && !onStack.has(dep)) {
+          onStack.add(dep);
+          stack.push({ node: dep, next: 0 });
+        }
+        continue;
+      }
+      stack.pop();
+      onStack.delete(top.node);
+      placed.add(top.node);
+      order.push(top.node);
+    }
+  }
+  return order;
+}
+
+/** A node's inputs, and what its control-flow bodies read by name from outside. */
+function readsOf(node: onnxProto.onnx.INodeProto): string[] {
+  const reads = (node.input ?? []).filter(Boolean);
+  for (const a of node.attribute ?? []) for (const g of [a.g, ...(a.graphs ?? [])]) for (const n of g?.node ?? []) reads.push(...(n.input ?? []));
+  return reads;
 }
 
 /** Nodes added after the graph's own: they read its inputs and present outputs only. */
@@ -267,6 +344,36 @@ class AddedNodes {
       const expanded = this.node('Expand', [index, this.node('Concat', [one, h, one, d], undefined, [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }])]);
       return this.node('GatherElements', [present, expanded], `xcot_new/${present}`, [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 2 }]);
     };
+  }
+
+  /**
+   * [B, heads, S, T] additive attention bias: 0 where key j <= T - S + i and attention_mask[b, j]
+   * is 1, else the lowest value of `dtype` (float32 or float16).
+   */
+  causalPaddingBias(dtype: number, heads: number): string {
+    const mask = GRAPH_IO.language_model.attentionMask;
+    const len = this.newLength();
+    const total = this.node('Slice', [this.node('Shape', [mask]), this.int64([1n]), this.int64([2n]), this.int64([0n])]);
+    const past = this.node('Sub', [total, len]);
+    const scalar = (x: string) => this.node('Squeeze', [x, this.int64([0n])]);
+    const queries = this.node('Add', [this.node('Range', [this.int64([0n], []), scalar(len), this.int64([1n], [])]), past]);
+    const keys = this.node('Range', [this.int64([0n], []), scalar(total), this.int64([1n], [])]);
+    const causal = this.node('LessOrEqual', [this.node('Unsqueeze', [keys, this.int64([0n])]), this.node('Unsqueeze', [queries, this.int64([1n])])]);
+    const padding = this.node('Unsqueeze', [this.node('Cast', [mask], undefined, [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: onnx.TensorProto.DataType.BOOL }]), this.int64([1n, 2n])]);
+    const allowed = this.node('And', [causal, padding]);
+    const bias = this.node('Where', [allowed, this.float(dtype, 0), this.float(dtype, -Infinity)]);
+    return this.node('Tile', [bias, this.int64([1n, BigInt(heads), 1n, 1n])]);
+  }
+
+  /** A scalar of `dtype` (float32 or float16); -Infinity stands for the dtype's lowest finite value. */
+  private float(dtype: number, value: number): string {
+    const name = `xcot_kv/const_${this.count++}`;
+    const half = dtype === onnx.TensorProto.DataType.FLOAT16;
+    const rawData = half
+      ? new Uint8Array(Uint16Array.of(value === -Infinity ? 0xfbff : 0).buffer)
+      : new Uint8Array(Float32Array.of(value === -Infinity ? -3.4028234663852886e38 : value).buffer);
+    this.initializers.push({ name, dataType: dtype, dims: [], rawData });
+    return name;
   }
 
   /** [1] int64: the number of new positions, inputs_embeds' dim 1. */

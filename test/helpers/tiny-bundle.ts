@@ -2,7 +2,11 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TINY_DIMS } from '../../src/generator/dims.ts';
-import { makeBundle } from '../../src/generator/make-bundle.ts';
+import { makeBundle, type MakeBundleOptions } from '../../src/generator/make-bundle.ts';
+
+/** The language model's attention forms a fixture can have: ours, and the public export's two. */
+export type AttentionForm = NonNullable<MakeBundleOptions['attention']>;
+export const ATTENTION_FORMS: AttentionForm[] = ['concat', 'mha', 'gqa'];
 
 /**
  * Fixture bundles for tests, generated at test time into one temp folder per test process.
@@ -12,7 +16,7 @@ import { makeBundle } from '../../src/generator/make-bundle.ts';
  */
 
 let root: string | null = null;
-const bySeed = new Map<number, string>();
+const bySeed = new Map<string, string>();
 let copies = 0;
 
 function tempRoot(): string {
@@ -20,13 +24,18 @@ function tempRoot(): string {
   return root;
 }
 
-/** A tiny bundle for `seed`, at <root>/tiny-<seed> (its parent holds nothing else that is shared). */
-export function tinyBundle(seed = 1): string {
-  let dir = bySeed.get(seed);
+/**
+ * A tiny bundle for `seed` whose language model has the given attention form, at
+ * <root>/tiny-<seed>[-<form>] (its parent holds nothing else that is shared). For one seed every
+ * form holds the same weights.
+ */
+export function tinyBundle(seed = 1, attention: AttentionForm = 'concat'): string {
+  const key = attention === 'concat' ? `${seed}` : `${seed}-${attention}`;
+  let dir = bySeed.get(key);
   if (!dir) {
-    dir = join(tempRoot(), `tiny-${seed}`);
-    makeBundle({ out: dir, seed, dims: TINY_DIMS });
-    bySeed.set(seed, dir);
+    dir = join(tempRoot(), `tiny-${key}`);
+    makeBundle({ out: dir, seed, dims: TINY_DIMS, attention });
+    bySeed.set(key, dir);
   }
   return dir;
 }
@@ -37,9 +46,9 @@ export function scratchDir(label: string): string {
 }
 
 /** A private copy of the seed's bundle that a test may change. */
-export function copyTinyBundle(seed = 1): string {
-  const dir = scratchDir(`copy-${seed}`);
-  cpSync(tinyBundle(seed), dir, { recursive: true });
+export function copyTinyBundle(seed = 1, attention: AttentionForm = 'concat'): string {
+  const dir = scratchDir(`copy-${seed}-${attention}`);
+  cpSync(tinyBundle(seed, attention), dir, { recursive: true });
   return dir;
 }
 
