@@ -9,6 +9,7 @@ import { buildGenImgEmbeds } from './graphs/gen-img-embeds.ts';
 import { buildGenHead, buildLmHead } from './graphs/heads.ts';
 import { buildImageDecode } from './graphs/image-decode.ts';
 import { buildLanguageModel } from './graphs/language-model.ts';
+import { buildLanguageModelGqa, buildLanguageModelMha } from './graphs/language-model-fused.ts';
 import { buildPrepareInputsEmbeds } from './graphs/prepare-inputs-embeds.ts';
 import type { GraphBuilder, WeightFormat } from './onnx-builder.ts';
 
@@ -69,12 +70,20 @@ const BUILDERS: Record<GraphName, (d: BundleDims, rng: SeededRandom, weights: We
   image_decode: buildImageDecode,
 };
 
+const LANGUAGE_MODELS = { concat: buildLanguageModel, mha: buildLanguageModelMha, gqa: buildLanguageModelGqa };
+
 export interface MakeBundleOptions {
   out: string;
   seed: number;
   dims: BundleDims;
   /** Which variants to write (default fp32 only); q4 turns linear layers into 4-bit MatMulNBits. */
   variants?: WeightFormat[];
+  /**
+   * The language model's attention: plain ONNX Concat + mask (default), or onnxruntime-genai's
+   * builder forms with com.microsoft MultiHeadAttention (web target) or GroupQueryAttention
+   * (cpu/cuda target). The same seed gives all three the same weights.
+   */
+  attention?: 'concat' | 'mha' | 'gqa';
   /**
    * How tokenizer_config.json stores the named chat templates: a list of {name, template} (default)
    * or an object name -> template. transformers.js and our loader accept both.
@@ -86,7 +95,7 @@ export interface MakeBundleOptions {
  * Writes a complete bundle in the public export's layout with random weights from `seed`.
  * The same seed and dims give the same bytes.
  */
-export function makeBundle({ out, seed, dims: requested, variants = ['fp32'], chatTemplateForm = 'list' }: MakeBundleOptions): void {
+export function makeBundle({ out, seed, dims: requested, variants = ['fp32'], attention = 'concat', chatTemplateForm = 'list' }: MakeBundleOptions): void {
   const tokenizer = buildBpeTokenizer(requested.bpeMerges, SPECIALS, requested.specialTokenBase);
   const dims = { ...requested, vocab: requested.vocab || tokenizer.size };
   if (tokenizer.size > dims.vocab) throw new Error(`vocab ${dims.vocab} is smaller than the tokenizer (${tokenizer.size})`);
@@ -104,7 +113,8 @@ export function makeBundle({ out, seed, dims: requested, variants = ['fp32'], ch
     for (const [name, build] of Object.entries(BUILDERS) as [GraphName, (typeof BUILDERS)[GraphName]][]) {
       const file = graphFileName(name, variant);
       // The same fork per graph for every variant: q4 quantizes the very weights fp32 holds.
-      const { model, sidecar } = build(dims, rng.fork(name), variant).build(sidecarName(name, variant, file));
+      const builder = name === 'language_model' ? LANGUAGE_MODELS[attention] : build;
+      const { model, sidecar } = builder(dims, rng.fork(name), variant).build(sidecarName(name, variant, file));
       writeFileSync(join(out, 'onnx', file), model);
       if (sidecar) {
         writeFileSync(join(out, 'onnx', `${file}_data`), sidecar);
