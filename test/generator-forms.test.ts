@@ -109,13 +109,13 @@ test('mha and gqa graphs use the builder\'s fused ops, attributes and initialize
       }
       const cos = graph.initializer!.find((i) => i.name === 'cos_cache')!;
       assert.deepEqual(cos.dims!.map(Number), [D.maxPositions, D.headDim / 2]);
-      const proj = form === 'mha' ? 'q_proj' : 'qkv_proj';
+      const proj = 'q_proj';
       const suffixes = variant === 'q4' ? ['weight_Q4', 'weight_scales'] : ['weight'];
       for (const s of suffixes) assert.ok(inits.has(`model.layers.0.attn.${proj}.MatMul.${s}`), `${where}: ${proj} ${s}`);
       if (variant === 'q4') {
         const nbits = nodes.filter((n) => n.opType === 'MatMulNBits');
         assert.ok(nbits.length >= 4 * D.layers, where);
-        assert.deepEqual(attrs(nbits[0]), { K: D.hidden, N: form === 'mha' ? D.hidden : 3 * D.hidden, bits: 4, block_size: 32, accuracy_level: 4 });
+        assert.deepEqual(attrs(nbits[0]), { K: D.hidden, N: D.hidden, bits: 4, block_size: 32, accuracy_level: 4 });
       }
       if (form === 'mha') {
         assert.equal(count('MultiHeadAttention'), D.layers, where);
@@ -137,7 +137,7 @@ test('mha and gqa graphs use the builder\'s fused ops, attributes and initialize
         const gqa = nodes.find((n) => n.opType === 'GroupQueryAttention')!;
         assert.equal(gqa.domain, 'com.microsoft');
         assert.deepEqual(gqa.input, [
-          '/model/layers.0/attn/qkv_proj/MatMul/output_0', '', '', 'past_key_values.0.key', 'past_key_values.0.value',
+          '/model/layers.0/attn/q_proj/MatMul/output_0', '/model/layers.0/attn/k_proj/MatMul/output_0', '/model/layers.0/attn/v_proj/MatMul/output_0', 'past_key_values.0.key', 'past_key_values.0.value',
           '/model/attn_mask_reformat/attn_mask_subgraph/Sub/Cast/output_0', '/model/attn_mask_reformat/attn_mask_subgraph/Gather/Cast/output_0',
           'cos_cache', 'sin_cache',
         ]);
@@ -152,11 +152,10 @@ test('mha and gqa graphs use the builder\'s fused ops, attributes and initialize
   }
 });
 
-test('for one seed, concat, mha and gqa hold the same weights (q, k, v, o, mlp, norms; gqa packs q|k|v by columns)', () => {
+test('for one seed, concat, mha and gqa hold the same weights (q, k, v, o, mlp, norms)', () => {
   const concat = readGraph('concat', 'fp32').tensor;
   const mha = readGraph('mha', 'fp32').tensor;
   const gqa = readGraph('gqa', 'fp32').tensor;
-  const qkv = D.heads * D.headDim;
   for (let i = 0; i < D.layers; i++) {
     const c = (n: string) => concat(`model.layers.${i}.${n}`);
     const m = (n: string) => mha(`model.layers.${i}.${n}`);
@@ -166,12 +165,7 @@ test('for one seed, concat, mha and gqa hold the same weights (q, k, v, o, mlp, 
       ['mlp.gate_proj.weight', 'mlp.gate_proj.MatMul.weight'], ['mlp.up_proj.weight', 'mlp.up_proj.MatMul.weight'], ['mlp.down_proj.weight', 'mlp.down_proj.MatMul.weight'],
       ['input_layernorm.weight', 'input_layernorm.weight'], ['post_attention_layernorm.weight', 'post_attention_layernorm.weight']]) {
       assert.deepEqual(m(fName), c(cName), `layer ${i} ${cName} (mha)`);
-      if (!fName.includes('q_proj') && !fName.includes('k_proj') && !fName.includes('v_proj')) assert.deepEqual(g(fName), c(cName), `layer ${i} ${cName} (gqa)`);
-    }
-    const packed = g('attn.qkv_proj.MatMul.weight');
-    const parts = [c('self_attn.q_proj.weight'), c('self_attn.k_proj.weight'), c('self_attn.v_proj.weight')];
-    for (let r = 0; r < D.hidden; r++) {
-      parts.forEach((p, j) => assert.deepEqual(packed.subarray(r * 3 * qkv + j * qkv, r * 3 * qkv + (j + 1) * qkv), p.subarray(r * qkv, (r + 1) * qkv), `layer ${i} qkv row ${r} part ${j}`));
+      assert.deepEqual(g(fName), c(cName), `layer ${i} ${cName} (gqa)`);
     }
   }
   assert.deepEqual(mha(`model.layers.${D.layers}.final_norm_layernorm.weight`), concat('model.norm.weight'));

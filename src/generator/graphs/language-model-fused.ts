@@ -12,7 +12,7 @@ import { drawDecoderLayer, drawFinalNorm } from './language-model.ts';
  * - `mha` (its web/default target): separate q/k/v MatMuls, RotaryEmbedding on q and k fed by the
  *   `position_ids` input, MultiHeadAttention with past_key/past_value and an additive attention bias
  *   [B, num_heads, S, T] that the builder derives from attention_mask (causal + padding, float min);
- * - `gqa` (its cpu/cuda target): one packed qkv MatMul, GroupQueryAttention with do_rotary=1 and the
+ * - `gqa` (its cpu/cuda target): GroupQueryAttention with do_rotary=1 and the
  *   cos/sin caches, seqlens_k = ReduceSum(attention_mask, 1) - 1 and total_sequence_length =
  *   attention_mask's dim 1 (both int32); no position_ids input.
  *
@@ -74,10 +74,11 @@ export function buildFusedLanguageModel(form: FusedAttention, d: BundleDims, rng
     const attnName = `${p}/attn/${form === 'mha' ? 'MultiHeadAttention' : 'GroupQueryAttention'}`;
     const attnOut = `${attnName}/output_0`;
     const present = [io.presentKey(i), io.presentValue(i)];
+    // Separate q/k/v projections, as the public file's initializers are named (attn.{q,k,v}_proj).
+    const q = matmul(g, `${p}/attn/q_proj/MatMul`, input.out, d.hidden, qSize, w.q);
+    const k = matmul(g, `${p}/attn/k_proj/MatMul`, input.out, d.hidden, qSize, w.k);
+    const v = matmul(g, `${p}/attn/v_proj/MatMul`, input.out, d.hidden, qSize, w.v);
     if (form === 'mha') {
-      const q = matmul(g, `${p}/attn/q_proj/MatMul`, input.out, d.hidden, qSize, w.q);
-      const k = matmul(g, `${p}/attn/k_proj/MatMul`, input.out, d.hidden, qSize, w.k);
-      const v = matmul(g, `${p}/attn/v_proj/MatMul`, input.out, d.hidden, qSize, w.v);
       const rotary = (name: string, x: string) => g.node(name, 'RotaryEmbedding', [x, positionIds, cosCache, sinCache],
         { interleaved: 0, num_heads: 0, rotary_embedding_dim: 0 }, 'com.microsoft');
       const qr = rotary(`${p}/attn/q_rotary/RotaryEmbedding`, q);
@@ -86,9 +87,8 @@ export function buildFusedLanguageModel(form: FusedAttention, d: BundleDims, rng
       b.op('MultiHeadAttention', [qr, kr, v, '', '', maskInputs.bias!, io.pastKey(i), io.pastValue(i)],
         { num_heads: d.heads, scale: { float: 1 / Math.sqrt(d.headDim) } }, [attnOut, ...present], 'com.microsoft');
     } else {
-      const qkv = matmul(g, `${p}/attn/qkv_proj/MatMul`, input.out, d.hidden, 3 * qSize, packColumns(d.hidden, [w.q, w.k, w.v], qSize));
-      // Inputs: query (packed qkv), key, value, past_key, past_value, seqlens_k, total_sequence_length, cos_cache, sin_cache.
-      b.op('GroupQueryAttention', [qkv, '', '', io.pastKey(i), io.pastValue(i), maskInputs.seqlensK!, maskInputs.totalSeqLen!, cosCache, sinCache], {
+      // Inputs: query, key, value, past_key, past_value, seqlens_k, total_sequence_length, cos_cache, sin_cache.
+      b.op('GroupQueryAttention', [q, k, v, io.pastKey(i), io.pastValue(i), maskInputs.seqlensK!, maskInputs.totalSeqLen!, cosCache, sinCache], {
         num_heads: d.heads, kv_num_heads: d.heads, scale: { float: 1 / Math.sqrt(d.headDim) },
         softcap: { float: 0 }, do_rotary: 1, rotary_interleaved: 0,
       }, [attnOut, ...present], 'com.microsoft');
@@ -135,16 +135,6 @@ function skipNorm(g: Nodes, name: string, weightName: string, root: string, skip
 /** `name` is the builder's node name (`/model/layers.0/attn/q_proj/MatMul`); weights `model.layers.0.attn.q_proj.MatMul.weight[_Q4|_scales]`. */
 function matmul(g: Nodes, name: string, x: string, inDim: number, outDim: number, w: LinearWeights): string {
   return linearFrom(g.b, name.slice(1).replaceAll('/', '.'), x, inDim, outDim, w, `${name}/output_0`);
-}
-
-/** [K, N] blocks side by side -> [K, sum N], as the builder packs q/k/v (quantizing it per column gives the same codes). */
-function packColumns(K: number, parts: LinearWeights[], N: number): LinearWeights {
-  const total = N * parts.length;
-  const weight = new Float32Array(K * total);
-  for (let r = 0; r < K; r++) {
-    parts.forEach((p, j) => weight.set(p.weight.subarray(r * N, (r + 1) * N), r * total + j * N));
-  }
-  return { weight };
 }
 
 /**
