@@ -6,6 +6,9 @@ import { loadBundle } from '../src/bundle/load-bundle.ts';
 import { BundleError } from '../src/errors.ts';
 import { DType, GraphBuilder } from '../src/generator/onnx-builder.ts';
 import { TINY_DIMS } from '../src/generator/dims.ts';
+import { makeBundle } from '../src/generator/make-bundle.ts';
+import { ChatTokenizer } from '../src/pipeline/chat-tokenizer.ts';
+import { imagePromptRows } from '../src/pipeline/image-prompt-rows.ts';
 import { Personalizer } from '../src/pipeline/personalizer.ts';
 import { copyTinyBundle, removeTinyBundles, scratchDir, tinyBundle } from './helpers/tiny-bundle.ts';
 
@@ -138,8 +141,9 @@ test('a graph file of garbage bytes', async () => {
 
 test('a graph whose sidecar is missing', async () => {
   const dir = copyTinyBundle(1);
-  rmSync(join(dir, 'onnx', 'gen_head.onnx_data'));
-  await expectBundleError(() => Personalizer.load(dir), 'graph_invalid', /gen_head\.onnx/);
+  // The fp32 language model is the graph with a sidecar, as in the public export.
+  rmSync(join(dir, 'onnx', 'language_model.onnx_data'));
+  await expectBundleError(() => Personalizer.load(dir), 'graph_invalid', /language_model\.onnx/);
 });
 
 test('a graph whose input does not match the contract (hidden instead of hidden_states)', async () => {
@@ -162,7 +166,7 @@ test('a graph input of the wrong element type (int32 image_ids) is reported with
 
 test('dtype: the CPU default order prefers q4; dtypes picks fp32; an absent dtype names its file', async () => {
   const dir = copyTinyBundle(1);
-  // A q4 "variant" that is the fp32 graph under another name; it still points at lm_head.onnx_data.
+  // A q4 "variant" that is the fp32 graph under another name (weights inline, as q4 graphs are).
   copyFileSync(join(dir, 'onnx', 'lm_head.onnx'), join(dir, 'onnx', 'lm_head_q4.onnx'));
 
   const auto = loadBundle(dir);
@@ -227,4 +231,64 @@ test('device cuda without a usable CUDA provider falls back to CPU and says why,
   } finally {
     await p.close();
   }
+});
+
+// ---- tokenizer_config.json chat templates and the CFG pad ----------------------------------------
+
+const MESSAGES = [{ role: '<|User|>', content: 'a dog wearing a space suit on the moon' }];
+
+test('the object-form chat_template gives the same templates and prompt ids as the list form', () => {
+  const dir = scratchDir('object-templates');
+  makeBundle({ out: dir, seed: 1, dims: TINY_DIMS, chatTemplateForm: 'object' });
+  const asObject = new ChatTokenizer(loadBundle(dir));
+  const asList = new ChatTokenizer(loadBundle(tinyBundle(1)));
+  for (const name of ['default', 'text_to_image']) {
+    const text = asObject.render(name, MESSAGES);
+    assert.equal(text, asList.render(name, MESSAGES));
+    assert.deepEqual(asObject.encode(text, 0).ids, asList.encode(asList.render(name, MESSAGES), 0).ids);
+  }
+  assert.doesNotThrow(() => asObject.requireTemplates(['default', 'text_to_image']));
+});
+
+test('a chat_template object whose values are not strings fails the schema', async () => {
+  const dir = copyTinyBundle(1);
+  const path = join(dir, 'tokenizer_config.json');
+  writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, 'utf8')), chat_template: { default: 3 } }));
+  await expectBoth(dir, 'file_invalid', /tokenizer_config\.json/, /chat_template/);
+});
+
+test('the uncond row uses generation_config.pad_token_id (the <｜▁pad▁｜> id), not the tokenizer\'s pad_token', () => {
+  const dir = tinyBundle(1);
+  const bundle = loadBundle(dir);
+  const tok = new ChatTokenizer(bundle);
+  const idOf = (t: string) => tok.encode(t, 0).ids;
+  const [cfgPad] = idOf('<｜▁pad▁｜>');
+  const [tokenizerPad] = idOf(bundle.tokenizerConfig.pad_token as string);
+  assert.notEqual(cfgPad, tokenizerPad);
+  assert.equal(bundle.generation.pad_token_id, cfgPad);
+  assert.equal(tok.pad, cfgPad);
+
+  const prompt = tok.encode(tok.render('text_to_image', MESSAGES), 0);
+  for (const mode of ['janus', 'transformers-js'] as const) {
+    const [cond, uncond] = imagePromptRows(prompt, true, mode, tok.pad);
+    assert.deepEqual(cond.ids, prompt.ids);
+    const padded = mode === 'janus' ? uncond.ids.slice(1, -1) : uncond.ids;
+    assert.ok(padded.length > 0 && padded.every((id) => id === cfgPad), `${mode}: ${uncond.ids.join(' ')}`);
+    assert.ok(!uncond.ids.includes(tokenizerPad), `${mode}: the tokenizer's pad_token is in the uncond row`);
+    if (mode === 'janus') {
+      // The official recipe keeps BOS and <begin_of_image>.
+      assert.equal(uncond.ids[0], prompt.ids[0]);
+      assert.equal(uncond.ids.at(-1), idOf('<begin_of_image>')[0]);
+    }
+  }
+});
+
+test('without generation_config.pad_token_id the uncond pad falls back to <｜▁pad▁｜> (VLChatProcessor\'s pad_tag), not the tokenizer\'s pad_token', () => {
+  const dir = copyTinyBundle(1);
+  const path = join(dir, 'generation_config.json');
+  const { pad_token_id: cfgPad, ...rest } = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  writeFileSync(path, JSON.stringify(rest));
+  const bundle = loadBundle(dir);
+  assert.equal(bundle.generation.pad_token_id, undefined);
+  assert.equal(new ChatTokenizer(bundle).pad, cfgPad);
 });

@@ -64,6 +64,10 @@ const CONFIG_FILES = [
   'tokenizer_config.json',
 ];
 const GRAPH_FILES = GRAPH_NAMES.map((g) => `onnx/${g}.onnx`);
+/** Graphs the public export ships that transformers.js (and our loader) never open. */
+const UNUSED_GRAPH_FILES = ['onnx/embed_tokens.onnx'];
+/** As in the public export, only the fp32 language model keeps its weights in a sidecar. */
+const SIDECAR_FILES = ['onnx/language_model.onnx_data'];
 
 // ---- determinism and layout -------------------------------------------------------------------
 
@@ -77,34 +81,59 @@ test('the same seed gives byte-identical files, every file in the folder', () =>
   for (const [file, hash] of ha) assert.equal(hb.get(file), hash, `${file} differs between two runs with seed 1`);
 });
 
-test('a different seed changes every graph\'s weights but none of the JSON files', () => {
+test('a different seed changes every graph file and the language model\'s sidecar, but none of the JSON files', () => {
   const a = hashes(tinyBundle(1));
   const b = hashes(tinyBundle(2));
   assert.deepEqual([...b.keys()].sort(), [...a.keys()].sort());
   for (const file of CONFIG_FILES) assert.equal(b.get(file), a.get(file), `${file} should not depend on the seed`);
-  for (const graph of GRAPH_FILES) {
-    assert.notEqual(b.get(`${graph}_data`), a.get(`${graph}_data`), `${graph}_data should depend on the seed`);
-  }
-  // Graphs with small inline weights (norms, biases) differ in the .onnx itself too.
-  const changedGraphFiles = GRAPH_FILES.filter((g) => a.get(g) !== b.get(g));
-  assert.ok(changedGraphFiles.length >= 4, `only ${changedGraphFiles.join(', ')} changed`);
+  for (const file of SIDECAR_FILES) assert.notEqual(b.get(file), a.get(file), `${file} should depend on the seed`);
+  // Inline weights (every graph but the fp32 language model) and the language model's small norms.
+  for (const graph of [...GRAPH_FILES, ...UNUSED_GRAPH_FILES]) assert.notEqual(b.get(graph), a.get(graph), `${graph} should depend on the seed`);
 });
 
-test('the layout is the public export\'s: seven JSON files and six graphs, each with an .onnx_data sidecar', () => {
+test('the layout is the public export\'s: seven JSON files, six graphs plus the unused embed_tokens, and a sidecar only for the fp32 language model', () => {
   const dir = tinyBundle(1);
   const files = [...hashes(dir).keys()].sort();
-  const expected = [...CONFIG_FILES, ...GRAPH_FILES.flatMap((g) => [g, `${g}_data`])].sort();
+  const expected = [...CONFIG_FILES, ...GRAPH_FILES, ...UNUSED_GRAPH_FILES, ...SIDECAR_FILES].sort();
   assert.deepEqual(files, expected);
   for (const name of CONFIG_FILES) assert.doesNotThrow(() => readJson(dir, name), `${name} is not JSON`);
 });
 
-test('every large initializer lives in the graph\'s own sidecar, inside its bounds and 64-byte aligned', () => {
+/** Initializers of a graph file that point to external data. */
+function externalInitializers(dir: string, graph: string) {
+  const { onnx } = onnxProto;
+  const model = onnx.ModelProto.decode(readFileSync(join(dir, graph)));
+  return model.graph!.initializer!.filter((t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL);
+}
+
+test('q4 graphs have no sidecar, and use_external_data_format maps exactly the files that have one to 1 chunk', () => {
+  const dir = scratchDir('fp32-q4');
+  makeBundle({ out: dir, seed: 1, dims: TINY_DIMS, variants: ['fp32', 'q4'] });
+  const onnxFiles = readdirSync(join(dir, 'onnx'));
+  const q4Graphs = onnxFiles.filter((f) => f.endsWith('_q4.onnx'));
+  assert.deepEqual(q4Graphs.sort(), [...GRAPH_NAMES, 'embed_tokens'].map((g) => `${g}_q4.onnx`).sort());
+  for (const graph of q4Graphs) {
+    assert.equal(existsSync(join(dir, 'onnx', `${graph}_data`)), false, `${graph} has a sidecar`);
+    assert.equal(externalInitializers(dir, `onnx/${graph}`).length, 0, `${graph} points to external data`);
+  }
+  const withSidecar = onnxFiles.filter((f) => f.endsWith('.onnx') && existsSync(join(dir, 'onnx', `${f}_data`)));
+  assert.deepEqual(withSidecar, ['language_model.onnx']);
+  assert.deepEqual(onnxFiles.filter((f) => !f.endsWith('.onnx')), ['language_model.onnx_data'], 'a sidecar without its graph');
+  const config = readJson(dir, 'config.json') as { 'transformers.js_config': { use_external_data_format: unknown } };
+  assert.deepEqual(config['transformers.js_config'].use_external_data_format, { 'language_model.onnx': 1 });
+});
+
+test('the fp32 language model\'s large initializers live in its own sidecar, inside its bounds and 64-byte aligned; other graphs are inline', () => {
   const dir = tinyBundle(1);
   const { onnx } = onnxProto;
-  for (const graph of GRAPH_FILES) {
+  for (const graph of [...GRAPH_FILES, ...UNUSED_GRAPH_FILES]) {
     const model = onnx.ModelProto.decode(readFileSync(join(dir, graph)));
+    const external = externalInitializers(dir, graph);
+    if (!SIDECAR_FILES.includes(`${graph}_data`)) {
+      assert.equal(external.length, 0, `${graph} points to external data`);
+      continue;
+    }
     const sidecarBytes = statSync(join(dir, `${graph}_data`)).size;
-    const external = model.graph!.initializer!.filter((t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL);
     assert.ok(external.length > 0, `${graph} has no external initializers`);
     let end = 0;
     for (const t of external) {
@@ -138,6 +167,86 @@ test('the JSON configs agree with the dims and with each other', () => {
   assert.equal(readJson(dir, 'preprocessor_config.json').image_size, D.imageSize);
   const tc = readJson(dir, 'tokenizer_config.json') as { chat_template: { name: string }[] };
   assert.deepEqual(tc.chat_template.map((t) => t.name).sort(), ['default', 'text_to_image']);
+});
+
+test('generation, preprocessor and processor configs hold the public export\'s keys and values', () => {
+  const dir = tinyBundle(1);
+  const tok = loadTokenizer(dir);
+  const id = (t: string) => tok.token_to_id(t);
+  // onnx-community/Janus-Pro-1B-ONNX (and Janus-1.3B-ONNX) generation_config.json, ids from our tokenizer.
+  assert.deepEqual(readJson(dir, 'generation_config.json'), {
+    bos_token_id: id('<｜begin▁of▁sentence｜>'),
+    eos_token_id: id('<｜end▁of▁sentence｜>'),
+    do_sample: true,
+    num_image_tokens: 576,
+    pad_token_id: id('<｜▁pad▁｜>'),
+    temperature: 0.7,
+    top_p: 0.95,
+  });
+  assert.deepEqual(readJson(dir, 'preprocessor_config.json'), {
+    background_color: [127, 127, 127],
+    do_normalize: true,
+    image_mean: [0.5, 0.5, 0.5],
+    image_processor_type: 'VLMImageProcessor',
+    image_size: 384,
+    image_std: [0.5, 0.5, 0.5],
+    min_size: 14,
+    processor_class: 'VLChatProcessor',
+    rescale_factor: 0.00392156862745098,
+  });
+  assert.deepEqual(readJson(dir, 'processor_config.json'), {
+    add_special_token: false,
+    ignore_id: -100,
+    image_tag: '<image_placeholder>',
+    image_start_tag: '<begin_of_image>',
+    image_end_tag: '<end_of_image>',
+    mask_prompt: true,
+    num_image_tokens: 576,
+    processor_class: 'VLChatProcessor',
+    sft_format: 'deepseek',
+  });
+  // Byte for byte the public layout (two-space JSON): the public files are 346 and 288 bytes.
+  assert.equal(statSync(join(dir, 'preprocessor_config.json')).size, 346);
+  assert.equal(statSync(join(dir, 'processor_config.json')).size, 288);
+});
+
+test('chatTemplateForm \'object\' writes the same templates as an object name -> template', () => {
+  const dir = scratchDir('object-templates');
+  makeBundle({ out: dir, seed: 1, dims: TINY_DIMS, chatTemplateForm: 'object' });
+  const list = readJson(tinyBundle(1), 'tokenizer_config.json').chat_template as { name: string; template: string }[];
+  const object = readJson(dir, 'tokenizer_config.json').chat_template as Record<string, string>;
+  assert.ok(!Array.isArray(object));
+  assert.deepEqual(object, Object.fromEntries(list.map((t) => [t.name, t.template])));
+  // Nothing else changes.
+  const a = hashes(tinyBundle(1));
+  for (const [file, hash] of hashes(dir)) if (file !== 'tokenizer_config.json') assert.equal(hash, a.get(file), file);
+});
+
+test('embed_tokens maps input_ids [batch, sequence] to the same embeddings prepare_inputs_embeds gives text tokens', async () => {
+  const dir = tinyBundle(1);
+  const vocab = tokenizerSize(dir);
+  const embed = await ort.InferenceSession.create(join(dir, 'onnx', 'embed_tokens.onnx'));
+  const prepare = await ort.InferenceSession.create(join(dir, 'onnx', 'prepare_inputs_embeds.onnx'));
+  try {
+    const meta = (list: readonly ort.InferenceSession.ValueMetadata[]) =>
+      list.map((m) => (m.isTensor ? [m.name, m.type, [...m.shape]] : [m.name, 'non-tensor', []]));
+    assert.deepEqual(meta(embed.inputMetadata), [['input_ids', 'int64', ['batch_size', 'sequence_length']]]);
+    assert.deepEqual(meta(embed.outputMetadata), [['inputs_embeds', 'float32', ['batch_size', 'sequence_length', D.hidden]]]);
+    const ids = BigInt64Array.from([0, 5, 300, vocab - 1, 17, 2].map(BigInt));
+    const input_ids = new ort.Tensor('int64', ids, [2, 3]);
+    const mine = (await embed.run({ input_ids })).inputs_embeds;
+    assert.deepEqual(mine.dims, [2, 3, D.hidden]);
+    const ref = (await prepare.run({
+      input_ids,
+      pixel_values: new ort.Tensor('float32', new Float32Array(0), [2, 0, 3, D.imageSize, D.imageSize]),
+      images_seq_mask: new ort.Tensor('bool', new Uint8Array(6), [2, 3]),
+      images_emb_mask: new ort.Tensor('bool', new Uint8Array(0), [2, 0, GRID_TOKENS]),
+    })).inputs_embeds;
+    assert.deepEqual(Array.from(mine.data as Float32Array), Array.from(ref.data as Float32Array));
+  } finally {
+    await embed.release();
+    await prepare.release();
+  }
 });
 
 // ---- graphs against the contract --------------------------------------------------------------
@@ -265,7 +374,7 @@ test('tokenizer.json loads in @huggingface/tokenizers and round-trips ASCII text
   assert.ok(tok.encode(words, { add_special_tokens: false }).ids.length < words.length / 2);
 });
 
-test('special tokens encode to single ids above the image codebook, matching generation_config.json', () => {
+test('special tokens encode to single ids above the image codebook; generation_config.json pad is <｜▁pad▁｜>, the tokenizer\'s pad_token another token', () => {
   const dir = tinyBundle(1);
   const tok = loadTokenizer(dir);
   const gen = readJson(dir, 'generation_config.json');
@@ -283,11 +392,42 @@ test('special tokens encode to single ids above the image codebook, matching gen
   assert.equal(new Set(ids).size, ids.length, 'two special tokens share an id');
   assert.equal(gen.bos_token_id, one('<｜begin▁of▁sentence｜>'));
   assert.equal(gen.eos_token_id, one('<｜end▁of▁sentence｜>'));
-  assert.equal(gen.pad_token_id, one('<pad>'));
+  assert.equal(gen.pad_token_id, one('<｜▁pad▁｜>'));
+  // The tokenizer's own pad_token is a different token (100002 vs 100015 in the public export).
+  const tc = readJson(dir, 'tokenizer_config.json');
+  assert.equal(tc.pad_token, '<pad>');
+  assert.notEqual(one(tc.pad_token as string), gen.pad_token_id);
+  assert.equal(readJson(dir, 'special_tokens_map.json').pad_token, tc.pad_token);
   // Inside text, too.
   const mixed = tok.encode('<|User|>: hi<begin_of_image>', { add_special_tokens: false }).ids;
   assert.equal(mixed[0], one('<|User|>'));
   assert.equal(mixed.at(-1), one('<begin_of_image>'));
+});
+
+test('with specialTokenBase 100000 (the janus-pro-1b preset) the special tokens get the public ids', () => {
+  const dir = scratchDir('janus-ids');
+  makeBundle({ out: dir, seed: 1, dims: { ...TINY_DIMS, specialTokenBase: 100000, hidden: 16, heads: 2, headDim: 8, intermediate: 32 } });
+  const tok = loadTokenizer(dir);
+  const gen = readJson(dir, 'generation_config.json');
+  // onnx-community/Janus-Pro-1B-ONNX generation_config.json.
+  assert.equal(gen.bos_token_id, 100000);
+  assert.equal(gen.eos_token_id, 100001);
+  assert.equal(gen.pad_token_id, 100015);
+  const ids = Object.fromEntries(
+    ['<｜begin▁of▁sentence｜>', '<｜end▁of▁sentence｜>', '<｜▁pad▁｜>', '<begin_of_image>', '<image_placeholder>', '<pad>'].map((t) => [t, tok.token_to_id(t)]),
+  );
+  assert.deepEqual(ids, {
+    '<｜begin▁of▁sentence｜>': 100000,
+    '<｜end▁of▁sentence｜>': 100001,
+    '<｜▁pad▁｜>': 100015, // VLChatProcessor.pad_id, the uncond row's token
+    '<begin_of_image>': 100016, // transformers' converted Janus generation_config boi_token_id
+    '<image_placeholder>': 100581, // transformers' JanusConfig image_token_id
+    '<pad>': 100002, // the tokenizer's own pad_token (its text in the public file is not confirmed)
+  });
+  // Every id from 100000 to the last names a token, and the vocab ends right after it.
+  const added = (readJson(dir, 'tokenizer.json') as { added_tokens: { id: number }[] }).added_tokens.map((t) => t.id);
+  assert.deepEqual(added, Array.from({ length: 582 }, (_, i) => 100000 + i));
+  assert.equal((readJson(dir, 'config.json') as { language_config: { vocab_size: number } }).language_config.vocab_size, 100582);
 });
 
 // ---- CLI --------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import { freshStart, gqaMaskProblem, type AttentionForm } from './attention-form
 import { fromHalf, toHalf } from './float16.ts';
 import type { KvArena } from './kv-arena.ts';
 import { pickRows, stackRows } from './hidden-rows.ts';
-import { kvExtend, kvGather, kvStack } from './kv-rows.ts';
+import { kvConcatColumns, kvExtend, kvGather, kvStack } from './kv-rows.ts';
 import { createSessions, type KvAppendOutputs, type SessionOptions } from './sessions.ts';
 
 /** Sizes the engine needs, read from the graphs' own metadata and the bundle's configs. */
@@ -44,15 +44,20 @@ export class JanusModel {
     readonly kvAppend: KvAppendOutputs | null,
     /** The language model's attention form (null: none the engine knows; treated as concat). */
     readonly attention: AttentionForm | null,
+    /**
+     * Whether the decoder takes several new positions after a past in one call. The builder's
+     * MultiHeadAttention mask does not (the load-time rewrite replaces it): then they run one by one.
+     */
+    private readonly continuesAfterPast: boolean,
     /** Why it does not, when that form is not in use. */
     readonly kvAppendReason?: string,
   ) {}
 
   static async load(bundle: Bundle, options: SessionOptions = {}): Promise<JanusModel> {
-    const { sessions, device, kvAppend, kvAppendReason, attention } = await createSessions(bundle, options);
+    const { sessions, device, kvAppend, kvAppendReason, attention, rewritten } = await createSessions(bundle, options);
     const shape = readShape(bundle, sessions);
     const usesPositionIds = sessions.language_model.inputNames.includes(GRAPH_IO.language_model.positionIds);
-    return new JanusModel(sessions, shape, device, usesPositionIds, kvAppend, attention, kvAppendReason);
+    return new JanusModel(sessions, shape, device, usesPositionIds, kvAppend, attention, attention !== 'mha' || rewritten, kvAppendReason);
   }
 
   /**
@@ -126,6 +131,7 @@ export class JanusModel {
       // Its CPU kernel takes several new positions after a past only at batch 1.
       if (batch > 1 && len > 1 && total > len) return this.decodeRowByRow(embeds, cache, attentionMask);
     }
+    if (!this.continuesAfterPast && len > 1 && total > len) return this.decodeOneByOne(embeds, cache, attentionMask);
     const feeds: Record<string, ort.Tensor> = {
       ...cache,
       [io.inputsEmbeds]: this.floatInput(this.sessions.language_model, io.inputsEmbeds, floatData(embeds), [batch, len, this.shape.hidden]),
@@ -163,6 +169,31 @@ export class JanusModel {
       rows.push(await this.decodeFresh(pickRows(embeds, [b]), past, attentionMask.subarray(b * total, (b + 1) * total)));
     }
     return { hidden: stackRows(rows.map((r) => r.hidden)), fresh: kvStack(rows.map((r) => r.fresh)) };
+  }
+
+  private async decodeOneByOne(embeds: ort.Tensor, cache: KvCache, attentionMask: BigInt64Array): Promise<{ hidden: ort.Tensor; fresh: KvCache }> {
+    const [batch, len, hidden] = embeds.dims as number[];
+    const total = attentionMask.length / batch;
+    const data = embeds.data as Float32Array;
+    let past = cache;
+    let last: ort.Tensor | null = null;
+    const columns: KvCache[] = [];
+    for (let i = 0; i < len; i++) {
+      const width = total - len + i + 1;
+      const mask = new BigInt64Array(batch * width);
+      const step = new Float32Array(batch * hidden);
+      for (let b = 0; b < batch; b++) {
+        mask.set(attentionMask.subarray(b * total, b * total + width), b * width);
+        step.set(data.subarray((b * len + i) * hidden, (b * len + i + 1) * hidden), b * hidden);
+      }
+      const out = await this.decodeFresh(new ort.Tensor('float32', step, [batch, 1, hidden]), past, mask);
+      last = out.hidden;
+      columns.push(out.fresh);
+      past = Object.fromEntries(Object.entries(out.fresh).map(([name, rows]) => [name, kvExtend(past[name], rows, name)]));
+    }
+    const fresh: KvCache = {};
+    for (const name of Object.keys(cache)) fresh[name] = kvConcatColumns(columns.map((c) => c[name]));
+    return { hidden: last!, fresh };
   }
 
   /** Text logits [B, vocab] from hidden [B, 1, H]. */

@@ -83,3 +83,22 @@ export function kvExtend(past: ort.Tensor, fresh: ort.Tensor, name: string, aren
   }
   return new ort.Tensor(kind as 'float32', out as Float32Array, [b, h, total, d]);
 }
+
+/** [B, h, L_i, d] tensors joined on the sequence axis, in order. */
+export function kvConcatColumns(parts: ort.Tensor[]): ort.Tensor {
+  if (parts.length === 1) return parts[0];
+  const [b, h, , d] = parts[0].dims as number[];
+  const lengths = parts.map((t) => (t.dims as number[])[2]);
+  const total = lengths.reduce((a, n) => a + n, 0);
+  const kind = parts[0].type === 'float16' ? 'float16' : 'float32';
+  const out = kind === 'float16' ? new Uint16Array(b * h * total * d) : new Float32Array(b * h * total * d);
+  for (let j = 0; j < b * h; j++) {
+    let at = j * total * d;
+    parts.forEach((t, k) => {
+      const n = lengths[k] * d;
+      out.set(dataOf(t).subarray(j * n, (j + 1) * n), at);
+      at += n;
+    });
+  }
+  return new ort.Tensor(kind as 'float32', out as Float32Array, [b, h, total, d]);
+}

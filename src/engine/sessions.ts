@@ -19,9 +19,15 @@ export interface SessionOptions {
   onFallback?: (reason: string) => void;
   /**
    * Fetch only each step's new KV rows instead of the whole present cache (see planKvAppend).
-   * Default true; when the graph does not allow it the engine fetches present as it is.
+   * Default true; when the graph does not allow it the engine fetches present.
    */
   kvAppend?: boolean;
+  /**
+   * Load the language model rewritten at load time (see planKvAppend). Default true; false loads
+   * the file as it is: the whole present cache is fetched, and on a MultiHeadAttention graph a
+   * prompt continued after a past runs one position at a time.
+   */
+  rewriteLanguageModel?: boolean;
   /**
    * Where the rewritten language model is kept between runs (see planKvAppend); null writes it to
    * a temp folder at every load. Default: XCOT_GRAPH_CACHE or ~/.cache/xcot-personalize/graphs.
@@ -44,6 +50,8 @@ export interface Sessions {
   kvAppendReason?: string;
   /** The language model's attention form; null when it is none the engine knows. */
   attention: AttentionForm | null;
+  /** Whether the language model in use is the load-time rewrite. */
+  rewritten: boolean;
 }
 
 /**
@@ -56,6 +64,7 @@ export async function createSessions(bundle: Bundle, options: SessionOptions = {
   let kvAppend: KvAppendOutputs | null = null;
   let kvAppendReason: string | undefined;
   let attention: AttentionForm | null = null;
+  let rewritten = false;
   const open = async (path: string): Promise<ort.InferenceSession> => {
     if (device !== 'cuda') return openCpu(path, options);
     try {
@@ -76,13 +85,15 @@ export async function createSessions(bundle: Bundle, options: SessionOptions = {
         const plan = planKvAppend(path, options.graphCacheDir === undefined ? defaultGraphCacheDir() : options.graphCacheDir);
         attention = plan.form;
         if ('reason' in plan) kvAppendReason = plan.reason;
-        else if (options.kvAppend === false) {
-          kvAppendReason = 'turned off (kvAppend: false)';
+        else if (options.rewriteLanguageModel === false) {
+          kvAppendReason = 'the language model is loaded as it is (rewriteLanguageModel: false)';
           plan.cleanup();
         } else {
           try {
             session = await open(plan.path);
-            kvAppend = { newKeys: plan.newKeys, newValues: plan.newValues };
+            rewritten = true;
+            if (options.kvAppend === false) kvAppendReason = 'turned off (kvAppend: false)';
+            else kvAppend = { newKeys: plan.newKeys, newValues: plan.newValues };
           } catch (err) {
             kvAppendReason = `the rewritten graph did not load (${firstLine(err)})`;
           } finally {
@@ -99,7 +110,7 @@ export async function createSessions(bundle: Bundle, options: SessionOptions = {
     await Promise.all(Object.values(sessions).map((s) => s.release()));
     throw err;
   }
-  return { sessions: sessions as Record<GraphName, ort.InferenceSession>, device, kvAppend, kvAppendReason, attention };
+  return { sessions: sessions as Record<GraphName, ort.InferenceSession>, device, kvAppend, kvAppendReason, attention, rewritten };
 }
 
 async function openCpu(path: string, options: SessionOptions): Promise<ort.InferenceSession> {
