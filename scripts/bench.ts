@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import { parseArgs } from 'node:util';
 import { AutoProcessor, MultiModalityCausalLM, env } from '@huggingface/transformers';
 import { TINY_DIMS } from '../src/generator/dims.ts';
@@ -52,7 +53,10 @@ async function run(dir: string, repeats: number, stepLimit?: number) {
   const ours = await Personalizer.load(dir);
   const perImage = ours.model.shape.imageTokens;
   const steps = Math.min(stepLimit ?? perImage, perImage);
-  const opts = { prompt: PROMPT, greedy: true, cfgWeight: 5, uncond: 'transformers-js' as const, seed: 1 };
+  // transformers.js' uncond row (attention 0 everywhere) cannot run on GroupQueryAttention: there
+  // both engines draw without guidance (one row per image) so that they still do the same work.
+  const guidance = ours.model.allowsUnattendedRows ? 5 : 1;
+  const opts = { prompt: PROMPT, greedy: true, cfgWeight: guidance, uncond: 'transformers-js' as const, seed: 1 };
   /** ms for `steps` image tokens of `count` images (prefill included), stopping early when steps < 576. */
   const oursRun = async (count: number, prompt = PROMPT, t0 = performance.now()): Promise<{ ms: number; promptTokens: number }> => {
     const ac = new AbortController();
@@ -72,7 +76,7 @@ async function run(dir: string, repeats: number, stepLimit?: number) {
   const promptTokens = ours.tokenizer.encode(ours.tokenizer.render('text_to_image', [{ role: '<|User|>', content: PROMPT }]), 0).ids.length;
   const traffic = stepTraffic(ours, dir, promptTokens);
   const kvCost = await kvStepCost(ours, promptTokens, repeats);
-  const bandwidth = memoryBandwidth();
+  const bandwidth = await memoryBandwidth();
 
   loop.enable();
   const oursBatch1 = await best(repeats, async () => (await oursRun(1)).ms);
@@ -109,7 +113,7 @@ async function run(dir: string, repeats: number, stepLimit?: number) {
   const inputsFor = await Promise.all(PROMPTS.map((prompt) => processor([{ role: '<|User|>', content: prompt }], { chat_template: 'text_to_image' })));
   const refOnce = async (input = inputs) => {
     const t0 = performance.now();
-    const o = { ...input, min_new_tokens: steps, max_new_tokens: steps, do_sample: false, guidance_scale: 5 };
+    const o = { ...input, min_new_tokens: steps, max_new_tokens: steps, do_sample: false, guidance_scale: guidance };
     if (steps === perImage) await reference.generate_images(o);
     else {
       // Tokens only (what generate_images does before decoding), for runs shorter than an image.
@@ -132,6 +136,9 @@ async function run(dir: string, repeats: number, stepLimit?: number) {
   return {
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: round(totalmem() / 2 ** 30), node: process.version },
     bundle: dir,
+    attention: ours.model.attention,
+    kvStrategy: ours.model.kvStrategy,
+    guidance,
     dtypes: dtype,
     imageTokensTimed: steps,
     ours: { imageTokensPerSec: tps(steps, oursBatch1), ms: round(oursBatch1) },
@@ -260,18 +267,53 @@ async function kvStepCost(p: Personalizer, promptTokens: number, repeats: number
   }
 }
 
-/** Read+write bandwidth of one core copying a buffer larger than the caches, bytes/s (counts reads). */
-function memoryBandwidth(): number {
-  const size = 256 * 2 ** 20;
-  const a = Buffer.alloc(size, 1);
-  const b = Buffer.alloc(size);
-  let bestS = Infinity;
-  for (let i = 0; i < 5; i++) {
-    const t0 = performance.now();
-    a.copy(b);
-    bestS = Math.min(bestS, (performance.now() - t0) / 1000);
+/**
+ * Read bandwidth of the whole machine, bytes/s: one thread per core, each comparing two equal
+ * buffers far larger than the caches (memcmp: reads only, vectorized), all started together; the
+ * bytes read by all of them over the slowest one's time. A decoder step reads its weights from
+ * every core at once, so a one-core copy would understate what the step can use.
+ */
+async function memoryBandwidth(): Promise<number> {
+  const threads = cpus().length;
+  const size = 128 * 2 ** 20;
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const a = Buffer.alloc(workerData.size, 1);
+    const b = Buffer.alloc(workerData.size, 1);
+    const flag = new Int32Array(workerData.start);
+    a.compare(b);
+    parentPort.postMessage('ready');
+    Atomics.wait(flag, 0, 0);
+    let best = Infinity;
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      if (a.compare(b) !== 0) throw new Error('buffers differ');
+      best = Math.min(best, performance.now() - t0);
+    }
+    parentPort.postMessage(best);
+  `;
+  const start = new SharedArrayBuffer(4);
+  const workers = Array.from({ length: threads }, () => new Worker(code, { eval: true, workerData: { size, start } }));
+  const messages = workers.map((w) => {
+    const queue: unknown[] = [];
+    const waiting: ((v: unknown) => void)[] = [];
+    w.on('message', (m) => (waiting.length ? waiting.shift()!(m) : queue.push(m)));
+    return () => new Promise((resolve, reject) => {
+      w.once('error', reject);
+      if (queue.length) resolve(queue.shift());
+      else waiting.push(resolve);
+    });
+  });
+  try {
+    await Promise.all(messages.map((next) => next()));
+    const flag = new Int32Array(start);
+    Atomics.store(flag, 0, 1);
+    Atomics.notify(flag, 0);
+    const times = (await Promise.all(messages.map((next) => next()))) as number[];
+    return (threads * 2 * size) / (Math.max(...times) / 1000);
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
   }
-  return size / bestS;
 }
 
 async function best(n: number, f: () => Promise<number>): Promise<number> {

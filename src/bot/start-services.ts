@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { describeLoadedBundle } from '../pipeline/bundle-report.ts';
 import { WorkerEngine } from '../engine/worker/worker-engine.ts';
 import { JobQueue } from '../queue/job-queue.ts';
 import { GenerationService } from '../service/generation-service.ts';
@@ -36,6 +37,7 @@ export async function startServices(
     });
     logger.info({ model: config.modelDir, device: engine.device, shape: engine.shape, workers: engine.workers }, 'model loaded');
     if (engine.kvAppendReason) logger.warn({ reason: engine.kvAppendReason }, 'language model fetches its whole KV cache every step (slower)');
+    logBundleReport(config, engine, logger);
     const queue = new JobQueue({
       // Each worker draws up to batchJobs jobs at once (continuous batching), so that many run per worker.
       slots: config.slots * config.batchJobs,
@@ -62,5 +64,15 @@ export async function startServices(
   } catch (err) {
     await stores.close();
     throw err;
+  }
+}
+
+/** The bundle summary `npm run check-bundle` prints, as one structured log line, with the workers' own facts. */
+function logBundleReport(config: BotConfig, engine: WorkerEngine, logger: Logger): void {
+  try {
+    const report = describeLoadedBundle(config.modelDir, { device: config.device }, engine.facts);
+    logger.info({ bundle: report }, report.usable ? 'model bundle' : 'model bundle has problems (see bundle.issues)');
+  } catch (err) {
+    logger.warn({ err: { message: (err as Error).message } }, 'could not summarize the model bundle');
   }
 }

@@ -18,13 +18,49 @@ import { DTYPE_SUFFIX, GRAPH_NAMES, graphFileName, type GraphDtype, type GraphNa
 
 export type Device = 'cpu' | 'cuda';
 
+/** The general preference per device: on CPU 4-bit weights (MatMulNBits) read the least memory per step; on CUDA half precision is native. */
+const CPU_ORDER: readonly GraphDtype[] = ['q4', 'fp32', 'q8', 'fp16', 'q4f16'];
+const CUDA_ORDER: readonly GraphDtype[] = ['fp16', 'q4f16', 'fp32', 'q4', 'q8'];
+/** `first`, then the rest of `order`: the fallback behaviour stays "the first variant that exists". */
+const preferring = (first: GraphDtype, order: readonly GraphDtype[]): readonly GraphDtype[] => [first, ...order.filter((d) => d !== first)];
+
 /**
- * Which dtype variant to load when none is asked for: the first that exists. On CPU 4-bit weights
- * (MatMulNBits) read the least memory per step; on CUDA half precision is native.
+ * Which dtype variant each graph loads when none is asked for: the first in its order that exists.
+ *
+ * Why per graph: the official transformers.js Janus-Pro demo (huggingface/transformers.js-examples,
+ * janus-pro-webgpu/src/worker.js) picks a precision per graph for onnx-community/Janus-Pro-1B-ONNX.
+ * Without fp16 it loads language_model q4 and every other graph fp32; with fp16 it loads
+ * language_model q4f16, lm_head / gen_head / gen_img_embeds fp16, prepare_inputs_embeds q4 (run on
+ * wasm, not the GPU) and image_decode fp32. We follow it where it fits ONNX Runtime on CPU / CUDA:
+ * - language_model: q4 on CPU (the 576-step loop is memory-bound; MatMulNBits reads 1/8 of fp32),
+ *   q4f16 on CUDA (the demo's choice; on CUDA GroupQueryAttention has float16 kernels only).
+ * - prepare_inputs_embeds (SigLIP + token embeddings, run once per prompt), gen_img_embeds (a lookup
+ *   and a small MLP per step) and image_decode (the VQ decoder, once per image): full precision on
+ *   both devices; they are a small part of a step or run once, so 4 or 16 bits save little and
+ *   round the image features, the image-token embeddings that feed every step, or the pixels.
+ *   (The demo's fp16 gen_img_embeds is a browser memory saving we do not need.)
+ * - lm_head / gen_head: the device order (q4 on CPU, fp16 on CUDA). The demo loads them fp32 on
+ *   CPU, but they run at every step (lm_head alone is 2048 x 102400 weights, 0.8 GB in fp32) and
+ *   test/bundle.test.ts pins q4 first on CPU; `--dtype lm_head=fp32` gives the demo's choice.
+ * An explicit dtype (`--dtype GRAPH=DTYPE`, `dtypes`) never falls back to another file.
  */
-export const DEFAULT_DTYPE_ORDER: Record<Device, GraphDtype[]> = {
-  cpu: ['q4', 'fp32', 'q8', 'fp16', 'q4f16'],
-  cuda: ['fp16', 'q4f16', 'fp32', 'q4', 'q8'],
+export const DEFAULT_DTYPE_ORDER: Record<Device, Record<GraphName, readonly GraphDtype[]>> = {
+  cpu: {
+    prepare_inputs_embeds: preferring('fp32', CPU_ORDER),
+    language_model: CPU_ORDER,
+    lm_head: CPU_ORDER,
+    gen_head: CPU_ORDER,
+    gen_img_embeds: preferring('fp32', CPU_ORDER),
+    image_decode: preferring('fp32', CPU_ORDER),
+  },
+  cuda: {
+    prepare_inputs_embeds: preferring('fp32', CUDA_ORDER),
+    language_model: preferring('q4f16', CUDA_ORDER),
+    lm_head: CUDA_ORDER,
+    gen_head: CUDA_ORDER,
+    gen_img_embeds: preferring('fp32', CUDA_ORDER),
+    image_decode: preferring('fp32', CUDA_ORDER),
+  },
 };
 
 export interface BundleGraph {
@@ -64,19 +100,38 @@ export function loadBundle(dir: string, options: LoadBundleOptions = {}): Bundle
     tokenizerJson: readJson(dir, 'tokenizer.json', null) as object,
     tokenizerConfig: readJson(dir, 'tokenizer_config.json', TokenizerConfigSchema),
     graphs: Object.fromEntries(
-      GRAPH_NAMES.map((g) => [g, pickGraph(dir, g, options.dtypes?.[g], DEFAULT_DTYPE_ORDER[device])]),
+      GRAPH_NAMES.map((g) => [g, pickGraph(dir, g, options.dtypes?.[g], device)]),
     ) as Record<GraphName, BundleGraph>,
   };
 }
 
-function pickGraph(dir: string, graph: GraphName, wanted: GraphDtype | undefined, order: GraphDtype[]): BundleGraph {
-  const candidates = wanted ? [wanted] : order;
+/** The variant a graph loads on `device`: the asked-for dtype, else the first of its default order that exists. */
+export type GraphPick =
+  | (BundleGraph & { explicit: boolean; tried: string[] })
+  | { path: null; dtype: null; explicit: boolean; tried: string[] };
+
+export function chooseGraphVariant(dir: string, graph: GraphName, wanted: GraphDtype | undefined, device: Device): GraphPick {
+  const candidates = wanted ? [wanted] : DEFAULT_DTYPE_ORDER[device][graph];
+  const tried: string[] = [];
   for (const dtype of candidates) {
     const path = join(dir, 'onnx', graphFileName(graph, dtype));
-    if (existsSync(path)) return { path, dtype };
+    tried.push(`onnx/${graphFileName(graph, dtype)}`);
+    if (existsSync(path)) return { path, dtype, explicit: wanted !== undefined, tried };
   }
-  const tried = candidates.map((d) => `onnx/${graphFileName(graph, d)}`).join(', ');
-  throw new BundleError('graph_missing', `Model bundle ${dir} has no ${graph} graph (looked for ${tried}).`);
+  return { path: null, dtype: null, explicit: wanted !== undefined, tried };
+}
+
+function pickGraph(dir: string, graph: GraphName, wanted: GraphDtype | undefined, device: Device): BundleGraph {
+  const pick = chooseGraphVariant(dir, graph, wanted, device);
+  if (pick.path === null) {
+    throw new BundleError('graph_missing', `Model bundle ${dir} has no ${graph} graph (looked for ${pick.tried.join(', ')}).`);
+  }
+  return { path: pick.path, dtype: pick.dtype };
+}
+
+/** Reads one of the bundle's JSON files; throws a BundleError (file_missing, file_invalid) naming it. */
+export function readBundleJson<T extends z.ZodType>(dir: string, name: string, schema: T | null): z.infer<T> {
+  return readJson(dir, name, schema);
 }
 
 function readJson<T extends z.ZodType>(dir: string, name: string, schema: T | null): z.infer<T> {

@@ -1,5 +1,6 @@
 import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { describeLoadedBundle, engineFacts, reportLines } from '../pipeline/bundle-report.ts';
 import { UserFacingError } from '../errors.ts';
 import { ImageInputError } from '../images/errors.ts';
 import { DEFAULT_IMAGE_LIMITS } from '../images/limits.ts';
@@ -22,6 +23,9 @@ async function main(argv: string[]): Promise<number> {
     onFallback: (reason) => progress(args, reason),
   });
   try {
+    // The same summary as `npm run check-bundle`, with the loaded model's own facts.
+    const facts = engineFacts(personalizer.model, personalizer.bundle.graphs);
+    for (const line of reportLines(describeLoadedBundle(args.model, { device: args.device, dtypes: args.dtypes }, facts))) progress(args, line);
     return await run(personalizer, args, photos);
   } finally {
     await personalizer.close();

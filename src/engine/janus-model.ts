@@ -39,7 +39,8 @@ export class JanusModel {
     private readonly sessions: Record<GraphName, ort.InferenceSession>,
     readonly shape: ModelShape,
     readonly device: 'cpu' | 'cuda',
-    private readonly usesPositionIds: boolean,
+    /** Whether the language model declares position_ids (fed from the attention mask). */
+    readonly usesPositionIds: boolean,
     /** Set when the language model outputs each step's new KV rows (fetched instead of present). */
     readonly kvAppend: KvAppendOutputs | null,
     /** The language model's attention form (null: none the engine knows; treated as concat). */

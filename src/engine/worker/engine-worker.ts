@@ -1,3 +1,4 @@
+import { engineFacts } from '../../pipeline/bundle-report.ts';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Personalizer, type Generation, type SubjectImages } from '../../pipeline/personalizer.ts';
 import { toWireError, type EngineInfo, type FromWorker, type ToWorker, type WireGeneration, type WorkerInit } from './protocol.ts';
@@ -40,6 +41,7 @@ const info: EngineInfo = {
   device: personalizer.device,
   shape: personalizer.model.shape,
   kvAppendReason: personalizer.model.kvAppend ? undefined : personalizer.model.kvAppendReason,
+  facts: engineFacts(personalizer.model, personalizer.bundle.graphs),
 };
 
 /** Prepared subjects by handle; the main thread releases them when its job is done. */

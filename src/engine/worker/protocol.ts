@@ -1,3 +1,4 @@
+import type { EngineFacts } from '../../pipeline/bundle-report.ts';
 import type { BundleGraph, Device } from '../../bundle/load-bundle.ts';
 import type { GraphDtype, GraphName } from '../../bundle/contract.ts';
 import { BundleError, CancelledError, InputError, UserFacingError } from '../../errors.ts';
@@ -36,6 +37,8 @@ export interface EngineInfo {
   shape: ModelShape;
   /** Why the language model fetches its whole present cache each step (no KV-append form), if it does. */
   kvAppendReason?: string;
+  /** The loaded model's facts for the bundle report (attention form, KV strategy, ...). */
+  facts: EngineFacts;
 }
 
 /** A generate request without its callbacks, signal or subject (which is a handle here). */

@@ -205,6 +205,11 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
     return this.#loaded().kvAppendReason;
   }
 
+  /** The loaded model's facts, for the bundle report. */
+  get facts(): EngineInfo['facts'] {
+    return this.#loaded().facts;
+  }
+
   get workers(): number {
     return this.#slots.length;
   }

@@ -1,0 +1,64 @@
+import { parseArgs } from 'node:util';
+import { checkBundle, reportLines } from '../src/pipeline/bundle-report.ts';
+import { GRAPH_NAMES, type GraphDtype, type GraphName } from '../src/bundle/contract.ts';
+import { isGraphDtype } from '../src/bundle/load-bundle.ts';
+
+const USAGE = `Usage: npm run check-bundle -- DIR [--json] [--device cpu|cuda] [--dtype GRAPH=DTYPE ...]
+Checks a model bundle folder: graphs and dtype variants, the variant each graph loads on cpu and
+cuda, the language model's attention form and KV strategy, special ids, chat templates, external
+data, and every deviation from the contract with its fix. Exit code 0 when usable, 2 when not.`;
+
+/** `npm run check-bundle`: one line per fact on stdout (or one JSON object), exit 2 when the bundle is not usable. */
+async function main(argv: string[]): Promise<number> {
+  let values: Record<string, string | string[] | boolean | undefined>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        json: { type: 'boolean' },
+        device: { type: 'string' },
+        dtype: { type: 'string', multiple: true },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    return usage((err as Error).message.split('\n')[0]);
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (positionals.length !== 1) return usage('give exactly one bundle folder');
+  const device = (values.device as string | undefined) ?? 'cpu';
+  if (device !== 'cpu' && device !== 'cuda') return usage('--device must be cpu or cuda');
+  const dtypes: Partial<Record<GraphName, GraphDtype>> = {};
+  for (const entry of (values.dtype as string[] | undefined) ?? []) {
+    const [graph, dtype] = entry.split('=');
+    if (!(GRAPH_NAMES as readonly string[]).includes(graph) || !dtype || !isGraphDtype(dtype)) {
+      return usage(`--dtype takes GRAPH=DTYPE (graphs: ${GRAPH_NAMES.join(', ')}), got "${entry}"`);
+    }
+    dtypes[graph as GraphName] = dtype;
+  }
+
+  const report = await checkBundle(positionals[0], { device, dtypes });
+  if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+  else process.stdout.write(`${reportLines(report).join('\n')}\n`);
+  return report.usable ? 0 : 2;
+}
+
+function usage(message: string): number {
+  process.stderr.write(`check-bundle: ${message}\n${USAGE}\n`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    // Not a bundle problem (those are in the report): a bug. One line, the stack only with DEBUG.
+    process.stderr.write(`check-bundle: internal error: ${(err as Error)?.message ?? err}\n`);
+    if (process.env.DEBUG) process.stderr.write(`${(err as Error)?.stack}\n`);
+    process.exit(1);
+  },
+);
