@@ -1,25 +1,15 @@
-import { test, before, after } from 'node:test';
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { kvBytes, kvGather, kvStack } from '../src/engine/kv-rows.ts';
 import { Personalizer, type GenerateRequest, type SubjectImages } from '../src/pipeline/personalizer.ts';
 import { PromptCaches } from '../src/pipeline/prompt-caches.ts';
-import { removeTinyBundles, tinyBundle } from './helpers/tiny-bundle.ts';
+import { ATTENTION_FORMS, removeTinyBundles, tinyBundle } from './helpers/tiny-bundle.ts';
 
 const PROMPT = 'a dog wearing a space suit on the moon';
 
-let cached: Personalizer;
-let uncached: Personalizer;
-before(async () => {
-  cached = await Personalizer.load(tinyBundle(1), { intraOpThreads: 1 });
-  uncached = await Personalizer.load(tinyBundle(1), { intraOpThreads: 1, visionCacheMb: 0, prefixCacheMb: 0 });
-});
-after(async () => {
-  await cached?.close();
-  await uncached?.close();
-  removeTinyBundles();
-});
+after(() => removeTinyBundles());
 
 const photo = (r: number, g: number, b: number, w: number, h: number) =>
   sharp({ create: { width: w, height: h, channels: 3, background: { r, g, b } } })
@@ -35,6 +25,21 @@ async function photos(): Promise<{ bytes: Buffer; name: string }[]> {
 }
 
 const tokens = async (p: Personalizer, request: GenerateRequest) => (await p.generate(request)).images.map((i) => i.imageTokens);
+
+// Cached runs compute what cold ones do on every language-model form (prefix then continuation).
+for (const form of ATTENTION_FORMS) describe(`${form} attention`, () => {
+let cached: Personalizer;
+let uncached: Personalizer;
+before(async () => {
+  cached = await Personalizer.load(tinyBundle(1, form), { intraOpThreads: 1 });
+  uncached = await Personalizer.load(tinyBundle(1, form), { intraOpThreads: 1, visionCacheMb: 0, prefixCacheMb: 0 });
+});
+after(async () => {
+  await cached?.close();
+  await uncached?.close();
+});
+// GroupQueryAttention cannot run transformers.js' all-masked uncond row.
+const unattendedUncond = form === 'gqa' ? ('janus' as const) : ('transformers-js' as const);
 
 test('a known subject: grounding then generation encode each photo once, a repeat prompt skips the photos and the prefix, and the images equal uncached runs', async () => {
   const subject = await cached.prepareImages(await photos());
@@ -62,9 +67,9 @@ test('a known subject: grounding then generation encode each photo once, a repea
   assert.equal(uncached.cacheStats().prefixBytes + uncached.cacheStats().visionBytes, 0);
 });
 
-test('transformers.js uncond and count 2 with a subject: each image equals its own count-1 run, cached or not', async () => {
+test(`${unattendedUncond} uncond and count 2 with a subject: each image equals its own count-1 run, cached or not`, async () => {
   const subject: SubjectImages = await cached.prepareImages(await photos());
-  const request = { prompt: PROMPT, subject, grounding: 'a small brown dog', seed: 10, count: 2, uncond: 'transformers-js' as const };
+  const request = { prompt: PROMPT, subject, grounding: 'a small brown dog', seed: 10, count: 2, uncond: unattendedUncond };
   const pair = await tokens(cached, request);
   assert.notDeepEqual(pair[0], pair[1]);
   const plain = await uncached.prepareImages(await photos());
@@ -81,6 +86,8 @@ test('a different photo misses the cache and changes the image', async () => {
   const y = await tokens(cached, { prompt: PROMPT, subject: other, seed: 5 });
   assert.notDeepEqual(x, y);
   assert.ok(cached.cacheStats().visionMisses - before.visionMisses >= 1);
+});
+
 });
 
 function fakeKv(rows: number, len: number, fill: number): Record<string, ort.Tensor> {
