@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -50,6 +51,7 @@ async function run(dir: string, repeats: number, stepLimit?: number) {
   let peakRss = process.memoryUsage().rss;
   const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
 
+  const load = await loadCost(dir);
   const ours = await Personalizer.load(dir);
   const perImage = ours.model.shape.imageTokens;
   const steps = Math.min(stepLimit ?? perImage, perImage);
@@ -167,7 +169,32 @@ async function run(dir: string, repeats: number, stepLimit?: number) {
       inProcessMaxMs: round(loop.max / 1e6),
     },
     peakRssMb: round(peakRss / 2 ** 20),
+    load,
   };
+}
+
+/**
+ * What loading the model costs, each load in a child process of its own (its peak RSS is its own):
+ * the first load with an empty rewrite cache (the language model read, decoded and rewritten), a
+ * second load from that cache, and the file loaded as it is (no rewrite).
+ */
+async function loadCost(dir: string) {
+  const cache = mkdtempSync(join(tmpdir(), 'bench-graph-cache-'));
+  const probe = (mode: 'rewrite' | 'plain') =>
+    new Promise<{ ms: number; peakRssMb: number; kvStrategy: string }>((resolve, reject) => {
+      execFile(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'load-probe.ts'), dir, cache, mode], { maxBuffer: 2 ** 20 }, (err, stdout) => {
+        if (err) reject(err);
+        else resolve(JSON.parse(stdout.trim().split('\n').pop()!));
+      });
+    });
+  try {
+    const firstLoad = await probe('rewrite');
+    const cachedLoad = await probe('rewrite');
+    const plainLoad = await probe('plain');
+    return { firstLoad, cachedLoad, plainLoad };
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
+  }
 }
 
 /**
