@@ -120,7 +120,7 @@ export async function resultMessage(outcome: JobOutcome, options: { sizeLimit: n
   const seeds = generation.images.map((i) => i.seed).join(', ');
   const stage1 = job.photoHashes?.length || job.subjectId ? (grounding.cached ? 'grounding cached' : `grounding ${(grounding.ms / 1000).toFixed(1)} s`) : 'no subject photos';
   const content = truncate(
-    `**${job.name ? `${job.name}: ` : ''}${job.prompt}**\nSeed ${seeds} · ${stage1} · ${(generation.timings.tokensMs / 1000).toFixed(1)} s for ${generation.images.length * 576} image tokens`,
+    `**${job.name ? `${job.name}: ` : ''}${job.prompt}**\nSeed ${seeds} · ${stage1} · ${(generation.timings.tokensMs / 1000).toFixed(1)} s for ${generation.images.reduce((n, img) => n + img.imageTokens.length, 0)} image tokens`,
     2000,
   );
   const embeds = options.trace && grounding.text ? [reasoningEmbed(grounding.text)] : [];
