@@ -3,14 +3,15 @@ import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadBundle } from '../src/bundle/load-bundle.ts';
-import { BundleError } from '../src/errors.ts';
 import { DType, GraphBuilder } from '../src/generator/onnx-builder.ts';
 import { TINY_DIMS } from '../src/generator/dims.ts';
+import { BundleError } from '../src/errors.ts';
 import { makeBundle } from '../src/generator/make-bundle.ts';
 import { ChatTokenizer } from '../src/pipeline/chat-tokenizer.ts';
 import { imagePromptRows } from '../src/pipeline/image-prompt-rows.ts';
 import { Personalizer } from '../src/pipeline/personalizer.ts';
 import { copyTinyBundle, removeTinyBundles, scratchDir, tinyBundle } from './helpers/tiny-bundle.ts';
+import { misnamedLmHead } from './helpers/broken-graphs.ts';
 
 after(removeTinyBundles);
 
@@ -35,16 +36,6 @@ async function expectBundleError(fn: () => unknown, code: string, ...patterns: R
 async function expectBoth(dir: string, code: string, ...patterns: RegExp[]): Promise<void> {
   await expectBundleError(() => loadBundle(dir), code, ...patterns);
   await expectBundleError(() => Personalizer.load(dir), code, ...patterns);
-}
-
-/** lm_head with the right shapes but its input named "hidden" instead of "hidden_states". */
-function misnamedLmHead(vocab: number): Uint8Array {
-  const b = new GraphBuilder('lm_head');
-  const x = b.input('hidden', DType.float, ['batch_size', 'sequence_length', TINY_DIMS.hidden]);
-  const w = b.constFloat(new Array(TINY_DIMS.hidden * vocab).fill(0.01), [TINY_DIMS.hidden, vocab]);
-  b.named('logits', 'MatMul', [x, w]);
-  b.output('logits', DType.float, ['batch_size', 'sequence_length', vocab]);
-  return b.build().model;
 }
 
 function vocabOf(dir: string): number {

@@ -8,10 +8,10 @@ import { fileURLToPath } from 'node:url';
 import { checkBundle, describeLoadedBundle, engineFacts, reportLines, type BundleReport } from '../src/pipeline/bundle-report.ts';
 import { GRAPH_NAMES } from '../src/bundle/contract.ts';
 import { loadBundle } from '../src/bundle/load-bundle.ts';
-import { DType, GraphBuilder } from '../src/generator/onnx-builder.ts';
 import { TINY_DIMS } from '../src/generator/dims.ts';
 import { Personalizer } from '../src/pipeline/personalizer.ts';
 import { ATTENTION_FORMS, copyTinyBundle, removeTinyBundles, tinyBundle } from './helpers/tiny-bundle.ts';
+import { misnamedLmHead } from './helpers/broken-graphs.ts';
 
 after(removeTinyBundles);
 
@@ -30,16 +30,6 @@ function runCheck(args: string[], env: NodeJS.ProcessEnv = {}): { status: number
 
 function readConfig(dir: string, name: string): Record<string, unknown> {
   return JSON.parse(readFileSync(join(dir, name), 'utf8')) as Record<string, unknown>;
-}
-
-/** lm_head with the right shapes but its input named "hidden" instead of "hidden_states". */
-function misnamedLmHead(vocab: number): Uint8Array {
-  const b = new GraphBuilder('lm_head');
-  const x = b.input('hidden', DType.float, ['batch_size', 'sequence_length', TINY_DIMS.hidden]);
-  const w = b.constFloat(new Array(TINY_DIMS.hidden * vocab).fill(0.01), [TINY_DIMS.hidden, vocab]);
-  b.named('logits', 'MatMul', [x, w]);
-  b.output('logits', DType.float, ['batch_size', 'sequence_length', vocab]);
-  return b.build().model;
 }
 
 function errorLines(stdout: string): string[] {

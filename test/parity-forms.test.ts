@@ -6,48 +6,30 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { basename, dirname } from 'node:path';
-import sharp from 'sharp';
 import ort from 'onnxruntime-node';
-import { AutoProcessor, MultiModalityCausalLM, RawImage, Tensor, env } from '@huggingface/transformers';
+import { MultiModalityCausalLM, RawImage, Tensor } from '@huggingface/transformers';
 import { InputError } from '../src/errors.ts';
 import { Personalizer, type SubjectImages } from '../src/pipeline/personalizer.ts';
 import { groundingMessages, GROUNDING_TEMPLATE, xcotPrompts, type SubjectContext } from '../src/pipeline/xcot-prompts.ts';
 import { ATTENTION_FORMS, removeTinyBundles, tinyBundle, type AttentionForm } from './helpers/tiny-bundle.ts';
+import { firstDifference, loadReference, parityPhotos, type Reference } from './helpers/transformers-reference.ts';
 
 const PROMPT = 'a dog wearing a space suit on the moon';
 const TOKENS = 576;
 const CONTEXT: SubjectContext = { name: 'Rex', context: 'he loves the beach' };
 const GROUND_TOKENS = 24;
 
-type Reference = { processor: any; model: any };
 const ours = new Map<AttentionForm, Personalizer>();
 const refs = new Map<AttentionForm, Reference>();
 let photos: Buffer[];
 let subject: SubjectImages;
 
-async function reference(dir: string): Promise<Reference> {
-  env.allowRemoteModels = false;
-  env.allowLocalModels = true;
-  env.localModelPath = dirname(dir);
-  const name = basename(dir);
-  const processor = await AutoProcessor.from_pretrained(name, { local_files_only: true });
-  const model = await MultiModalityCausalLM.from_pretrained(name, { local_files_only: true, dtype: 'fp32', device: 'cpu', session_options: { intraOpNumThreads: 1 } });
-  return { processor, model };
-}
-
 before(async () => {
   for (const form of ATTENTION_FORMS) {
     ours.set(form, await Personalizer.load(tinyBundle(1, form), { intraOpThreads: 1 }));
-    if (form !== 'concat') refs.set(form, await reference(tinyBundle(1, form)));
+    if (form !== 'concat') refs.set(form, await loadReference(tinyBundle(1, form)));
   }
-  const pattern = (w: number, h: number, seed: number) => {
-    let s = seed;
-    const out = Buffer.alloc(w * h * 3);
-    for (let i = 0; i < out.length; i++) out[i] = ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) >>> 24) / 2 + (i % (w * 3)) / 12;
-    return sharp(out, { raw: { width: w, height: h, channels: 3 } });
-  };
-  photos = [await pattern(200, 120, 1).png().toBuffer(), await pattern(90, 160, 2).jpeg({ quality: 90 }).toBuffer()];
+  photos = await parityPhotos();
   subject = await ours.get('concat')!.prepareImages(photos.map((bytes, i) => ({ bytes, name: `photo${i}` })));
 });
 
@@ -64,11 +46,6 @@ async function referenceImageTokens(r: Reference, guidance: number): Promise<num
   const base = Object.getPrototypeOf(MultiModalityCausalLM.prototype) as { generate: (o: unknown) => Promise<any> };
   const all = await base.generate.call(r.model, { ...inputs, min_new_tokens: TOKENS, max_new_tokens: TOKENS, do_sample: false, guidance_scale: guidance });
   return (all.tolist()[0] as bigint[]).slice(inputs.input_ids.dims[1]).map(Number);
-}
-
-function firstDifference(a: number[], b: number[]): string {
-  const i = a.findIndex((x, k) => x !== b[k]);
-  return i < 0 && a.length === b.length ? 'none' : `at ${i < 0 ? Math.min(a.length, b.length) : i} of ${a.length} vs ${b.length}`;
 }
 
 test('the engine reads each fixture\'s attention form and fetches only the new KV rows on all three', () => {

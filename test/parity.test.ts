@@ -8,9 +8,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import sharp from 'sharp';
-import { AutoProcessor, MultiModalityCausalLM, RawImage, Tensor, env } from '@huggingface/transformers';
+import { MultiModalityCausalLM, RawImage, Tensor } from '@huggingface/transformers';
 import { Personalizer, type SubjectImages } from '../src/pipeline/personalizer.ts';
 import {
   generationMessages,
@@ -23,6 +23,7 @@ import {
 import { TINY_DIMS } from '../src/generator/dims.ts';
 import { makeBundle } from '../src/generator/make-bundle.ts';
 import { copyTinyBundle, removeTinyBundles, scratchDir, tinyBundle } from './helpers/tiny-bundle.ts';
+import { firstDifference, loadReference, parityPhotos, type Reference } from './helpers/transformers-reference.ts';
 
 const PROMPT = 'a dog wearing a space suit on the moon';
 const TOKENS = 576;
@@ -30,25 +31,12 @@ const CFG = 5;
 const CONTEXT: SubjectContext = { name: 'Rex', context: 'he loves the beach' };
 const GROUND_TOKENS = 24;
 
-type Reference = { processor: any; model: any };
 
 const loaded: Reference[] = [];
 const personalizers: Personalizer[] = [];
 
-/** transformers.js' processor and model for a bundle folder, from local files only. */
 async function reference(dir: string, dtype: 'fp32' | 'q4' = 'fp32'): Promise<Reference> {
-  env.allowRemoteModels = false;
-  env.allowLocalModels = true;
-  env.localModelPath = dirname(dir);
-  const name = basename(dir);
-  const processor = await AutoProcessor.from_pretrained(name, { local_files_only: true });
-  const model = await MultiModalityCausalLM.from_pretrained(name, {
-    local_files_only: true,
-    dtype,
-    device: 'cpu',
-    session_options: { intraOpNumThreads: 1 },
-  });
-  const ref = { processor, model };
+  const ref = await loadReference(dir, dtype);
   loaded.push(ref);
   return ref;
 }
@@ -71,11 +59,6 @@ async function referenceImageTokens(model: any, inputs: Record<string, unknown>)
 const ids = (t: Tensor) => Array.from(t.data as BigInt64Array, Number);
 const bools = (t: Tensor) => Array.from(t.data as Uint8Array, Number);
 
-function firstDifference(a: number[], b: number[]): string {
-  const i = a.findIndex((x, k) => x !== b[k]);
-  return i < 0 && a.length === b.length ? 'none' : `at ${i < 0 ? Math.min(a.length, b.length) : i} of ${a.length} vs ${b.length}`;
-}
-
 let p: Personalizer;
 let ref: Reference;
 let photos: Buffer[];
@@ -85,13 +68,7 @@ before(async () => {
   const dir = tinyBundle(1);
   p = await ours(dir);
   ref = await reference(dir);
-  const pattern = (w: number, h: number, seed: number) => {
-    let s = seed;
-    const out = Buffer.alloc(w * h * 3);
-    for (let i = 0; i < out.length; i++) out[i] = ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) >>> 24) / 2 + (i % (w * 3)) / 12;
-    return sharp(out, { raw: { width: w, height: h, channels: 3 } });
-  };
-  photos = [await pattern(200, 120, 1).png().toBuffer(), await pattern(90, 160, 2).jpeg({ quality: 90 }).toBuffer()];
+  photos = await parityPhotos();
   subject = await p.prepareImages(photos.map((bytes, i) => ({ bytes, name: `photo${i}` })));
 });
 

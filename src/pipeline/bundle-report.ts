@@ -1,5 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
@@ -347,20 +346,7 @@ interface Ctx {
 function staticReport(dir: string, options: ReportOptions): Ctx | null {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) return null;
   const device = options.device ?? 'cpu';
-  const report: BundleReport = {
-    dir,
-    device,
-    deviceInUse: device,
-    usable: false,
-    graphs: [],
-    otherFiles: [],
-    languageModel: { file: null, form: null, kvStrategy: null, kvWhy: 'not inspected', positionIds: null, unconditionalRow: null, fromCache: null },
-    sizes: {},
-    specialIds: null,
-    chatTemplates: { names: [], form: 'none' },
-    externalData: { declared: null, files: [], agrees: true },
-    issues: [],
-  };
+  const report = emptyReport(dir, device, 'not inspected');
   const issue = (severity: BundleIssue['severity'], file: string, problem: string, fix: string) => report.issues.push({ severity, file, problem, fix });
 
   // JSON files, each on its own so every broken one is listed.
@@ -743,7 +729,13 @@ function finish(report: BundleReport): BundleReport {
 }
 
 function missingFolder(dir: string, options: ReportOptions): BundleReport {
-  const device = options.device ?? 'cpu';
+  const report = emptyReport(dir, options.device ?? 'cpu', 'no bundle');
+  report.issues.push({ severity: 'error', file: dir, problem: 'not found or not a folder', fix: 'pass the bundle folder (the one holding config.json and onnx/)' });
+  return report;
+}
+
+/** A report that knows nothing yet. */
+function emptyReport(dir: string, device: Device, kvWhy: string): BundleReport {
   return {
     dir,
     device,
@@ -751,12 +743,12 @@ function missingFolder(dir: string, options: ReportOptions): BundleReport {
     usable: false,
     graphs: [],
     otherFiles: [],
-    languageModel: { file: null, form: null, kvStrategy: null, kvWhy: 'no bundle', positionIds: null, unconditionalRow: null, fromCache: null },
+    languageModel: { file: null, form: null, kvStrategy: null, kvWhy, positionIds: null, unconditionalRow: null, fromCache: null },
     sizes: {},
     specialIds: null,
     chatTemplates: { names: [], form: 'none' },
     externalData: { declared: null, files: [], agrees: true },
-    issues: [{ severity: 'error', file: dir, problem: 'not found or not a folder', fix: 'pass the bundle folder (the one holding config.json and onnx/)' }],
+    issues: [],
   };
 }
 
