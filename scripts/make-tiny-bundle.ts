@@ -3,7 +3,7 @@ import { JANUS_PRO_1B_DIMS, TINY_DIMS, type BundleDims } from '../src/generator/
 import { makeBundle } from '../src/generator/make-bundle.ts';
 import type { WeightFormat } from '../src/generator/onnx-builder.ts';
 
-const USAGE = `Usage: npm run make-tiny-bundle -- --out DIR [--seed N] [--preset tiny|janus-pro-1b] [--variants fp32,q4]
+const USAGE = `Usage: npm run make-tiny-bundle -- --out DIR [--seed N] [--preset tiny|janus-pro-1b] [--variants fp32,q4,q4f16]
        [--attention concat|mha|gqa] [--hidden N] [--layers N] [--heads N] [--head-dim N] [--intermediate N] [--vocab N] [--codebook N]
 Writes a random-weight bundle in the public Janus-Pro ONNX layout (a test fixture, not a model).
 --attention: the language model's attention form: plain ONNX Concat (default for --preset tiny), or
@@ -60,7 +60,7 @@ function main(): void {
   const seed = Number(values.seed);
   if (!Number.isInteger(seed) || seed < 0) fail('--seed must be a non-negative integer');
   const variants = String(values.variants).split(',');
-  if (!variants.every((v): v is WeightFormat => v === 'fp32' || v === 'q4')) fail('--variants takes fp32 and/or q4, comma-separated');
+  if (!variants.every((v): v is WeightFormat => v === 'fp32' || v === 'q4' || v === 'q4f16')) fail('--variants takes fp32, q4 and/or q4f16 (the language model only, mha or gqa), comma-separated');
   const attention = (values.attention ?? DEFAULT_ATTENTION[values.preset as string]) as string;
   if (!ATTENTION_FORMS.includes(attention as AttentionForm)) fail(`--attention takes concat, mha or gqa, not ${attention}`);
   const t0 = Date.now();

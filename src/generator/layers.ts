@@ -41,16 +41,17 @@ export function linearFrom(b: GraphBuilder, name: string, x: string, inDim: numb
   const out = (type: string, inputs: string[], attrs: Record<string, AttrValue> = {}, domain = '') =>
     output ? b.op(type, inputs, attrs, [output], domain)[0] : b.o(type, inputs, attrs, domain);
   let y: string;
-  if (b.weights === 'q4' && inDim % Q4_BLOCK === 0) {
+  if (b.weights !== 'fp32' && inDim % Q4_BLOCK === 0) {
     const q = quantizeQ4(w.weight, inDim, outDim, Q4_BLOCK);
     const packed = b.weight(`${name}.weight_Q4`, { dtype: DType.uint8, dims: [outDim, q.kBlocks, Q4_BLOCK / 2], data: q.packed });
-    const scales = b.weight(`${name}.weight_scales`, { dtype: DType.float, dims: [outDim * q.kBlocks], data: q.scales });
+    // Scales in the activations' type (MatMulNBits' T), as in the public _q4 and _q4f16 files.
+    const scales = b.floatWeight(`${name}.weight_scales`, [outDim * q.kBlocks], q.scales);
     y = out('MatMulNBits', [x, packed, scales], { K: inDim, N: outDim, bits: 4, block_size: Q4_BLOCK, accuracy_level: 4 }, 'com.microsoft');
   } else {
-    y = out('MatMul', [x, b.weight(`${name}.weight`, { dtype: DType.float, dims: [inDim, outDim], data: w.weight })]);
+    y = out('MatMul', [x, b.floatWeight(`${name}.weight`, [inDim, outDim], w.weight)]);
   }
   if (!w.bias) return y;
-  const bv = b.weight(`${name}.bias`, { dtype: DType.float, dims: [outDim], data: w.bias });
+  const bv = b.floatWeight(`${name}.bias`, [outDim], w.bias);
   return b.o('Add', [y, bv]);
 }
 

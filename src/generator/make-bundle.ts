@@ -105,12 +105,16 @@ export function makeBundle({ out, seed, dims: requested, variants = ['fp32'], at
     throw new Error('special token ids must lie above the image codebook');
   }
 
+  if (variants.includes('q4f16') && attention === 'concat') throw new Error('the q4f16 variant is built for the builder forms only: use attention mha or gqa');
   mkdirSync(join(out, 'onnx'), { recursive: true });
   const rng = new SeededRandom(seed);
   /** Graph file -> number of .onnx_data chunks, for config.json's use_external_data_format. */
   const externalData: Record<string, number> = {};
   for (const variant of variants) {
     for (const [name, build] of Object.entries(BUILDERS) as [GraphName, (typeof BUILDERS)[GraphName]][]) {
+      // q4f16 is the language model's variant (float16 activations and KV cache); the other graphs
+      // are loaded in another dtype beside it (a float16 boundary the engine converts).
+      if (variant === 'q4f16' && name !== 'language_model') continue;
       const file = graphFileName(name, variant);
       // The same fork per graph for every variant: q4 quantizes the very weights fp32 holds.
       const builder = name === 'language_model' ? LANGUAGE_MODELS[attention] : build;
@@ -123,7 +127,7 @@ export function makeBundle({ out, seed, dims: requested, variants = ['fp32'], at
     }
   }
 
-  for (const variant of variants) {
+  for (const variant of variants.filter((v) => v !== 'q4f16')) {
     // Unused by transformers.js and by us, present in the export. prepare_inputs_embeds' stream, so
     // the two graphs hold the same embedding table.
     const { model } = buildEmbedTokens(dims, rng.fork('prepare_inputs_embeds'), variant).build();

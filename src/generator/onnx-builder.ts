@@ -1,4 +1,5 @@
 import onnxProto from 'onnx-proto';
+import { toHalf } from '../engine/float16.ts';
 
 const { onnx } = onnxProto;
 
@@ -17,7 +18,8 @@ export type Dim = number | string;
 /** Plain numbers are INT attributes; floats are written `{ float: x }` so 1.0 stays a float. */
 export type AttrValue = number | string | number[] | { float: number } | { tensor: Tensor };
 
-export type WeightFormat = 'fp32' | 'q4';
+/** fp32: float MatMuls; q4: 4-bit MatMulNBits; q4f16: 4-bit MatMulNBits with float16 activations (the public _q4f16 files). */
+export type WeightFormat = 'fp32' | 'q4' | 'q4f16';
 
 export interface Tensor {
   dtype: DTypeCode;
@@ -45,6 +47,16 @@ export class GraphBuilder {
    * @param weights how linear layers store weights: plain float MatMul, or 4-bit MatMulNBits.
    */
   constructor(readonly name: string, readonly weights: WeightFormat = 'fp32', readonly opset = 17) {}
+
+  /** The element type of activations and float weights: float16 in a q4f16 graph. */
+  get floatType(): DTypeCode {
+    return this.weights === 'q4f16' ? DType.float16 : DType.float;
+  }
+
+  /** A float initializer stored in the graph's float type (float32 values rounded to half in q4f16). */
+  floatWeight(name: string, dims: number[], data: Float32Array): string {
+    return this.weight(name, this.floatType === DType.float16 ? { dtype: DType.float16, dims, data: toHalf(data) } : { dtype: DType.float, dims, data });
+  }
 
   input(name: string, dtype: DTypeCode, shape: Dim[]): string {
     this.inputs.push(valueInfo(name, dtype, shape));

@@ -26,15 +26,15 @@ function tempRoot(): string {
 
 /**
  * A tiny bundle for `seed` whose language model has the given attention form, at
- * <root>/tiny-<seed>[-<form>] (its parent holds nothing else that is shared). For one seed every
- * form holds the same weights.
+ * <root>/tiny-<seed>[-<form>][-<variants>] (its parent holds nothing else that is shared). For one
+ * seed every form and variant holds the same weights.
  */
-export function tinyBundle(seed = 1, attention: AttentionForm = 'concat'): string {
-  const key = attention === 'concat' ? `${seed}` : `${seed}-${attention}`;
+export function tinyBundle(seed = 1, attention: AttentionForm = 'concat', variants: MakeBundleOptions['variants'] = ['fp32']): string {
+  const key = [seed, ...(attention === 'concat' ? [] : [attention]), ...(variants.join() === 'fp32' ? [] : variants)].join('-');
   let dir = bySeed.get(key);
   if (!dir) {
     dir = join(tempRoot(), `tiny-${key}`);
-    makeBundle({ out: dir, seed, dims: TINY_DIMS, attention });
+    makeBundle({ out: dir, seed, dims: TINY_DIMS, attention, variants });
     bySeed.set(key, dir);
   }
   return dir;

@@ -43,17 +43,18 @@ export function buildFusedLanguageModel(form: FusedAttention, d: BundleDims, rng
   const b = new GraphBuilder('language_model', weights, 14);
   const g = new Nodes(b);
   const kvShape = ['batch_size', d.heads, 'past_sequence_length', d.headDim];
-  const embeds = b.input(io.inputsEmbeds, DType.float, ['batch_size', 'sequence_length', d.hidden]);
+  const float = b.floatType;
+  const embeds = b.input(io.inputsEmbeds, float, ['batch_size', 'sequence_length', d.hidden]);
   const mask = b.input(io.attentionMask, DType.int64, ['batch_size', 'total_sequence_length']);
   const positionIds = form === 'mha' ? b.input(io.positionIds, DType.int64, ['batch_size', 'sequence_length']) : '';
   for (let i = 0; i < d.layers; i++) {
-    b.input(io.pastKey(i), DType.float, kvShape);
-    b.input(io.pastValue(i), DType.float, kvShape);
+    b.input(io.pastKey(i), float, kvShape);
+    b.input(io.pastValue(i), float, kvShape);
   }
-  b.output(io.hiddenStates, DType.float, ['batch_size', 'sequence_length', d.hidden]);
+  b.output(io.hiddenStates, float, ['batch_size', 'sequence_length', d.hidden]);
   for (let i = 0; i < d.layers; i++) {
-    b.output(io.presentKey(i), DType.float, ['batch_size', d.heads, 'total_sequence_length', d.headDim]);
-    b.output(io.presentValue(i), DType.float, ['batch_size', d.heads, 'total_sequence_length', d.headDim]);
+    b.output(io.presentKey(i), float, ['batch_size', d.heads, 'total_sequence_length', d.headDim]);
+    b.output(io.presentValue(i), float, ['batch_size', d.heads, 'total_sequence_length', d.headDim]);
   }
 
   const maskInputs = form === 'mha' ? mhaAttentionBias(g, d, embeds, mask, io.pastKey(0)) : gqaSequenceLengths(g, mask);
@@ -106,7 +107,7 @@ export function buildFusedLanguageModel(form: FusedAttention, d: BundleDims, rng
   }
   // The final norm is the builder's last SkipLayerNorm: location "final_norm" at layer id = layers.
   const last = `model.layers.${d.layers}.final_norm_layernorm.weight`;
-  b.weight(last, { dtype: DType.float, dims: [d.hidden], data: drawFinalNorm(rng, d) });
+  b.floatWeight(last, [d.hidden], drawFinalNorm(rng, d));
   b.op('SkipSimplifiedLayerNormalization', [root, skip, last], { epsilon: { float: d.rmsEps } }, [io.hiddenStates], 'com.microsoft');
   return b;
 }
@@ -118,14 +119,14 @@ interface NormOut {
 }
 
 function simplifiedNorm(g: Nodes, name: string, weightName: string, x: string, weight: Float32Array, eps: number): NormOut {
-  g.b.weight(weightName, { dtype: DType.float, dims: [weight.length], data: weight });
+  g.b.floatWeight(weightName, [weight.length], weight);
   const out = `${name}/output_0`;
   g.b.op('SimplifiedLayerNormalization', [x, weightName], { epsilon: { float: eps }, axis: -1, stash_type: 1 }, [out]);
   return { out };
 }
 
 function skipNorm(g: Nodes, name: string, weightName: string, root: string, skip: string, weight: Float32Array, eps: number): NormOut {
-  g.b.weight(weightName, { dtype: DType.float, dims: [weight.length], data: weight });
+  g.b.floatWeight(weightName, [weight.length], weight);
   const out = `${name}/output_0`;
   const sum = `${name}/output_3`;
   g.b.op('SkipSimplifiedLayerNormalization', [root, skip, weightName], { epsilon: { float: eps } }, [out, '', '', sum], 'com.microsoft');
@@ -153,7 +154,7 @@ function rotaryCaches(b: GraphBuilder, d: BundleDims): [string, string] {
     }
   }
   const dims = [d.maxPositions, half];
-  return [b.weight('cos_cache', { dtype: DType.float, dims, data: cos }), b.weight('sin_cache', { dtype: DType.float, dims, data: sin })];
+  return [b.floatWeight('cos_cache', dims, cos), b.floatWeight('sin_cache', dims, sin)];
 }
 
 interface MaskInputs {
@@ -232,6 +233,8 @@ function mhaAttentionBias(g: Nodes, d: BundleDims, embeds: string, mask: string,
 
   const bias = g.node(`${base}/Add`, 'Add', [padding, causalB]);
   const tiled = g.node(`${base}/Tile`, 'Tile', [bias, g.i64([1, d.heads, 1, 1])]);
+  // A float16 graph's attention takes a float16 bias (float min becomes -inf: still weight 0).
+  if (g.b.floatType === DType.float16) return { bias: g.node(`${base}/Tile/Cast`, 'Cast', [tiled], { to: DType.float16 }) };
   return { bias: tiled };
 }
 
