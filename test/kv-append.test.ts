@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import ort from 'onnxruntime-node';
 import { loadBundle } from '../src/bundle/load-bundle.ts';
@@ -145,4 +146,17 @@ test('an arena never writes over the cache it was given', async () => {
   const third = await withAppend.decode(new ort.Tensor('float32', noise(H, 5), [1, 1, H]), second.cache, new BigInt64Array(7).fill(1n), arena);
   for (const [k, t] of Object.entries(second.cache)) assert.deepEqual(t.data, snapshot[k], `${k} changed under its reader`);
   for (const [k, t] of Object.entries(third.cache)) assert.notEqual((t.data as Float32Array).buffer, (second.cache[k].data as Float32Array).buffer);
+});
+
+test('a broken cache entry (plan.json unreadable) is written anew, not trusted', () => {
+  const cache = scratchDir('graph-cache');
+  const path = loadBundle(tinyBundle(1), {}).graphs.language_model.path;
+  const first = planKvAppend(path, cache);
+  assert.ok(!('reason' in first));
+  writeFileSync(join(dirname(first.path), 'plan.json'), '{ not json');
+  const second = planKvAppend(path, cache);
+  assert.ok(!('reason' in second) && !second.fromCache);
+  assert.equal(second.path, first.path);
+  const third = planKvAppend(path, cache);
+  assert.ok(!('reason' in third) && third.fromCache);
 });

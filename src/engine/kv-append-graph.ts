@@ -151,12 +151,18 @@ function readCached(entry: string, source: string): KvAppendPlan | null {
 function writeEntry(staging: string, target: string, source: string, meta: CacheMeta): void {
   mkdirSync(staging, { recursive: true });
   writeFileSync(join(staging, 'plan.json'), `${JSON.stringify(meta)}\n`);
-  if (readCached(target, source)) {
-    rmSync(staging, { recursive: true, force: true });
-    return;
+  try {
+    // Fails when the entry exists (a rename never replaces a non-empty folder).
+    renameSync(staging, target);
+  } catch {
+    if (readCached(target, source)) {
+      rmSync(staging, { recursive: true, force: true });
+      return;
+    }
+    // A stale or broken entry (another rewrite version, a half-deleted folder): replace it.
+    rmSync(target, { recursive: true, force: true });
+    renameSync(staging, target);
   }
-  rmSync(target, { recursive: true, force: true });
-  renameSync(staging, target);
   const root = dirname(target);
   for (const name of readdirSync(root)) {
     const dir = join(root, name);
