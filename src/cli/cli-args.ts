@@ -33,7 +33,7 @@ export function parseCliArgs(argv: string[]): CliArgs | 'help' {
   let values: Record<string, string | string[] | boolean | undefined>;
   try {
     ({ values } = parseArgs({
-      args: argv,
+      args: joinNegativeValues(argv),
       strict: true,
       options: {
         model: { type: 'string' },
@@ -99,13 +99,31 @@ export function parseCliArgs(argv: string[]): CliArgs | 'help' {
   };
 }
 
+/** Flags whose value is a number, possibly negative (then out of range, and said so). */
+const NUMBER_FLAGS = new Set(['--seed', '--cfg', '--temperature', '--top-k', '--count']);
+
+/**
+ * `--seed -1` as `--seed=-1`: parseArgs would take "-1" for an option and answer "argument is
+ * ambiguous"; the range check then says what the flag takes.
+ */
+function joinNegativeValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (NUMBER_FLAGS.has(argv[i]) && /^-[\d.]/.test(argv[i + 1] ?? '')) out.push(`${argv[i]}=${argv[++i]}`);
+    else out.push(argv[i]);
+  }
+  return out;
+}
+
+/** Plain decimal notation only: Number() would also take "0x10", "0b1", "1e3" and " 5 ". */
+const DECIMAL = /^[-+]?(\d+(\.\d*)?|\.\d+)$/;
+
 function num(value: unknown, flag: string): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (typeof value !== 'string' || value.trim() === '' || !Number.isFinite(n)) {
-    throw new InputError('usage', `${flag} must be a number, got "${String(value)}".`);
+  if (typeof value !== 'string' || !DECIMAL.test(value)) {
+    throw new InputError('usage', `${flag} must be a decimal number, got "${String(value)}".`);
   }
-  return n;
+  return Number(value);
 }
 
 function parseDtypes(entries: string[]): Partial<Record<GraphName, GraphDtype>> {

@@ -1,7 +1,8 @@
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { constants } from 'node:fs';
+import { access, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { describeLoadedBundle, engineFacts, reportLines } from '../pipeline/bundle-report.ts';
-import { UserFacingError } from '../errors.ts';
+import { InputError, UserFacingError } from '../errors.ts';
 import { ImageInputError } from '../images/errors.ts';
 import { DEFAULT_IMAGE_LIMITS } from '../images/limits.ts';
 import { readHeader } from '../images/load.ts';
@@ -16,6 +17,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const photos = await readPhotos(args.images);
+  await checkWritable(outputPaths(args.out, args.options.count));
   progress(args, `loading ${args.model}`);
   const personalizer = await Personalizer.load(args.model, {
     device: args.device,
@@ -102,6 +104,21 @@ async function readPhotos(files: string[]): Promise<{ bytes: Uint8Array; name: s
     out.push({ bytes, name: basename(file) });
   }
   return out;
+}
+
+/** Fails before the model loads when an output cannot be written (no folder, no permission, a folder in the way). */
+async function checkWritable(paths: string[]): Promise<void> {
+  for (const path of paths) {
+    const folder = dirname(path);
+    const info = await stat(folder).catch(() => null);
+    if (!info?.isDirectory()) throw new InputError('usage', `Cannot write ${path}: ${folder} is not a folder.`);
+    if ((await stat(path).catch(() => null))?.isDirectory()) throw new InputError('usage', `Cannot write ${path}: it is a folder.`);
+    try {
+      await access(folder, constants.W_OK);
+    } catch {
+      throw new InputError('usage', `Cannot write ${path}: no permission to write in ${folder}.`);
+    }
+  }
 }
 
 /** Writes every file under a temporary name first, so a failure leaves no partial output. */
