@@ -33,6 +33,15 @@ data
   .addIntegerOption((o) => o.setName('count').setDescription(`Images at once (1-${MAX_COUNT})`).setMinValue(1).setMaxValue(MAX_COUNT));
 
 async function execute(interaction: ChatInputCommandInteraction, services: BotServices): Promise<void> {
+  // Bad text is refused before anything is downloaded, stored or queued, and only the user sees why.
+  try {
+    const o = interaction.options;
+    services.textRules.check({ prompt: o.getString('prompt', true), name: o.getString('name'), context: o.getString('context') }, { required: ['prompt'] });
+  } catch (err) {
+    const content = userMessage(err, services.logger, { command: 'personalize' });
+    await interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+    return;
+  }
   await interaction.deferReply();
   const status = await interactionStatus(interaction, services);
   let job: JobRecord;

@@ -1,6 +1,5 @@
 import {
   AttachmentBuilder,
-  escapeMarkdown,
   MessageFlags,
   PermissionFlagsBits,
   SlashCommandBuilder,
@@ -13,6 +12,7 @@ import {
 import { downloadAttachment } from '../src/bot/attachment-downloader.ts';
 import type { BotCommand } from '../src/bot/command.ts';
 import { userMessage } from '../src/bot/reply-errors.ts';
+import { safeText } from '../src/util/safe-text.ts';
 import type { BotServices } from '../src/bot/services.ts';
 import { InputError, UserFacingError } from '../src/errors.ts';
 import { SUBJECT_CONTEXT_MAX_CHARS, SUBJECT_MAX_PHOTOS, SUBJECT_NAME_MAX_CHARS, type Subject } from '../src/store/index.ts';
@@ -100,6 +100,7 @@ async function execute(interaction: ChatInputCommandInteraction, services: BotSe
 async function save(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
   const o = interaction.options;
   const { config } = services;
+  services.textRules.check({ name: o.getString('name', true), context: o.getString('context') }, { required: ['name'] });
   const attachments = IMAGE_OPTIONS.map((n) => o.getAttachment(n)).filter((a): a is Attachment => a !== null);
   const most = Math.min(config.maxSubjectPhotos, SUBJECT_MAX_PHOTOS);
   if (attachments.length > most) throw new InputError('too_many', `A subject can have at most ${plural(most, 'photo')}.`);
@@ -155,19 +156,21 @@ async function show(interaction: ChatInputCommandInteraction, services: BotServi
   const limit = interaction.attachmentSizeLimit;
   const files = photos.filter((p) => p.byteLength <= limit).map((p, i) => new AttachmentBuilder(p, { name: `subject-photo-${i + 1}.png` }));
   if (files.length < photos.length) lines.push(`(${plural(photos.length - files.length, 'photo')} too large to show here.)`);
-  const context = s.context ? `Context: ${escapeMarkdown(s.context)}` : 'No context. Add one with `/subject context`.';
   const base = lines.join('\n');
-  return { content: `${base}\n${truncate(context, MESSAGE_MAX - base.length - 1)}`, files };
+  const context = s.context ? `Context: ${safeText(s.context, { max: MESSAGE_MAX - base.length - 10 })}` : 'No context. Add one with `/subject context`.';
+  return { content: `${base}\n${context}`, files };
 }
 
 async function rename(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
   const o = interaction.options;
+  services.textRules.check({ name: o.getString('new_name', true) }, { required: ['name'] });
   const before = await find(interaction, services);
   const after = await services.stores.subjects.rename(interaction.user.id, interaction.guildId, before.id, o.getString('new_name', true));
   return { content: `Renamed ${quote(before.name)} to ${quote(after.name)}.` };
 }
 
 async function setContext(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
+  services.textRules.check({ context: interaction.options.getString('text') });
   const target = await find(interaction, services);
   const s = await services.stores.subjects.setContext(interaction.user.id, interaction.guildId, target.id, interaction.options.getString('text') ?? undefined);
   return { content: s.context ? `Updated the context of ${quote(s.name)}.` : `Cleared the context of ${quote(s.name)}.` };
@@ -295,16 +298,13 @@ function sharing(s: Subject, guildId: string | null): string {
   return s.sharedIn === guildId ? 'shared in this server' : 'shared in another server';
 }
 
+/** A subject name in bold, shown literally (a name is someone's text, and shared ones reach others). */
 function quote(name: string): string {
-  return `**${escapeMarkdown(name)}**`;
+  return `**${safeText(name)}**`;
 }
 
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
-
-function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`;
 }
 
 /** Joins lines up to `max` characters; the subjects that do not fit become "…and N more." */

@@ -17,6 +17,7 @@ import { deliverResult, interactionStatus } from './deliver.ts';
 import { followUpJob, type FollowUp } from './follow-up-jobs.ts';
 import { reasoningEmbed, runJob } from './job-flow.ts';
 import { userMessage } from './reply-errors.ts';
+import { safeText } from '../util/safe-text.ts';
 import type { BotServices } from './services.ts';
 
 const OWNER_ONLY: Action[] = ['regen', 'vary', 'save', 'cancel', 'refine', 'save-modal', 'refine-modal'];
@@ -57,6 +58,8 @@ export async function handleComponent(interaction: ButtonInteraction | ModalSubm
         const files = modal.fields.getUploadedFiles('photos') ?? new Map();
         const photos = [...files.values()].map((a) => ({ url: a.url, name: a.name, size: a.size }));
         const prompt = modal.fields.getTextInputValue('prompt').trim();
+        // Refused here, before the public reply, so only the user sees why.
+        services.textRules.check({ prompt });
         // Same prompt, same seed, same photos would only draw the same picture again.
         if (!prompt && !photos.length) throw new InputError('nothing_to_refine', 'Write what to change or add a photo to refine the image.');
         return await followUp(interaction, services, job, { prompt, photos });
@@ -103,6 +106,7 @@ async function saveSubject(interaction: ModalSubmitInteraction, services: BotSer
   await interaction.deferReply({ flags: MessageFlags.Ephemeral });
   const name = interaction.fields.getTextInputValue('name');
   const context = interaction.fields.getTextInputValue('context') || undefined;
+  services.textRules.check({ name, context }, { required: ['name'] });
   const photos = [];
   for (const hash of job.photoHashes ?? []) {
     const bytes = await services.stores.photos.getPhoto(hash);
@@ -111,7 +115,7 @@ async function saveSubject(interaction: ModalSubmitInteraction, services: BotSer
   if (!photos.length) throw new InputError('photo_gone', 'The photos of this image are no longer stored.');
   const subject = await services.stores.subjects.save({ ownerId: job.ownerId, guildId: job.guildId, name, photos, context: context ?? job.context });
   await interaction.editReply({
-    content: `Saved as “${subject.name}”. Use it with /personalize subject:${subject.name}, or share it with /subject share.`,
+    content: `Saved as “${safeText(subject.name)}”. Use it with /personalize subject:${safeText(subject.name)}, or share it with /subject share.`,
     allowedMentions: { parse: [] },
   });
 }

@@ -17,6 +17,8 @@ export interface FollowUp {
 /** A new job made from an earlier one (reroll, variations, refinement), owned by the same user. */
 export async function followUpJob(services: BotServices, parent: JobRecord, change: FollowUp): Promise<JobRecord> {
   const { stores, config } = services;
+  // Refinement text (the Refine modal, a reply in the thread): the same rules as /personalize, before anything is queued.
+  services.textRules.check({ prompt: change.prompt });
   if (change.prompt?.trim()) parseOrThrow(GenerateOptionsSchema, { prompt: change.prompt });
   services.queue.assertAccepts(parent.ownerId, parent.guildId);
   const id = newId();

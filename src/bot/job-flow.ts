@@ -15,6 +15,7 @@ import type { JobOutcome } from '../service/generation-service.ts';
 import type { JobRecord } from '../store/index.ts';
 import { customId } from './custom-ids.ts';
 import { userMessage } from './reply-errors.ts';
+import { plainText, safeText } from '../util/safe-text.ts';
 import type { BotServices } from './services.ts';
 
 /** A message the bot keeps up to date while a job waits and runs (an interaction reply or its own). */
@@ -119,10 +120,10 @@ export async function resultMessage(outcome: JobOutcome, options: { sizeLimit: n
   }
   const seeds = generation.images.map((i) => i.seed).join(', ');
   const stage1 = job.photoHashes?.length || job.subjectId ? (grounding.cached ? 'grounding cached' : `grounding ${(grounding.ms / 1000).toFixed(1)} s`) : 'no subject photos';
-  const content = truncate(
-    `**${job.name ? `${job.name}: ` : ''}${job.prompt}**\nSeed ${seeds} · ${stage1} · ${(generation.timings.tokensMs / 1000).toFixed(1)} s for ${generation.images.reduce((n, img) => n + img.imageTokens.length, 0)} image tokens`,
-    2000,
-  );
+  const stats = `Seed ${seeds} · ${stage1} · ${(generation.timings.tokensMs / 1000).toFixed(1)} s for ${generation.images.reduce((n, img) => n + img.imageTokens.length, 0)} image tokens`;
+  // The user's words shown literally (no markdown, links or timestamps), cut to fit beside the stats.
+  const name = job.name ? `${safeText(job.name, { max: 200 })}: ` : '';
+  const content = truncate(`**${name}${safeText(job.prompt, { max: Math.max(1, 2000 - stats.length - name.length - 5) })}**\n${stats}`, 2000);
   const embeds = options.trace && grounding.text ? [reasoningEmbed(grounding.text)] : [];
   return { content, files, embeds, components: resultButtons(job), allowedMentions: NO_MENTIONS };
 }
@@ -140,12 +141,13 @@ export function resultButtons(job: JobRecord): ActionRowBuilder<ButtonBuilder>[]
 }
 
 export function reasoningEmbed(text: string): EmbedBuilder {
-  return new EmbedBuilder().setTitle('How I see your subject').setDescription(truncate(text || '(no grounding text)', 4096));
+  // Model output, but it repeats the user's name and context: shown literally like user text.
+  return new EmbedBuilder().setTitle('How I see your subject').setDescription(text ? safeText(text, { max: 4096 }) : '(no grounding text)');
 }
 
+/** Thread names are plain text (no markdown, so nothing to escape), 1 to 100 characters. */
 export function threadName(prompt: string): string {
-  const clean = prompt.replace(/\s+/g, ' ').trim();
-  return truncate(clean || 'Personalized image', 100);
+  return plainText(prompt, 100, 'Personalized image');
 }
 
 export function truncate(text: string, max: number): string {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ImageEngine } from '../engine/worker/image-engine.ts';
 import type { JobQueue } from '../queue/job-queue.ts';
+import type { UserTextRules } from '../pipeline/user-text.ts';
 import type { GenerationService } from '../service/generation-service.ts';
 import type { Stores } from '../store/index.ts';
 import type { BotConfig } from './config.ts';
@@ -14,6 +15,8 @@ export interface BotServices {
   /** The model (a WorkerEngine in the bot: ONNX sessions in worker threads). */
   engine: ImageEngine;
   generation: GenerationService;
+  /** Checks typed text (prompts, names, contexts) against the loaded bundle's reserved tokens before anything is queued. */
+  textRules: UserTextRules;
   /** Hosts attachments may be downloaded from (Discord's CDN; tests add their local CDN). */
   attachmentHosts: readonly string[];
   /** Whether the gateway delivers message content (the privileged MessageContent intent). */

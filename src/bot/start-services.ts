@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { describeLoadedBundle } from '../pipeline/bundle-report.ts';
+import { UserTextRules } from '../pipeline/user-text.ts';
 import { WorkerEngine } from '../engine/worker/worker-engine.ts';
 import { JobQueue } from '../queue/job-queue.ts';
 import { GenerationService } from '../service/generation-service.ts';
@@ -14,6 +15,8 @@ export async function startServices(
   logger: Logger,
   extra: { attachmentHosts?: readonly string[]; now?: () => number } = {},
 ): Promise<BotServices & { close(): Promise<void> }> {
+  // The model loads in worker threads; this thread only needs the bundle's reserved tokens, read once.
+  const textRules = UserTextRules.fromBundle(config.modelDir);
   const stores = await openStores({
     dataDir: config.dataDir,
     redisUrl: config.redisUrl,
@@ -53,6 +56,7 @@ export async function startServices(
       queue,
       engine,
       generation,
+      textRules,
       attachmentHosts: extra.attachmentHosts ?? DISCORD_CDN_HOSTS,
       messageContent: config.messageContent,
       now: extra.now ?? Date.now,

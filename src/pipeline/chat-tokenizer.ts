@@ -3,6 +3,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { chatTemplates, tokenContent } from '../bundle/bundle-config.ts';
 import type { Bundle } from '../bundle/load-bundle.ts';
 import { BundleError } from '../errors.ts';
+import { findReservedToken, reservedTokens } from './user-text.ts';
 
 /** VLChatProcessor's default pad_tag (deepseek-ai/Janus janus/models/processing_vlm.py): its pad_id. */
 const OFFICIAL_PAD_TAG = '<｜▁pad▁｜>';
@@ -64,7 +65,7 @@ export class ChatTokenizer {
     this.imagePlaceholder = this.requireId(p.image_tag);
     this.imageStart = this.requireId(p.image_start_tag);
     this.imageEnd = this.requireId(p.image_end_tag);
-    this.specialTokens = [...this.tokenizer.get_added_tokens_decoder().values()].filter((t) => t.special).map((t) => t.content);
+    this.specialTokens = reservedTokens(bundle.tokenizerJson, cfg, p);
     const g = bundle.generation;
     this.bos = g.bos_token_id;
     this.eos = Array.isArray(g.eos_token_id) ? g.eos_token_id[0] : g.eos_token_id;
@@ -78,9 +79,14 @@ export class ChatTokenizer {
     }
   }
 
-  /** The first special (added) token that `text` contains, if any: user text must not inject them. */
+  /** Every string user text must not contain (see reservedTokens in user-text.ts). */
+  get reservedTokens(): readonly string[] {
+    return this.specialTokens;
+  }
+
+  /** The first reserved token that `text` contains, if any: user text must not inject them. */
   findSpecialToken(text: string): string | undefined {
-    return this.specialTokens.find((t) => text.includes(t));
+    return findReservedToken(text, this.specialTokens);
   }
 
   render(templateName: string, messages: ChatMessage[]): string {

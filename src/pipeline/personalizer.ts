@@ -14,6 +14,7 @@ import { PromptCaches, type PromptCacheOptions, type PromptCacheStats } from './
 import { prefixLength } from './prompt-prefill.ts';
 import { GenerateOptionsSchema, parseOrThrow, SubjectContextSchema, type GenerateOptionsInput } from './request-options.ts';
 import { generateText } from './text-loop.ts';
+import { assertNoReservedTokens } from './user-text.ts';
 import {
   generationMessages,
   GENERATION_TEMPLATE,
@@ -223,11 +224,7 @@ export class Personalizer {
 
   /** User text must not smuggle in control tokens (image tags, role markers). */
   private checkUserText<T extends Record<string, string | undefined>>(fields: T): T {
-    for (const [field, text] of Object.entries(fields)) {
-      const token = text && this.tokenizer.findSpecialToken(text);
-      if (token) throw new InputError('reserved_token', `The ${field} can't contain ${token}.`);
-    }
-    return fields;
+    return assertNoReservedTokens(fields, this.tokenizer.reservedTokens);
   }
 
   async close(): Promise<void> {

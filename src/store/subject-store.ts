@@ -1,5 +1,8 @@
 import { InputError } from '../errors.ts';
+// Names in these messages are users' text, shown in Discord: escaped so they show literally.
+import { safeText } from '../util/safe-text.ts';
 import { CONTEXT_MAX_CHARS } from '../pipeline/request-options.ts';
+import { isBlankText, nameSkeleton } from '../pipeline/user-text.ts';
 import { DEFAULT_IMAGE_LIMITS } from '../images/limits.ts';
 import { assertId, isValidId, newId } from './ids.ts';
 import { normalizePhoto, type NormalizedPhoto, type PhotoRef, type PhotoStore } from './photo-store.ts';
@@ -127,6 +130,7 @@ export class SubjectStore {
     }
     // Cheap checks before the expensive part, and again under the lock.
     this.#checkCanAdd(await this.#loadOwn(ownerId), name);
+    if (input.guildId !== null) await this.#checkNoLookalike(input.guildId, ownerId, name);
 
     // One at a time, so at most one full-size decode is in memory.
     const normalized: NormalizedPhoto[] = [];
@@ -139,6 +143,7 @@ export class SubjectStore {
 
     return this.#lockUser(ownerId, async () => {
       this.#checkCanAdd(await this.#loadOwn(ownerId), name);
+      if (input.guildId !== null) await this.#checkNoLookalike(input.guildId, ownerId, name);
       const now = this.#now();
       const subject: Subject = {
         id: newId(),
@@ -179,8 +184,8 @@ export class SubjectStore {
     const name = cleanName(newName);
     return this.#updateOwned(userId, guildId, idOrName, async (subject) => {
       const own = await this.#loadOwn(subject.ownerId);
-      const clash = own.find((s) => s.id !== subject.id && fold(s.name) === fold(name));
-      if (clash) throw nameTaken(clash.name);
+      checkOwnNameFree(own, name, subject.id);
+      if (guildId !== null) await this.#checkNoLookalike(guildId, subject.ownerId, name);
       if (subject.sharedIn) await this.#checkSharedNameFree(subject.sharedIn, name, subject.id);
       return { ...subject, name };
     });
@@ -218,7 +223,7 @@ export class SubjectStore {
   ): Promise<Subject> {
     return this.#moderate(userId, guildId, idOrName, canManageGuild, {
       before: (target) => {
-        if (target.sharedIn === null) throw new InputError('subject_not_shared', `“${target.name}” is not shared.`);
+        if (target.sharedIn === null) throw new InputError('subject_not_shared', `“${safeText(target.name)}” is not shared.`);
       },
       change: async (current) => (current.sharedIn === null ? current : this.#write(current, { ...current, sharedIn: null, updatedAt: this.#now() })),
     });
@@ -397,8 +402,7 @@ export class SubjectStore {
   }
 
   #checkCanAdd(own: Subject[], name: string): void {
-    const clash = own.find((s) => fold(s.name) === fold(name));
-    if (clash) throw nameTaken(clash.name);
+    checkOwnNameFree(own, name);
     if (own.length >= this.#maxPerUser) {
       throw new InputError(
         'subject_limit',
@@ -408,13 +412,28 @@ export class SubjectStore {
   }
 
   async #checkSharedNameFree(guildId: string, name: string, exceptId: string): Promise<void> {
-    const clash = (await this.#loadShared(guildId)).find((s) => s.id !== exceptId && fold(s.name) === fold(name));
+    const skeleton = nameSkeleton(name);
+    const clash = (await this.#loadShared(guildId)).find((s) => s.id !== exceptId && nameSkeleton(s.name) === skeleton);
+    if (clash && fold(clash.name) !== fold(name)) throw lookalike(clash.name, 'is already shared in this server');
     if (clash) {
       throw new InputError(
         'subject_shared_name_taken',
-        `Another subject named “${clash.name}” is already shared in this server; rename yours first.`,
+        `Another subject named “${safeText(clash.name)}” is already shared in this server; rename yours first.`,
       );
     }
+  }
+
+  /**
+   * A new name must not look like (same confusable skeleton, other spelling) the name of a subject
+   * someone else shares in the server it is given in: members could not tell the two apart. The very
+   * same name stays allowed (the owner's own wins for them) and is refused only when shared (above).
+   */
+  async #checkNoLookalike(guildId: string, ownerId: string, name: string): Promise<void> {
+    const skeleton = nameSkeleton(name);
+    const clash = (await this.#loadShared(guildId)).find(
+      (s) => s.ownerId !== ownerId && fold(s.name) !== fold(name) && nameSkeleton(s.name) === skeleton,
+    );
+    if (clash) throw lookalike(clash.name, 'is shared in this server');
   }
 
   #checkModerate(subject: Subject, userId: string, guildId: string | null, canManageGuild: boolean): void {
@@ -440,21 +459,21 @@ export class SubjectStore {
       const shared = (await this.#loadShared(guildId)).filter((s) => s.ownerId !== userId && fold(s.name) === q);
       if (shared.length === 1) return shared[0];
       if (shared.length > 1) {
-        throw new InputError('subject_ambiguous', `Several subjects named “${shared[0].name}” are shared here; pick one from the list.`);
+        throw new InputError('subject_ambiguous', `Several subjects named “${safeText(shared[0].name)}” are shared here; pick one from the list.`);
       }
     }
     if (isValidId(query) && query.length === 12) {
       // An autocomplete value (an id) that no longer resolves: never echo the raw id.
       throw new InputError('subject_not_found', 'That subject was deleted or is not shared in this server; pick one from the list.');
     }
-    throw new InputError('subject_not_found', `You have no subject named “${truncate(query, 40)}”.`);
+    throw new InputError('subject_not_found', `You have no subject named “${safeText(truncate(query, 40))}”.`);
   }
 
   /** The record as it is now, under the owner's lock; gone means someone else deleted it meanwhile. */
   async #reread(target: Subject): Promise<Subject> {
     const current: Subject | undefined = await this.#store.subjects.get(recordKey(target.id));
     if (!current || current.ownerId !== target.ownerId) {
-      throw new InputError('subject_not_found', `“${target.name}” was just deleted.`);
+      throw new InputError('subject_not_found', `“${safeText(target.name)}” was just deleted.`);
     }
     return current;
   }
@@ -515,6 +534,20 @@ function visibleTo(subject: Subject, userId: string, guildId: string | null): bo
   return subject.ownerId === userId || (guildId !== null && subject.sharedIn === guildId);
 }
 
+/** An own name that is the same (fold) or looks the same (confusable skeleton) as `name`: InputError. */
+function checkOwnNameFree(own: Subject[], name: string, exceptId?: string): void {
+  const others = own.filter((s) => s.id !== exceptId);
+  const same = others.find((s) => fold(s.name) === fold(name));
+  if (same) throw nameTaken(same.name);
+  const skeleton = nameSkeleton(name);
+  const alike = others.find((s) => nameSkeleton(s.name) === skeleton);
+  if (alike) throw lookalike(alike.name, 'is already one of your subjects');
+}
+
+function lookalike(existing: string, where: string): InputError {
+  return new InputError('subject_name_lookalike', `That name looks the same as “${safeText(existing)}”, which ${where}; choose one that is easy to tell apart.`);
+}
+
 /** Case- and width-insensitive form used for uniqueness and lookups. */
 export function fold(name: string): string {
   return name.normalize('NFKC').toLowerCase();
@@ -533,6 +566,8 @@ export function cleanName(raw: unknown): string {
   if (BAD_NAME_CHARS.test(name) || !/[\p{L}\p{N}\p{S}\p{P}]/u.test(name)) {
     throw new InputError('subject_name', 'The name contains characters that cannot be shown.');
   }
+  // Hangul fillers, the blank braille pattern and the like are letters or symbols that show nothing.
+  if (isBlankText(name)) throw new InputError('subject_name', 'The name has no visible characters.');
   return name;
 }
 
@@ -548,7 +583,7 @@ export function cleanContext(raw: string | undefined): string | undefined {
 }
 
 function nameTaken(existing: string): InputError {
-  return new InputError('subject_name_taken', `You already have a subject named “${existing}”.`);
+  return new InputError('subject_name_taken', `You already have a subject named “${safeText(existing)}”.`);
 }
 
 function notOwner(): InputError {
