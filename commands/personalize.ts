@@ -69,9 +69,26 @@ async function createJob(interaction: ChatInputCommandInteraction, services: Bot
     count: o.getInteger('count') ?? undefined,
   });
   const { stores } = services;
-  // Refuse a full queue before downloading or storing anything.
-  services.queue.assertAccepts(interaction.user.id, interaction.guildId);
+  // Refuse a full queue before downloading or storing anything: the place taken here counts against the
+  // caps at once (others running /personalize meanwhile cannot take it) and becomes the job in runJob.
   const id = newId();
+  const reservation = services.queue.reserve(id, interaction.user.id, interaction.guildId);
+  try {
+    return await intake(interaction, services, id, options);
+  } catch (err) {
+    reservation.release();
+    throw err;
+  }
+}
+
+async function intake(
+  interaction: ChatInputCommandInteraction,
+  services: BotServices,
+  id: string,
+  options: { prompt: string; seed?: number; cfgWeight?: number; count?: number },
+): Promise<JobRecord> {
+  const o = interaction.options;
+  const { stores } = services;
   const attachments = IMAGE_OPTIONS.map((n) => o.getAttachment(n)).filter((a): a is Attachment => a !== null);
   const subjectArg = o.getString('subject');
   const subject = subjectArg ? await stores.subjects.get(interaction.user.id, interaction.guildId, subjectArg) : undefined;

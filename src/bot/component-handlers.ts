@@ -15,8 +15,8 @@ import type { JobRecord } from '../store/index.ts';
 import { customId, parseCustomId, type Action } from './custom-ids.ts';
 import { deliverResult, interactionStatus } from './deliver.ts';
 import { followUpJob, type FollowUp } from './follow-up-jobs.ts';
-import { reasoningEmbed, runJob } from './job-flow.ts';
-import { userMessage } from './reply-errors.ts';
+import { reasoningEmbed, runJob, type StatusMessage } from './job-flow.ts';
+import { INTERNAL_ERROR_MESSAGE, userMessage } from './reply-errors.ts';
 import { safeText } from '../util/safe-text.ts';
 import type { BotServices } from './services.ts';
 
@@ -67,38 +67,82 @@ export async function handleComponent(interaction: ButtonInteraction | ModalSubm
     }
   } catch (err) {
     const content = userMessage(err, services.logger, { customId: interaction.customId });
-    if (interaction.replied) await interaction.followUp({ content, flags: MessageFlags.Ephemeral }).catch(() => {});
-    else if (interaction.deferred) await interaction.editReply({ content, components: [] }).catch(() => {});
-    else await interaction.reply({ content, flags: MessageFlags.Ephemeral }).catch(() => {});
+    // An ephemeral deferred reply (saving a subject) takes the answer; a public one never shows a refusal.
+    if (interaction.deferred && interaction.ephemeral) await interaction.editReply({ content, components: [] }).catch(() => {});
+    else await refuse(interaction, content);
   }
 }
 
 async function cancel(interaction: ButtonInteraction | ModalSubmitInteraction, services: BotServices, job: JobRecord): Promise<void> {
-  const cancelled = services.queue.cancel(job.id, 'Cancelled by you.');
-  let content = cancelled ? 'Cancelling…' : 'That job has already finished.';
-  if (!cancelled && (job.status === 'queued' || job.status === 'running')) {
-    // Not in this process' queue (lost in a crash or restart): the record is all that is left.
-    await services.stores.jobs.update(job.id, { status: 'cancelled' });
-    content = 'That job was interrupted by a restart and is cancelled now; send it again if you still want it.';
+  let content: string;
+  if (services.queue.cancel(job.id, 'Cancelled by you.')) {
+    content = 'Cancelled.';
+  } else {
+    // Not cancellable now. This process' own memory first: a job it cancelled a moment ago still has
+    // status 'queued' or 'running' in the record (updated a little later), which is no sign of a restart.
+    const state = services.generation.stateOf(job.id);
+    if (state === 'cancelled') content = 'Already cancelled.';
+    else if (state) content = 'Already finished.';
+    else {
+      const record = (await services.stores.jobs.get(job.id)) ?? job;
+      if (record.status === 'queued' || record.status === 'running') {
+        // Never queued by this process (left by one that crashed or restarted): the record is all that is left.
+        await services.stores.jobs.update(job.id, { status: 'cancelled' });
+        content = 'That job was interrupted by a restart and is cancelled now; send it again if you still want it.';
+      } else content = record.status === 'cancelled' ? 'Already cancelled.' : 'Already finished.';
+    }
   }
   await interaction.reply({ content, flags: MessageFlags.Ephemeral });
 }
 
-/** Reroll, variations and refinement: a new job, its status as a reply in the thread. */
+/**
+ * Reroll, variations and refinement: a new job, its status as a reply in the thread. Nothing public is
+ * posted before the job is in the queue, so a refusal (a full queue, a cap, bad text) reaches only the
+ * clicker, however fast the clicks come.
+ */
 async function followUp(interaction: ButtonInteraction | ModalSubmitInteraction, services: BotServices, parent: JobRecord, change: FollowUp): Promise<void> {
-  await interaction.deferReply();
-  const status = await interactionStatus(interaction, services);
+  if (change.photos?.length) {
+    // Downloading photos can outlast the 3 s Discord gives a first answer: checked, then deferred first.
+    services.queue.assertAccepts(parent.ownerId, parent.guildId);
+    await interaction.deferReply();
+  }
   let job: JobRecord;
   try {
     job = await followUpJob(services, parent, change);
   } catch (err) {
-    await status.edit({ content: userMessage(err, services.logger, { parent: parent.id }), components: [] });
+    await refuse(interaction, userMessage(err, services.logger, { parent: parent.id }));
     return;
   }
   const channel = (interaction.channel ?? (await interaction.client.channels.fetch(interaction.channelId!))) as SendableChannels | null;
+  // runJob submits synchronously and then edits the status: the public reply is made on that first
+  // edit once the queue took the job; a refusal by the queue goes to the clicker alone.
+  let opened: Promise<StatusMessage> | undefined;
+  const status: StatusMessage = {
+    edit: async (payload) => {
+      if (services.generation.stateOf(job.id) === undefined) {
+        await refuse(interaction, typeof payload.content === 'string' ? payload.content : INTERNAL_ERROR_MESSAGE);
+        return null;
+      }
+      opened ??= (async () => {
+        if (!interaction.deferred && !interaction.replied) await interaction.deferReply();
+        return interactionStatus(interaction, services);
+      })();
+      return (await opened).edit(payload);
+    },
+  };
   await runJob(services, job, status, (outcome) =>
     deliverResult(services, outcome, { status, trace: false, sizeLimit: interaction.attachmentSizeLimit, channel: channel ?? undefined }),
   );
+}
+
+/** Answers only the clicker; a public placeholder (a reply deferred before a slow step) is removed. */
+async function refuse(interaction: ButtonInteraction | ModalSubmitInteraction, content: string): Promise<void> {
+  if (!interaction.deferred && !interaction.replied) {
+    await interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } }).catch(() => {});
+    return;
+  }
+  if (!interaction.ephemeral) await interaction.deleteReply().catch(() => {});
+  await interaction.followUp({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } }).catch(() => {});
 }
 
 async function saveSubject(interaction: ModalSubmitInteraction, services: BotServices, job: JobRecord): Promise<void> {

@@ -16,12 +16,22 @@ export interface FollowUp {
 
 /** A new job made from an earlier one (reroll, variations, refinement), owned by the same user. */
 export async function followUpJob(services: BotServices, parent: JobRecord, change: FollowUp): Promise<JobRecord> {
-  const { stores, config } = services;
   // Refinement text (the Refine modal, a reply in the thread): the same rules as /personalize, before anything is queued.
   services.textRules.check({ prompt: change.prompt });
   if (change.prompt?.trim()) parseOrThrow(GenerateOptionsSchema, { prompt: change.prompt });
-  services.queue.assertAccepts(parent.ownerId, parent.guildId);
+  // The place is taken before the slow part (photos) and becomes the job when the caller runs it.
   const id = newId();
+  const reservation = services.queue.reserve(id, parent.ownerId, parent.guildId);
+  try {
+    return await makeFollowUp(services, parent, change, id);
+  } catch (err) {
+    reservation.release();
+    throw err;
+  }
+}
+
+async function makeFollowUp(services: BotServices, parent: JobRecord, change: FollowUp, id: string): Promise<JobRecord> {
+  const { stores, config } = services;
   const existing = parent.photoHashes ?? [];
   const subjectPhotos = parent.subjectId ? (await stores.subjects.get(parent.ownerId, parent.guildId, parent.subjectId).catch(() => null))?.photoHashes.length ?? 0 : 0;
   const incoming = change.photos ?? [];

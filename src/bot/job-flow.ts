@@ -78,6 +78,9 @@ export async function runJob(
       },
     });
   } catch (err) {
+    // Refused at enqueue (the queue closed, a place that expired): undo the intake, so photos stored only
+    // for this job do not stay behind. Photos another job or subject refers to keep their other referrers.
+    await services.stores.photos.release(job.photoHashes ?? [], `job:${job.id}`).catch(() => {});
     await services.stores.jobs.update(job.id, { status: 'failed', error: (err as Error).message }).catch(() => {});
     await status.edit({ content: userMessage(err, logger, { job: job.id }), components: [], allowedMentions: NO_MENTIONS }).catch(() => {});
     return;

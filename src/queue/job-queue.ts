@@ -21,6 +21,14 @@ import { CancelledError, InputError, UserFacingError } from '../errors.ts';
  * `maxQueueLength` jobs are waiting in all; QueueClosedError once drain() has begun. A job that can start
  * at once never counts as waiting.
  *
+ * Reservations: a front end that does slow work before it can submit (downloading and storing photos)
+ * calls reserve(jobId, …) first. That is the admission check, done once: the reservation holds a place
+ * that counts against the per-user, per-server and total caps exactly as a submitted job would (so N
+ * callers at once against a cap of K get K places, never more), and submit() with the same id turns it
+ * into the job without checking again. It is not a job: it has no queue position and moves no one. It
+ * must be released if the job is never submitted (release() is idempotent); one left behind expires
+ * after `reservationMs` as a safety net, and drain() drops them all.
+ *
  * Cancelling: a waiting job is removed and its result rejects with CancelledError. A running job's
  * AbortSignal fires (reason: the CancelledError) and its result rejects at once; its slot is given back
  * only when the runner actually returns, because until then the GPU is still busy. Runners should check
@@ -68,6 +76,8 @@ export interface JobQueueOptions {
   maxQueueLength?: number;
   /** Abort a running job after this long (default: never). */
   maxRunMs?: number;
+  /** A reservation not submitted or released within this long is dropped (default 10 minutes). */
+  reservationMs?: number;
   /** Called (once per burst of changes, on a microtask) when jobs are added, start, end or move. */
   onChange?: (snapshot: QueueSnapshot) => void;
   now?: () => number;
@@ -79,6 +89,17 @@ export interface QueueJob<T> {
   userId: string;
   guildId: string | null;
   run: (signal: AbortSignal) => Promise<T>;
+}
+
+/** A place held for a job that will be submitted with the same id (see reserve()). */
+export interface QueueReservation {
+  readonly id: string;
+  /** Whether the job would have started at once when the place was taken. */
+  readonly startsNow: boolean;
+  /** Whether the place is still held (not yet submitted, released or expired). */
+  readonly held: boolean;
+  /** Gives the place back; false when it was no longer held. */
+  release(): boolean;
 }
 
 export type JobState = 'waiting' | 'running' | 'done' | 'failed' | 'cancelled';
@@ -128,6 +149,14 @@ export interface DrainResult {
   stuck: number;
 }
 
+interface Reserved {
+  id: string;
+  userId: string;
+  guildId: string | null;
+  startsNow: boolean;
+  timer: NodeJS.Timeout;
+}
+
 interface Entry {
   id: string;
   userId: string;
@@ -152,6 +181,7 @@ export class JobQueue {
   readonly maxPerGuild: number;
   readonly maxQueueLength: number;
   readonly maxRunMs?: number;
+  readonly reservationMs: number;
 
   readonly #limiter: Bottleneck;
   readonly #now: () => number;
@@ -160,6 +190,7 @@ export class JobQueue {
   readonly #runningByUser = new Map<string, number>();
   readonly #lastServed = new Map<string, number>(); // user -> serve tick, while the user has jobs
   readonly #byId = new Map<string, Entry>(); // waiting or running
+  readonly #reserved = new Map<string, Reserved>(); // places held for jobs not yet submitted
   readonly #listeners = new Set<(snapshot: QueueSnapshot) => void>();
   #idleWaiters: (() => void)[] = [];
   #seq = 0;
@@ -176,6 +207,7 @@ export class JobQueue {
     this.maxPerGuild = options.maxPerGuild === undefined ? Infinity : positiveInt(options.maxPerGuild, 'maxPerGuild');
     this.maxQueueLength = nonNegativeInt(options.maxQueueLength ?? 50, 'maxQueueLength');
     if (options.maxRunMs !== undefined) this.maxRunMs = positiveInt(options.maxRunMs, 'maxRunMs');
+    this.reservationMs = positiveInt(options.reservationMs ?? 10 * 60_000, 'reservationMs');
     this.#now = options.now ?? Date.now;
     if (options.onChange) this.#listeners.add(options.onChange);
     this.#limiter = new Bottleneck({ maxConcurrent: this.slots });
@@ -196,15 +228,37 @@ export class JobQueue {
     return this.#running.size;
   }
 
+  /** Places held by reservations not yet submitted or released. */
+  get reservedCount(): number {
+    return this.#reserved.size;
+  }
+
   /**
    * Throws what submit() would throw for this user and server right now, so a caller can refuse
    * before it downloads and stores anything. Returns whether the job would start at once.
    */
   assertAccepts(userId: string, guildId: string | null): boolean {
     if (this.#closed) throw new QueueClosedError();
-    const userWaiting = this.#waiting.get(userId)?.length ?? 0;
+    // Held places count as the jobs they will become: starting at once or waiting, as when they were taken.
+    let resRunning = 0;
+    let resUserRunning = 0;
+    let resWaiting = 0;
+    let resUserWaiting = 0;
+    let resGuild = 0;
+    for (const r of this.#reserved.values()) {
+      if (r.startsNow) resRunning++;
+      else resWaiting++;
+      if (r.userId === userId) {
+        if (r.startsNow) resUserRunning++;
+        else resUserWaiting++;
+      }
+      if (guildId !== null && r.guildId === guildId) resGuild++;
+    }
+    const userWaiting = (this.#waiting.get(userId)?.length ?? 0) + resUserWaiting;
     const startsNow =
-      this.#running.size < this.slots && (this.#runningByUser.get(userId) ?? 0) < this.maxRunningPerUser && userWaiting === 0;
+      this.#running.size + resRunning < this.slots &&
+      (this.#runningByUser.get(userId) ?? 0) + resUserRunning < this.maxRunningPerUser &&
+      userWaiting === 0;
     if (!startsNow && userWaiting >= this.maxWaitingPerUser) {
       throw new QueueFullError(
         'user',
@@ -214,26 +268,55 @@ export class JobQueue {
       );
     }
     if (guildId !== null && Number.isFinite(this.maxPerGuild)) {
-      let inGuild = 0;
+      let inGuild = resGuild;
       for (const e of this.#byId.values()) if (e.guildId === guildId && !e.settled) inGuild++;
       if (inGuild >= this.maxPerGuild) {
         throw new QueueFullError('guild', `This server already has ${plural(inGuild, 'image')} in the queue; try again when one finishes.`);
       }
     }
-    const waiting = this.waitingCount;
+    const waiting = this.waitingCount + resWaiting;
     if (!startsNow && waiting >= this.maxQueueLength) {
       throw new QueueFullError('queue', `The queue is full right now (${waiting} waiting); try again in a few minutes.`);
     }
     return startsNow;
   }
 
+  /**
+   * Takes a place for job `id` now, before the slow part of making it: throws what submit() would throw
+   * (QueueFullError / QueueClosedError), else holds the place until submit() with the same id, user and
+   * server turns it into the job, or until release() / expiry. Synchronous, so concurrent callers are
+   * admitted one after another and the caps hold.
+   */
+  reserve(id: string, userId: string, guildId: string | null): QueueReservation {
+    if (typeof id !== 'string' || id === '') throw new TypeError('job id must be a non-empty string');
+    if (this.#byId.has(id) || this.#reserved.has(id)) throw new Error(`job ${id} is already in the queue`);
+    const startsNow = this.assertAccepts(userId, guildId);
+    const timer = setTimeout(() => this.#unreserve(reserved), this.reservationMs);
+    timer.unref?.();
+    const reserved: Reserved = { id, userId, guildId, startsNow, timer };
+    this.#reserved.set(id, reserved);
+    const queue = this;
+    return {
+      id,
+      startsNow,
+      get held() {
+        return queue.#reserved.get(id) === reserved;
+      },
+      release: () => this.#unreserve(reserved),
+    };
+  }
+
   /** Queues a job, or starts it at once if a slot is free. Throws QueueFullError / QueueClosedError. */
   submit<T>(job: QueueJob<T>): JobHandle<T> {
+    // A place reserved for this id is used up here, whether the job goes in or not.
+    const reserved = this.#reserved.get(job.id);
+    if (reserved) this.#unreserve(reserved);
     if (this.#closed) throw new QueueClosedError();
     if (typeof job.id !== 'string' || job.id === '') throw new TypeError('job id must be a non-empty string');
     if (this.#byId.has(job.id)) throw new Error(`job ${job.id} is already in the queue`);
     const { userId, guildId } = job;
-    this.assertAccepts(userId, guildId);
+    // Admitted when the place was reserved; a reserved job is never refused for the caps.
+    if (!reserved || reserved.userId !== userId || reserved.guildId !== guildId) this.assertAccepts(userId, guildId);
 
     let resolve!: (value: unknown) => void;
     let reject!: (error: unknown) => void;
@@ -349,6 +432,7 @@ export class JobQueue {
     const waitMs = options.waitMs ?? 30_000;
     const graceMs = options.graceMs ?? 5_000;
     this.#closed = true;
+    for (const r of [...this.#reserved.values()]) this.#unreserve(r);
     let cancelledWaiting = 0;
     const message = options.message ?? 'The bot is restarting, so your image was not started; please try again in a minute.';
     for (const list of [...this.#waiting.values()]) {
@@ -374,6 +458,13 @@ export class JobQueue {
   }
 
   // -------------------------------------------------------------------------------------- internals
+
+  #unreserve(reserved: Reserved): boolean {
+    if (this.#reserved.get(reserved.id) !== reserved) return false;
+    clearTimeout(reserved.timer);
+    this.#reserved.delete(reserved.id);
+    return true;
+  }
 
   #cancelEntry(entry: Entry, reason: UserFacingError, state: 'cancelled' | 'failed' = 'cancelled'): boolean {
     if (entry.settled) return false;

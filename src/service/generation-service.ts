@@ -2,8 +2,11 @@ import { basename } from 'node:path';
 import { InputError } from '../errors.ts';
 import type { ImageEngine } from '../engine/worker/image-engine.ts';
 import type { Generation } from '../pipeline/personalizer.ts';
-import type { JobHandle, JobQueue } from '../queue/job-queue.ts';
+import type { JobHandle, JobQueue, JobState } from '../queue/job-queue.ts';
 import type { JobRecord, Stores } from '../store/index.ts';
+
+/** How many ended jobs stateOf() remembers. */
+const ENDED_REMEMBERED = 10_000;
 
 export interface JobOutcome {
   job: JobRecord;
@@ -26,6 +29,9 @@ export interface RunHooks {
 export class GenerationService {
   readonly modelId: string;
   private readonly durations: number[] = [];
+  /** Jobs this process queued and that have not ended, and how recent ones ended (bounded, oldest first). */
+  private readonly live = new Map<string, JobHandle<JobOutcome>>();
+  private readonly ended = new Map<string, JobState>();
 
   constructor(
     /** The model: a Personalizer in-process, or a WorkerEngine (the bot). */
@@ -44,6 +50,14 @@ export class GenerationService {
       guildId: job.guildId,
       run: (signal) => this.run(job, signal, hooks),
     });
+    this.live.set(job.id, handle);
+    const remember = () => {
+      this.live.delete(job.id);
+      this.ended.delete(job.id);
+      this.ended.set(job.id, handle.state);
+      if (this.ended.size > ENDED_REMEMBERED) this.ended.delete(this.ended.keys().next().value!);
+    };
+    handle.result.then(remember, remember);
     handle.result.catch(async (err: unknown) => {
       const cancelled = handle.state === 'cancelled';
       await this.stores.jobs
@@ -51,6 +65,15 @@ export class GenerationService {
         .catch(() => {});
     });
     return handle;
+  }
+
+  /**
+   * What this process knows of a job: its queue state, settled at once when it is cancelled (the job
+   * record is updated a moment later). Undefined for a job this process never queued, such as one a
+   * previous process left, or one that ended long ago (then the record says how it ended).
+   */
+  stateOf(jobId: string): JobState | undefined {
+    return this.live.get(jobId)?.state ?? this.ended.get(jobId);
   }
 
   /** Average duration of recent jobs, for queue ETAs (a first guess before any job ran). */

@@ -59,8 +59,11 @@ test('the Refine modal with nothing to change, or with a bad file, answers clear
   const opened = h.emu.clickButton(result.id, buttonId(result, 'refine'), ALICE);
   const notes = h.emu.uploadAttachment(Buffer.from('not a picture'), 'teapot.txt', 'text/plain');
   const submitted = await h.emu.submitModal(opened, { prompt: '', photos: [notes] });
-  const answer = await waitForMessageState(h, (await submitted.waitForReply()).id, (m) => /teapot\.txt/.test(m.content), 15_000, since);
+  // A refusal reaches only the user: the public placeholder made while the photos download is removed.
+  const answer = await submitted.waitForFollowUp(0, 15_000);
+  assert.equal(answer.flags! & 64, 64);
   assert.match(answer.content, /teapot\.txt is not an image/);
+  assert.equal(h.emu.message(submitted.record.originalMessageId!), undefined, 'no public placeholder left');
   assert.equal((await h.services.stores.jobs.listByUser(ALICE)).length, jobs);
   assert.equal((await h.services.stores.store.keys('photos')).length, photos);
   h.emu.assertNoViolations();
