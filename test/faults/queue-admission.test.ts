@@ -5,7 +5,7 @@ import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
 import type { InteractionHandle } from '../emulator/interaction-handle.ts';
 import { runJob } from '../../src/bot/job-flow.ts';
 import { newId } from '../../src/store/index.ts';
-import { CHANNEL_A, CHANNEL_B, GUILD_A, GUILD_B, customIds, photo, startHarness, type Harness } from './harness.ts';
+import { CHANNEL_A, CHANNEL_B, GUILD_A, GUILD_B, customIds, photo, startHarness, type Harness } from '../e2e/harness.ts';
 
 // One model slot and a total queue cap of 3 waiting jobs; more users than that at once.
 const CAP = 3;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { APIMessage } from 'discord.js';
 import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
-import { ALICE, BOB, CHANNEL_A, buttonId, personalize, startHarness, waitForThreadResult, type Harness } from './harness.ts';
+import { ALICE, BOB, CHANNEL_A, buttonId, personalize, startHarness, waitForThreadResult, type Harness } from '../e2e/harness.ts';
 
 // One model slot; at most 2 waiting jobs per user (the harness defaults).
 let h: Harness;

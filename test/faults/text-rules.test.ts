@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import type { APIMessage } from 'discord.js';
 import type { OptionValue } from '../emulator/interaction-payloads.ts';
 import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
-import { ALICE, BOB, CHANNEL_A, CHANNEL_B, GUILD_A, GUILD_B, buttonId, photo, startHarness, waitForMessageState, waitForThreadResult, type Harness } from './harness.ts';
+import { ALICE, BOB, CHANNEL_A, CHANNEL_B, GUILD_A, GUILD_B, buttonId, photo, startHarness, waitForMessageState, waitForThreadResult, type Harness } from '../e2e/harness.ts';
 
 const EPHEMERAL = 1 << 6;
 const CHANNEL_OF: Record<string, string> = { [GUILD_A]: CHANNEL_A, [GUILD_B]: CHANNEL_B };

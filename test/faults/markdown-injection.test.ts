@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import type { APIMessage } from 'discord.js';
 import type { OptionValue } from '../emulator/interaction-payloads.ts';
 import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
-import { ALICE, BOB, CHANNEL_A, GUILD_A, photo, startHarness, waitForThreadResult, type Harness } from './harness.ts';
+import { ALICE, BOB, CHANNEL_A, GUILD_A, photo, startHarness, waitForThreadResult, type Harness } from '../e2e/harness.ts';
 
 let h: Harness;
 
