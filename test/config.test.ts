@@ -23,3 +23,11 @@ test('bad engine settings are each named in one ConfigError, and the token never
   for (const name of ['BATCH_JOBS', 'SUBJECT_CACHE_MB', 'VISION_CACHE_MB']) assert.ok(err.problems.some((p) => p.startsWith(name)), name);
   assert.doesNotMatch(err.message, /secret-token-value/);
 });
+
+test('jobs have a run deadline (900 s) and workers a stall limit (120 s) by default; both can be set, and a deadline under 10 s is refused', () => {
+  const c = loadConfig({ ...BASE });
+  assert.deepEqual([c.maxRunMs, c.engineStallMs], [900_000, 120_000]);
+  const set = loadConfig({ ...BASE, MAX_RUN_SECONDS: '60', ENGINE_STALL_SECONDS: '30' });
+  assert.deepEqual([set.maxRunMs, set.engineStallMs], [60_000, 30_000]);
+  assert.throws(() => loadConfig({ ...BASE, MAX_RUN_SECONDS: '5' }), (e: unknown) => e instanceof ConfigError && e.problems.length === 1 && e.problems[0].startsWith('MAX_RUN_SECONDS'));
+});

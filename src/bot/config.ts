@@ -19,6 +19,8 @@ const EnvSchema = z.object({
   MAX_WAITING_PER_USER: int(0, 20, 2),
   MAX_JOBS_PER_GUILD: int(1, 200, 10),
   MAX_QUEUE_LENGTH: int(1, 1000, 50),
+  MAX_RUN_SECONDS: int(10, 86_400, 900),
+  ENGINE_STALL_SECONDS: int(5, 3600, 120),
   MAX_SUBJECT_PHOTOS: int(1, 4, 4),
   MAX_PHOTO_MB: int(1, 25, 10),
   MESSAGE_CONTENT: z.enum(['true', 'false']).default('true'),
@@ -45,6 +47,10 @@ export interface BotConfig {
   maxWaitingPerUser: number;
   maxJobsPerGuild: number;
   maxQueueLength: number;
+  /** A job still running after this long is stopped and its user told (ms). */
+  maxRunMs: number;
+  /** An engine worker that has not answered its heartbeat for this long while busy is replaced (ms). */
+  engineStallMs: number;
   maxSubjectPhotos: number;
   maxPhotoBytes: number;
   logLevel: string;
@@ -81,6 +87,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     maxWaitingPerUser: e.MAX_WAITING_PER_USER,
     maxJobsPerGuild: e.MAX_JOBS_PER_GUILD,
     maxQueueLength: e.MAX_QUEUE_LENGTH,
+    maxRunMs: e.MAX_RUN_SECONDS * 1000,
+    engineStallMs: e.ENGINE_STALL_SECONDS * 1000,
     maxSubjectPhotos: e.MAX_SUBJECT_PHOTOS,
     maxPhotoBytes: e.MAX_PHOTO_MB * 1024 * 1024,
     logLevel: e.LOG_LEVEL,

@@ -35,6 +35,9 @@ export async function startServices(
       maxBatchRows: 2 * config.batchJobs,
       prefixCacheMb: config.subjectCacheMb,
       visionCacheMb: config.visionCacheMb,
+      stallMs: config.engineStallMs,
+      // The queue's deadline cancels a run; a worker that ignores that cancel this long is replaced.
+      cancelGraceMs: 30_000,
       onFallback: (reason) => logger.warn({ reason }, 'execution provider fallback'),
       logger,
     });
@@ -47,6 +50,7 @@ export async function startServices(
       maxWaitingPerUser: config.maxWaitingPerUser,
       maxPerGuild: config.maxJobsPerGuild,
       maxQueueLength: config.maxQueueLength,
+      maxRunMs: config.maxRunMs,
     });
     const generation = new GenerationService(engine, stores, queue);
     return {

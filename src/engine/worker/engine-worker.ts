@@ -1,6 +1,7 @@
 import { engineFacts } from '../../pipeline/bundle-report.ts';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Personalizer, type Generation, type SubjectImages } from '../../pipeline/personalizer.ts';
+import { countNativeRuns } from './native-runs.ts';
 import { toWireError, type EngineInfo, type FromWorker, type ToWorker, type WireGeneration, type WorkerInit } from './protocol.ts';
 
 /**
@@ -17,6 +18,8 @@ const init = workerData as WorkerInit;
 function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
 }
+
+if (init.nativeRuns) countNativeRuns(new Int32Array(init.nativeRuns));
 
 let personalizer: Personalizer;
 try {
@@ -149,6 +152,9 @@ port.on('message', (msg: ToWorker) => {
       break;
     case 'close':
       void close();
+      break;
+    case 'ping':
+      post({ type: 'pong' });
       break;
     case 'crash':
       // Test-only: die the ways a real worker can (WorkerEngine must fail its jobs and restart it).

@@ -43,6 +43,16 @@ export class EngineCrashedError extends UserFacingError {
   }
 }
 
+/**
+ * The request's worker stopped answering (a run that never returns, or one that ignored its cancel):
+ * the worker was replaced, and what it was doing is lost. Trying again is the fix.
+ */
+export class EngineStuckError extends UserFacingError {
+  constructor(message = 'The image engine stopped responding while making this image and was restarted; please try again.') {
+    super('engine_stuck', message);
+  }
+}
+
 /** The engine was closed (shutdown) before or while the request ran. */
 export class EngineClosedError extends UserFacingError {
   constructor(message = 'The image engine is shutting down; please try again in a minute.') {

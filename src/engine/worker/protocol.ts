@@ -29,6 +29,8 @@ export interface WorkerInit {
   maxBatchRows?: number;
   /** Honour the test-only 'crash' op. */
   testHooks?: boolean;
+  /** One Int32: the native ONNX Runtime runs the worker is inside now (see countNativeRuns). */
+  nativeRuns?: SharedArrayBuffer;
 }
 
 export interface EngineInfo {
@@ -45,7 +47,7 @@ export interface EngineInfo {
 export type WireGenerateRequest = Omit<GenerateRequest, 'subject' | 'signal' | 'onStep'>;
 export type WireGroundOptions = Omit<GroundOptions, 'signal' | 'onText'>;
 
-/** Test-only ways to die: process.exit, an uncaught error, or spin in JS until terminated from outside. */
+/** Test-only ways to die: process.exit, an uncaught error, or spin in JS (until the supervisor replaces the worker). */
 export type CrashMode = 'exit' | 'throw' | 'hang';
 
 export type ToWorker =
@@ -55,6 +57,8 @@ export type ToWorker =
   | { op: 'cancel'; id: number }
   | { op: 'release'; handle: number }
   | { op: 'close' }
+  /** Answered with 'pong' as soon as the worker's event loop is free: the supervisor's heartbeat. */
+  | { op: 'ping' }
   | { op: 'crash'; mode: CrashMode };
 
 export interface WireImage {
@@ -80,6 +84,7 @@ export type FromWorker =
   | { type: 'fallback'; reason: string }
   /** Test-only: the worker is spinning in JS now (a safe moment for worker.terminate()). */
   | { type: 'hanging' }
+  | { type: 'pong' }
   | { type: 'step'; id: number; done: number; total: number }
   | { type: 'text'; id: number; text: string }
   | { type: 'result'; id: number; value: unknown }

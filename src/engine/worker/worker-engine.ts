@@ -9,7 +9,7 @@ import type { PreprocessMode } from '../../images/preprocess.ts';
 import type { Generation, GroundOptions, Grounding } from '../../pipeline/personalizer.ts';
 import type { SubjectContext } from '../../pipeline/xcot-prompts.ts';
 import type { ModelShape } from '../janus-model.ts';
-import { EngineClosedError, EngineCrashedError, type EngineGenerateRequest, type ImageEngine, type PhotoInput } from './image-engine.ts';
+import { EngineClosedError, EngineCrashedError, EngineStuckError, type EngineGenerateRequest, type ImageEngine, type PhotoInput } from './image-engine.ts';
 import {
   fromWireError,
   type CrashMode,
@@ -52,8 +52,14 @@ export interface WorkerEngineOptions {
   logger?: EngineLogger;
   /** Back-off before restarting a dead worker: `initial`, doubling per consecutive crash, up to `max` (ms). */
   restartDelayMs?: { initial?: number; max?: number };
-  /** A worker still busy this long after its request was cancelled is logged as stuck (ms, default 60 s). */
+  /** A worker still busy this long after its request was cancelled is replaced (ms, default 60 s). */
   cancelGraceMs?: number;
+  /**
+   * A worker with requests in flight whose event loop has not answered a heartbeat for this long is
+   * replaced, and its requests fail with EngineStuckError (ms, default 120 s: longer than any single
+   * ONNX Runtime run of a healthy model, which blocks the worker's loop while it lasts).
+   */
+  stallMs?: number;
   /** V8 heap limits per worker (ONNX Runtime's native memory is not counted). */
   resourceLimits?: ResourceLimits;
   /** Test-only: let simulateCrash() kill a worker. */
@@ -110,6 +116,10 @@ export class Slot {
   startWaiter: { resolve(): void; reject(err: Error): void } | undefined;
   /** Test-only: terminate the worker once it reports that it hangs. */
   terminateWhenHanging = false;
+  /** When the unanswered heartbeat was sent (undefined: none outstanding). */
+  pingSentAt: number | undefined;
+  /** Written by the worker: native runs it is inside now, -1 when it cannot tell (see countNativeRuns). */
+  nativeRuns = new Int32Array(new SharedArrayBuffer(4));
   exited: Promise<void> = Promise.resolve();
 
   constructor(readonly index: number) {}
@@ -126,6 +136,8 @@ export interface WorkerStatus {
   pending: number;
   subjects: number;
   restarts: number;
+  /** ONNX Runtime runs the worker is inside at this instant (-1: cannot tell). */
+  nativeRuns: number;
 }
 
 /**
@@ -136,7 +148,8 @@ export interface WorkerStatus {
  *
  * A worker that dies (uncaught error, out of heap memory, killed) fails its in-flight requests with
  * EngineCrashedError and is restarted after a back-off; the other workers and later jobs go on.
- * A native crash (segfault, abort) of ONNX Runtime still ends the whole process: threads share it.
+ * A worker that stops answering (its heartbeat, or a cancel) is replaced the same way, its requests
+ * failing with EngineStuckError. A native crash (segfault, abort) of ONNX Runtime still ends the whole process: threads share it.
  */
 export class WorkerEngine implements ImageEngine<WorkerSubject> {
   #slots: Slot[];
@@ -152,6 +165,9 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
   #fallbacks = new Set<string>();
   /** Requests waiting for any worker to be ready. */
   #readyWaiters: { resolve(): void; reject(err: Error): void }[] = [];
+  /** Replaced workers still inside a native run: they exit when it returns (never terminated under it). */
+  #orphans = new Set<Worker>();
+  #supervisor: NodeJS.Timeout | undefined;
   #released = new FinalizationRegistry<{ slot: Slot; generation: number; handle: number }>((held) => this.#release(held));
 
   private constructor(options: WorkerEngineOptions) {
@@ -183,6 +199,7 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
       throw failed.reason;
     }
     engine.#started = true;
+    engine.#startSupervisor();
     return engine;
   }
 
@@ -222,6 +239,7 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
       pending: s.pending.size,
       subjects: s.handles.size,
       restarts: s.restarts,
+      nativeRuns: Atomics.load(s.nativeRuns, 0),
     }));
   }
 
@@ -289,12 +307,13 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
   /**
    * Test-only (needs `testHooks`): kills worker `index` between two model steps, the way a real
    * failure would: 'exit' (process.exit in the worker), 'throw' (an uncaught error), 'terminate'
-   * (worker.terminate() from here while the worker spins in JS, as a watchdog would end a wedged one).
+   * (worker.terminate() from here while the worker spins in JS), 'hang' (the worker spins in JS until
+   * the supervisor notices that it stopped answering and replaces it).
    *
    * Never worker.terminate() an engine worker that may be inside session.run(): onnxruntime-node
    * then throws a C++ exception nobody catches, and the whole process aborts.
    */
-  simulateCrash(index: number, mode: 'terminate' | Exclude<CrashMode, 'hang'>): void {
+  simulateCrash(index: number, mode: 'terminate' | CrashMode): void {
     const slot = this.#slots[index];
     if (!slot?.worker) throw new Error(`no engine worker ${index}`);
     if (!this.#options.testHooks) throw new Error('simulateCrash needs the testHooks option');
@@ -309,7 +328,9 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
   async close(): Promise<void> {
     if (!this.#closing) {
       this.#closing = true;
+      clearInterval(this.#supervisor);
       for (const w of this.#readyWaiters.splice(0)) w.reject(new EngineClosedError());
+      for (const orphan of this.#orphans) orphan.postMessage({ op: 'close' } satisfies ToWorker);
       for (const slot of this.#slots) {
         clearTimeout(slot.restartTimer);
         const worker = slot.worker;
@@ -345,9 +366,11 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
     slot.lastError = undefined;
     slot.loadError = undefined;
     slot.terminateWhenHanging = false;
+    slot.pingSentAt = undefined;
+    slot.nativeRuns = new Int32Array(new SharedArrayBuffer(4));
     const generation = slot.generation;
     const worker = new Worker(BOOTSTRAP, {
-      workerData: this.#init,
+      workerData: { ...this.#init, nativeRuns: slot.nativeRuns.buffer as SharedArrayBuffer } satisfies WorkerInit,
       resourceLimits: this.#options.resourceLimits,
       name: `engine-${slot.index}`,
     });
@@ -380,6 +403,9 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
         break;
       case 'hanging':
         if (slot.terminateWhenHanging) void slot.worker?.terminate();
+        break;
+      case 'pong':
+        slot.pingSentAt = undefined;
         break;
       case 'load_failed':
         slot.loadError = fromWireError(msg.error);
@@ -424,16 +450,7 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
   #onExit(slot: Slot, code: number): void {
     const wasStarting = slot.state === 'starting';
     slot.worker = null;
-    slot.handles.clear();
-    const failure = this.#closing ? new EngineClosedError() : new EngineCrashedError();
-    for (const [, p] of slot.pending) {
-      p.cleanup();
-      if (!p.settled) {
-        p.settled = true;
-        p.reject(failure);
-      }
-    }
-    slot.pending.clear();
+    this.#failRequests(slot, this.#closing ? new EngineClosedError() : new EngineCrashedError());
 
     if (this.#closing) {
       slot.state = 'closed';
@@ -456,6 +473,23 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
     } else if (performance.now() - slot.startedAt > 60_000) {
       slot.crashes = 0; // It had been healthy for a while: this crash starts a new series.
     }
+    this.#restartLater(slot, code, cause, wasStarting ? 'engine worker failed to start; retrying' : 'engine worker died; restarting it');
+  }
+
+  /** Fails every request in flight on the slot; the prepared subjects there are gone too. */
+  #failRequests(slot: Slot, failure: Error): void {
+    slot.handles.clear();
+    for (const [, p] of slot.pending) {
+      p.cleanup();
+      if (!p.settled) {
+        p.settled = true;
+        p.reject(failure);
+      }
+    }
+    slot.pending.clear();
+  }
+
+  #restartLater(slot: Slot, code: number | undefined, cause: Error | undefined, message: string): void {
     slot.crashes++;
     slot.restarts++;
     const initial = this.#options.restartDelayMs?.initial ?? 1000;
@@ -464,7 +498,7 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
     this.#log(
       'error',
       { worker: slot.index, exitCode: code, err: cause ? { name: cause.name, message: cause.message } : undefined, crashes: slot.crashes, restartInMs: delayMs },
-      wasStarting ? 'engine worker failed to start; retrying' : 'engine worker died; restarting it',
+      message,
     );
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = undefined;
@@ -475,6 +509,58 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
       );
     }, delayMs);
     slot.restartTimer.unref();
+  }
+
+  /**
+   * The heartbeat: every ready worker is pinged; one with requests in flight whose ping has gone
+   * unanswered for stallMs is replaced. A healthy worker answers between two runs.
+   */
+  #startSupervisor(): void {
+    const stallMs = this.#options.stallMs ?? 120_000;
+    const everyMs = Math.max(20, Math.min(5000, stallMs / 4));
+    this.#supervisor = setInterval(() => {
+      const now = performance.now();
+      for (const slot of this.#slots) {
+        if (slot.state !== 'ready' || !slot.worker) continue;
+        if (slot.pingSentAt === undefined) {
+          slot.pingSentAt = now;
+          this.#post(slot, { op: 'ping' });
+        } else if (slot.pending.size > 0 && now - slot.pingSentAt > stallMs) {
+          this.#replaceStuck(slot, `no heartbeat for ${Math.round(now - slot.pingSentAt)} ms`);
+        }
+      }
+    }, everyMs);
+    this.#supervisor.unref();
+  }
+
+  /**
+   * Gives up on a worker that stopped answering: its requests fail with EngineStuckError, so the jobs
+   * waiting on them end and the queue moves on, and a fresh worker takes its place at once. The old
+   * thread is terminated if it is stuck in JavaScript; inside a native run terminating it would abort
+   * the process, so it is left to exit by itself when the run returns (it has been told to close).
+   */
+  #replaceStuck(slot: Slot, why: string): void {
+    const worker = slot.worker;
+    if (!worker || this.#closing || slot.state !== 'ready') return;
+    const nativeRuns = Atomics.load(slot.nativeRuns, 0);
+    const inNativeRun = nativeRuns !== 0;
+    this.#log('error', { worker: slot.index, why, inNativeRun, requests: slot.pending.size }, 'engine worker stopped responding; replacing it');
+    slot.state = 'down';
+    slot.worker = null;
+    this.#failRequests(slot, new EngineStuckError());
+    if (inNativeRun) {
+      worker.postMessage({ op: 'close' } satisfies ToWorker);
+      worker.unref();
+      this.#orphans.add(worker);
+      worker.once('exit', () => this.#orphans.delete(worker));
+    } else {
+      void worker.terminate();
+    }
+    slot.restarts++;
+    this.#startSlot(slot).then(
+      () => this.#log('info', { worker: slot.index, restarts: slot.restarts }, 'engine worker replaced'),
+      () => {}, // Logged and retried by #onExit.
+    );
   }
 
   /**
@@ -533,8 +619,7 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
         this.#post(slot, { op: 'cancel', id });
         graceTimer = setTimeout(() => {
           if (!slot.pending.has(id) || slot.worker !== worker) return;
-          // Nothing safe can stop a native run from outside (see simulateCrash): say so, and wait.
-          this.#log('warn', { worker: slot.index, graceMs: this.#options.cancelGraceMs ?? 60_000 }, 'engine worker still busy long after a cancel');
+          this.#replaceStuck(slot, `still busy ${this.#options.cancelGraceMs ?? 60_000} ms after a cancel`);
         }, this.#options.cancelGraceMs ?? 60_000);
         graceTimer.unref();
       };
