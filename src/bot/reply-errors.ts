@@ -1,11 +1,16 @@
 import type { Logger } from 'pino';
 import { UserFacingError } from '../errors.ts';
+import { isStoreOutage, StoreUnavailableError } from '../store/store-outage.ts';
 
 export const INTERNAL_ERROR_MESSAGE = 'Something went wrong on our side. It has been logged; please try again.';
 
 /** The line a user sees for an error: theirs to fix, or a generic one (the details go to the log). */
 export function userMessage(err: unknown, logger: Logger, context: Record<string, unknown>): string {
   if (err instanceof UserFacingError) return err.message;
+  if (isStoreOutage(err)) {
+    logger.warn({ err: { name: (err as Error).name, message: (err as Error).message }, ...context }, 'store unavailable');
+    return new StoreUnavailableError().message;
+  }
   logger.error({ err, ...context }, 'unexpected error');
   return INTERNAL_ERROR_MESSAGE;
 }
