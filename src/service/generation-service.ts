@@ -4,6 +4,7 @@ import type { ImageEngine } from '../engine/worker/image-engine.ts';
 import type { Generation } from '../pipeline/personalizer.ts';
 import type { JobHandle, JobQueue, JobState } from '../queue/job-queue.ts';
 import type { JobRecord, Stores } from '../store/index.ts';
+import { isStoreOutage } from '../store/store-outage.ts';
 
 /** How many ended jobs stateOf() remembers. */
 const ENDED_REMEMBERED = 10_000;
@@ -127,7 +128,8 @@ export class GenerationService {
 
   private async subjectOf(job: JobRecord): Promise<{ photos: { bytes: Uint8Array; name: string }[]; hashes: string[]; name?: string; context?: string }> {
     if (job.subjectId) {
-      const subject = await this.stores.subjects.get(job.ownerId, job.guildId, job.subjectId).catch(() => {
+      const subject = await this.stores.subjects.get(job.ownerId, job.guildId, job.subjectId).catch((err: unknown) => {
+        if (isStoreOutage(err)) throw err;
         throw new InputError('subject_gone', 'That subject is no longer available (deleted or unshared).');
       });
       const bytes = await this.stores.subjects.getPhotos(subject);
