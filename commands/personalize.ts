@@ -3,16 +3,21 @@ import {
   SlashCommandBuilder,
   type Attachment,
   type AutocompleteInteraction,
+  type ButtonInteraction,
   type ChatInputCommandInteraction,
 } from 'discord.js';
 import type { BotCommand } from '../src/bot/command.ts';
 import { deliverResult, interactionStatus } from '../src/bot/deliver.ts';
 import { runJob } from '../src/bot/job-flow.ts';
+import { confirmPhotoUse } from '../src/bot/photo-confirmations.ts';
 import { storeJobPhotos } from '../src/bot/photo-intake.ts';
 import { userMessage } from '../src/bot/reply-errors.ts';
+import { applyCaps, assertChannelAllowed, assertNotBlocked, assertTraceAllowed } from '../src/bot/server-rules.ts';
 import type { BotServices } from '../src/bot/services.ts';
+import { admitUserJob, type UserJobAdmission } from '../src/bot/user-job-limit.ts';
 import { CONTEXT_MAX_CHARS, GenerateOptionsSchema, MAX_COUNT, NAME_MAX_CHARS, parseOrThrow, PROMPT_MAX_CHARS } from '../src/pipeline/request-options.ts';
 import { newId, type JobRecord } from '../src/store/index.ts';
+import { getServerSettings, type ServerSettings } from '../src/store/server-settings.ts';
 
 const IMAGE_OPTIONS = ['image1', 'image2', 'image3', 'image4'] as const;
 
@@ -33,50 +38,84 @@ data
   .addIntegerOption((o) => o.setName('count').setDescription(`Images at once (1-${MAX_COUNT})`).setMinValue(1).setMaxValue(MAX_COUNT));
 
 async function execute(interaction: ChatInputCommandInteraction, services: BotServices): Promise<void> {
-  // Bad text is refused before anything is downloaded, stored or queued, and only the user sees why.
+  // Bad text and what this server does not allow are refused before anything is downloaded, stored or
+  // queued, and only the user sees why.
+  let request: Request;
+  let settings: ServerSettings;
   try {
     const o = interaction.options;
-    services.textRules.check({ prompt: o.getString('prompt', true), name: o.getString('name'), context: o.getString('context') }, { required: ['prompt'] });
+    const texts = { prompt: o.getString('prompt', true), name: o.getString('name'), context: o.getString('context') };
+    services.textRules.check(texts, { required: ['prompt'] });
+    settings = await getServerSettings(services.stores, interaction.guildId);
+    assertChannelAllowed(settings, interaction);
+    assertNotBlocked(settings, [texts.prompt, texts.name, texts.context]);
+    const trace = o.getBoolean('trace') ?? false;
+    assertTraceAllowed(settings, trace);
+    const { count, cfgWeight } = applyCaps(settings, { count: o.getInteger('count'), guidance: o.getNumber('guidance') });
+    const options = parseOrThrow(GenerateOptionsSchema, { prompt: texts.prompt, seed: o.getInteger('seed') ?? undefined, cfgWeight, count });
+    request = { options, trace };
   } catch (err) {
     const content = userMessage(err, services.logger, { command: 'personalize' });
     await interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
     return;
   }
-  await interaction.deferReply();
-  const status = await interactionStatus(interaction, services);
+  // Consent / "no real person" first, in an ephemeral message; on confirmation the click makes the public reply.
+  let replier: ChatInputCommandInteraction | ButtonInteraction = interaction;
+  const usesPhotos = IMAGE_OPTIONS.some((n) => interaction.options.getAttachment(n)) || interaction.options.getString('subject') !== null;
+  const confirmation = usesPhotos ? await confirmPhotoUse(interaction, services, settings) : { asked: false as const };
+  if (!confirmation) return;
+  if (confirmation.asked) {
+    replier = confirmation.click;
+    await replier.deferReply();
+    await interaction.editReply({ content: 'Thanks, confirmed. Your image is on its way below.', components: [] }).catch(() => {});
+  } else {
+    await interaction.deferReply();
+  }
+  const status = await interactionStatus(replier, services);
   let job: JobRecord;
+  let admission: UserJobAdmission;
   try {
-    job = await createJob(interaction, services);
+    ({ job, admission } = await createJob(interaction, services, request.options, settings));
   } catch (err) {
     // The public "thinking…" reply goes; the reason is for the user alone.
     const content = userMessage(err, services.logger, { command: 'personalize' });
-    await interaction.deleteReply().catch(() => {});
-    await interaction.followUp({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+    await replier.deleteReply().catch(() => {});
+    await replier.followUp({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
     return;
   }
-  const trace = interaction.options.getBoolean('trace') ?? false;
-  await runJob(services, job, status, (outcome) =>
-    deliverResult(services, outcome, { status, trace, sizeLimit: interaction.attachmentSizeLimit, startThreadFrom: status.message }),
+  // runJob puts the job in the queue before its first await; from then on the queue counts it.
+  const running = runJob(services, job, status, (outcome) =>
+    deliverResult(services, outcome, { status, trace: request.trace, sizeLimit: interaction.attachmentSizeLimit, startThreadFrom: status.message }),
   );
+  admission.release();
+  await running;
 }
 
-async function createJob(interaction: ChatInputCommandInteraction, services: BotServices): Promise<JobRecord> {
-  const o = interaction.options;
-  const options = parseOrThrow(GenerateOptionsSchema, {
-    prompt: o.getString('prompt', true),
-    seed: o.getInteger('seed') ?? undefined,
-    cfgWeight: o.getNumber('guidance') ?? undefined,
-    count: o.getInteger('count') ?? undefined,
-  });
-  const { stores } = services;
+interface Request {
+  options: { prompt: string; seed?: number; cfgWeight: number; count: number };
+  trace: boolean;
+}
+
+async function createJob(
+  interaction: ChatInputCommandInteraction,
+  services: BotServices,
+  options: Request['options'],
+  settings: ServerSettings,
+): Promise<{ job: JobRecord; admission: UserJobAdmission }> {
+  const admission = admitUserJob(services.queue, interaction.user.id, interaction.guildId, settings.jobsPerUser);
   // Refuse a full queue before downloading or storing anything: the place taken here counts against the
   // caps at once (others running /personalize meanwhile cannot take it) and becomes the job in runJob.
   const id = newId();
-  const reservation = services.queue.reserve(id, interaction.user.id, interaction.guildId);
   try {
-    return await intake(interaction, services, id, options);
+    const reservation = services.queue.reserve(id, interaction.user.id, interaction.guildId);
+    try {
+      return { job: await intake(interaction, services, id, options), admission };
+    } catch (err) {
+      reservation.release();
+      throw err;
+    }
   } catch (err) {
-    reservation.release();
+    admission.release();
     throw err;
   }
 }

@@ -11,11 +11,14 @@ import {
 } from 'discord.js';
 import { downloadAttachment } from '../src/bot/attachment-downloader.ts';
 import type { BotCommand } from '../src/bot/command.ts';
+import { confirmPhotoUse } from '../src/bot/photo-confirmations.ts';
 import { userMessage } from '../src/bot/reply-errors.ts';
+import { assertNotBlocked } from '../src/bot/server-rules.ts';
 import { safeText } from '../src/util/safe-text.ts';
 import type { BotServices } from '../src/bot/services.ts';
 import { InputError, UserFacingError } from '../src/errors.ts';
 import { SUBJECT_CONTEXT_MAX_CHARS, SUBJECT_MAX_PHOTOS, SUBJECT_NAME_MAX_CHARS, type Subject } from '../src/store/index.ts';
+import { getServerSettings } from '../src/store/server-settings.ts';
 
 const IMAGE_OPTIONS = ['image1', 'image2', 'image3', 'image4'] as const;
 const NO_MENTIONS = { parse: [] as [] };
@@ -90,6 +93,7 @@ async function execute(interaction: ChatInputCommandInteraction, services: BotSe
     if (!handler) throw new Error(`unknown subcommand ${sub}`);
     answer = await handler(interaction, services);
   } catch (err) {
+    if (err instanceof Unanswered) return; // the confirmation message already says what happened
     answer = { content: userMessage(err, services.logger, { command: 'subject', subcommand: sub }), files: [] };
   }
   await interaction.editReply({ ...answer, components: [], allowedMentions: NO_MENTIONS });
@@ -101,9 +105,14 @@ async function save(interaction: ChatInputCommandInteraction, services: BotServi
   const o = interaction.options;
   const { config } = services;
   services.textRules.check({ name: o.getString('name', true), context: o.getString('context') }, { required: ['name'] });
+  const settings = await getServerSettings(services.stores, interaction.guildId);
+  assertNotBlocked(settings, [o.getString('name', true), o.getString('context')]);
   const attachments = IMAGE_OPTIONS.map((n) => o.getAttachment(n)).filter((a): a is Attachment => a !== null);
   const most = Math.min(config.maxSubjectPhotos, SUBJECT_MAX_PHOTOS);
   if (attachments.length > most) throw new InputError('too_many', `A subject can have at most ${plural(most, 'photo')}.`);
+  const confirmation = await confirmPhotoUse(interaction, services, settings);
+  if (!confirmation) throw new Unanswered();
+  if (confirmation.asked) await confirmation.click.deferUpdate();
   // Downloaded at once (the links expire); nothing is stored unless every photo is good.
   const photos = [];
   for (const a of attachments) {
@@ -164,6 +173,7 @@ async function show(interaction: ChatInputCommandInteraction, services: BotServi
 async function rename(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
   const o = interaction.options;
   services.textRules.check({ name: o.getString('new_name', true) }, { required: ['name'] });
+  assertNotBlocked(await getServerSettings(services.stores, interaction.guildId), [o.getString('new_name', true)]);
   const before = await find(interaction, services);
   const after = await services.stores.subjects.rename(interaction.user.id, interaction.guildId, before.id, o.getString('new_name', true));
   return { content: `Renamed ${quote(before.name)} to ${quote(after.name)}.` };
@@ -171,6 +181,7 @@ async function rename(interaction: ChatInputCommandInteraction, services: BotSer
 
 async function setContext(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
   services.textRules.check({ context: interaction.options.getString('text') });
+  assertNotBlocked(await getServerSettings(services.stores, interaction.guildId), [interaction.options.getString('text')]);
   const target = await find(interaction, services);
   const s = await services.stores.subjects.setContext(interaction.user.id, interaction.guildId, target.id, interaction.options.getString('text') ?? undefined);
   return { content: s.context ? `Updated the context of ${quote(s.name)}.` : `Cleared the context of ${quote(s.name)}.` };
@@ -183,6 +194,9 @@ async function share(interaction: ChatInputCommandInteraction, services: BotServ
   const { subjects } = services.stores;
   const before = await find(interaction, services);
   if (before.ownerId !== interaction.user.id) throw new InputError('subject_not_owner', `${quote(before.name)} belongs to someone else; only they can share it.`);
+  if (!(await getServerSettings(services.stores, interaction.guildId)).membersMayShare && !canManageGuild(interaction)) {
+    throw new InputError('sharing_off', 'In this server only members with Manage Server can share subjects.');
+  }
   const after = await subjects.share(interaction.user.id, interaction.guildId, before.id);
   if (before.sharedIn === interaction.guildId) return { content: `${quote(after.name)} is already shared in this server.` };
   const moved = before.sharedIn !== null ? ' It is no longer shared in the other server.' : '';
@@ -204,13 +218,18 @@ async function moderate(interaction: ChatInputCommandInteraction, services: BotS
   const { subjects } = services.stores;
   const userId = interaction.user.id;
   const guildId = interaction.guildId;
-  const canManageGuild = interaction.inGuild() && (interaction.memberPermissions?.has(PermissionFlagsBits.ManageGuild) ?? false);
   const target = await find(interaction, services);
+  // A server may keep deleting a shared subject to its owner (its managers can still unshare it).
+  const ownerOnly = action === 'delete' && (await getServerSettings(services.stores, guildId)).sharedDelete === 'owner_only';
+  const manager = canManageGuild(interaction);
   try {
     return action === 'delete'
-      ? await subjects.delete(userId, guildId, target.id, { canManageGuild })
-      : await subjects.unshare(userId, guildId, target.id, { canManageGuild });
+      ? await subjects.delete(userId, guildId, target.id, { canManageGuild: manager && !ownerOnly })
+      : await subjects.unshare(userId, guildId, target.id, { canManageGuild: manager });
   } catch (err) {
+    if (err instanceof UserFacingError && err.code === 'subject_not_owner' && ownerOnly && manager) {
+      throw new InputError('subject_not_owner', `In this server only its owner can delete ${quote(target.name)}; you can \`/subject unshare\` it.`);
+    }
     if (err instanceof UserFacingError && err.code === 'subject_not_owner') {
       throw new InputError('subject_not_owner', `${quote(target.name)} belongs to someone else; only they or a member with Manage Server can ${action} it.`);
     }
@@ -276,6 +295,13 @@ async function autocomplete(interaction: AutocompleteInteraction, services: BotS
 }
 
 // ------------------------------------------------------------------------------------------ helpers
+
+/** The user cancelled a confirmation or let it time out; the message already says so. */
+class Unanswered extends Error {}
+
+function canManageGuild(interaction: ChatInputCommandInteraction): boolean {
+  return interaction.inGuild() && (interaction.memberPermissions?.has(PermissionFlagsBits.ManageGuild) ?? false);
+}
 
 /** The subject in the `name` option (an id from autocomplete, or a typed name) that this user may see here. */
 async function find(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Subject> {

@@ -12,6 +12,7 @@ import {
 import { InputError } from '../errors.ts';
 import { SUBJECT_CONTEXT_MAX_CHARS, SUBJECT_NAME_MAX_CHARS } from '../store/subject-store.ts';
 import type { JobRecord } from '../store/index.ts';
+import { getServerSettings } from '../store/server-settings.ts';
 import { customId, parseCustomId, type Action } from './custom-ids.ts';
 import { deliverResult, interactionStatus } from './deliver.ts';
 import { followUpJob, type FollowUp } from './follow-up-jobs.ts';
@@ -39,6 +40,9 @@ export async function handleComponent(interaction: ButtonInteraction | ModalSubm
       case 'cancel':
         return await cancel(interaction, services, job);
       case 'why':
+        if (interaction.user.id !== job.ownerId && !(await getServerSettings(services.stores, job.guildId)).tracePublic) {
+          throw new InputError('trace_private', 'This server keeps the reasoning private: only the person who made the image can see it.');
+        }
         await interaction.reply({ embeds: [reasoningEmbed(job.grounding ?? '')], flags: MessageFlags.Ephemeral });
         return;
       case 'regen':

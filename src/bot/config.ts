@@ -24,6 +24,7 @@ const EnvSchema = z.object({
   MAX_SUBJECT_PHOTOS: int(1, 4, 4),
   MAX_PHOTO_MB: int(1, 25, 10),
   MESSAGE_CONTENT: z.enum(['true', 'false']).default('true'),
+  CONSENT_REQUIRED: z.enum(['true', 'false']).default('true'),
   /** Only for tests and self-hosted proxies: where the REST API lives. */
   DISCORD_API_BASE: z.union([z.string().url(), z.literal('')]).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -56,6 +57,8 @@ export interface BotConfig {
   logLevel: string;
   /** Ask for the privileged MessageContent intent (refinement by reply); off: a Refine button only. */
   messageContent: boolean;
+  /** Servers that did not choose (/settings privacy) ask each member once to confirm they may use their photos; default true. */
+  consentRequired?: boolean;
   apiBase?: string;
 }
 
@@ -93,6 +96,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     maxPhotoBytes: e.MAX_PHOTO_MB * 1024 * 1024,
     logLevel: e.LOG_LEVEL,
     messageContent: e.MESSAGE_CONTENT === 'true',
+    consentRequired: e.CONSENT_REQUIRED === 'true',
     apiBase: e.DISCORD_API_BASE || undefined,
   };
 }

@@ -86,6 +86,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     maxPhotoBytes: 10 * 2 ** 20,
     logLevel: process.env.E2E_LOG ?? 'silent',
     messageContent: options.messageContent ?? true,
+    // The consent question has its own tests (test/faults/consent.test.ts); elsewhere it is off unless a server turns it on.
+    consentRequired: false,
     ...options.config,
   };
   const logger = createLogger(config.logLevel);

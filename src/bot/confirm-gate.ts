@@ -1,0 +1,77 @@
+import {
+  ActionRowBuilder,
+  ButtonBuilder,
+  ButtonStyle,
+  ComponentType,
+  MessageFlags,
+  type ButtonInteraction,
+  type ChatInputCommandInteraction,
+  type Message,
+} from 'discord.js';
+import { newId } from '../store/ids.ts';
+
+/** A yes/no question asked before a command goes on. */
+export interface Question {
+  content: string;
+  confirmLabel: string;
+  cancelLabel: string;
+  /** What the message says after Cancel. */
+  cancelled: string;
+}
+
+/** How long a question waits for its click (the command's token lasts 15 minutes). */
+export const QUESTION_TIMEOUT_MS = 5 * 60_000;
+const PREFIX = 'gate';
+const NO_MENTIONS = { parse: [] as [] };
+
+/**
+ * Asks `questions` one after another in one ephemeral message (the command's reply: sent now, or the
+ * edit of a deferred ephemeral reply) and waits for the user's clicks; the command stays in memory
+ * meanwhile, so it goes on without being typed again. Resolves with the click that confirmed the last
+ * question, not yet acknowledged (the caller answers it); null after Cancel or when no click came in
+ * time, the message then saying so. Button ids ("gate:<nonce>:yes") are not the job buttons'
+ * ("xcot:..."), so the component router leaves them to this wait. A restart forgets the wait.
+ */
+export async function askToConfirm(
+  interaction: ChatInputCommandInteraction,
+  questions: Question[],
+  timeoutMs = QUESTION_TIMEOUT_MS,
+): Promise<ButtonInteraction | null> {
+  const nonce = newId();
+  let message: Message | undefined;
+  let click: ButtonInteraction | undefined;
+  for (const q of questions) {
+    const payload = { content: q.content, components: [row(nonce, q)], allowedMentions: NO_MENTIONS };
+    if (click) {
+      await click.update(payload);
+    } else if (interaction.deferred || interaction.replied) {
+      message = await interaction.editReply(payload);
+    } else {
+      message = (await interaction.reply({ ...payload, flags: MessageFlags.Ephemeral, withResponse: true })).resource?.message ?? (await interaction.fetchReply());
+    }
+    let next: ButtonInteraction;
+    try {
+      next = await message!.awaitMessageComponent({
+        componentType: ComponentType.Button,
+        time: timeoutMs,
+        filter: (b) => b.user.id === interaction.user.id && b.customId.startsWith(`${PREFIX}:${nonce}:`),
+      });
+    } catch {
+      await interaction.editReply({ content: 'No answer in time, so nothing was done. Run the command again when you are ready.', components: [] }).catch(() => {});
+      return null;
+    }
+    if (next.customId.endsWith(':no')) {
+      await next.update({ content: q.cancelled, components: [], allowedMentions: NO_MENTIONS }).catch(() => {});
+      return null;
+    }
+    click = next;
+  }
+  return click ?? null;
+}
+
+function row(nonce: string, q: Question): ActionRowBuilder<ButtonBuilder> {
+  return new ActionRowBuilder<ButtonBuilder>().addComponents(
+    new ButtonBuilder().setCustomId(`${PREFIX}:${nonce}:yes`).setLabel(q.confirmLabel).setStyle(ButtonStyle.Success),
+    new ButtonBuilder().setCustomId(`${PREFIX}:${nonce}:no`).setLabel(q.cancelLabel).setStyle(ButtonStyle.Secondary),
+  );
+}

@@ -1,0 +1,34 @@
+import type { ChatInputCommandInteraction } from 'discord.js';
+import { safeText } from '../util/safe-text.ts';
+import type { BotServices } from './services.ts';
+
+const MESSAGE_MAX = 2000;
+
+/**
+ * Posts who changed which settings to the server's mod-log channel. Never pings (the admin's mention
+ * renders, nobody is notified). Resolves with a note for the admin when it could not be posted, else null.
+ */
+export async function postModLog(interaction: ChatInputCommandInteraction, services: BotServices, channelId: string | null, changes: string[]): Promise<string | null> {
+  if (!channelId || changes.length === 0) return null;
+  const head = `**Bot settings changed** by <@${interaction.user.id}> (${safeText(interaction.user.username)}):`;
+  let content = head;
+  for (const [i, line] of changes.entries()) {
+    const next = `\n• ${line}`;
+    if (content.length + next.length > MESSAGE_MAX - 30) {
+      content += `\n…and ${changes.length - i} more.`;
+      break;
+    }
+    content += next;
+  }
+  try {
+    const channel = await interaction.client.channels.fetch(channelId);
+    if (!channel || !('guildId' in channel) || channel.guildId !== interaction.guildId || !channel.isSendable()) {
+      return `The mod log channel <#${channelId}> cannot be used; set another with \`/settings modlog\`.`;
+    }
+    await channel.send({ content, allowedMentions: { parse: [] } });
+    return null;
+  } catch (err) {
+    services.logger.warn({ err, guild: interaction.guildId, channel: channelId }, 'mod log post failed');
+    return `Could not post to the mod log <#${channelId}> (does the bot have Send Messages there?).`;
+  }
+}

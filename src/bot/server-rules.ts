@@ -1,0 +1,38 @@
+import type { ChatInputCommandInteraction } from 'discord.js';
+import { InputError } from '../errors.ts';
+import type { ServerSettings } from '../store/server-settings.ts';
+import { findBlockedPhrase } from '../util/blocked-phrases.ts';
+import { safeText } from '../util/safe-text.ts';
+
+/** /personalize only in the server's allowed channels (and their threads), when it has a list. */
+export function assertChannelAllowed(settings: ServerSettings, interaction: ChatInputCommandInteraction): void {
+  if (settings.channels.length === 0 || !interaction.inGuild()) return;
+  const channel = interaction.channel;
+  const ids = [interaction.channelId, channel?.isThread() ? channel.parentId : null];
+  if (ids.some((id) => id !== null && settings.channels.includes(id))) return;
+  const shown = settings.channels.slice(0, 10).map((id) => `<#${id}>`).join(', ');
+  const more = settings.channels.length > 10 ? ` and ${settings.channels.length - 10} more` : '';
+  throw new InputError('channel_not_allowed', `This server allows \`/personalize\` only in ${shown}${more}.`);
+}
+
+/** Prompts, names and contexts with a phrase on the server's block list are refused. */
+export function assertNotBlocked(settings: ServerSettings, texts: (string | null | undefined)[]): void {
+  const phrase = findBlockedPhrase(texts, settings.blockedPhrases);
+  if (phrase !== undefined) throw new InputError('blocked_phrase', `This server does not allow “${safeText(phrase)}” in prompts, names or contexts.`);
+}
+
+/** The image count and guidance to use: the server's defaults when not given, refused above its caps. */
+export function applyCaps(settings: ServerSettings, given: { count: number | null; guidance: number | null }): { count: number; cfgWeight: number } {
+  const count = given.count ?? settings.countDefault;
+  const cfgWeight = given.guidance ?? settings.guidanceDefault;
+  if (count > settings.countMax) throw new InputError('count_cap', `This server allows at most ${settings.countMax} image${settings.countMax === 1 ? '' : 's'} at once.`);
+  if (cfgWeight > settings.guidanceMax) throw new InputError('guidance_cap', `This server allows guidance up to ${settings.guidanceMax}.`);
+  return { count, cfgWeight };
+}
+
+/** Where the reasoning is private, it is not posted with the image. */
+export function assertTraceAllowed(settings: ServerSettings, trace: boolean): void {
+  if (trace && !settings.tracePublic) {
+    throw new InputError('trace_private', 'This server keeps the reasoning private: leave out `trace`. The **Show reasoning** button under your image shows it to you alone.');
+  }
+}
