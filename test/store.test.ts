@@ -521,6 +521,24 @@ test('forgetUser removes everything of that user and nothing of others', async (
   });
 });
 
+test("deleting a shared subject removes its name, context and grounding from other users' jobs, not from the owner's", async () => {
+  await withStores(async ({ subjects, jobs }) => {
+    const rex = await subjects.save({ ownerId: A, guildId: G1, name: 'Rex', photos: [await photo(27)], context: 'A context' });
+    await subjects.share(A, G1, 'rex');
+    const copied = { subjectId: rex.id, name: rex.name, context: rex.context, grounding: 'a dog with one ear up' };
+    const own = await jobs.create({ ownerId: A, guildId: G1, channelId: CH, prompt: 'own', seed: 1, options: {}, ...copied });
+    const other = await jobs.create({ ownerId: B, guildId: G1, channelId: CH, prompt: 'other', seed: 2, options: {}, ...copied });
+    await subjects.delete(A, G1, 'rex');
+
+    const after = await jobs.get(other.id);
+    assert.deepEqual(
+      { prompt: after?.prompt, subjectId: after?.subjectId, name: after?.name, context: after?.context, grounding: after?.grounding },
+      { prompt: 'other', subjectId: rex.id, name: undefined, context: undefined, grounding: undefined },
+    );
+    assert.equal((await jobs.get(own.id))?.name, 'Rex');
+  });
+});
+
 // ---------------------------------------------------------------------------------------- groundings
 
 test('grounding cache: keys isolate users and change with model, photos, name and context', async () => {

@@ -1,5 +1,6 @@
 import { InputError } from '../errors.ts';
 import { displayName } from '../images/errors.ts';
+import { safeText } from '../util/safe-text.ts';
 
 /** Discord's attachment CDN hosts: photos are fetched from these and nowhere else. */
 export const DISCORD_CDN_HOSTS = ['cdn.discordapp.com', 'media.discordapp.net'];
@@ -21,7 +22,8 @@ export interface DownloadOptions {
  * redirect, and never reading more than maxBytes even if the server lies about the size.
  */
 export async function downloadAttachment(att: AttachmentRef, o: DownloadOptions): Promise<Uint8Array> {
-  const name = displayName(att.name);
+  // Shown in Discord: a file name like `**x**.png` must read literally.
+  const name = safeText(displayName(att.name));
   let url: URL;
   try {
     url = new URL(att.url);
@@ -35,9 +37,11 @@ export async function downloadAttachment(att: AttachmentRef, o: DownloadOptions)
   if (att.size > o.maxBytes) throw new InputError('too_large', `${name} is larger than ${Math.round(o.maxBytes / 2 ** 20)} MiB.`);
 
   let response: Response;
+  const signal = AbortSignal.timeout(o.timeoutMs ?? 20_000);
   try {
-    response = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(o.timeoutMs ?? 20_000) });
+    response = await fetch(url, { redirect: 'manual', signal });
   } catch {
+    if (signal.aborted) throw tookTooLong(name);
     throw new InputError('download_failed', `${name} could not be downloaded from Discord; try again.`);
   }
   if (response.status >= 300 && response.status < 400) {
@@ -46,14 +50,31 @@ export async function downloadAttachment(att: AttachmentRef, o: DownloadOptions)
   if (!response.ok || !response.body) {
     throw new InputError('download_failed', `${name} could not be downloaded (HTTP ${response.status}); send it again.`);
   }
+  const declared = Number(response.headers.get('content-length') ?? NaN);
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-    total += chunk.byteLength;
-    if (total > o.maxBytes) {
-      throw new InputError('too_large', `${name} is larger than ${Math.round(o.maxBytes / 2 ** 20)} MiB.`);
+  try {
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      total += chunk.byteLength;
+      if (total > o.maxBytes) {
+        throw new InputError('too_large', `${name} is larger than ${Math.round(o.maxBytes / 2 ** 20)} MiB.`);
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    if (signal.aborted) throw tookTooLong(name);
+    throw cutShort(name, total, declared);
   }
+  if (Number.isFinite(declared) && total < declared) throw cutShort(name, total, declared);
   return Buffer.concat(chunks, total);
+}
+
+function tookTooLong(name: string): InputError {
+  return new InputError('download_timeout', `${name} took too long to download from Discord; send it again.`);
+}
+
+function cutShort(name: string, got: number, declared: number): InputError {
+  const of = Number.isFinite(declared) ? ` (${got} of ${declared} bytes)` : '';
+  return new InputError('download_incomplete', `${name} arrived incomplete from Discord${of}; send it again.`);
 }

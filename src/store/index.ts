@@ -92,8 +92,8 @@ export function createStores(store: Store, options: Omit<StoresOptions, keyof Op
   const now = options.now;
   const photos = new PhotoStore(store, { now });
   const groundings = new GroundingCache(store, { now, ...options.grounding });
-  const subjects = new SubjectStore(store, photos, { now, maxPerUser: options.maxSubjectsPerUser, groundings });
   const jobs = new JobStore(store, photos, { now, retentionMs: options.jobRetentionMs });
+  const subjects = new SubjectStore(store, photos, { now, maxPerUser: options.maxSubjectsPerUser, groundings, jobs });
 
   const isLive = async (ref: string): Promise<boolean> =>
     (await subjects.isLiveRef(ref)) ?? (await jobs.isLiveRef(ref)) ?? true; // unknown kinds are kept
@@ -125,16 +125,17 @@ export function createStores(store: Store, options: Omit<StoresOptions, keyof Op
     groundings,
     jobs,
     forgetUser: async (userId) => {
-      // The bot's thread -> job map (meta "thread:<id>") names the user too.
-      const threadIds = new Set((await jobs.listByUser(userId, { limit: Number.MAX_SAFE_INTEGER })).flatMap((j) => (j.threadId ? [j.threadId] : [])));
-      for (const t of threadIds) {
-        const m = (await store.meta.get(`thread:${t}`)) as { ownerId?: string } | undefined;
-        if (m?.ownerId === userId) await store.meta.delete(`thread:${t}`);
+      // The bot's thread -> job map (meta "thread:<id>") names the user too, also for jobs already expired.
+      for (const key of (await store.keys('meta')).filter((k) => k.startsWith('thread:'))) {
+        const m = (await store.meta.get(key)) as { ownerId?: string } | undefined;
+        if (m?.ownerId === userId) await store.meta.delete(key);
       }
       const s = await subjects.forgetUser(userId);
       const j = await jobs.deleteForUser(userId);
       const g = await groundings.deleteForUser(userId);
       await store.ns('consents').delete(userId); // consent-store.ts: one record per user id
+      // Last: no copy of what was deleted may stay in the files (the SQLite WAL).
+      await store.purge();
       return { subjects: s.subjects, jobs: j.jobs, groundings: s.groundings + g, photos: s.photos + j.photos };
     },
     maintenance,

@@ -80,6 +80,7 @@ export interface JobStoreOptions {
 }
 
 export const DEFAULT_JOB_RETENTION_MS = 30 * DAY_MS;
+const SCAN_BATCH = 200;
 
 export class JobStore {
   readonly #store: Store;
@@ -179,12 +180,16 @@ export class JobStore {
     return records.filter((r): r is JobRecord => !!r && r.ownerId === userId);
   }
 
-  /** Deletes every record of a user and releases their photos; returns how many records there were. */
+  /**
+   * Deletes every record of a user and releases their photos; returns how many records there were. Looks
+   * past the index too (every record is read), so nothing a crash left unindexed survives.
+   */
   async deleteForUser(userId: string): Promise<{ jobs: number; photos: number }> {
     assertId(userId, 'userId');
     return this.#lockUser(userId, async () => {
-      const ids = await this.#ids(userId);
-      const records: (JobRecord | undefined)[] = ids.length ? await this.#store.jobs.get(ids.map(recordKey)) : [];
+      const ids = new Set(await this.#ids(userId));
+      for await (const record of this.#all()) if (record.ownerId === userId) ids.add(record.id);
+      const records: (JobRecord | undefined)[] = ids.size ? await this.#store.jobs.get([...ids].map(recordKey)) : [];
       let jobs = 0;
       let photos = 0;
       for (const record of records) {
@@ -198,9 +203,30 @@ export class JobStore {
   }
 
   /**
-   * Deletes records finished (or, if never finished, created) more than `olderThanMs` ago (default: the
-   * retention, 30 days), and prunes index entries whose record is gone. Returns how many were deleted.
+   * Other users' records made with subjects that were just deleted: the name and context they copied and
+   * the grounding (the model's description of the subject's photos) are removed, the rest is kept, and
+   * `subjectId` still makes a reroll answer that the subject is gone. The owner's own records are left as
+   * they are (forgetting the owner deletes those). Returns how many records were changed.
    */
+  async forgetSubjects(ownerId: string, subjectIds: readonly string[]): Promise<number> {
+    const gone = new Set(subjectIds);
+    if (gone.size === 0) return 0;
+    const copies = (r: JobRecord): boolean =>
+      r.ownerId !== ownerId && r.subjectId !== undefined && gone.has(r.subjectId) && (r.name ?? r.context ?? r.grounding) !== undefined;
+    let changed = 0;
+    for await (const found of this.#all()) {
+      if (!copies(found)) continue;
+      await this.#lockUser(found.ownerId, async () => {
+        const current: JobRecord | undefined = await this.#store.jobs.get(recordKey(found.id));
+        if (!current || !copies(current)) return;
+        const { name: _name, context: _context, grounding: _grounding, ...rest } = current;
+        await this.#store.jobs.set(recordKey(current.id), rest);
+        changed++;
+      });
+    }
+    return changed;
+  }
+
   /**
    * At startup: jobs still 'queued' or 'running' belong to a process that is gone (nothing runs
    * them any more), so they are marked failed with `message`. Returns how many.
@@ -218,6 +244,10 @@ export class JobStore {
     return failed;
   }
 
+  /**
+   * Deletes records finished (or, if never finished, created) more than `olderThanMs` ago (default: the
+   * retention, 30 days), and prunes index entries whose record is gone. Returns how many were deleted.
+   */
   async cleanup({ olderThanMs = this.#retentionMs }: { olderThanMs?: number } = {}): Promise<number> {
     const cutoff = this.#now() - olderThanMs;
     const users = (await this.#store.keys('jobs')).filter((k) => k.startsWith('u:')).map((k) => k.slice(2));
@@ -253,6 +283,15 @@ export class JobStore {
     await this.#store.jobs.delete(recordKey(record.id));
     if (!keepIndex) await this.#indexRemove(record.ownerId, [record.id]);
     return record.photoHashes?.length ? this.#photos.release(record.photoHashes, jobRef(record.id)) : 0;
+  }
+
+  /** Every record, read in batches (for the rare whole-store passes of forgetting). */
+  async *#all(): AsyncGenerator<JobRecord> {
+    const keys = (await this.#store.keys('jobs')).filter((k) => k.startsWith('j:'));
+    for (let i = 0; i < keys.length; i += SCAN_BATCH) {
+      const records: (JobRecord | undefined)[] = await this.#store.jobs.get(keys.slice(i, i + SCAN_BATCH));
+      for (const record of records) if (record) yield record;
+    }
   }
 
   async #ids(userId: string): Promise<string[]> {

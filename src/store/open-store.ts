@@ -56,6 +56,13 @@ export interface Store {
   ns(name: Namespace): Keyv;
   /** Every key of a namespace (without the prefix), values not loaded. For sweeps and maintenance. */
   keys(name: Namespace): Promise<string[]>;
+  /**
+   * After deletions that must leave no trace ("forget me"): SQLite copies the WAL into the main file and
+   * truncates it, so no old page image of a deleted record survives in either file (secure_delete has
+   * already zeroed the freed space). Redis: nothing to do, a deleted key is gone. Throws if the WAL could
+   * not be emptied (another connection kept reading); the deletions themselves stand.
+   */
+  purge(): Promise<void>;
   /** In-process locks shared by every store built on this one; see keyed-lock.ts. */
   readonly locks: KeyedLock;
   readonly closed: boolean;
@@ -100,6 +107,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       ns(name);
       return opened.keys(name);
     },
+    purge: () => opened.purge(),
     locks: new KeyedLock(),
     get closed() {
       return closed;
@@ -129,6 +137,7 @@ interface OpenedBackend {
   location: string;
   adapter(name: Namespace): KeyvStoreAdapter;
   keys(name: Namespace): Promise<string[]>;
+  purge(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -144,6 +153,10 @@ async function openSqlite(dataDir: string, onError: (error: unknown) => void): P
   // Surfaces a failed open now, and makes the file robust and readable by other tools while the bot runs.
   await db.query('PRAGMA journal_mode=WAL');
   await db.query('PRAGMA synchronous=NORMAL');
+  // Deleted and overwritten records are zeroed, not left in free space: what a user deletes is gone from
+  // the file, not just unreachable. A per-connection setting, so on every open.
+  await db.query('PRAGMA secure_delete=ON');
+  await scrubFreeSpaceOnce(db, onError);
   const table = db.opts.table ?? 'keyv';
   return {
     backend: 'sqlite',
@@ -159,8 +172,32 @@ async function openSqlite(dataDir: string, onError: (error: unknown) => void): P
       );
       return rows.map((row) => row.key.slice(prefix.length));
     },
+    purge: async () => {
+      const [row] = (await db.query('PRAGMA wal_checkpoint(TRUNCATE)')) as { busy: number; log: number; checkpointed: number }[];
+      if (row?.busy) throw new Error(`${file}: the write-ahead log could not be emptied (another connection is using it); deleted data may remain in it until the next checkpoint`);
+    },
     close: () => db.disconnect(),
   };
+}
+
+/** PRAGMA user_version once the file has been vacuumed under secure_delete (see scrubFreeSpaceOnce). */
+const SCRUBBED_USER_VERSION = 1;
+
+/**
+ * A file written before secure_delete was on still holds old copies of records in its free space;
+ * VACUUM rewrites it without them, once (marked in the header's user_version). Best effort: while another
+ * connection holds the file it fails, is reported, and is tried again at the next open.
+ */
+async function scrubFreeSpaceOnce(db: KeyvSqlite, onError: (error: unknown) => void): Promise<void> {
+  const [row] = (await db.query('PRAGMA user_version')) as { user_version: number }[];
+  if ((row?.user_version ?? 0) >= SCRUBBED_USER_VERSION) return;
+  try {
+    await db.query('VACUUM');
+    await db.query(`PRAGMA user_version=${SCRUBBED_USER_VERSION}`);
+    await db.query('PRAGMA wal_checkpoint(TRUNCATE)');
+  } catch (error) {
+    onError(error);
+  }
 }
 
 /**
@@ -269,6 +306,7 @@ async function openRedis(url: string, options: OpenStoreOptions, onError: (error
       }
       return [...new Set(keys)].sort(); // SCAN may return a key more than once
     },
+    purge: async () => {},
     close: async () => {
       if (client.isOpen) await client.close();
     },

@@ -73,11 +73,18 @@ export interface GroundingInvalidator {
   deleteForSubject(ownerId: string, photoHashes: readonly string[]): Promise<number>;
 }
 
+/** What SubjectStore needs of the job store: drop other users' copies of deleted subjects' details. */
+export interface JobCopyInvalidator {
+  forgetSubjects(ownerId: string, subjectIds: readonly string[]): Promise<number>;
+}
+
 export interface SubjectStoreOptions {
   maxPerUser?: number;
   now?: () => number;
   /** When given, deleting a subject also drops its owner's cached groundings that used its photos. */
   groundings?: GroundingInvalidator;
+  /** When given, deleting a subject also removes its name, context and grounding from other users' jobs. */
+  jobs?: JobCopyInvalidator;
   /** Lifetime of the in-memory lists behind list() and suggest() (default 5 min; writes invalidate). */
   cacheTtlMs?: number;
   /** Most users (and, separately, servers) kept in memory (default 10,000 each, least recent dropped). */
@@ -97,6 +104,7 @@ export class SubjectStore {
   readonly #maxPerUser: number;
   readonly #now: () => number;
   readonly #groundings?: GroundingInvalidator;
+  readonly #jobs?: JobCopyInvalidator;
   readonly #own: ListCache;
   readonly #shared: ListCache;
 
@@ -106,6 +114,7 @@ export class SubjectStore {
     this.#maxPerUser = options.maxPerUser ?? DEFAULT_MAX_SUBJECTS_PER_USER;
     this.#now = options.now ?? Date.now;
     this.#groundings = options.groundings;
+    this.#jobs = options.jobs;
     const ttl = options.cacheTtlMs ?? 5 * 60_000;
     const max = options.maxCachedKeys ?? 10_000;
     this.#own = new ListCache(ttl, max, (userId) => this.#loadOwn(userId));
@@ -239,6 +248,7 @@ export class SubjectStore {
     return this.#moderate(userId, guildId, idOrName, canManageGuild, {
       change: async (current) => {
         await this.#remove(current);
+        await this.#jobs?.forgetSubjects(current.ownerId, [current.id]);
         return current;
       },
     });
@@ -249,12 +259,21 @@ export class SubjectStore {
     assertId(userId, 'userId');
     return this.#lockUser(userId, async () => {
       const result: ForgetSubjectsResult = { subjects: 0, photos: 0, groundings: 0 };
-      for (const subject of await this.#loadOwn(userId)) {
+      const own = await this.#loadOwn(userId);
+      // Past the index too: a record a crash left unindexed is still this user's.
+      const ownIds = new Set(own.map((s) => s.id));
+      const keys = (await this.#store.keys('subjects')).filter((k) => k.startsWith('s:') && !ownIds.has(k.slice(2)));
+      for (let i = 0; i < keys.length; i += 200) {
+        const records: (Subject | undefined)[] = await this.#store.subjects.get(keys.slice(i, i + 200));
+        for (const r of records) if (r && r.ownerId === userId) own.push(r);
+      }
+      for (const subject of own) {
         const removed = await this.#remove(subject);
         result.subjects++;
         result.photos += removed.photos;
         result.groundings += removed.groundings;
       }
+      await this.#jobs?.forgetSubjects(userId, own.map((s) => s.id)); // one pass over the jobs for all of them
       await this.#store.subjects.delete(`u:${userId}`); // dangling ids left by crashes
       this.#own.invalidate(userId);
       return result;

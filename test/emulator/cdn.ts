@@ -2,6 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Clock } from './clock.ts';
+import { DownloadFaults, serveBroken } from './download-faults.ts';
 import type { FileRecord, EmulatorState } from './state.ts';
 import type { Violation } from './violations.ts';
 
@@ -45,6 +46,7 @@ export function attachmentPath(file: FileRecord): string {
 export class CdnServer {
   private server?: Server;
   base = '';
+  readonly faults = new DownloadFaults();
 
   constructor(
     private readonly state: EmulatorState,
@@ -84,6 +86,8 @@ export class CdnServer {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('This content is no longer available.');
       return;
     }
+    const fault = req.method === 'HEAD' ? undefined : this.faults.take();
+    if (fault) return serveBroken(res, fault, file.bytes, file.contentType);
     res.writeHead(200, { 'content-type': file.contentType, 'content-length': file.bytes.length });
     res.end(req.method === 'HEAD' ? undefined : file.bytes);
   }

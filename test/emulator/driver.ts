@@ -17,6 +17,8 @@ import { appRoutes } from './routes-app.ts';
 import { channelRoutes } from './routes-channels.ts';
 import { guildRoutes } from './routes-guilds.ts';
 import { interactionRoutes } from './routes-interactions.ts';
+import type { DownloadFault } from './download-faults.ts';
+import { RequestFaults, type FaultHandle, type RequestFault } from './request-faults.ts';
 import { RestServer } from './server.ts';
 import { SnowflakeFactory } from './snowflake.ts';
 import { EmulatorState, type JsonObject, type MemberOptions } from './state.ts';
@@ -99,6 +101,7 @@ export class Emulator {
   private readonly payloads: InteractionPayloads;
   private readonly limiter: RateLimiter;
   private readonly rest: RestServer;
+  private readonly faults = new RequestFaults();
 
   constructor(options: EmulatorOptions) {
     this.clock = options.clock ?? new TestClock();
@@ -131,7 +134,7 @@ export class Emulator {
     this.payloads = new InteractionPayloads(this.state, renderer);
     this.limiter = new RateLimiter(options.rateLimit?.limit, options.rateLimit?.windowMs);
     const routes = [appRoutes, channelRoutes, guildRoutes, interactionRoutes].flatMap((build) => build(this.core));
-    this.rest = new RestServer(routes, options.token, this.limiter, report);
+    this.rest = new RestServer(routes, options.token, this.limiter, report, this.faults);
   }
 
   async listen(): Promise<void> {
@@ -332,6 +335,21 @@ export class Emulator {
   /** The next request matching gets a 429 with this retry_after; discord.js must wait and retry. */
   forceRateLimit(entry: ForcedRateLimit): void {
     this.limiter.force(entry);
+  }
+
+  /** Matching REST requests get a Discord-shaped 5xx (502 Bad Gateway...) `times` times, or until stop(). */
+  failRequests(fault: RequestFault): FaultHandle {
+    return this.faults.add(fault);
+  }
+
+  /** The next attachment download(s) from the CDN break: cut short, or trickled too slowly to finish. */
+  failDownloads(fault: DownloadFault): void {
+    this.core.cdn.faults.add(fault);
+  }
+
+  /** Ends every failure failRequests() set up. */
+  stopFailingRequests(): void {
+    this.faults.clear();
   }
 
   /** Moves the emulator's clock (interaction deadlines, token life, URL expiry) without waiting. */

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { DiscordHttpError, errors } from './errors.ts';
 import { parseBody } from './multipart.ts';
 import type { RateLimiter } from './rate-limit.ts';
+import type { RequestFaults } from './request-faults.ts';
 import { bucketOf, matchRoute, routeKey, type Route, type RouteContext, type RouteResult } from './router.ts';
 import { requestIssues, responseIssues } from './spec-check.ts';
 import type { JsonObject } from './state.ts';
@@ -26,6 +27,7 @@ export class RestServer {
     private readonly token: string,
     private readonly limiter: RateLimiter,
     private readonly report: (v: Violation) => void,
+    private readonly faults?: RequestFaults,
   ) {}
 
   async listen(): Promise<void> {
@@ -46,6 +48,9 @@ export class RestServer {
     const path = url.pathname.replace(/^\/api\/v10(?=\/)/, '');
     let label = `${method} ${url.pathname}`;
     let headers: Record<string, string> = {};
+    const injected = this.faults?.take(method, path, /^multipart\//.test(req.headers['content-type'] ?? ''));
+    // A failure the test asked for: not the bot's fault, so not a violation.
+    if (injected) return send(res, injected.status, injected.body(), {});
     try {
       if (path === url.pathname) throw errors.notFound().withDetail('requests must go to /api/v10/...');
       const { match, methodMismatch } = matchRoute(this.routes, method, path);
