@@ -53,6 +53,8 @@ async function execute(interaction: ChatInputCommandInteraction, services: BotSe
     assertTraceAllowed(settings, trace);
     const { count, cfgWeight } = applyCaps(settings, { count: o.getInteger('count'), guidance: o.getNumber('guidance') });
     const options = parseOrThrow(GenerateOptionsSchema, { prompt: texts.prompt, seed: o.getInteger('seed') ?? undefined, cfgWeight, count });
+    // Checked again, and held, when the job is made; this answers the usual case before the public reply.
+    admitUserJob(services.queue, interaction.user.id, interaction.guildId, settings.jobsPerUser).release();
     request = { options, trace };
   } catch (err) {
     const content = userMessage(err, services.logger, { command: 'personalize' });
