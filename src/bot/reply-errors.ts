@@ -8,7 +8,7 @@ export const INTERNAL_ERROR_MESSAGE = 'Something went wrong on our side. It has 
 export function userMessage(err: unknown, logger: Logger, context: Record<string, unknown>): string {
   if (err instanceof UserFacingError) return err.message;
   if (isStoreOutage(err)) {
-    logger.warn({ err: { name: (err as Error).name, message: (err as Error).message }, ...context }, 'store unavailable');
+    logger.warn({ err, ...context }, 'store unavailable');
     return new StoreUnavailableError().message;
   }
   logger.error({ err, ...context }, 'unexpected error');

@@ -2,7 +2,7 @@ import { UserFacingError } from '../errors.ts';
 
 /** The store could not be read or written (Redis unreachable, the disk full or failing). */
 export class StoreUnavailableError extends UserFacingError {
-  constructor(message = "The bot can't reach its storage right now, so nothing was saved; please try again in a few minutes.") {
+  constructor(message = "The bot can't save anything right now (its storage is unavailable), so nothing was kept; please try again in a few minutes.") {
     super('store_unavailable', message);
   }
 }

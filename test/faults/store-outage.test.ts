@@ -7,7 +7,7 @@ import { ALICE, CHANNEL_A, GUILD_A, photo, startHarness, waitForThreadResult, ty
 
 // The bot on Redis (REDIS_URL) while Redis goes away and comes back on the same port.
 
-const OUTAGE = /can't reach its storage right now/;
+const OUTAGE = /can't save anything right now \(its storage is unavailable\)/;
 const INTERNAL = /Something went wrong on our side/;
 
 let binary: string | undefined;
