@@ -8,9 +8,9 @@ import {
 } from 'discord.js';
 import type { BotCommand } from '../src/bot/command.ts';
 import { deliverResult, interactionStatus } from '../src/bot/deliver.ts';
-import { runJob } from '../src/bot/job-flow.ts';
 import { confirmPhotoUse } from '../src/bot/photo-confirmations.ts';
 import { storeJobPhotos } from '../src/bot/photo-intake.ts';
+import { runJobWithQuota, withQuota } from '../src/bot/quota-hold.ts';
 import { userMessage } from '../src/bot/reply-errors.ts';
 import { applyCaps, assertChannelAllowed, assertNotBlocked, assertTraceAllowed } from '../src/bot/server-rules.ts';
 import type { BotServices } from '../src/bot/services.ts';
@@ -86,7 +86,7 @@ async function execute(interaction: ChatInputCommandInteraction, services: BotSe
     return;
   }
   // runJob puts the job in the queue before its first await; from then on the queue counts it.
-  const running = runJob(services, job, status, (outcome) =>
+  const running = runJobWithQuota(services, job, status, (outcome) =>
     deliverResult(services, outcome, { status, trace: request.trace, sizeLimit: interaction.attachmentSizeLimit, startThreadFrom: status.message }),
   );
   admission.release();
@@ -111,7 +111,7 @@ async function createJob(
   try {
     const reservation = services.queue.reserve(id, interaction.user.id, interaction.guildId);
     try {
-      return { job: await intake(interaction, services, id, options), admission };
+      return { job: await withQuota(services, id, interaction.user.id, interaction.guildId, options.count ?? 1, () => intake(interaction, services, id, options)), admission };
     } catch (err) {
       reservation.release();
       throw err;

@@ -14,9 +14,11 @@ import { SUBJECT_CONTEXT_MAX_CHARS, SUBJECT_NAME_MAX_CHARS } from '../store/subj
 import type { JobRecord } from '../store/index.ts';
 import { getServerSettings } from '../store/server-settings.ts';
 import { customId, parseCustomId, type Action } from './custom-ids.ts';
+import { deleteResult } from './delete-result.ts';
 import { deliverResult, interactionStatus } from './deliver.ts';
-import { followUpJob, type FollowUp } from './follow-up-jobs.ts';
-import { reasoningEmbed, runJob, type StatusMessage } from './job-flow.ts';
+import { followUpImages, followUpJob, type FollowUp } from './follow-up-jobs.ts';
+import { reasoningEmbed, type StatusMessage } from './job-flow.ts';
+import { runJobWithQuota } from './quota-hold.ts';
 import { INTERNAL_ERROR_MESSAGE, userMessage } from './reply-errors.ts';
 import { safeText } from '../util/safe-text.ts';
 import type { BotServices } from './services.ts';
@@ -33,12 +35,16 @@ export async function handleComponent(interaction: ButtonInteraction | ModalSubm
   const job = await services.stores.jobs.get(parsed.jobId);
   try {
     if (!job) throw new InputError('job_gone', 'That image is too old or was deleted; start again with /personalize.');
+    if (job.deletedAt !== undefined) throw new InputError('job_deleted', 'That image was deleted; start again with /personalize.');
     if (OWNER_ONLY.includes(parsed.action) && interaction.user.id !== job.ownerId) {
       throw new InputError('not_owner', 'Only the person who made this image can do that.');
     }
     switch (parsed.action) {
       case 'cancel':
         return await cancel(interaction, services, job);
+      case 'delete':
+        if (interaction.isButton()) await deleteResult(interaction, services, job);
+        return;
       case 'why':
         if (interaction.user.id !== job.ownerId && !(await getServerSettings(services.stores, job.guildId)).tracePublic) {
           throw new InputError('trace_private', 'This server keeps the reasoning private: only the person who made the image can see it.');
@@ -108,6 +114,7 @@ async function followUp(interaction: ButtonInteraction | ModalSubmitInteraction,
   if (change.photos?.length) {
     // Downloading photos can outlast the 3 s Discord gives a first answer: checked, then deferred first.
     services.queue.assertAccepts(parent.ownerId, parent.guildId);
+    await services.quota.check(parent.ownerId, parent.guildId, followUpImages(parent, change));
     await interaction.deferReply();
   }
   let job: JobRecord;
@@ -134,7 +141,7 @@ async function followUp(interaction: ButtonInteraction | ModalSubmitInteraction,
       return (await opened).edit(payload);
     },
   };
-  await runJob(services, job, status, (outcome) =>
+  await runJobWithQuota(services, job, status, (outcome) =>
     deliverResult(services, outcome, { status, trace: false, sizeLimit: interaction.attachmentSizeLimit, channel: channel ?? undefined }),
   );
 }

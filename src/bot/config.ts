@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { QuotaLimits } from '../queue/quota.ts';
 
 const snowflake = z.string().regex(/^\d{17,20}$/, 'must be a Discord id (17-20 digits)');
 const int = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
@@ -23,6 +24,10 @@ const EnvSchema = z.object({
   ENGINE_STALL_SECONDS: int(5, 3600, 120),
   MAX_SUBJECT_PHOTOS: int(1, 4, 4),
   MAX_PHOTO_MB: int(1, 25, 10),
+  QUOTA_USER_PER_HOUR: int(0, 100_000, 0),
+  QUOTA_USER_PER_DAY: int(0, 100_000, 0),
+  QUOTA_GUILD_PER_HOUR: int(0, 100_000, 0),
+  QUOTA_GUILD_PER_DAY: int(0, 100_000, 0),
   MESSAGE_CONTENT: z.enum(['true', 'false']).default('true'),
   CONSENT_REQUIRED: z.enum(['true', 'false']).default('true'),
   /** Only for tests and self-hosted proxies: where the REST API lives. */
@@ -54,6 +59,8 @@ export interface BotConfig {
   engineStallMs: number;
   maxSubjectPhotos: number;
   maxPhotoBytes: number;
+  /** Images per member / per server per hour and per day, where a server set none lower (0: no limit; unset: none). */
+  quota?: QuotaLimits;
   logLevel: string;
   /** Ask for the privileged MessageContent intent (refinement by reply); off: a Refine button only. */
   messageContent: boolean;
@@ -94,6 +101,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     engineStallMs: e.ENGINE_STALL_SECONDS * 1000,
     maxSubjectPhotos: e.MAX_SUBJECT_PHOTOS,
     maxPhotoBytes: e.MAX_PHOTO_MB * 1024 * 1024,
+    quota: {
+      userPerHour: e.QUOTA_USER_PER_HOUR,
+      userPerDay: e.QUOTA_USER_PER_DAY,
+      guildPerHour: e.QUOTA_GUILD_PER_HOUR,
+      guildPerDay: e.QUOTA_GUILD_PER_DAY,
+    },
     logLevel: e.LOG_LEVEL,
     messageContent: e.MESSAGE_CONTENT === 'true',
     consentRequired: e.CONSENT_REQUIRED === 'true',

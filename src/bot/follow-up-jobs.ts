@@ -3,6 +3,7 @@ import { GenerateOptionsSchema, MAX_COUNT, parseOrThrow } from '../pipeline/requ
 import { newId, type JobRecord } from '../store/index.ts';
 import type { AttachmentRef } from './attachment-downloader.ts';
 import { storeJobPhotos } from './photo-intake.ts';
+import { withQuota } from './quota-hold.ts';
 import type { BotServices } from './services.ts';
 
 export interface FollowUp {
@@ -19,15 +20,21 @@ export async function followUpJob(services: BotServices, parent: JobRecord, chan
   // Refinement text (the Refine modal, a reply in the thread): the same rules as /personalize, before anything is queued.
   services.textRules.check({ prompt: change.prompt });
   if (change.prompt?.trim()) parseOrThrow(GenerateOptionsSchema, { prompt: change.prompt });
+  if (parent.deletedAt !== undefined) throw new InputError('job_deleted', 'That image was deleted; start again with /personalize.');
   // The place is taken before the slow part (photos) and becomes the job when the caller runs it.
   const id = newId();
   const reservation = services.queue.reserve(id, parent.ownerId, parent.guildId);
   try {
-    return await makeFollowUp(services, parent, change, id);
+    return await withQuota(services, id, parent.ownerId, parent.guildId, followUpImages(parent, change), () => makeFollowUp(services, parent, change, id));
   } catch (err) {
     reservation.release();
     throw err;
   }
+}
+
+/** Images the follow-up will draw: what it asks for, else as many as its parent. */
+export function followUpImages(parent: JobRecord, change: FollowUp): number {
+  return change.count ? Math.min(MAX_COUNT, change.count) : (parent.options.count ?? 1);
 }
 
 async function makeFollowUp(services: BotServices, parent: JobRecord, change: FollowUp, id: string): Promise<JobRecord> {
@@ -49,7 +56,7 @@ async function makeFollowUp(services: BotServices, parent: JobRecord, change: Fo
       threadId: parent.threadId,
       prompt: change.prompt?.trim() || parent.prompt,
       seed: change.newSeed ? Math.floor(Math.random() * 2 ** 31) : parent.seed,
-      options: { ...parent.options, ...(change.count ? { count: Math.min(MAX_COUNT, change.count) } : {}) },
+      options: { ...parent.options, ...(change.count ? { count: followUpImages(parent, change) } : {}) },
       subjectId: parent.subjectId,
       photoHashes: photoHashes.length ? photoHashes : undefined,
       name: parent.name,

@@ -140,7 +140,11 @@ export function resultButtons(job: JobRecord): ActionRowBuilder<ButtonBuilder>[]
     new ButtonBuilder().setCustomId(customId('save', job.id)).setLabel('Save subject').setStyle(ButtonStyle.Secondary).setDisabled(!job.photoHashes?.length),
     new ButtonBuilder().setCustomId(customId('refine', job.id)).setLabel('Refine').setStyle(ButtonStyle.Secondary),
   );
-  return [row];
+  // A row holds five buttons. Delete works for the owner and moderators (src/bot/delete-result.ts).
+  const owner = new ActionRowBuilder<ButtonBuilder>().addComponents(
+    new ButtonBuilder().setCustomId(customId('delete', job.id)).setLabel('Delete').setStyle(ButtonStyle.Danger),
+  );
+  return [row, owner];
 }
 
 export function reasoningEmbed(text: string): EmbedBuilder {

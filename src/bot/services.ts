@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ImageEngine } from '../engine/worker/image-engine.ts';
 import type { JobQueue } from '../queue/job-queue.ts';
+import type { Quota } from '../queue/quota.ts';
 import type { UserTextRules } from '../pipeline/user-text.ts';
 import type { GenerationService } from '../service/generation-service.ts';
 import type { Stores } from '../store/index.ts';
@@ -12,6 +13,8 @@ export interface BotServices {
   logger: Logger;
   stores: Stores;
   queue: JobQueue;
+  /** Images per hour and per day, per member and per server. */
+  quota: Quota;
   /** The model (a WorkerEngine in the bot: ONNX sessions in worker threads). */
   engine: ImageEngine;
   generation: GenerationService;

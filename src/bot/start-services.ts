@@ -3,10 +3,12 @@ import { describeLoadedBundle } from '../pipeline/bundle-report.ts';
 import { UserTextRules } from '../pipeline/user-text.ts';
 import { WorkerEngine } from '../engine/worker/worker-engine.ts';
 import { JobQueue } from '../queue/job-queue.ts';
+import { Quota } from '../queue/quota.ts';
 import { GenerationService } from '../service/generation-service.ts';
 import { openStores } from '../store/index.ts';
 import { DISCORD_CDN_HOSTS } from './attachment-downloader.ts';
 import type { BotConfig } from './config.ts';
+import { quotaLimitsFor } from './quota-limits.ts';
 import type { BotServices } from './services.ts';
 
 /** Builds everything the bot needs except the Discord client; `close()` releases it all. */
@@ -53,11 +55,17 @@ export async function startServices(
       maxRunMs: config.maxRunMs,
     });
     const generation = new GenerationService(engine, stores, queue);
+    const quota = new Quota({
+      limitsFor: quotaLimitsFor(stores, config.quota),
+      redisUrl: config.redisUrl,
+      onError: (err) => logger.error({ err }, 'quota error'),
+    });
     return {
       config,
       logger,
       stores,
       queue,
+      quota,
       engine,
       generation,
       textRules,
@@ -66,6 +74,7 @@ export async function startServices(
       now: extra.now ?? Date.now,
       close: async () => {
         await engine.close();
+        await quota.close();
         await stores.close();
       },
     };

@@ -1,7 +1,7 @@
 import type { Message, SendableChannels } from 'discord.js';
 import { deliverResult, messageStatus, threadJob } from './deliver.ts';
 import { followUpJob } from './follow-up-jobs.ts';
-import { runJob } from './job-flow.ts';
+import { runJobWithQuota } from './quota-hold.ts';
 import { userMessage } from './reply-errors.ts';
 import type { BotServices } from './services.ts';
 
@@ -34,7 +34,7 @@ export async function handleThreadMessage(message: Message, services: BotService
     await status.edit({ content: userMessage(err, services.logger, { thread: message.channelId }), components: [] });
     return;
   }
-  await runJob(services, job, status, (outcome) =>
+  await runJobWithQuota(services, job, status, (outcome) =>
     deliverResult(services, outcome, { status, trace: false, sizeLimit: job.uploadLimit ?? DEFAULT_UPLOAD_LIMIT, channel: message.channel as SendableChannels }),
   );
 }

@@ -63,6 +63,9 @@ export interface JobRecord {
   finishedAt?: number;
   /** One line for the user when status is 'failed'. */
   error?: string;
+  /** When the result was deleted (the Delete button), and by whom: its owner or a moderator. */
+  deletedAt?: number;
+  deletedBy?: 'owner' | 'moderator';
 }
 
 export type NewJob = Omit<JobRecord, 'id' | 'status' | 'createdAt' | 'startedAt' | 'finishedAt' | 'error'> & {
@@ -166,6 +169,29 @@ export class JobStore {
       const now = this.#now();
       if (patch.status === 'running' && next.startedAt === undefined) next.startedAt = now;
       if (patch.status && FINISHED_STATUSES.includes(patch.status) && next.finishedAt === undefined) next.finishedAt = now;
+      await this.#store.jobs.set(recordKey(id), next);
+      return next;
+    });
+  }
+
+  /**
+   * Notes that the job's result was deleted, and releases the photos uploaded for it once it has
+   * finished (other jobs and subjects using them hold references of their own). Returns the record,
+   * undefined when there is none; a second call keeps the first note.
+   */
+  async markDeleted(id: string, by: 'owner' | 'moderator'): Promise<JobRecord | undefined> {
+    if (!isValidId(id)) return undefined;
+    const found: JobRecord | undefined = await this.#store.jobs.get(recordKey(id));
+    if (!found) return undefined;
+    return this.#lockUser(found.ownerId, async () => {
+      const current: JobRecord | undefined = await this.#store.jobs.get(recordKey(id));
+      if (!current || current.deletedAt !== undefined) return current;
+      const finished = FINISHED_STATUSES.includes(current.status);
+      // Released before the record drops them: a crash in between leaves a record whose reroll says the
+      // photos are gone, never photos that nothing would release.
+      if (finished && current.photoHashes?.length) await this.#photos.release(current.photoHashes, jobRef(id));
+      const { photoHashes, ...rest } = current;
+      const next: JobRecord = { ...(finished ? rest : current), deletedAt: this.#now(), deletedBy: by };
       await this.#store.jobs.set(recordKey(id), next);
       return next;
     });

@@ -1,0 +1,31 @@
+import { DiscordAPIError, MessageFlags, PermissionFlagsBits, RESTJSONErrorCodes, Routes, type ButtonInteraction } from 'discord.js';
+import { InputError } from '../errors.ts';
+import type { JobRecord } from '../store/index.ts';
+import type { BotServices } from './services.ts';
+
+/**
+ * The Delete button under a result: its owner, or a member who may manage messages or the server,
+ * removes the result message (the one carrying the button). The job record keeps a note that it was
+ * deleted and lets go of the photos uploaded for it; anyone else is refused, privately.
+ *
+ * The thread the result may sit in, and the reply it was started from, are left as they are: the
+ * reply says only that the image is in the thread, and the thread may hold other members' messages
+ * and later images.
+ */
+export async function deleteResult(interaction: ButtonInteraction, services: BotServices, job: JobRecord): Promise<void> {
+  const owner = interaction.user.id === job.ownerId;
+  const moderator = interaction.inGuild() && interaction.memberPermissions.any([PermissionFlagsBits.ManageMessages, PermissionFlagsBits.ManageGuild]);
+  if (!owner && !moderator) {
+    throw new InputError('not_owner', 'Only the person who made this image, or someone who can manage messages here, can delete it.');
+  }
+  await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+  try {
+    // With the bot's token: the result may be an interaction reply whose token has long expired.
+    await interaction.client.rest.delete(Routes.channelMessage(interaction.channelId, interaction.message.id));
+  } catch (err) {
+    // Two clicks at once: the first one deleted it.
+    if (!(err instanceof DiscordAPIError && err.code === RESTJSONErrorCodes.UnknownMessage)) throw err;
+  }
+  await services.stores.jobs.markDeleted(job.id, owner ? 'owner' : 'moderator');
+  await interaction.editReply({ content: 'Deleted.' });
+}

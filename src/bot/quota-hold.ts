@@ -1,0 +1,43 @@
+import type { JobOutcome } from '../service/generation-service.ts';
+import type { JobRecord } from '../store/index.ts';
+import { runJob, type StatusMessage } from './job-flow.ts';
+import type { BotServices } from './services.ts';
+
+/**
+ * A job's images against the quota (src/queue/quota.ts), over the job's life: taken when the job is
+ * admitted, before its photos are downloaded; given back if making the job fails or if it never starts
+ * (refused by the queue, cancelled or dropped while waiting); kept once the model started on it, since
+ * that work was done whatever happens next. A process that stops while jobs wait keeps their images used.
+ */
+export async function withQuota<T>(
+  services: BotServices,
+  jobId: string,
+  ownerId: string,
+  guildId: string | null,
+  images: number,
+  make: () => Promise<T>,
+): Promise<T> {
+  await services.quota.take(jobId, ownerId, guildId, images);
+  try {
+    return await make();
+  } catch (err) {
+    await services.quota.refund(jobId).catch((e) => services.logger.warn({ err: e, job: jobId }, 'quota refund failed'));
+    throw err;
+  }
+}
+
+/** runJob (it queues the job before its first await, as runJob does), then settles the job's quota. */
+export async function runJobWithQuota(
+  services: BotServices,
+  job: JobRecord,
+  status: StatusMessage,
+  deliver: (outcome: JobOutcome) => Promise<void>,
+): Promise<void> {
+  try {
+    await runJob(services, job, status, deliver);
+  } finally {
+    const record = await services.stores.jobs.get(job.id).catch(() => undefined);
+    if (record?.startedAt !== undefined) services.quota.settle(job.id);
+    else await services.quota.refund(job.id).catch((err) => services.logger.warn({ err, job: job.id }, 'quota refund failed'));
+  }
+}
