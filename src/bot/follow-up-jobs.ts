@@ -3,6 +3,7 @@ import { GenerateOptionsSchema, MAX_COUNT, parseOrThrow } from '../pipeline/requ
 import { newId, type JobRecord } from '../store/index.ts';
 import type { AttachmentRef } from './attachment-downloader.ts';
 import { storeJobPhotos } from './photo-intake.ts';
+import { assertFollowUpAllowed } from './server-rules.ts';
 import { withQuota } from './quota-hold.ts';
 import type { BotServices } from './services.ts';
 
@@ -19,6 +20,7 @@ export interface FollowUp {
 export async function followUpJob(services: BotServices, parent: JobRecord, change: FollowUp): Promise<JobRecord> {
   // Refinement text (the Refine modal, a reply in the thread): the same rules as /personalize, before anything is queued.
   services.textRules.check({ prompt: change.prompt });
+  await assertFollowUpAllowed(services, parent, change);
   if (change.prompt?.trim()) parseOrThrow(GenerateOptionsSchema, { prompt: change.prompt });
   if (parent.deletedAt !== undefined) throw new InputError('job_deleted', 'That image was deleted; start again with /personalize.');
   // The place is taken before the slow part (photos) and becomes the job when the caller runs it.

@@ -1,8 +1,12 @@
 import type { ChatInputCommandInteraction } from 'discord.js';
 import { InputError } from '../errors.ts';
-import type { ServerSettings } from '../store/server-settings.ts';
+import { ConsentStore } from '../store/consent-store.ts';
+import type { JobRecord } from '../store/index.ts';
+import { getServerSettings, type ServerSettings } from '../store/server-settings.ts';
 import { findBlockedPhrase } from '../util/blocked-phrases.ts';
 import { safeText } from '../util/safe-text.ts';
+import { consentRequired } from './photo-confirmations.ts';
+import type { BotServices } from './services.ts';
 
 /** /personalize only in the server's allowed channels (and their threads), when it has a list. */
 export function assertChannelAllowed(settings: ServerSettings, interaction: ChatInputCommandInteraction): void {
@@ -34,5 +38,18 @@ export function applyCaps(settings: ServerSettings, given: { count: number | nul
 export function assertTraceAllowed(settings: ServerSettings, trace: boolean): void {
   if (trace && !settings.tracePublic) {
     throw new InputError('trace_private', 'This server keeps the reasoning private: leave out `trace`. The **Show reasoning** button under your image shows it to you alone.');
+  }
+}
+
+/**
+ * Rerolls and refinements (buttons, the Refine modal, replies in the thread): new text meets the block
+ * list; new photos need the owner's consent where the server asks for it. There is no place to ask for
+ * it there, so the owner is sent to /personalize, which asks.
+ */
+export async function assertFollowUpAllowed(services: BotServices, parent: JobRecord, change: { prompt?: string; photos?: unknown[] }): Promise<void> {
+  const settings = await getServerSettings(services.stores, parent.guildId);
+  assertNotBlocked(settings, [change.prompt]);
+  if (change.photos?.length && consentRequired(services, settings) && !(await new ConsentStore(services.stores.store).get(parent.ownerId))) {
+    throw new InputError('consent_needed', 'Before the bot uses new photos, confirm you have the right to use them: run `/personalize` with a photo once (it asks you).');
   }
 }

@@ -185,6 +185,14 @@ test('jobs per member: a second image while one waits is refused; a private reas
   const alice = await h.emu.clickButton(result.id, why, ALICE).waitForReply();
   assert.ok((Number(alice.flags ?? 0) & EPHEMERAL) !== 0);
   assert.equal(alice.embeds?.length, 1);
+
+  // The block list holds for refinements too.
+  const jobs = (await h.services.stores.jobs.listByUser(ALICE)).length;
+  const refine = await h.emu.submitModal(h.emu.clickButton(result.id, buttonId(result, 'refine'), ALICE), { prompt: 'now with GORE' });
+  const blocked = await refine.waitForReply();
+  assert.ok((Number(blocked.flags ?? 0) & EPHEMERAL) !== 0);
+  assert.match(blocked.content, /does not allow “gore”/);
+  assert.equal((await h.services.stores.jobs.listByUser(ALICE)).length, jobs);
   h.emu.assertNoViolations();
 });
 

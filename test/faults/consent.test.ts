@@ -4,7 +4,7 @@ import type { APIMessage } from 'discord.js';
 import { ConsentStore } from '../../src/store/consent-store.ts';
 import type { OptionValue } from '../emulator/interaction-payloads.ts';
 import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
-import { ALICE, BOB, CAROL, CHANNEL_A, GUILD_A, customIds, photo, startHarness, waitForThreadResult, type Harness } from '../e2e/harness.ts';
+import { ALICE, BOB, CAROL, CHANNEL_A, GUILD_A, buttonId, customIds, photo, startHarness, waitForThreadResult, type Harness } from '../e2e/harness.ts';
 
 const EPHEMERAL = 1 << 6;
 
@@ -142,5 +142,21 @@ test('forget-me removes the consent record, and the next use of photos asks agai
   assert.match(q.content, /right to use them/);
   await h.emu.clickButton((await handle.waitForReply()).id, q.no, ALICE).waitForReply();
   assert.deepEqual(await h.services.stores.jobs.listByUser(ALICE), []);
+  h.emu.assertNoViolations();
+});
+
+test('new photos in a refinement need consent too: the owner is sent to /personalize, nothing is stored', async () => {
+  const since = h.emu.eventCursor();
+  const made = run(BOB, 'personalize', { prompt: 'a teapot' });
+  assert.equal(await made.waitForAck(), 5, 'no photos: nothing to ask');
+  const { result } = await waitForThreadResult(h, since);
+  const photos = await h.services.stores.photos.count();
+  const opened = h.emu.clickButton(result.id, buttonId(result, 'refine'), BOB);
+  const submitted = await h.emu.submitModal(opened, { prompt: 'a teapot on a rug', photos: [await upload('#406080')] });
+  const answer = await submitted.waitForFollowUp(0, 15_000);
+  assert.equal(Number(answer.flags) & EPHEMERAL, EPHEMERAL);
+  assert.match(answer.content, /confirm you have the right to use them: run `\/personalize` with a photo/);
+  assert.equal(await h.services.stores.photos.count(), photos);
+  assert.equal((await h.services.stores.jobs.listByUser(BOB)).length, 1);
   h.emu.assertNoViolations();
 });
