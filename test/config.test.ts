@@ -11,7 +11,7 @@ test('engine settings default to 1 worker, 4 jobs per batch, 4096 / 256 MiB of s
   assert.deepEqual([set.slots, set.batchJobs, set.subjectCacheMb, set.visionCacheMb], [2, 1, 0, 64]);
 });
 
-test('bad engine settings are each named in one ConfigError, and the token never appears', () => {
+test('bad engine settings are each named in one ConfigError', () => {
   let err: unknown;
   try {
     loadConfig({ ...BASE, BATCH_JOBS: '0', SUBJECT_CACHE_MB: '-1', VISION_CACHE_MB: 'lots' });
@@ -21,6 +21,18 @@ test('bad engine settings are each named in one ConfigError, and the token never
   assert.ok(err instanceof ConfigError);
   assert.equal(err.problems.length, 3);
   for (const name of ['BATCH_JOBS', 'SUBJECT_CACHE_MB', 'VISION_CACHE_MB']) assert.ok(err.problems.some((p) => p.startsWith(name)), name);
+});
+
+test('a ConfigError names a bad variable without echoing its value (a token pasted into the wrong variable stays out of the output)', () => {
+  const pasted = 'MTA5ODc2NTQzMjE.secret-token-value.abcdefghijklmnop';
+  let err: unknown;
+  try {
+    loadConfig({ ...BASE, DISCORD_CLIENT_ID: pasted, REDIS_URL: pasted, DEVICE: pasted, MODEL_SLOTS: pasted });
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof ConfigError);
+  assert.deepEqual(err.problems.map((p) => p.split(' ')[0]).sort(), ['DEVICE', 'DISCORD_CLIENT_ID', 'MODEL_SLOTS', 'REDIS_URL']);
   assert.doesNotMatch(err.message, /secret-token-value/);
 });
 
