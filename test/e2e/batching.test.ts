@@ -23,7 +23,14 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 60_000): Promi
   }
 }
 
-test('with BATCH_JOBS=2 two users are drawn at the same time on one worker, and both get their image', async () => {
+test('with BATCH_JOBS=2 two users are drawn at the same time on one worker (their decoder steps interleave), and both get their image', async () => {
+  // Which job each progress step belongs to, in the order the worker reported them.
+  const steps: string[] = [];
+  const engine = h.services.engine;
+  const draw = engine.generate;
+  engine.generate = function tagged(this: typeof engine, request) {
+    return draw.call(this, { ...request, onStep: (done: number, total: number) => (steps.push(request.prompt), request.onStep?.(done, total)) });
+  };
   const hold = h.holdGenerations();
   let started: Awaited<ReturnType<typeof personalize>>[];
   try {
@@ -43,4 +50,10 @@ test('with BATCH_JOBS=2 two users are drawn at the same time on one worker, and 
     const job = await jobs.get(s.jobId);
     assert.equal(job?.status, 'done');
   }
+  engine.generate = draw;
+  assert.equal(h.services.engine instanceof Object && (h.services.engine as { workers?: number }).workers, 1, 'one engine worker');
+  const [a, b] = ['a lighthouse at dusk', 'a red tractor in a wheat field'];
+  assert.ok(steps.includes(a) && steps.includes(b), 'no progress from one of the jobs');
+  // Drawn one after the other, every step of one job would come before every step of the other.
+  assert.ok(steps.indexOf(b) < steps.lastIndexOf(a) && steps.indexOf(a) < steps.lastIndexOf(b), `steps did not interleave: ${steps.length} steps`);
 });
