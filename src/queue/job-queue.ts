@@ -1,17 +1,12 @@
-import Bottleneck from 'bottleneck';
 import { CancelledError, InputError, UserFacingError } from '../errors.ts';
 
 /**
  * The generation queue: a fixed number of slots (GPU work that can run at once), fair between users.
+ * Limits over time (images per hour or day) are not its business: quota.ts keeps those with bottleneck.
  *
- * How bottleneck is used: as the global concurrency limiter, `new Bottleneck({ maxConcurrent: slots })`;
- * every job runs inside `limiter.schedule(...)`, and `limiter.stop()` ends it on drain. It is fed one job
- * at a time, only when a slot is free, so its own queue stays empty and the choice of WHICH job runs next
- * is made here, at the last moment, not at submit time.
- *
- * Where fairness is implemented: bottleneck alone is FIFO within priority levels, so a user who submits
- * three jobs would make everyone behind them wait for all three. Instead this class keeps one FIFO list per
- * user and, whenever a slot frees, starts the head job of the user who was served LEAST RECENTLY (users
+ * Fairness: a plain FIFO would make everyone behind a user who submits three jobs wait for all three.
+ * This class keeps one FIFO list per user and, whenever a slot frees, starts the head job of the user
+ * who was served LEAST RECENTLY (users
  * who were never served, or not since they were last idle, come first; ties go to the older job), skipping
  * users who already have `maxRunningPerUser` jobs running. That is round-robin across users and FIFO within
  * a user: A submits 3 and B submits 1 -> A1, B1, A2, A3.
@@ -183,7 +178,6 @@ export class JobQueue {
   readonly maxRunMs?: number;
   readonly reservationMs: number;
 
-  readonly #limiter: Bottleneck;
   readonly #now: () => number;
   readonly #waiting = new Map<string, Entry[]>(); // per user, FIFO
   readonly #running = new Map<string, Entry>(); // started and not yet returned
@@ -196,7 +190,6 @@ export class JobQueue {
   #seq = 0;
   #tick = 0;
   #closed = false;
-  #limiterStopped = false;
   #notifyQueued = false;
   #order?: Entry[];
 
@@ -210,8 +203,6 @@ export class JobQueue {
     this.reservationMs = positiveInt(options.reservationMs ?? 10 * 60_000, 'reservationMs');
     this.#now = options.now ?? Date.now;
     if (options.onChange) this.#listeners.add(options.onChange);
-    this.#limiter = new Bottleneck({ maxConcurrent: this.slots });
-    this.#limiter.on('error', () => {}); // only raised for errors in bottleneck's own event listeners
   }
 
   get accepting(): boolean {
@@ -448,11 +439,6 @@ export class JobQueue {
     }
     if (this.#running.size > 0) await this.#waitIdle(graceMs);
     const stuck = this.#running.size;
-    if (!this.#limiterStopped) {
-      this.#limiterStopped = true;
-      // Resolves when bottleneck has no executing job; not awaited, a stuck runner must not hang shutdown.
-      this.#limiter.stop({ dropWaitingJobs: true }).catch(() => {});
-    }
     this.#changed();
     return { cancelledWaiting, finished: Math.max(0, runningAtStart - aborted), aborted, stuck };
   }
@@ -491,20 +477,13 @@ export class JobQueue {
     }
   }
 
-  /** Least recently served user with a waiting job and room to run one; ties: the older job. */
+  /** The next job to start among users with room to run one. */
   #pickNext(): Entry | undefined {
-    let best: Entry | undefined;
-    let bestServed = 0;
+    const heads: Entry[] = [];
     for (const [userId, list] of this.#waiting) {
-      if ((this.#runningByUser.get(userId) ?? 0) >= this.maxRunningPerUser) continue;
-      const head = list[0];
-      const served = this.#lastServed.get(userId) ?? 0;
-      if (!best || served < bestServed || (served === bestServed && head.seq < best.seq)) {
-        best = head;
-        bestServed = served;
-      }
+      if ((this.#runningByUser.get(userId) ?? 0) < this.maxRunningPerUser) heads.push(list[0]);
     }
-    return best;
+    return nextJob(heads, (userId) => this.#lastServed.get(userId) ?? 0);
   }
 
   #start(entry: Entry): void {
@@ -518,11 +497,8 @@ export class JobQueue {
       const ms = this.maxRunMs;
       entry.timer = setTimeout(() => this.#cancelEntry(entry, new JobTimeoutError(ms), 'failed'), ms);
     }
-    this.#limiter.schedule({ id: entry.id }, () => this.#execute(entry)).catch((error: unknown) => {
-      // Only if bottleneck refused to run it (stopped): give the slot back ourselves.
-      this.#settle(entry, 'failed', undefined, error);
-      this.#release(entry);
-    });
+    // Started after the caller of submit() has its handle: a runner may report progress at once.
+    queueMicrotask(() => void this.#execute(entry));
   }
 
   async #execute(entry: Entry): Promise<void> {
@@ -589,17 +565,12 @@ export class JobQueue {
     let tick = this.#tick;
     const order: Entry[] = [];
     for (;;) {
-      let best: Entry | undefined;
-      let bestServed = 0;
+      const heads: Entry[] = [];
       for (const [userId, list] of this.#waiting) {
         const head = list[next.get(userId) ?? 0];
-        if (!head) continue;
-        const s = served.get(userId) ?? 0;
-        if (!best || s < bestServed || (s === bestServed && head.seq < best.seq)) {
-          best = head;
-          bestServed = s;
-        }
+        if (head) heads.push(head);
       }
+      const best = nextJob(heads, (userId) => served.get(userId) ?? 0);
       if (!best) break;
       order.push(best);
       next.set(best.userId, (next.get(best.userId) ?? 0) + 1);
@@ -637,6 +608,20 @@ export class JobQueue {
       this.#idleWaiters.push(done);
     });
   }
+}
+
+/** The one rule for which job starts next: the head job of the user served least recently; ties go to the older job. */
+function nextJob(heads: readonly Entry[], servedAt: (userId: string) => number): Entry | undefined {
+  let best: Entry | undefined;
+  let bestServed = 0;
+  for (const head of heads) {
+    const served = servedAt(head.userId);
+    if (!best || served < bestServed || (served === bestServed && head.seq < best.seq)) {
+      best = head;
+      bestServed = served;
+    }
+  }
+  return best;
 }
 
 function plural(n: number, word: string): string {
