@@ -55,6 +55,7 @@ async function execute(interaction: ChatInputCommandInteraction, services: BotSe
     const options = parseOrThrow(GenerateOptionsSchema, { prompt: texts.prompt, seed: o.getInteger('seed') ?? undefined, cfgWeight, count });
     // Checked again, and held, when the job is made; this answers the usual case before the public reply.
     admitUserJob(services.queue, interaction.user.id, interaction.guildId, settings.jobsPerUser).release();
+    await services.quota.check(interaction.user.id, interaction.guildId, options.count);
     request = { options, trace };
   } catch (err) {
     const content = userMessage(err, services.logger, { command: 'personalize' });

@@ -188,7 +188,8 @@ export class Quota {
         reservoir: limit,
         // Idle limiters (Redis keys) are dropped after this long: by then their window has ended.
         timeout: windowMs + 60_000,
-        ...(this.#connection ? { datastore: 'ioredis', connection: this.#connection } : {}),
+        // No jobs run on these limiters, so their Redis heartbeat (5 s by default, per limiter) has nothing to do.
+        ...(this.#connection ? { datastore: 'ioredis', connection: this.#connection, heartbeatInterval: 60_000 } : {}),
       });
       group.on('error', (err) => this.#onError(err));
       group.on('created', (limiter) => limiter.on('error', (err) => this.#onError(err)));

@@ -156,9 +156,10 @@ describe('the bot with a quota of 2 images an hour per member', () => {
     removeTinyBundles();
   });
 
-  /** The ephemeral refusal of a /personalize that was not queued. */
+  /** The refusal of a /personalize: the first answer (before any public reply or download), seen by the user alone. */
   async function refusalOf(run: InteractionHandle): Promise<APIMessage> {
-    const m = await run.waitForFollowUp(0, 30_000);
+    const m = await run.waitForReply(30_000);
+    assert.equal(run.callbackType, 4, `a direct reply, nothing deferred: ${m.content}`);
     assert.equal((m.flags ?? 0) & EPHEMERAL, EPHEMERAL, `only the user sees it: ${m.content}`);
     return m;
   }
