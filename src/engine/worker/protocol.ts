@@ -2,7 +2,7 @@ import type { EngineFacts } from '../../pipeline/bundle-report.ts';
 import type { BundleGraph, Device } from '../../bundle/load-bundle.ts';
 import type { GraphDtype, GraphName } from '../../bundle/contract.ts';
 import { BundleError, CancelledError, InputError, UserFacingError } from '../../errors.ts';
-import { ImageInputError, type ImageErrorCode } from '../../images/errors.ts';
+import { ImageInputError } from '../../images/errors.ts';
 import type { ImageLimits } from '../../images/limits.ts';
 import type { PreprocessMode } from '../../images/preprocess.ts';
 import type { OutputFormat } from '../../images/encode.ts';
@@ -113,28 +113,22 @@ export function toWireError(err: unknown): WireError {
   return { name: 'Error', message: String(err), userFacing: false };
 }
 
+/**
+ * The user-facing error classes a worker can throw, by class name: each comes back here as an instance
+ * of the same class (so `instanceof`, `name`, `code` and `message` all hold). A class missing from this
+ * list still arrives as a UserFacingError with its name and code.
+ */
+const USER_FACING_CLASSES: readonly (abstract new (...args: never[]) => UserFacingError)[] = [UserFacingError, InputError, ImageInputError, BundleError, CancelledError];
+const BY_NAME = new Map(USER_FACING_CLASSES.map((c) => [c.name, c]));
+
 /** The worker's error as the same class on this side (so `instanceof` and `code` still work). */
 export function fromWireError(wire: WireError): Error {
   let err: Error;
   if (wire.userFacing) {
-    const code = wire.code ?? 'error';
-    switch (wire.name) {
-      case 'ImageInputError':
-        err = new ImageInputError(code as ImageErrorCode, wire.message);
-        break;
-      case 'InputError':
-        err = new InputError(code, wire.message);
-        break;
-      case 'BundleError':
-        err = new BundleError(code, wire.message);
-        break;
-      case 'CancelledError':
-        err = new CancelledError(wire.message);
-        break;
-      default:
-        err = new UserFacingError(code, wire.message);
-        err.name = wire.name;
-    }
+    // Built without running the constructor (whose parameters differ per class), then given its fields.
+    err = Reflect.construct(Error, [wire.message], BY_NAME.get(wire.name) ?? UserFacingError) as UserFacingError;
+    Object.defineProperty(err, 'code', { value: wire.code ?? 'error', enumerable: true });
+    err.name = wire.name;
   } else {
     err = new Error(wire.message);
     err.name = wire.name;
