@@ -20,7 +20,9 @@ export interface FollowUp {
 export async function followUpJob(services: BotServices, parent: JobRecord, change: FollowUp): Promise<JobRecord> {
   // Refinement text (the Refine modal, a reply in the thread): the same rules as /personalize, before anything is queued.
   services.textRules.check({ prompt: change.prompt });
-  await assertFollowUpAllowed(services, parent, change);
+  const { countMax } = await assertFollowUpAllowed(services, parent, change);
+  // Variations ask for 4, a reroll draws as many as its parent: never more than the server allows now.
+  change = { ...change, count: Math.min(change.count ?? parent.options.count ?? 1, countMax) };
   if (change.prompt?.trim()) parseOrThrow(GenerateOptionsSchema, { prompt: change.prompt });
   if (parent.deletedAt !== undefined) throw new InputError('job_deleted', 'That image was deleted; start again with /personalize.');
   // The place is taken before the slow part (photos) and becomes the job when the caller runs it.

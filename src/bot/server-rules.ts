@@ -44,12 +44,13 @@ export function assertTraceAllowed(settings: ServerSettings, trace: boolean): vo
 /**
  * Rerolls and refinements (buttons, the Refine modal, replies in the thread): new text meets the block
  * list; new photos need the owner's consent where the server asks for it. There is no place to ask for
- * it there, so the owner is sent to /personalize, which asks.
+ * it there, so the owner is sent to /personalize, which asks. Returns the server's settings.
  */
-export async function assertFollowUpAllowed(services: BotServices, parent: JobRecord, change: { prompt?: string; photos?: unknown[] }): Promise<void> {
+export async function assertFollowUpAllowed(services: BotServices, parent: JobRecord, change: { prompt?: string; photos?: unknown[] }): Promise<ServerSettings> {
   const settings = await getServerSettings(services.stores, parent.guildId);
   assertNotBlocked(settings, [change.prompt]);
   if (change.photos?.length && consentRequired(services, settings) && !(await new ConsentStore(services.stores.store).get(parent.ownerId))) {
     throw new InputError('consent_needed', 'Before the bot uses new photos, confirm you have the right to use them: run `/personalize` with a photo once (it asks you).');
   }
+  return settings;
 }

@@ -193,6 +193,12 @@ test('jobs per member: a second image while one waits is refused; a private reas
   assert.ok((Number(blocked.flags ?? 0) & EPHEMERAL) !== 0);
   assert.match(blocked.content, /does not allow “gore”/);
   assert.equal((await h.services.stores.jobs.listByUser(ALICE)).length, jobs);
+
+  // Variations draw as many images as the server allows (2 here), not 4.
+  const vary = h.emu.clickButton(result.id, buttonId(result, 'vary'), ALICE);
+  assert.equal(await vary.waitForAck(), 5);
+  const varied = await h.emu.waitForMessage(result.channel_id, (m) => m.attachments.length > 0 && m.id !== result.id, 60_000, since);
+  assert.equal(varied.attachments.length, 2);
   h.emu.assertNoViolations();
 });
 
