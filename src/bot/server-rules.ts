@@ -7,6 +7,7 @@ import { findBlockedPhrase } from '../util/blocked-phrases.ts';
 import { safeText } from '../util/safe-text.ts';
 import { consentRequired } from './photo-confirmations.ts';
 import type { BotServices } from './services.ts';
+import { admitUserJob } from './user-job-limit.ts';
 
 /** /personalize only in the server's allowed channels (and their threads), when it has a list. */
 export function assertChannelAllowed(settings: ServerSettings, interaction: ChatInputCommandInteraction): void {
@@ -52,5 +53,7 @@ export async function assertFollowUpAllowed(services: BotServices, parent: JobRe
   if (change.photos?.length && consentRequired(services, settings) && !(await new ConsentStore(services.stores.store).get(parent.ownerId))) {
     throw new InputError('consent_needed', 'Before the bot uses new photos, confirm you have the right to use them: run `/personalize` with a photo once (it asks you).');
   }
+  // A check, not a hold (the caller puts the job in the queue): two clicks at the same instant can both pass it.
+  admitUserJob(services.queue, parent.ownerId, parent.guildId, settings.jobsPerUser).release();
   return settings;
 }

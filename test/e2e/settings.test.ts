@@ -199,6 +199,18 @@ test('jobs per member: a second image while one waits is refused; a private reas
   assert.equal(await vary.waitForAck(), 5);
   const varied = await h.emu.waitForMessage(result.channel_id, (m) => m.attachments.length > 0 && m.id !== result.id, 60_000, since);
   assert.equal(varied.attachments.length, 2);
+
+  // Rerolls count against the per-member cap too.
+  const held = h.holdGenerations();
+  const reroll = h.emu.clickButton(result.id, buttonId(result, 'regen'), ALICE);
+  assert.equal(await reroll.waitForAck(), 5);
+  await held.reached(1);
+  const again = await h.emu.clickButton(result.id, buttonId(result, 'regen'), ALICE).waitForReply();
+  assert.ok((Number(again.flags ?? 0) & EPHEMERAL) !== 0);
+  assert.match(again.content, /allows 1 image per member in the queue at once/);
+  const cursor = h.emu.eventCursor();
+  held.release();
+  await h.emu.waitForMessage(result.channel_id, (m) => m.attachments.length > 0, 60_000, cursor);
   h.emu.assertNoViolations();
 });
 
