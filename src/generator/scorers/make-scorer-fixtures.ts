@@ -18,6 +18,8 @@ const SUFFIX: Record<ScorerWeights, string> = { fp32: '', q8: '_quantized' };
 export interface ScorerFixtureOptions {
   seed?: number;
   variants?: ScorerWeights[];
+  /** Real sizes (REAL_DINO_DIMS, REAL_CLIP_DIMS) for timing; default the tiny fixture sizes. */
+  real?: boolean;
 }
 
 const json = (dir: string, name: string, value: unknown) => writeFileSync(join(dir, name), `${JSON.stringify(value, null, 2)}\n`);
@@ -25,8 +27,11 @@ const json = (dir: string, name: string, value: unknown) => writeFileSync(join(d
 export const DINO_FIXTURE_DIMS: VitDims = { hidden: 32, heads: 2, layers: 2, intermediate: 64, eps: 1e-12, act: 'gelu', imageSize: 224, patch: 16 };
 
 /** Writes a Xenova/dino-vits16-layout folder: config.json, preprocessor_config.json, onnx/model*.onnx. */
-export function writeDinoFixture(dir: string, { seed = 1, variants = ['fp32'] }: ScorerFixtureOptions = {}): void {
-  const d = DINO_FIXTURE_DIMS;
+/** facebook/dino-vits16's sizes (ViT-S/16). */
+export const REAL_DINO_DIMS: VitDims = { ...DINO_FIXTURE_DIMS, hidden: 384, heads: 6, layers: 12, intermediate: 1536 };
+
+export function writeDinoFixture(dir: string, { seed = 1, variants = ['fp32'], real = false }: ScorerFixtureOptions = {}): void {
+  const d = real ? REAL_DINO_DIMS : DINO_FIXTURE_DIMS;
   mkdirSync(join(dir, 'onnx'), { recursive: true });
   for (const v of variants) {
     // The same stream for every variant: q8 quantizes the weights fp32 holds.
@@ -80,10 +85,19 @@ export const CLIP_FIXTURE_DIMS = {
  * tokenizer.json, tokenizer_config.json, special_tokens_map.json and onnx/vision_model*.onnx,
  * onnx/text_model*.onnx (the towers CLIPVisionModelWithProjection / CLIPTextModelWithProjection load).
  */
-export function writeClipFixture(dir: string, { seed = 2, variants = ['fp32'] }: ScorerFixtureOptions = {}): void {
-  const { vision, projection } = CLIP_FIXTURE_DIMS;
-  const tok = buildClipTokenizer(CLIP_FIXTURE_DIMS.merges);
-  const text: ClipTextDims = { ...CLIP_FIXTURE_DIMS.text, vocab: tok.vocabSize };
+/** openai/clip-vit-base-patch32's sizes (the vocabulary stays the fixture's). */
+export const REAL_CLIP_DIMS: typeof CLIP_FIXTURE_DIMS = {
+  vision: { ...CLIP_FIXTURE_DIMS.vision, hidden: 768, heads: 12, layers: 12, intermediate: 3072 },
+  text: { ...CLIP_FIXTURE_DIMS.text, hidden: 512, heads: 8, layers: 12, intermediate: 2048 },
+  projection: 512,
+  merges: CLIP_FIXTURE_DIMS.merges,
+};
+
+export function writeClipFixture(dir: string, { seed = 2, variants = ['fp32'], real = false }: ScorerFixtureOptions = {}): void {
+  const dims = real ? REAL_CLIP_DIMS : CLIP_FIXTURE_DIMS;
+  const { vision, projection } = dims;
+  const tok = buildClipTokenizer(dims.merges);
+  const text: ClipTextDims = { ...dims.text, vocab: tok.vocabSize };
   mkdirSync(join(dir, 'onnx'), { recursive: true });
   for (const v of variants) {
     const rng = new SeededRandom(seed);
