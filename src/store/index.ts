@@ -126,9 +126,12 @@ export function createStores(store: Store, options: Omit<StoresOptions, keyof Op
     jobs,
     forgetUser: async (userId) => {
       // The bot's thread -> job map (meta "thread:<id>") names the user too, also for jobs already expired.
-      for (const key of (await store.keys('meta')).filter((k) => k.startsWith('thread:'))) {
-        const m = (await store.meta.get(key)) as { ownerId?: string } | undefined;
-        if (m?.ownerId === userId) await store.meta.delete(key);
+      const threadKeys = (await store.keys('meta')).filter((k) => k.startsWith('thread:'));
+      for (let i = 0; i < threadKeys.length; i += 200) {
+        const batch = threadKeys.slice(i, i + 200);
+        const maps = (await store.meta.get(batch)) as ({ ownerId?: string } | undefined)[];
+        const theirs = batch.filter((_, n) => maps[n]?.ownerId === userId);
+        if (theirs.length) await store.meta.delete(theirs);
       }
       const s = await subjects.forgetUser(userId);
       const j = await jobs.deleteForUser(userId);
