@@ -16,7 +16,8 @@ import { KeyedLock } from './keyed-lock.ts';
  * text, so a value round-trips identically on either.
  *
  * Layout
- * - SQLite: `${dataDir}/bot.sqlite`, table `keyv(key, value)`, keys `<namespace>:<key>`, WAL journal.
+ * - SQLite: `${dataDir}/bot.sqlite`, table `keyv(key, value)`, keys `<namespace>:<key>`, WAL journal,
+ *   secure_delete on (deleted records are zeroed in the file; purge() empties the WAL after a deletion).
  *   All namespaces share ONE connection (a thin per-namespace adapter over one KeyvSqlite), because Keyv
  *   writes its namespace onto the adapter it is given and would break a shared adapter otherwise.
  * - Redis: one client shared by all namespaces, keys `<namespace>::<key>`; commands fail fast while the
