@@ -13,6 +13,7 @@ import { InputError } from '../errors.ts';
 import { SUBJECT_CONTEXT_MAX_CHARS, SUBJECT_NAME_MAX_CHARS } from '../store/subject-store.ts';
 import type { JobRecord } from '../store/index.ts';
 import { getServerSettings } from '../store/server-settings.ts';
+import { answerStaleQuestion } from './confirm-gate.ts';
 import { customId, parseCustomId, type Action } from './custom-ids.ts';
 import { deleteResult } from './delete-result.ts';
 import { deliverResult, interactionStatus } from './deliver.ts';
@@ -31,7 +32,10 @@ const OWNER_ONLY: Action[] = ['regen', 'vary', 'save', 'cancel', 'refine', 'save
  */
 export async function handleComponent(interaction: ButtonInteraction | ModalSubmitInteraction, services: BotServices): Promise<void> {
   const parsed = parseCustomId(interaction.customId);
-  if (!parsed) return;
+  if (!parsed) {
+    if (interaction.isButton()) await answerStaleQuestion(interaction);
+    return;
+  }
   const job = await services.stores.jobs.get(parsed.jobId);
   try {
     if (!job) throw new InputError('job_gone', 'That image is too old or was deleted; start again with /personalize.');

@@ -6,6 +6,7 @@ import {
   MessageFlags,
   type ButtonInteraction,
   type ChatInputCommandInteraction,
+  type Client,
   type Message,
 } from 'discord.js';
 import { newId } from '../store/ids.ts';
@@ -23,6 +24,8 @@ export interface Question {
 export const QUESTION_TIMEOUT_MS = 5 * 60_000;
 const PREFIX = 'gate';
 const NO_MENTIONS = { parse: [] as [] };
+/** The questions each client (bot process) is waiting on, by nonce. */
+const waiting = new WeakMap<Client, Set<string>>();
 
 /**
  * Asks `questions` one after another in one ephemeral message (the command's reply: sent now, or the
@@ -30,7 +33,8 @@ const NO_MENTIONS = { parse: [] as [] };
  * meanwhile, so it goes on without being typed again. Resolves with the click that confirmed the last
  * question, not yet acknowledged (the caller answers it); null after Cancel or when no click came in
  * time, the message then saying so. Button ids ("gate:<nonce>:yes") are not the job buttons'
- * ("xcot:..."), so the component router leaves them to this wait. A restart forgets the wait.
+ * ("xcot:..."), so the component router leaves them to this wait. A restart forgets the wait: a
+ * click then gets answerStaleQuestion.
  */
 export async function askToConfirm(
   interaction: ChatInputCommandInteraction,
@@ -38,6 +42,31 @@ export async function askToConfirm(
   timeoutMs = QUESTION_TIMEOUT_MS,
 ): Promise<ButtonInteraction | null> {
   const nonce = newId();
+  let live = waiting.get(interaction.client);
+  if (!live) waiting.set(interaction.client, (live = new Set()));
+  live.add(nonce);
+  try {
+    return await ask(interaction, questions, timeoutMs, nonce);
+  } finally {
+    live.delete(nonce);
+  }
+}
+
+/**
+ * A click on a question no wait of this process holds (asked before a restart): the question goes
+ * and the user is told to run the command again. False when the id is not a question's.
+ */
+export async function answerStaleQuestion(interaction: ButtonInteraction): Promise<boolean> {
+  const [prefix, nonce] = interaction.customId.split(':');
+  if (prefix !== PREFIX || !nonce) return false;
+  if (waiting.get(interaction.client)?.has(nonce)) return true;
+  await interaction
+    .update({ content: 'This question is closed (already answered, or asked before the bot restarted). Run the command again if you need to.', components: [], allowedMentions: NO_MENTIONS })
+    .catch(() => {});
+  return true;
+}
+
+async function ask(interaction: ChatInputCommandInteraction, questions: Question[], timeoutMs: number, nonce: string): Promise<ButtonInteraction | null> {
   let message: Message | undefined;
   let click: ButtonInteraction | undefined;
   for (const q of questions) {

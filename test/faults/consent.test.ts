@@ -9,11 +9,11 @@ import { ALICE, BOB, CAROL, CHANNEL_A, GUILD_A, buttonId, customIds, photo, star
 const EPHEMERAL = 1 << 6;
 
 let h: Harness;
-let consents: ConsentStore;
+/** The consent records in the running bot's store (a restart opens a new one). */
+const consents = { get: (userId: string) => new ConsentStore(h.services.stores.store).get(userId) };
 
 before(async () => {
   h = await startHarness();
-  consents = new ConsentStore(h.services.stores.store);
 });
 
 after(async () => {
@@ -127,6 +127,20 @@ test('where people are not allowed, every use of photos asks "no real person"; "
   assert.match(saved.content, /Saved \*\*Rex\*\*/);
   assert.equal(await h.services.stores.subjects.count(ALICE), 1);
   await settings('subjects', { people_allowed: true });
+  h.emu.assertNoViolations();
+});
+
+test('a question asked before a restart: its click is answered (closed, run the command again), never left hanging', async () => {
+  const handle = run(BOB, 'personalize', { prompt: 'a dog', image1: await upload('#a05020') });
+  const asked = await handle.waitForReply(5000);
+  const q = question(asked);
+  await h.restart();
+  const click = h.emu.clickButton(asked.id, q.yes, BOB);
+  const answer = await click.waitForReply();
+  assert.match(answer.content, /closed \(already answered, or asked before the bot restarted\)\. Run the command again/);
+  assert.deepEqual(customIds(answer), []);
+  assert.equal(await consents.get(BOB), undefined);
+  assert.deepEqual(await h.services.stores.jobs.listByUser(BOB), []);
   h.emu.assertNoViolations();
 });
 
