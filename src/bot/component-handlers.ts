@@ -39,7 +39,7 @@ export async function handleComponent(interaction: ButtonInteraction | ModalSubm
   const job = await services.stores.jobs.get(parsed.jobId);
   try {
     if (!job) throw new InputError('job_gone', 'That image is too old or was deleted; start again with /personalize.');
-    if (job.deletedAt !== undefined) throw new InputError('job_deleted', 'That image was deleted; start again with /personalize.');
+    if (job.deletedAt !== undefined && parsed.action !== 'delete') throw new InputError('job_deleted', 'That image was deleted; start again with /personalize.');
     if (OWNER_ONLY.includes(parsed.action) && interaction.user.id !== job.ownerId) {
       throw new InputError('not_owner', 'Only the person who made this image can do that.');
     }

@@ -18,14 +18,30 @@ export async function deleteResult(interaction: ButtonInteraction, services: Bot
   if (!owner && !moderator) {
     throw new InputError('not_owner', 'Only the person who made this image, or someone who can manage messages here, can delete it.');
   }
-  await interaction.deferReply({ flags: MessageFlags.Ephemeral });
-  try {
-    // With the bot's token: the result may be an interaction reply whose token has long expired.
-    await interaction.client.rest.delete(Routes.channelMessage(interaction.channelId, interaction.message.id));
-  } catch (err) {
-    // Two clicks at once: the first one deleted it.
-    if (!(err instanceof DiscordAPIError && err.code === RESTJSONErrorCodes.UnknownMessage)) throw err;
+  // A click that comes while another is deleting, or after it, asks Discord nothing.
+  if (deleting.has(job.id)) {
+    await interaction.reply({ content: 'Already deleted.', flags: MessageFlags.Ephemeral });
+    return;
   }
-  await services.stores.jobs.markDeleted(job.id, owner ? 'owner' : 'moderator');
-  await interaction.editReply({ content: 'Deleted.' });
+  deleting.add(job.id);
+  try {
+    await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+    if ((await services.stores.jobs.get(job.id))?.deletedAt !== undefined) {
+      await interaction.editReply({ content: 'Already deleted.' });
+      return;
+    }
+    try {
+      // With the bot's token: the result may be an interaction reply whose token has long expired.
+      await interaction.client.rest.delete(Routes.channelMessage(interaction.channelId, interaction.message.id));
+    } catch (err) {
+      // Deleted by hand in Discord, or by another process of the bot.
+      if (!(err instanceof DiscordAPIError && err.code === RESTJSONErrorCodes.UnknownMessage)) throw err;
+    }
+    await services.stores.jobs.markDeleted(job.id, owner ? 'owner' : 'moderator');
+    await interaction.editReply({ content: 'Deleted.' });
+  } finally {
+    deleting.delete(job.id);
+  }
 }
+
+const deleting = new Set<string>();

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { DEFAULT_MEMBER_PERMISSIONS, Permission } from '../emulator/permissions.ts';
 import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
-import { ALICE, BOB, CAROL, CHANNEL_A, buttonId, personalize, photo, startHarness, waitForMessageState, waitForThreadResult, type Harness } from './harness.ts';
+import { ALICE, BOB, CAROL, CHANNEL_A, GUILD_A, buttonId, personalize, photo, startHarness, waitForMessageState, waitForThreadResult, type Harness } from './harness.ts';
 
 // Carol has Manage Server in the first guild (the harness' members).
 let h: Harness;
@@ -75,5 +76,20 @@ test('a member with Manage Server deletes another member’s result; photos a la
   const own = h.emu.clickButton(second.id, buttonId(second, 'delete'), BOB);
   assert.equal((await own.waitForReply(10_000)).content, 'Deleted.');
   assert.equal(await h.services.stores.photos.has(hash), false);
+  h.emu.assertNoViolations();
+});
+
+test('Manage Messages is enough to delete, and a second click finds it already gone', async () => {
+  const DAVE = '1300000000000000014';
+  h.emu.addMember(GUILD_A, DAVE, { username: 'dave', permissions: DEFAULT_MEMBER_PERMISSIONS | Permission.ManageMessages });
+  const { jobId, result } = await resultWithPhoto(ALICE, '#507030', 'my hamster as a chef');
+  const first = h.emu.clickButton(result.id, buttonId(result, 'delete'), DAVE);
+  const second = h.emu.clickButton(result.id, buttonId(result, 'delete'), ALICE);
+  const answers = await Promise.all([first.waitForReply(10_000), second.waitForReply(10_000)]);
+  for (const a of answers) assert.equal((a.flags ?? 0) & EPHEMERAL, EPHEMERAL);
+  assert.equal(h.emu.message(result.id), undefined);
+  assert.ok((await h.services.stores.jobs.get(jobId))?.deletedAt);
+  const texts = answers.map((a) => a.content).sort();
+  assert.deepEqual(texts, ['Already deleted.', 'Deleted.'], 'one deletes; the other is told, without a second delete sent to Discord');
   h.emu.assertNoViolations();
 });
