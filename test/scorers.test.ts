@@ -89,6 +89,11 @@ describe('DINO (Xenova/dino-vits16 layout)', () => {
       assert.ok(Math.abs(fidelity - expected) < TOLERANCE, `fidelity ${fidelity} vs transformers.js ${expected}`);
       assert.ok(Math.abs(fidelity) < 0.999, 'a different image must not score as identical');
       assert.ok(Math.abs((await scorer.fidelity(photos[0], [photos[0]])) - 1) < 1e-6);
+      // Same size, other pixels: embeddings are kept by content, not by shape.
+      const other = await candidateImage(8);
+      assert.ok((await scorer.fidelity(other, [candidate])) < 0.999);
+      const decoded = await loadImage(other);
+      assert.ok(Math.abs((await scorer.fidelity(decoded, [other])) - 1) < 1e-6);
     } finally {
       await scorer.release();
     }

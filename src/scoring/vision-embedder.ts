@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import ort from 'onnxruntime-node';
 import { loadImage, type RgbImage } from '../images/load.ts';
 import { dreamBenchPixels, processorPixels, type PixelProtocol } from './image-processor.ts';
@@ -16,11 +17,22 @@ function embeddingRows(t: ort.Tensor, count: number): Float32Array[] {
   return Array.from({ length: count }, (_, i) => data.subarray(i * stride, i * stride + width));
 }
 
+function contentKey(image: ScorerImage): string {
+  const h = createHash('sha256');
+  if (image instanceof Uint8Array) h.update('bytes').update(image);
+  else h.update(`rgb ${image.width}x${image.height}`).update(image.data);
+  return h.digest('hex');
+}
+
 /**
  * Runs an image tower on pixel_values and returns unit-length embeddings. Images whose pixel
- * tensors share a shape go through the graph together (batches of at most batchSize).
+ * tensors share a shape go through the graph together (batches of at most batchSize). The last
+ * `cacheSize` embeddings are kept by content, so a group's subject photos are embedded once.
  */
 export class VisionEmbedder {
+  private readonly cache = new Map<string, Float64Array>();
+  private readonly cacheSize = 64;
+
   constructor(
     private readonly session: ort.InferenceSession,
     private readonly output: string,
@@ -35,6 +47,22 @@ export class VisionEmbedder {
   }
 
   async embed(images: readonly ScorerImage[]): Promise<Float64Array[]> {
+    const keys = images.map(contentKey);
+    const found = new Map(keys.filter((k) => this.cache.has(k)).map((k) => [k, this.cache.get(k)!]));
+    const todo = [...new Set(keys.filter((k) => !found.has(k)))].map((k) => keys.indexOf(k));
+    const fresh = await this.embedUncached(todo.map((i) => images[i]));
+    todo.forEach((i, k) => found.set(keys[i], fresh[k]));
+    for (const [k, v] of found) this.remember(k, v);
+    return keys.map((k) => found.get(k)!);
+  }
+
+  private remember(key: string, v: Float64Array): void {
+    this.cache.delete(key);
+    this.cache.set(key, v);
+    if (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
+  }
+
+  private async embedUncached(images: readonly ScorerImage[]): Promise<Float64Array[]> {
     const prepared = await Promise.all(images.map((im) => this.pixels(im)));
     const out: Float64Array[] = new Array(images.length);
     const groups = new Map<string, number[]>();

@@ -28,7 +28,7 @@ export function buildDinoModel(d: VitDims, rng: SeededRandom, weights: ScorerWei
   const x = patchEmbeddings(b, rng, 'embeddings', pixels, d.hidden, d.patch, d.imageSize, true);
   const h = encoder(b, rng, 'encoder', x, d, weights);
   b.named('last_hidden_state', 'Identity', [layerNorm(b, rng, 'layernorm', h, d.hidden, d.eps)]);
-  b.output('last_hidden_state', DType.float, ['batch_size', (d.imageSize / d.patch) ** 2 + 1, d.hidden]);
+  b.output('last_hidden_state', DType.float, ['batch_size', 'sequence_length', d.hidden]);
   return b;
 }
 
