@@ -37,7 +37,7 @@ export async function runJobWithQuota(
     await runJob(services, job, status, deliver);
   } finally {
     const record = await services.stores.jobs.get(job.id).catch(() => undefined);
-    if (record?.startedAt !== undefined) services.quota.settle(job.id);
+    if (record?.startedAt !== undefined || record?.status === 'done') services.quota.settle(job.id);
     else await services.quota.refund(job.id).catch((err) => services.logger.warn({ err, job: job.id }, 'quota refund failed'));
   }
 }

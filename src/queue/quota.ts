@@ -152,7 +152,11 @@ export class Quota {
   }
 
   async close(): Promise<void> {
-    for (const group of this.#groups.values()) await group.disconnect(false);
+    for (const group of this.#groups.values()) {
+      // Each limiter's Redis heartbeat stops with it; the shared connection goes last.
+      for (const { limiter } of group.limiters()) await limiter.disconnect(false);
+      await group.disconnect(false);
+    }
     this.#groups.clear();
     await this.#connection?.disconnect(false);
   }
