@@ -29,6 +29,8 @@ const REFERENCE = { dtype: 'fp32', device: 'cpu', local_files_only: true, sessio
 let root: string;
 let photos: Buffer[];
 let candidate: Buffer;
+/** Decoding cases beyond RGB: a PNG with alpha, a grey PNG, a JPEG rotated by EXIF. */
+let oddImages: Buffer[];
 
 /** A 384 x 384 PNG like the generator's output, textured. */
 async function candidateImage(seed: number): Promise<Buffer> {
@@ -56,6 +58,12 @@ before(async () => {
   env.localModelPath = `${root}/`;
   photos = await parityPhotos();
   candidate = await candidateImage(7);
+  const base = sharp(candidate).resize(150, 100);
+  oddImages = [
+    await base.clone().ensureAlpha(0.5).png().toBuffer(),
+    await base.clone().grayscale().toColourspace('b-w').png().toBuffer(),
+    await base.clone().jpeg().withMetadata({ orientation: 6 }).toBuffer(),
+  ];
 });
 
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -64,7 +72,7 @@ describe('DINO (Xenova/dino-vits16 layout)', () => {
   test('pixel_values equal transformers.js AutoProcessor', async () => {
     const processor = await AutoProcessor.from_pretrained('dino-vits16', REFERENCE);
     const cfg = parseImageProcessorConfig((await import(join(root, 'dino-vits16', 'preprocessor_config.json'), { with: { type: 'json' } })).default);
-    for (const bytes of [...photos, candidate]) {
+    for (const bytes of [...photos, candidate, ...oddImages]) {
       const ref = (await processor(await raw(bytes))).pixel_values;
       const ours = await processorPixels(await loadImage(bytes), cfg);
       assert.deepEqual(ref.dims, [1, 3, ours.height, ours.width]);
@@ -147,7 +155,7 @@ describe('CLIP (Xenova/clip-vit-base-patch32 layout)', () => {
   test('pixel_values equal transformers.js AutoProcessor (resize shortest edge, bicubic, centre crop)', async () => {
     const processor = await AutoProcessor.from_pretrained('clip-vit-base-patch32', REFERENCE);
     const cfg = parseImageProcessorConfig((await import(join(root, 'clip-vit-base-patch32', 'preprocessor_config.json'), { with: { type: 'json' } })).default);
-    for (const bytes of [...photos, candidate]) {
+    for (const bytes of [...photos, candidate, ...oddImages]) {
       const ref = (await processor(await raw(bytes))).pixel_values;
       const ours = await processorPixels(await loadImage(bytes), cfg);
       assert.deepEqual(ref.dims, [1, 3, 224, 224]);

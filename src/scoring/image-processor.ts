@@ -169,8 +169,9 @@ function roundHalfEven(x: number): number {
 /**
  * The DreamBench evaluation transform for DINO (DreamBooth's protocol, as torchvision writes it):
  * Resize(256, bicubic) on the short side (long side truncated like torchvision), CenterCrop(224)
- * (offsets rounded half to even), ToTensor, Normalize(ImageNet mean, std). PIL's bicubic is an
- * antialiased a = -0.5 cubic, which is sharp's 'cubic' kernel in a resize.
+ * (offsets rounded half to even), ToTensor, Normalize(ImageNet mean, std). The resize is sharp's
+ * antialiased Catmull-Rom ('cubic'), the a = -0.5 cubic PIL's BICUBIC uses; libvips and PIL still
+ * round differently, so pixels are close to the Python pipeline's, not identical.
  */
 export async function dreamBenchPixels(image: RgbImage, resize = 256, crop = 224): Promise<Float32Array> {
   const short = Math.min(image.width, image.height);

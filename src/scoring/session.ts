@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 
-/** Which ONNX file of a transformers.js folder: fp32 onnx/NAME.onnx, q8 onnx/NAME_quantized.onnx, fp16 onnx/NAME_fp16.onnx. */
-export type ScorerDtype = 'fp32' | 'q8' | 'fp16';
-const SUFFIX: Record<ScorerDtype, string> = { fp32: '', q8: '_quantized', fp16: '_fp16' };
+/** Which ONNX file of a transformers.js folder: fp32 onnx/NAME.onnx, q8 onnx/NAME_quantized.onnx. */
+export type ScorerDtype = 'fp32' | 'q8';
+const SUFFIX: Record<ScorerDtype, string> = { fp32: '', q8: '_quantized' };
 
 export interface ScorerSessionOptions {
   dtype?: ScorerDtype;
