@@ -12,7 +12,8 @@ import { ImageBatcher, type ImageBatcherOptions } from './image-batcher.ts';
 import { imagePromptRows } from './image-prompt-rows.ts';
 import { PromptCaches, type PromptCacheOptions, type PromptCacheStats } from './prompt-caches.ts';
 import { prefixLength } from './prompt-prefill.ts';
-import { GenerateOptionsSchema, parseOrThrow, SubjectContextSchema, type GenerateOptionsInput } from './request-options.ts';
+import { CandidatesSchema, GenerateOptionsSchema, parseOrThrow, SubjectContextSchema, type GenerateOptionsInput } from './request-options.ts';
+import { selfJudge, type SelfJudgement } from './self-judge.ts';
 import { generateText } from './text-loop.ts';
 import { assertNoReservedTokens } from './user-text.ts';
 import {
@@ -23,6 +24,7 @@ import {
   xcotPrompts,
   type SubjectContext,
 } from './xcot-prompts.ts';
+import { yesNoTokens, type YesNoTokens } from './yes-no-tokens.ts';
 
 export interface PersonalizerOptions extends LoadBundleOptions, SessionOptions, PromptCacheOptions {
   /** Most decoder rows drawn together across concurrent generate() calls (2 per image with guidance). Default 8. */
@@ -57,6 +59,8 @@ export interface GenerateRequest extends GenerateOptionsInput {
   /** Stage-1 output; empty for plain text-to-image. */
   grounding?: string;
   format?: OutputFormat;
+  /** A group of candidates (1-8) drawn in one batch instead of `count` images; seeds as for count. */
+  candidates?: number;
   signal?: AbortSignal;
   onStep?: (done: number, total: number) => void;
 }
@@ -82,6 +86,8 @@ export interface Generation {
  * tests all call this.
  */
 export class Personalizer {
+  private answers: YesNoTokens | undefined;
+
   private constructor(
     readonly bundle: Bundle,
     readonly model: JanusModel,
@@ -156,15 +162,16 @@ export class Personalizer {
     if (limit && prompt.ids.length + this.model.shape.imageTokens > limit) {
       throw new InputError('prompt_too_long', 'The prompt and photos are too long for this model; use fewer photos or a shorter prompt.');
     }
+    const count = request.candidates === undefined ? o.count : parseOrThrow(CandidatesSchema, request.candidates);
     const seed = o.seed ?? randomInt(0, 2 ** 31);
-    const seeds = Array.from({ length: o.count }, (_, i) => (seed + i) % 2 ** 32);
+    const seeds = Array.from({ length: count }, (_, i) => (seed + i) % 2 ** 32);
 
     const t0 = performance.now();
     // Concurrent calls share decoder steps: this job joins whatever the batcher is drawing.
     const tokens = await this.batcher.run({
       rows: imagePromptRows(prompt, o.cfgWeight !== 1, o.uncond, this.tokenizer.pad),
       images: subject?.pixels ?? null,
-      count: o.count,
+      count,
       cfgWeight: o.cfgWeight,
       seeds,
       greedy: o.greedy,
@@ -174,7 +181,7 @@ export class Personalizer {
       onStep: request.onStep,
     });
     const t1 = performance.now();
-    const decoded = await this.model.decodeImages(tokens, o.count);
+    const decoded = await this.model.decodeImages(tokens, count);
     const size = this.model.shape.imageSize;
     const format = request.format ?? 'png';
     const perImage = this.model.shape.imageTokens;
@@ -192,8 +199,21 @@ export class Personalizer {
     return {
       images,
       promptTokens: prompt.ids.length,
-      timings: { tokensMs: t1 - t0, decodeMs: t2 - t1, imageTokensPerSec: (o.count * perImage) / ((t1 - t0) / 1000) },
+      timings: { tokensMs: t1 - t0, decodeMs: t2 - t1, imageTokensPerSec: (count * perImage) / ((t1 - t0) / 1000) },
     };
+  }
+
+  /**
+   * The self-judge: this bundle's understanding path asked yes/no questions about each candidate
+   * (encoded images, e.g. generate()'s output), see self-judge.ts. A known subject's photo prefix
+   * comes from the caches that ground() and generate() filled.
+   */
+  async judge(subject: SubjectImages, candidates: Uint8Array[], prompt: string, options: { signal?: AbortSignal } = {}): Promise<SelfJudgement> {
+    this.checkUserText({ prompt });
+    this.answers ??= yesNoTokens(this.tokenizer);
+    const images = await this.prepareImages(candidates.map((bytes, i) => ({ bytes, name: `candidate ${i + 1}` })));
+    const ctx = { model: this.model, caches: this.caches, tokenizer: this.tokenizer, imageTag: this.bundle.processor.image_tag, answers: this.answers, signal: options.signal };
+    return selfJudge(ctx, subject.pixels, images.pixels, prompt);
   }
 
   /** What the subject caches hold and how often they were used. */

@@ -27,6 +27,11 @@ export interface PrefillOptions {
   /** Keep newly computed prefixes in the cache (lookups happen either way). */
   storePrefix?: boolean;
   signal?: AbortSignal;
+  /**
+   * Where attended rows are split (default: after the last image). The self-judge splits after
+   * the subject's photos, so the prefix grounding stored is found again with a candidate after it.
+   */
+  split?: number;
 }
 
 /**
@@ -54,7 +59,7 @@ export async function prefillPrompt(
   const mask = new BigInt64Array(rows.length * len);
   rows.forEach((r, i) => mask.fill(r.attended ? 1n : 0n, i * len, (i + 1) * len));
   const features = new ImageFeatures(model, caches, images);
-  const split = prefixLength(rows);
+  const split = options.split ?? prefixLength(rows);
 
   const attended = rows.flatMap((r, i) => (r.attended && split > 0 ? [i] : []));
   const whole = rows.flatMap((r, i) => (r.attended && split > 0 ? [] : [i]));

@@ -5,6 +5,7 @@ export const PROMPT_MAX_CHARS = 1000;
 export const CONTEXT_MAX_CHARS = 500;
 export const NAME_MAX_CHARS = 64;
 export const MAX_COUNT = 4;
+export const MAX_CANDIDATES = 8;
 
 /** Options of one generation, with defaults; every bound is checked here, once. */
 export const GenerateOptionsSchema = z.object({
@@ -17,6 +18,13 @@ export const GenerateOptionsSchema = z.object({
   uncond: z.enum(['janus', 'transformers-js'], 'The uncond convention must be janus or transformers-js.').default('janus'),
   count: z.number().int('The image count must be a whole number.').min(1, `The image count must be 1 to ${MAX_COUNT}.`).max(MAX_COUNT, `The image count must be 1 to ${MAX_COUNT}.`).default(1),
 });
+/** A group of candidates drawn together to be ranked (more than `count`: they are not all shown at once). */
+export const CandidatesSchema = z
+  .number()
+  .int('The candidate count must be a whole number.')
+  .min(1, `The candidate count must be 1 to ${MAX_CANDIDATES}.`)
+  .max(MAX_CANDIDATES, `The candidate count must be 1 to ${MAX_CANDIDATES}.`);
+
 export type GenerateOptionsInput = z.input<typeof GenerateOptionsSchema>;
 export type GenerateOptions = z.output<typeof GenerateOptionsSchema>;
 
