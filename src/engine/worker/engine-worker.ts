@@ -1,6 +1,9 @@
 import { engineFacts } from '../../pipeline/bundle-report.ts';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Personalizer, type Generation, type SubjectImages } from '../../pipeline/personalizer.ts';
+import { InputError } from '../../errors.ts';
+import { embeddingGroupScorer } from '../../scoring/group-scorer.ts';
+import { loadScorers, type LoadedScorers } from '../../scoring/load-scorers.ts';
 import { countNativeRuns } from './native-runs.ts';
 import { toWireError, type EngineInfo, type FromWorker, type ToWorker, type WireGeneration, type WorkerInit } from './protocol.ts';
 
@@ -54,6 +57,17 @@ let nextHandle = 1;
 const running = new Map<number, AbortController>();
 const inFlight = new Set<Promise<void>>();
 let closing = false;
+/** The embedding scorers, loaded at the first request that needs them. */
+let scorers: Promise<LoadedScorers> | null = null;
+
+function loadedScorers(): Promise<LoadedScorers> {
+  const dir = init.scorerDir;
+  if (!dir) return Promise.reject(new InputError('scorer_missing', 'No embedding scorers are configured (set SCORER_DIR to a folder with dino-vits16/ and clip-vit-base-patch32/).'));
+  scorers ??= loadScorers(dir, { threads: init.intraOpThreads, device: init.device });
+  // A failed load is tried again by the next request (the folder may be fixed meanwhile).
+  scorers.catch(() => (scorers = null));
+  return scorers;
+}
 
 function subjectOf(handle: number): SubjectImages {
   const subject = subjects.get(handle);
@@ -75,7 +89,7 @@ function toWire(g: Generation): { value: WireGeneration; transfer: ArrayBuffer[]
   return { value: { images, promptTokens: g.promptTokens, timings: g.timings }, transfer };
 }
 
-async function serve(msg: Extract<ToWorker, { id: number; op: 'prepareImages' | 'ground' | 'generate' }>): Promise<void> {
+async function serve(msg: Extract<ToWorker, { id: number; op: 'prepareImages' | 'ground' | 'generate' | 'scoreGroup' | 'judge' }>): Promise<void> {
   const controller = new AbortController();
   if (msg.aborted) controller.abort();
   running.set(msg.id, controller);
@@ -111,6 +125,18 @@ async function serve(msg: Extract<ToWorker, { id: number; op: 'prepareImages' | 
         post({ type: 'result', id: msg.id, value }, transfer);
         break;
       }
+      case 'scoreGroup': {
+        const scorer = embeddingGroupScorer(await loadedScorers(), msg.scorer, init.scorerDir!);
+        signal.throwIfAborted();
+        const scores = await scorer.score({ candidates: msg.candidates, subjectPhotos: msg.photos, prompt: msg.prompt });
+        post({ type: 'result', id: msg.id, value: scores });
+        break;
+      }
+      case 'judge': {
+        const judgement = await personalizer.judge(subjectOf(msg.handle), msg.candidates, msg.prompt, { signal });
+        post({ type: 'result', id: msg.id, value: judgement });
+        break;
+      }
     }
   } catch (err) {
     post({ type: 'error', id: msg.id, error: toWireError(err) });
@@ -128,7 +154,11 @@ async function close(): Promise<void> {
   while (inFlight.size > 0 && performance.now() < deadline) await Promise.race([...inFlight, new Promise((r) => setTimeout(r, 50))]);
   subjects.clear();
   // Sessions still in a run are left to the thread's end rather than released under it.
-  if (inFlight.size === 0) await personalizer.close().catch(() => {});
+  if (inFlight.size === 0) {
+    await personalizer.close().catch(() => {});
+    const loaded = await scorers?.catch(() => null);
+    await Promise.all([loaded?.dino?.release(), loaded?.clip?.release()]).catch(() => {});
+  }
   process.exit(0);
 }
 
@@ -137,6 +167,8 @@ port.on('message', (msg: ToWorker) => {
     case 'prepareImages':
     case 'ground':
     case 'generate':
+    case 'scoreGroup':
+    case 'judge':
       if (closing) post({ type: 'error', id: msg.id, error: toWireError(new Error('engine worker is closing')) });
       else {
         const done = serve(msg);

@@ -27,6 +27,8 @@ export interface WorkerInit {
   visionCacheMb?: number;
   prefixCacheMb?: number;
   maxBatchRows?: number;
+  /** Folder of the embedding scorers (SCORER_DIR), loaded at the first 'scoreGroup'. */
+  scorerDir?: string;
   /** Honour the test-only 'crash' op. */
   testHooks?: boolean;
   /** One Int32: the native ONNX Runtime runs the worker is inside now (see countNativeRuns). */
@@ -54,6 +56,8 @@ export type ToWorker =
   | { op: 'prepareImages'; id: number; photos: { bytes: Uint8Array; name?: string }[]; limits?: Partial<ImageLimits>; aborted?: boolean }
   | { op: 'ground'; id: number; handle: number; context: SubjectContext; options: WireGroundOptions; wantText: boolean; aborted?: boolean }
   | { op: 'generate'; id: number; handle: number | null; request: WireGenerateRequest; wantSteps: boolean; aborted?: boolean }
+  | { op: 'scoreGroup'; id: number; scorer: 'dino' | 'clip'; candidates: Uint8Array[]; photos: Uint8Array[]; prompt: string; aborted?: boolean }
+  | { op: 'judge'; id: number; handle: number; candidates: Uint8Array[]; prompt: string; aborted?: boolean }
   | { op: 'cancel'; id: number }
   | { op: 'release'; handle: number }
   | { op: 'close' }

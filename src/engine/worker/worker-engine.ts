@@ -7,6 +7,8 @@ import type { GraphDtype, GraphName } from '../../bundle/contract.ts';
 import type { ImageLimits } from '../../images/limits.ts';
 import type { PreprocessMode } from '../../images/preprocess.ts';
 import type { Generation, GroundOptions, Grounding } from '../../pipeline/personalizer.ts';
+import type { SelfJudgement } from '../../pipeline/self-judge.ts';
+import type { GroupScores } from '../../scoring/ranking.ts';
 import type { SubjectContext } from '../../pipeline/xcot-prompts.ts';
 import type { ModelShape } from '../janus-model.ts';
 import { EngineClosedError, EngineCrashedError, EngineStuckError, type EngineGenerateRequest, type ImageEngine, type PhotoInput } from './image-engine.ts';
@@ -47,6 +49,8 @@ export interface WorkerEngineOptions {
   prefixCacheMb?: number;
   /** Per worker: most decoder rows drawn together by concurrent requests (2 per image with guidance). Default 8. */
   maxBatchRows?: number;
+  /** Folder of the embedding scorers (SCORER_DIR); each worker loads them at its first scoreGroup. */
+  scorerDir?: string;
   /** Told (once per reason) why CUDA was not used, when it was asked for. */
   onFallback?: (reason: string) => void;
   logger?: EngineLogger;
@@ -184,6 +188,7 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
       visionCacheMb: options.visionCacheMb,
       prefixCacheMb: options.prefixCacheMb,
       maxBatchRows: options.maxBatchRows,
+      scorerDir: options.scorerDir,
       testHooks: options.testHooks,
     };
     this.#slots = Array.from({ length: workers }, (_, i) => new Slot(i));
@@ -294,6 +299,38 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
       promptTokens: wire.promptTokens,
       timings: wire.timings,
     };
+  }
+
+  /**
+   * Scores and orders a group of candidates (encoded images) with the embedding scorers, in the
+   * least busy worker: DINO or CLIP-I fidelity against the subject photos, CLIP-T alignment, the
+   * copy guard (see scoring/ranking.ts). Each image tower runs the group's images in one batch.
+   */
+  async scoreGroup(
+    scorer: 'dino' | 'clip',
+    args: { candidates: readonly Uint8Array[]; subjectPhotos: readonly Uint8Array[]; prompt: string; signal?: AbortSignal },
+  ): Promise<GroupScores> {
+    const slot = await this.#pick();
+    const candidates = args.candidates.map((b) => new Uint8Array(b));
+    const photos = args.subjectPhotos.map((b) => new Uint8Array(b));
+    return (await this.#send(
+      slot,
+      { op: 'scoreGroup', id: 0, scorer, candidates, photos, prompt: args.prompt },
+      [...candidates, ...photos].map((b) => b.buffer as ArrayBuffer),
+      { signal: args.signal, reserved: true },
+    )) as GroupScores;
+  }
+
+  /** The self-judge on the subject's worker (its caches hold the subject's prompt prefix). */
+  async judge(subject: WorkerSubject, candidates: readonly Uint8Array[], prompt: string, options: { signal?: AbortSignal } = {}): Promise<SelfJudgement> {
+    const slot = this.#slotOf(subject);
+    const copies = candidates.map((b) => new Uint8Array(b));
+    return (await this.#send(
+      slot,
+      { op: 'judge', id: 0, handle: subject.handle, candidates: copies, prompt },
+      copies.map((b) => b.buffer as ArrayBuffer),
+      { signal: options.signal },
+    )) as SelfJudgement;
   }
 
   /** Frees the subject's pixels in its worker (also done when the subject is garbage collected). */
