@@ -3,6 +3,7 @@ import { commands } from '../../commands/index.ts';
 import { CommandRegistry } from './command-registry.ts';
 import { handleComponent } from './component-handlers.ts';
 import { InFlight } from './in-flight.ts';
+import { recoverJobs } from './restart-recovery.ts';
 import { userMessage } from './reply-errors.ts';
 import type { BotServices } from './services.ts';
 import { handleThreadMessage } from './thread-refinement.ts';
@@ -41,7 +42,10 @@ export function createBot(services: BotServices, clientOptions: Partial<ClientOp
     inFlight.track(handleThreadMessage(message, services).catch((err) => logger.error({ err }, 'thread message handler failed')));
   });
   client.on(Events.Error, (err) => logger.error({ err }, 'discord client error'));
-  client.once(Events.ClientReady, (c) => logger.info({ user: c.user.tag, guilds: c.guilds.cache.size }, 'connected to Discord'));
+  client.once(Events.ClientReady, (c) => {
+    logger.info({ user: c.user.tag, guilds: c.guilds.cache.size }, 'connected to Discord');
+    inFlight.track(recoverJobs(services, c, (work) => inFlight.track(work)).catch((err) => logger.error({ err }, 'restart recovery failed')));
+  });
 
   async function route(interaction: Interaction): Promise<void> {
     if (interaction.isChatInputCommand()) {

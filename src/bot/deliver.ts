@@ -10,8 +10,16 @@ import {
   type ThreadChannel,
 } from 'discord.js';
 import type { JobOutcome } from '../service/generation-service.ts';
+import type { JobPatch, KeptResult } from '../store/job-store.ts';
 import { resultMessage, threadName, type StatusMessage } from './job-flow.ts';
+import { scheduleRedelivery } from './redelivery.ts';
+import { INTERNAL_ERROR_MESSAGE } from './reply-errors.ts';
+import { DISCORD_RETRY_DELAYS_MS, retrying } from './retry.ts';
 import type { BotServices } from './services.ts';
+import { editStatus, settleStatus, statusAnchor } from './status-edits.ts';
+
+/** Pauses between attempts at a store write that must not be lost (a finished image's record). */
+const STORE_RETRY_DELAYS_MS = [100, 500, 2_000];
 
 /** Interaction tokens last 15 minutes; after 14 the bot stops using them. */
 const TOKEN_SAFE_MS = 14 * 60_000;
@@ -53,35 +61,121 @@ export interface DeliverTarget {
   startThreadFrom?: Message;
   /** Post the result in this channel (a thread the bot made, for follow-up jobs). */
   channel?: SendableChannels;
+  /** A thread made for this result earlier and left empty (a kept result posted again). */
+  thread?: ThreadChannel;
 }
 
+const NO_MENTIONS = { parse: [] as [], repliedUser: false };
+export const KEPT_MESSAGE =
+  'Your image is finished, but Discord kept refusing it. It is kept safe, and the bot posts it here by itself as soon as Discord takes it.';
+
 /**
- * Posts a finished job: in a new thread from the reply when possible, in the given thread for
- * follow-ups, inline in the reply otherwise (DMs, threads, no permission to start one).
+ * Posts a finished job, keeping the image until it is posted: in its thread (a new one from the
+ * reply, or the follow-up's), retried with back-off; else in the status message itself; else as a
+ * reply to it; else the image is kept in the store (JobStore.keepResult) and posted again later
+ * (redelivery.ts). A thread left without the image says where it went. Never throws.
  */
-export async function deliverResult(services: BotServices, outcome: JobOutcome, target: DeliverTarget): Promise<void> {
+export async function deliverResult(services: BotServices, outcome: JobOutcome, target: DeliverTarget, again: { attempt?: number } = {}): Promise<void> {
+  const { logger } = services;
+  const jobId = outcome.job.id;
+  const context = { job: jobId };
+  const delays = services.retryDelaysMs ?? DISCORD_RETRY_DELAYS_MS;
   const payload = await resultMessage(outcome, { sizeLimit: target.sizeLimit, trace: target.trace });
+
+  let thread = target.thread ?? (target.channel?.isThread() ? target.channel : undefined);
+  if (!thread && !target.channel && target.startThreadFrom) thread = (await startThread(services, target.startThreadFrom, outcome)) ?? undefined;
+  const where = (thread ?? target.channel) as SendableChannels | undefined;
+  if (where) {
+    // Remembered before posting, so a reply to the new image refines that image, not the one before.
+    if (thread) await rememberThread(services, thread.id, jobId, outcome.job.ownerId).catch((err) => logger.warn({ err, ...context }, 'could not remember the thread'));
+    try {
+      const sent: Message = await retrying<Message>(() => where.send(payload), delays);
+      await recordDelivered(services, outcome, { messageId: sent.id, threadId: thread?.id });
+      const done = target.channel ? `Done: ${sent.url}` : 'Done: your image is in the thread. Reply there with more photos or words to refine it.';
+      await settleStatus(services, target.status, { content: done, components: [] }, context);
+      return;
+    } catch (err) {
+      logger.warn({ err, ...context }, 'could not post the result; posting it in the status message');
+    }
+  }
+  try {
+    const edited = await retrying(() => editStatus(target.status, { ...payload, content: payload.content, files: payload.files, components: payload.components } as MessageEditOptions), delays);
+    if (edited) {
+      await recordDelivered(services, outcome, { messageId: edited.id });
+      if (thread) await noteInThread(services, thread, 'The image is in the message this thread starts from.', context);
+      return;
+    }
+  } catch (err) {
+    logger.warn({ err, ...context }, 'could not post the result in the status message; replying to it');
+  }
+  const anchor = statusAnchor(target.status);
+  if (anchor) {
+    try {
+      const sent = await retrying(() => anchor.reply({ ...payload, allowedMentions: NO_MENTIONS }), delays);
+      await recordDelivered(services, outcome, { messageId: sent.id });
+      await target.status.edit({ content: `Done: ${sent.url}`, components: [] }).catch(() => {});
+      if (thread) await noteInThread(services, thread, `The image is here: ${sent.url}`, context);
+      return;
+    } catch (err) {
+      logger.warn({ err, ...context }, 'could not reply with the result either');
+    }
+  }
+  await keepResult(services, outcome, target, thread, again.attempt ?? 0);
+}
+
+/** The record says done (a failed `done` write is made good here) and where the image is. */
+async function recordDelivered(services: BotServices, outcome: JobOutcome, where: { messageId: string; threadId?: string }): Promise<void> {
   const { jobs } = services.stores;
   const jobId = outcome.job.id;
+  const patch: JobPatch = { status: 'done', messageId: where.messageId, ...(where.threadId ? { threadId: where.threadId } : {}) };
+  if (outcome.grounding.text) patch.grounding = outcome.grounding.text;
+  try {
+    await retrying(() => jobs.update(jobId, patch), STORE_RETRY_DELAYS_MS, () => true);
+    await jobs.dropKeptResult(jobId);
+  } catch (err) {
+    services.logger.warn({ err, job: jobId }, 'result posted, but the record was not updated');
+  }
+}
 
-  if (target.channel) {
-    // Remembered before posting, so a reply to the new image refines that image, not the one before.
-    if (target.channel.isThread()) await rememberThread(services, target.channel.id, jobId, outcome.job.ownerId);
-    const sent = await target.channel.send(payload);
-    await jobs.update(jobId, { messageId: sent.id, threadId: target.channel.id });
-    await target.status.edit({ content: `Done: ${sent.url}`, components: [] });
+/** Nothing took the image: it goes into the store until redelivery.ts posts it, and the user is told. */
+async function keepResult(services: BotServices, outcome: JobOutcome, target: DeliverTarget, thread: ThreadChannel | undefined, attempt: number): Promise<void> {
+  const jobId = outcome.job.id;
+  const kept: KeptResult = {
+    images: outcome.generation.images.map((img) => ({
+      data: Buffer.from(img.data).toString('base64'),
+      format: img.format,
+      width: img.width,
+      height: img.height,
+      seed: img.seed,
+      imageTokens: [...img.imageTokens],
+    })),
+    tokensMs: outcome.generation.timings.tokensMs,
+    grounding: outcome.grounding,
+    trace: target.trace,
+    sizeLimit: target.sizeLimit,
+    ...(thread && thread.id !== outcome.job.threadId ? { threadId: thread.id } : {}),
+  };
+  try {
+    await retrying(() => services.stores.jobs.keepResult(jobId, kept), STORE_RETRY_DELAYS_MS, () => true);
+  } catch (err) {
+    services.logger.error({ err, job: jobId }, 'finished image lost: neither Discord nor the store took it');
+    await settleStatus(services, target.status, { content: INTERNAL_ERROR_MESSAGE, components: [] }, { job: jobId });
     return;
   }
-  const thread = target.startThreadFrom && (await startThread(services, target.startThreadFrom, outcome));
-  if (thread) {
-    await rememberThread(services, thread.id, jobId, outcome.job.ownerId);
-    const sent = await thread.send(payload);
-    await jobs.update(jobId, { messageId: sent.id, threadId: thread.id });
-    await target.status.edit({ content: 'Done: your image is in the thread. Reply there with more photos or words to refine it.', components: [] });
-    return;
+  services.logger.warn({ job: jobId, attempt }, 'result kept for posting later');
+  // Told once; a timer's later attempts that fail again say nothing new.
+  if (attempt === 0) {
+    await settleStatus(services, target.status, { content: KEPT_MESSAGE, components: [] }, { job: jobId });
+    if (thread) await noteInThread(services, thread, KEPT_MESSAGE, { job: jobId });
   }
-  const edited = await target.status.edit({ ...payload, content: payload.content, files: payload.files, components: payload.components } as MessageEditOptions);
-  if (edited) await jobs.update(jobId, { messageId: edited.id });
+  const client = thread?.client ?? target.channel?.client ?? statusAnchor(target.status)?.client;
+  if (client) scheduleRedelivery(services, client, jobId, attempt);
+}
+
+async function noteInThread(services: BotServices, thread: ThreadChannel, content: string, context: Record<string, unknown>): Promise<void> {
+  await retrying(() => thread.send({ content, allowedMentions: NO_MENTIONS }), services.retryDelaysMs ?? DISCORD_RETRY_DELAYS_MS).catch((err) =>
+    services.logger.warn({ err, ...context }, 'could not post a note in the thread'),
+  );
 }
 
 /** A thread for the result, or null where none can be started (DMs, threads, no permission). */

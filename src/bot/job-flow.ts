@@ -17,10 +17,18 @@ import { customId } from './custom-ids.ts';
 import { userMessage } from './reply-errors.ts';
 import { plainText, safeText } from '../util/safe-text.ts';
 import type { BotServices } from './services.ts';
+import { editStatus, locationOf, settleStatus } from './status-edits.ts';
 
 /** A message the bot keeps up to date while a job waits and runs (an interaction reply or its own). */
 export interface StatusMessage {
   edit(payload: MessageEditOptions): Promise<Message | null>;
+  /** The message, where it is known before the first edit. */
+  message?: Message;
+}
+
+export interface RunOptions {
+  /** A line above the queue position and progress (a resumed job: the bot restarted). */
+  note?: string;
 }
 
 const STATUS_EDIT_INTERVAL_MS = 3000;
@@ -35,6 +43,7 @@ export async function runJob(
   job: JobRecord,
   status: StatusMessage,
   deliver: (outcome: JobOutcome) => Promise<void>,
+  options: RunOptions = {},
 ): Promise<void> {
   const { generation, queue, logger } = services;
   let lastEdit = 0;
@@ -45,13 +54,22 @@ export async function runJob(
     new ButtonBuilder().setCustomId(customId('cancel', job.id)).setLabel('Cancel').setStyle(ButtonStyle.Secondary),
   );
 
-  const render = (): string => {
+  const render = (): string => (options.note ? `${options.note}\n${state()}` : state());
+  const state = (): string => {
     const eta = queue.eta(job.id, generation.averageJobMs());
     if (!eta) return progress || 'Starting…';
     if (eta.position === 0) return progress || 'Working on it…';
     const waiting = queue.snapshot().waiting.length;
     const when = Math.round((Date.now() + eta.finishesInMs) / 1000);
     return `In the queue: position ${eta.position} of ${waiting}, ready about <t:${when}:R>.`;
+  };
+  // The record learns where the status is, so a process started after this one dies can tell the user.
+  let located = job.statusMessage?.messageId;
+  const edit = async (payload: MessageEditOptions): Promise<void> => {
+    const message = await editStatus(status, payload);
+    if (!message || message.id === located) return;
+    located = message.id;
+    await services.stores.jobs.update(job.id, { statusMessage: locationOf(message) }).catch((err) => logger.warn({ err, job: job.id }, 'could not record the status location'));
   };
   // Edits are coalesced and spaced, so a busy queue never floods Discord's rate limits.
   const refresh = (): void => {
@@ -61,7 +79,7 @@ export async function runJob(
       pending = undefined;
       if (finished) return;
       lastEdit = Date.now();
-      status.edit({ content: render(), components: [cancelRow], allowedMentions: NO_MENTIONS }).catch((err) => logger.warn({ err, job: job.id }, 'status edit failed'));
+      edit({ content: render(), components: [cancelRow], allowedMentions: NO_MENTIONS }).catch((err) => logger.warn({ err, job: job.id }, 'status edit failed'));
     }, wait);
   };
 
@@ -87,7 +105,7 @@ export async function runJob(
   }
   const unsubscribe = queue.subscribe(refresh);
   lastEdit = Date.now();
-  await status.edit({ content: render(), components: [cancelRow], allowedMentions: NO_MENTIONS }).catch(() => {});
+  await edit({ content: render(), components: [cancelRow], allowedMentions: NO_MENTIONS }).catch((err) => logger.warn({ err, job: job.id }, 'status edit failed'));
   try {
     const outcome = await handle.result;
     finished = true;
@@ -95,7 +113,7 @@ export async function runJob(
   } catch (err) {
     finished = true;
     const text = err instanceof CancelledError ? `Cancelled. ${err.message === 'Cancelled.' ? '' : err.message}`.trim() : userMessage(err, logger, { job: job.id });
-    await status.edit({ content: text, components: [], allowedMentions: NO_MENTIONS }).catch((e) => logger.warn({ err: e }, 'final status edit failed'));
+    await settleStatus(services, status, { content: text, components: [], allowedMentions: NO_MENTIONS }, { job: job.id });
   } finally {
     finished = true;
     clearTimeout(pending);

@@ -26,4 +26,6 @@ export interface BotServices {
   messageContent: boolean;
   /** The bot's clock, for interaction-token age (tests share the emulator's clock). */
   now(): number;
+  /** Pauses between attempts at posting a result or a final status (default DISCORD_RETRY_DELAYS_MS; tests shorten them). */
+  retryDelaysMs?: readonly number[];
 }

@@ -15,7 +15,7 @@ import type { BotServices } from './services.ts';
 export async function startServices(
   config: BotConfig,
   logger: Logger,
-  extra: { attachmentHosts?: readonly string[]; now?: () => number } = {},
+  extra: { attachmentHosts?: readonly string[]; now?: () => number; retryDelaysMs?: readonly number[] } = {},
 ): Promise<BotServices & { close(): Promise<void> }> {
   // The model loads in worker threads; this thread only needs the bundle's reserved tokens, read once.
   const textRules = UserTextRules.fromBundle(config.modelDir);
@@ -27,8 +27,8 @@ export async function startServices(
   });
   try {
     const cleaned = await stores.maintenance();
-    const interrupted = await stores.jobs.failUnfinished('The bot restarted before this image was finished; please send it again.');
-    logger.info({ ...cleaned, interrupted }, 'store maintenance');
+    // Jobs a dead process left unfinished are resumed or failed once the client is ready (restart-recovery.ts).
+    logger.info(cleaned, 'store maintenance');
     // ONNX sessions run in worker threads (one per slot), so the gateway's heartbeats never wait on a model step.
     const engine = await WorkerEngine.start({
       modelDir: config.modelDir,
@@ -72,6 +72,7 @@ export async function startServices(
       attachmentHosts: extra.attachmentHosts ?? DISCORD_CDN_HOSTS,
       messageContent: config.messageContent,
       now: extra.now ?? Date.now,
+      retryDelaysMs: extra.retryDelaysMs,
       close: async () => {
         await engine.close();
         await quota.close();

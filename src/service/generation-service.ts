@@ -6,6 +6,9 @@ import type { JobHandle, JobQueue, JobState } from '../queue/job-queue.ts';
 import type { JobRecord, Stores } from '../store/index.ts';
 import { isStoreOutage } from '../store/store-outage.ts';
 
+/** Pauses between attempts at the `done` write (a store blip must not cost a drawn image). */
+const DONE_WRITE_DELAYS_MS = [50, 250, 1_000];
+
 /** How many ended jobs stateOf() remembers. */
 const ENDED_REMEMBERED = 10_000;
 
@@ -118,11 +121,27 @@ export class GenerationService {
       const totalMs = performance.now() - started;
       this.durations.push(totalMs);
       if (this.durations.length > 20) this.durations.shift();
-      const done = await this.stores.jobs.update(job.id, { status: 'done', grounding: grounding.text });
+      const done = await this.markDone(job, grounding.text);
       return { job: done, generation, grounding, totalMs };
     } finally {
       // An engine that keeps prepared photos elsewhere (a worker) frees them now.
       if (subject) this.engine.releaseImages?.(subject);
+    }
+  }
+
+  /**
+   * The `done` write, retried; if the store still fails, the image is delivered anyway (the bot's
+   * delivery writes the record again with the result's place).
+   */
+  private async markDone(job: JobRecord, grounding: string): Promise<JobRecord> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.stores.jobs.update(job.id, { status: 'done', grounding });
+      } catch {
+        const delay = DONE_WRITE_DELAYS_MS[attempt];
+        if (delay === undefined) return { ...job, status: 'done', grounding };
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
     }
   }
 

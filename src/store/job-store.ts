@@ -63,9 +63,36 @@ export interface JobRecord {
   finishedAt?: number;
   /** One line for the user when status is 'failed'. */
   error?: string;
+  /** Where the job's status message is, so a restarted bot can tell the user (see StatusLocation). */
+  statusMessage?: StatusLocation;
+  /** How many times a restarted bot put this job back in the queue (at most once: see restart-recovery.ts). */
+  resumes?: number;
   /** When the result was deleted (the Delete button), and by whom: its owner or a moderator. */
   deletedAt?: number;
   deletedBy?: 'owner' | 'moderator';
+}
+
+/**
+ * A status message: the bot's own ('bot', editable with the bot token at any time) or an interaction
+ * reply ('interaction', editable only with the interaction's 15-minute token, which is never stored:
+ * a later process answers it with a reply of its own).
+ */
+export interface StatusLocation {
+  channelId: string;
+  messageId: string;
+  kind: 'bot' | 'interaction';
+}
+
+/** A finished image Discord did not take: kept in the store until it is posted (JobStore.keepResult). */
+export interface KeptResult {
+  /** data: the encoded image, base64. */
+  images: { data: string; format: string; width: number; height: number; seed: number; imageTokens: number[] }[];
+  tokensMs: number;
+  grounding: { text: string; cached: boolean; ms: number };
+  trace: boolean;
+  sizeLimit: number;
+  /** A thread made for the result that is still empty: the result goes there when posted again. */
+  threadId?: string;
 }
 
 export type NewJob = Omit<JobRecord, 'id' | 'status' | 'createdAt' | 'startedAt' | 'finishedAt' | 'error'> & {
@@ -74,7 +101,7 @@ export type NewJob = Omit<JobRecord, 'id' | 'status' | 'createdAt' | 'startedAt'
 };
 
 export type JobPatch = Partial<
-  Pick<JobRecord, 'status' | 'messageId' | 'threadId' | 'grounding' | 'startedAt' | 'finishedAt' | 'error'>
+  Pick<JobRecord, 'status' | 'messageId' | 'threadId' | 'grounding' | 'startedAt' | 'finishedAt' | 'error' | 'statusMessage' | 'resumes'>
 >;
 
 export interface JobStoreOptions {
@@ -197,6 +224,38 @@ export class JobStore {
     });
   }
 
+  /** Keeps a finished image Discord did not take, until takeKeptResult(); deleted with the record. */
+  async keepResult(id: string, result: KeptResult): Promise<void> {
+    assertId(id, 'job id');
+    await this.#store.jobs.set(keptKey(id), result);
+  }
+
+  async keptResult(id: string): Promise<KeptResult | undefined> {
+    if (!isValidId(id)) return undefined;
+    return this.#store.jobs.get(keptKey(id));
+  }
+
+  async dropKeptResult(id: string): Promise<void> {
+    assertId(id, 'job id');
+    await this.#store.jobs.delete(keptKey(id));
+  }
+
+  /** Ids of the jobs whose image is kept, not yet posted. */
+  async keptResultIds(): Promise<string[]> {
+    return (await this.#store.keys('jobs')).filter((k) => k.startsWith('r:')).map((k) => k.slice(2));
+  }
+
+  /** Jobs still 'queued' or 'running' (at startup: left by a process that is gone). */
+  async unfinished(): Promise<JobRecord[]> {
+    const keys = (await this.#store.keys('jobs')).filter((k) => k.startsWith('j:'));
+    const out: JobRecord[] = [];
+    for (const key of keys) {
+      const record: JobRecord | undefined = await this.#store.jobs.get(key);
+      if (record && (record.status === 'queued' || record.status === 'running')) out.push(record);
+    }
+    return out.sort((a, b) => a.createdAt - b.createdAt);
+  }
+
   /** A user's records, newest first (at most `limit`). */
   async listByUser(userId: string, { limit = 50 }: { limit?: number } = {}): Promise<JobRecord[]> {
     assertId(userId, 'userId');
@@ -307,6 +366,7 @@ export class JobStore {
 
   async #remove(record: JobRecord, { keepIndex = false } = {}): Promise<number> {
     await this.#store.jobs.delete(recordKey(record.id));
+    await this.#store.jobs.delete(keptKey(record.id));
     if (!keepIndex) await this.#indexRemove(record.ownerId, [record.id]);
     return record.photoHashes?.length ? this.#photos.release(record.photoHashes, jobRef(record.id)) : 0;
   }
@@ -344,6 +404,10 @@ export class JobStore {
 
 function recordKey(id: string): string {
   return `j:${id}`;
+}
+
+function keptKey(id: string): string {
+  return `r:${id}`;
 }
 
 function indexKey(userId: string): string {

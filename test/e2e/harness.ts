@@ -37,6 +37,11 @@ export interface Harness {
   /** Stops the bot (not the emulator or its data) and starts a fresh one on the same data. */
   restart(): Promise<void>;
   /**
+   * Like kill -9, then a fresh bot on the same data: nothing of the old one reaches Discord or the
+   * store any more (no notices, no record updates), so its jobs stay in the store as they were.
+   */
+  crash(): Promise<void>;
+  /**
    * Makes every generation wait (after its grounding, before drawing) until release(), so a test can
    * keep the model's slot busy while it queues, cancels or moves the clock. Cancelling still works.
    */
@@ -95,7 +100,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
 
   const connect = async () => {
     // The bot tells time by the emulator's clock, so advanceTime() ages interaction tokens for both.
-    const services = await startServices(config, logger, { attachmentHosts: [cdnHost], now: () => emu.clock.now() });
+    // Short pauses between our own retries of failed Discord requests keep the fault tests quick.
+    const services = await startServices(config, logger, { attachmentHosts: [cdnHost], now: () => emu.clock.now(), retryDelaysMs: [20, 50] });
     const bot = createBot(services, { rest: { api: emu.restBase } });
     const ready = once(bot.client, Events.ClientReady);
     await bot.client.login(TOKEN);
@@ -118,6 +124,16 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     async restart() {
       await live.bot.stop(0);
       await live.services.close();
+      live = await connect();
+    },
+    async crash() {
+      const dead = live;
+      (dead.bot.client.rest.options as { makeRequest: unknown }).makeRequest = () => Promise.reject(new Error('process killed'));
+      await dead.services.stores.close();
+      await dead.bot.client.destroy();
+      // Its jobs' timers go with it; with the store closed and requests failing nothing they do is seen.
+      await dead.services.queue.drain({ waitMs: 0, message: 'killed' });
+      await dead.services.close().catch(() => {});
       live = await connect();
     },
     holdGenerations() {

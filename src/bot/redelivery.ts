@@ -1,0 +1,55 @@
+import type { Client } from 'discord.js';
+import type { JobOutcome } from '../service/generation-service.ts';
+import type { OutputFormat } from '../images/encode.ts';
+import { deliverResult } from './deliver.ts';
+import type { BotServices } from './services.ts';
+import { storedTarget } from './stored-status.ts';
+
+/** After a result was kept: when this process tries to post it again (it also tries at every start). */
+const REDELIVERY_DELAYS_MS = [60_000, 10 * 60_000, 60 * 60_000];
+
+/** Jobs being posted again by this process, so a timer and a start-up pass never post one twice. */
+const posting = new Set<string>();
+
+/** Posts again, later, a result Discord did not take; stops once it is posted or the client is gone. */
+export function scheduleRedelivery(services: BotServices, client: Client, jobId: string, attempt = 0): void {
+  const delay = REDELIVERY_DELAYS_MS[attempt];
+  if (delay === undefined) return;
+  setTimeout(() => {
+    if (!client.isReady()) return;
+    void redeliver(services, client, jobId, attempt + 1);
+  }, delay).unref();
+}
+
+/** Posts a kept result (JobStore.keepResult) where it belongs; kept again if Discord still refuses. */
+export async function redeliver(services: BotServices, client: Client, jobId: string, attempt = 0): Promise<void> {
+  if (posting.has(jobId)) return;
+  posting.add(jobId);
+  try {
+    const { jobs } = services.stores;
+    const [job, kept] = await Promise.all([jobs.get(jobId), jobs.keptResult(jobId)]);
+    if (!kept) return;
+    if (!job) return void (await jobs.dropKeptResult(jobId));
+    const thread = kept.threadId ? await client.channels.fetch(kept.threadId).catch(() => null) : null;
+    const target = await storedTarget(client, job, thread?.isThread() ? thread : undefined);
+    if (!target) {
+      services.logger.warn({ job: jobId }, 'kept result: its channel is out of reach; keeping it');
+      return;
+    }
+    const outcome: JobOutcome = {
+      job,
+      generation: {
+        images: kept.images.map((img) => ({ ...img, format: img.format as OutputFormat, data: Buffer.from(img.data, 'base64') })),
+        promptTokens: 0,
+        timings: { tokensMs: kept.tokensMs, decodeMs: 0, imageTokensPerSec: 0 },
+      },
+      grounding: kept.grounding,
+      totalMs: 0,
+    };
+    await deliverResult(services, outcome, { ...target, trace: kept.trace, sizeLimit: kept.sizeLimit }, { attempt });
+  } catch (err) {
+    services.logger.error({ err, job: jobId }, 'posting a kept result failed');
+  } finally {
+    posting.delete(jobId);
+  }
+}

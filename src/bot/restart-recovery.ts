@@ -1,0 +1,51 @@
+import type { Client } from 'discord.js';
+import type { JobRecord } from '../store/job-store.ts';
+import { deliverResult } from './deliver.ts';
+import { runJob } from './job-flow.ts';
+import { redeliver } from './redelivery.ts';
+import type { BotServices } from './services.ts';
+import { settleStatus } from './status-edits.ts';
+import { storedTarget } from './stored-status.ts';
+
+export const RESUMED_NOTE = 'The bot restarted; your image is back in the queue.';
+export const GAVE_UP =
+  'The bot restarted twice while making this image, so it was stopped (it may be what stopped the bot). Send it again, perhaps with other words or photos.';
+const CHANNEL_GONE = 'The bot restarted, and the channel of this image is out of its reach now.';
+
+/**
+ * At start, once the client is ready. A job still queued or running in the store belongs to a process
+ * that died (a clean stop cancels its jobs): it is put back in the queue once, with its photos and
+ * options from the record, and delivered as usual. A job that was already put back once is failed
+ * instead (`resumes`), so a job that kills the process cannot loop. The user is told in the job's
+ * status message: edited when it is the bot's own, answered by a reply when it is an interaction reply
+ * (its token is never stored); the Cancel button works on both. Results that were finished but not
+ * posted (kept results) are posted again.
+ */
+export async function recoverJobs(services: BotServices, client: Client, track: (work: Promise<unknown>) => void): Promise<void> {
+  const { jobs } = services.stores;
+  const left = await jobs.unfinished();
+  if (left.length) services.logger.info({ jobs: left.length }, 'jobs left by a previous process');
+  for (const job of left) track(resume(services, client, job).catch((err) => services.logger.error({ err, job: job.id }, 'could not resume a job')));
+  for (const id of await jobs.keptResultIds()) track(redeliver(services, client, id));
+}
+
+async function resume(services: BotServices, client: Client, job: JobRecord): Promise<void> {
+  const { jobs } = services.stores;
+  const context = { job: job.id };
+  const target = await storedTarget(client, job);
+  // Read again: a Cancel click may have come first.
+  const current = await jobs.get(job.id);
+  if (!current || (current.status !== 'queued' && current.status !== 'running')) return;
+  if (!target) {
+    await jobs.update(job.id, { status: 'failed', error: CHANNEL_GONE });
+    return;
+  }
+  if ((current.resumes ?? 0) >= 1) {
+    await jobs.update(job.id, { status: 'failed', error: GAVE_UP });
+    await settleStatus(services, target.status, { content: GAVE_UP, components: [], allowedMentions: { parse: [] } }, context);
+    return;
+  }
+  const resumed = await jobs.update(job.id, { status: 'queued', resumes: (current.resumes ?? 0) + 1 });
+  services.logger.info(context, 'job resumed after a restart');
+  await runJob(services, resumed, target.status, (outcome) => deliverResult(services, outcome, target), { note: RESUMED_NOTE });
+}

@@ -1,0 +1,52 @@
+import type { Client, Message, MessageCreateOptions, SendableChannels, ThreadChannel } from 'discord.js';
+import type { JobRecord } from '../store/job-store.ts';
+import type { DeliverTarget } from './deliver.ts';
+import type { StatusMessage } from './job-flow.ts';
+
+/** Discord's default upload limit, for a record that does not know its channel's. */
+const DEFAULT_UPLOAD_LIMIT = 10 * 2 ** 20;
+
+/**
+ * A job's status message and where its result goes, rebuilt from the record by a process that has no
+ * interaction token: the bot's own status message is edited; an interaction reply is answered by a
+ * reply of the bot's own, which is edited from then on. Null when the channel is gone or out of reach.
+ */
+export async function storedTarget(client: Client, job: JobRecord, thread?: ThreadChannel): Promise<DeliverTarget | null> {
+  const location = job.statusMessage;
+  const channel = await fetchSendable(client, location?.channelId ?? job.channelId);
+  if (!channel) return null;
+  const message = location && 'messages' in channel ? await channel.messages.fetch(location.messageId).catch(() => null) : null;
+  const status = message && location?.kind === 'bot' ? ownStatus(message) : replyStatus(channel, message);
+  const followUpThread = !thread && job.threadId ? await fetchSendable(client, job.threadId) : null;
+  return {
+    status,
+    trace: false,
+    sizeLimit: job.uploadLimit ?? DEFAULT_UPLOAD_LIMIT,
+    thread,
+    channel: followUpThread ?? undefined,
+    startThreadFrom: thread || followUpThread ? undefined : (message ?? undefined),
+  };
+}
+
+function ownStatus(message: Message): StatusMessage {
+  return { message, edit: (payload) => message.edit(payload) };
+}
+
+function replyStatus(channel: SendableChannels, answering: Message | null): StatusMessage {
+  let own: Promise<Message> | undefined;
+  return {
+    message: answering ?? undefined,
+    edit: async (payload) => {
+      if (own) return (await own).edit(payload);
+      const create = { ...(payload as MessageCreateOptions), allowedMentions: { parse: [], repliedUser: false } };
+      own = answering ? answering.reply(create) : channel.send(create);
+      own.catch(() => (own = undefined));
+      return own;
+    },
+  };
+}
+
+async function fetchSendable(client: Client, id: string): Promise<SendableChannels | null> {
+  const channel = await client.channels.fetch(id).catch(() => null);
+  return channel?.isSendable() ? channel : null;
+}

@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { after, afterEach, before, test } from 'node:test';
+import type { APIMessage } from 'discord.js';
+import { KEPT_MESSAGE } from '../../src/bot/deliver.ts';
+import type { JobPatch } from '../../src/store/job-store.ts';
+import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
+import { ALICE, CHANNEL_A, GUILD_A, personalize, startHarness, waitForMessageState, waitForThreadResult, type Harness } from '../e2e/harness.ts';
+
+// Discord failing while a finished image is posted: no image may be lost, no status left stale.
+let h: Harness;
+
+before(async () => {
+  h = await startHarness();
+});
+
+afterEach(() => h.emu.stopFailingRequests());
+
+after(async () => {
+  await h?.close();
+  removeTinyBundles();
+});
+
+async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const POST_MESSAGE = { method: 'POST', route: /^\/channels\/\d+\/messages$/ } as const;
+const job = (id: string) => h.services.stores.jobs.get(id);
+const idle = () => waitFor(() => h.services.queue.runningCount === 0 && h.services.queue.waitingCount === 0, 60_000);
+
+test('uploads to the thread fail more often than discord.js retries: our back-off outlasts them and the image lands in the thread', async () => {
+  const since = h.emu.eventCursor();
+  const fault = h.emu.failRequests({ ...POST_MESSAGE, status: 502, times: 6, onlyWithFiles: true });
+  const { status, jobId } = await personalize(h, { options: { prompt: 'a tin robot' } });
+  const { result } = await waitForThreadResult(h, since);
+  assert.equal(fault.hits, 6);
+  await waitForMessageState(h, status.id, (m) => /^Done/.test(m.content), 15_000, since);
+  assert.equal((await job(jobId))?.messageId, result.id);
+  await idle();
+  h.emu.assertNoViolations();
+});
+
+test('a thread post that keeps failing (502 on every upload): the image goes in the status message, and the thread says where it is', async () => {
+  const since = h.emu.eventCursor();
+  h.emu.failRequests({ ...POST_MESSAGE, status: 502, times: Infinity, onlyWithFiles: true });
+  const { status, jobId } = await personalize(h, { options: { prompt: 'a paper crane' } });
+  const shown = await waitForMessageState(h, status.id, (m) => m.attachments.length > 0, 60_000, since);
+  assert.match(shown.content, /paper crane/);
+  const thread = h.emu.threads(CHANNEL_A).find((t) => t.id === status.id);
+  assert.ok(thread, 'the thread was started');
+  // The thread is not left empty.
+  await h.emu.waitForMessage(thread.id, (m) => /in the message this thread starts from/.test(m.content), 15_000, since);
+  const record = await job(jobId);
+  assert.equal(record?.status, 'done');
+  assert.equal(record?.messageId, status.id);
+  assert.equal(await h.services.stores.jobs.keptResult(jobId), undefined);
+  await idle();
+  h.emu.assertNoViolations();
+});
+
+test('Discord refuses every upload everywhere: the image is kept, the user told, and it is posted in its thread after a restart', async () => {
+  const since = h.emu.eventCursor();
+  h.emu.failRequests({ ...POST_MESSAGE, status: 502, times: Infinity, onlyWithFiles: true });
+  h.emu.failRequests({ method: 'PATCH', route: /^\/(webhooks|channels)\//, status: 502, times: Infinity, onlyWithFiles: true });
+  const { status, jobId } = await personalize(h, { options: { prompt: 'a glass whale' } });
+  await waitForMessageState(h, status.id, (m) => m.content === KEPT_MESSAGE, 60_000, since);
+  const kept = await h.services.stores.jobs.keptResult(jobId);
+  assert.ok(kept, 'the image is in the store');
+  assert.equal(kept.threadId, status.id);
+  await h.emu.waitForMessage(status.id, (m) => m.content === KEPT_MESSAGE, 15_000, since);
+  await idle();
+
+  h.emu.stopFailingRequests();
+  const later = h.emu.eventCursor();
+  await h.restart();
+  const result = await h.emu.waitForMessage(status.id, (m) => m.attachments.length > 0, 60_000, later);
+  assert.match(result.content, /glass whale/);
+  const done = await h.emu.waitForMessage(CHANNEL_A, (m) => m.message_reference?.message_id === status.id && /^Done/.test(m.content), 15_000, later);
+  assert.ok(done);
+  await waitFor(async () => (await h.services.stores.jobs.keptResult(jobId)) === undefined);
+  const record = await job(jobId);
+  assert.equal(record?.status, 'done');
+  assert.equal(record?.messageId, result.id);
+  h.emu.assertNoViolations();
+});
+
+test('the store fails the `done` write after drawing: the image is posted anyway and the record made good', async () => {
+  const jobs = h.services.stores.jobs;
+  const update = jobs.update.bind(jobs);
+  let refused = 0;
+  jobs.update = async (id: string, patch: JobPatch) => {
+    // Every attempt of the service's `done` write fails; the delivery's own write goes through.
+    if (patch.status === 'done' && patch.messageId === undefined) {
+      refused++;
+      throw new Error('SQLITE_BUSY: database is locked');
+    }
+    return update(id, patch);
+  };
+  try {
+    const since = h.emu.eventCursor();
+    const { jobId } = await personalize(h, { options: { prompt: 'a brass owl' } });
+    const { result } = await waitForThreadResult(h, since);
+    assert.match(result.content, /brass owl/);
+    assert.ok(refused >= 1);
+    await waitFor(async () => (await job(jobId))?.status === 'done');
+    assert.equal((await job(jobId))?.messageId, result.id);
+  } finally {
+    jobs.update = update;
+  }
+  await idle();
+  h.emu.assertNoViolations();
+});
+
+test('503 on every interaction edit: the image is posted, and the status the bot cannot edit is answered by a reply with the final state', async () => {
+  const since = h.emu.eventCursor();
+  h.emu.failRequests({ method: 'PATCH', route: /^\/webhooks\//, status: 503, times: Infinity });
+  h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: ALICE, name: 'personalize', options: { prompt: 'a copper kettle' } });
+  const { threadId, result } = await waitForThreadResult(h, since);
+  assert.match(result.content, /copper kettle/);
+  const done: APIMessage = await h.emu.waitForMessage(CHANNEL_A, (m) => m.message_reference?.message_id === threadId && /^Done/.test(m.content), 15_000, since);
+  assert.ok(done);
+  await idle();
+  h.emu.assertNoViolations();
+});
