@@ -50,3 +50,90 @@ test('an --out in a folder that does not exist, or that is a folder, exits 2 in 
     assert.equal(r.stderr.trim().split('\n').length, 1);
   }
 });
+
+// ---- candidate groups ------------------------------------------------------------------------------
+
+test('--candidates, --scorer and --scorers are checked together, each refusal one line', () => {
+  const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseCliArgs([...base, '--image', 'a.png', ...argv], env);
+  const refused = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+    try {
+      parse(argv, env);
+    } catch (err) {
+      assert.ok(err instanceof InputError, String(err));
+      assert.equal(err.message.split('\n').length, 1);
+      return err.message;
+    }
+    assert.fail(`accepted ${argv.join(' ')}`);
+  };
+  assert.match(refused(['--candidates', '4', '--scorer', 'dino']), /--scorer dino needs --scorers DIR \(or SCORER_DIR\)/);
+  assert.match(refused(['--candidates', '4', '--scorer', 'clip']), /--scorer clip needs --scorers DIR/);
+  assert.match(refused(['--candidates', '9']), /candidate count must be 1 to 8/);
+  assert.match(refused(['--candidates', '2', '--count', '2']), /cannot be used together/);
+  assert.match(refused(['--scorer', 'self']), /add --candidates N/);
+  assert.match(refused(['--candidates', '2', '--scorer', 'best']), /--scorer must be dino, clip, self, none/);
+  assert.throws(() => parseCliArgs([...base, '--candidates', '2', '--scorer', 'self'], {}), /give --image FILE/);
+
+  const withEnv = parse(['--candidates', '3'], { SCORER_DIR: '/scorers' });
+  assert.ok(withEnv !== 'help');
+  assert.deepEqual([withEnv.candidates, withEnv.scorer, withEnv.scorerDir], [3, 'dino', '/scorers']);
+  const flag = parse(['--candidates', '3', '--scorer', 'clip', '--scorers', '/mine'], { SCORER_DIR: '/scorers' });
+  assert.ok(flag !== 'help');
+  assert.deepEqual([flag.scorer, flag.scorerDir], ['clip', '/mine']);
+  const bare = parse(['--candidates', '2']);
+  assert.ok(bare !== 'help');
+  assert.deepEqual([bare.scorer, bare.scorerDir], ['none', undefined]);
+  const self = parse(['--candidates', '2', '--scorer', 'self'], { SCORER_DIR: '/scorers' });
+  assert.ok(self !== 'help');
+  assert.deepEqual([self.scorer, self.scorerDir], ['self', undefined]);
+});
+
+test('--candidates 3 --scorer dino --json: every candidate with seed, tokens and scores, written best first; a missing scorer folder exits 2 before the model loads', async () => {
+  const { writeClipFixture, writeDinoFixture } = await import('../src/generator/scorers/make-scorer-fixtures.ts');
+  const { parityPhotos } = await import('./helpers/transformers-reference.ts');
+  const { readdirSync, writeFileSync, existsSync } = await import('node:fs');
+  const cli = fileURLToPath(new URL('../src/cli/personalize.ts', import.meta.url));
+  const folder = scratchDir('candidates');
+  const scorers = join(folder, 'scorers');
+  writeDinoFixture(join(scorers, 'dino-vits16'));
+  writeClipFixture(join(scorers, 'clip-vit-base-patch32'));
+  const [png, jpg] = await parityPhotos();
+  writeFileSync(join(folder, 'a.png'), png);
+  writeFileSync(join(folder, 'b.jpg'), jpg);
+  const out = join(folder, 'out', 'rex.png');
+  mkdirSync(join(folder, 'out'));
+  const common = ['--import', 'tsx', cli, '--model', tinyBundle(1), '--image', join(folder, 'a.png'), '--image', join(folder, 'b.jpg'), '--prompt', 'a dog on the moon', '--seed', '7', '--out', out];
+
+  const r = spawnSync(process.execPath, [...common, '--candidates', '3', '--scorer', 'dino', '--scorers', scorers, '--json'], { encoding: 'utf8', env: { ...process.env, SCORER_DIR: '' } });
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as {
+    ranking: { ranked: boolean; scorer: string };
+    candidates: { path: string; rank: number; drawn: number; seed: number; imageTokens: number[]; scores: { fidelity: number; alignment: number; rank: number; passes: boolean } }[];
+    timings: { scoringMs: number };
+  };
+  assert.deepEqual([report.ranking.ranked, report.ranking.scorer], [true, 'dino+clip-t']);
+  assert.deepEqual(report.candidates.map((c) => c.rank), [1, 2, 3]);
+  assert.deepEqual(report.candidates.map((c) => c.seed).sort(), [7, 8, 9]);
+  for (const c of report.candidates) {
+    assert.equal(c.seed, 7 + c.drawn);
+    assert.equal(c.imageTokens.length, 576);
+    assert.ok(existsSync(c.path), c.path);
+    assert.match(c.path, new RegExp(`rex-rank${c.rank}-f${c.scores.fidelity.toFixed(3)}-a${c.scores.alignment.toFixed(3)}\\.png$`));
+  }
+  const ranks = report.candidates.map((c) => c.scores.rank);
+  assert.deepEqual([...ranks].sort((a, b) => b - a), ranks);
+  assert.equal(readdirSync(join(folder, 'out')).length, 3);
+  assert.ok(report.timings.scoringMs > 0);
+
+  const missing = spawnSync(process.execPath, [...common, '--candidates', '2', '--scorer', 'clip', '--scorers', join(folder, 'out')], { encoding: 'utf8' });
+  assert.equal(missing.status, 2, missing.stderr);
+  assert.match(missing.stderr, /--scorer clip needs clip-vit-base-patch32\/ in/);
+  assert.doesNotMatch(missing.stderr, /loading/);
+  assert.equal(missing.stderr.trim().split('\n').length, 1);
+
+  const unranked = spawnSync(process.execPath, [...common, '--candidates', '2', '--json'], { encoding: 'utf8', env: { ...process.env, SCORER_DIR: '' } });
+  assert.equal(unranked.status, 0, unranked.stderr);
+  const u = JSON.parse(unranked.stdout) as { ranking: { ranked: boolean; reason: string }; candidates: { path: string; rank: null }[] };
+  assert.equal(u.ranking.ranked, false);
+  assert.match(u.ranking.reason, /no scorer/);
+  assert.deepEqual(u.candidates.map((c) => c.path), [join(folder, 'out', 'rex-candidate1.png'), join(folder, 'out', 'rex-candidate2.png')]);
+});

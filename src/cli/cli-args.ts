@@ -4,14 +4,20 @@ import { isGraphDtype } from '../bundle/load-bundle.ts';
 import { GRAPH_NAMES, type GraphDtype, type GraphName } from '../bundle/contract.ts';
 import { InputError } from '../errors.ts';
 import type { OutputFormat } from '../images/encode.ts';
-import { GenerateOptionsSchema, parseOrThrow, SubjectContextSchema, type GenerateOptions } from '../pipeline/request-options.ts';
+import { CandidatesSchema, GenerateOptionsSchema, parseOrThrow, SubjectContextSchema, type GenerateOptions } from '../pipeline/request-options.ts';
+import { SCORER_KINDS, type ScorerKind } from '../scoring/group-scorer.ts';
 
 export const USAGE = `Usage: npm run personalize -- --model DIR --prompt TEXT [--image FILE ...] [--name TEXT]
          [--context TEXT] [--seed N] [--cfg X] [--temperature T] [--top-k K] [--greedy]
          [--uncond janus|transformers-js] [--count N] [--trace] [--out FILE] [--json] [--debug]
          [--device cpu|cuda] [--dtype GRAPH=DTYPE ...]
+         [--candidates N [--scorer dino|clip|self|none] [--scorers DIR]]
 With --image: MM-R1 X-CoT (grounding, then generation). Without: plain text-to-image.
---out FILE.png or FILE.webp (default out.png); with --count N > 1, FILE-1.png ... FILE-N.png.`;
+--out FILE.png or FILE.webp (default out.png); with --count N > 1, FILE-1.png ... FILE-N.png.
+--candidates N (1-8): a group drawn in one batch, scored and written best first as
+FILE-rank1-f0.712-a0.301.png ... (unranked: FILE-candidate1.png ...). --scorer dino or clip
+needs --scorers DIR (or SCORER_DIR) holding dino-vits16/ and clip-vit-base-patch32/;
+self asks the bundle itself (no download). Default: dino with a scorers folder, else none.`;
 
 export interface CliArgs {
   model: string;
@@ -26,10 +32,15 @@ export interface CliArgs {
   debug: boolean;
   device: 'cpu' | 'cuda';
   dtypes: Partial<Record<GraphName, GraphDtype>>;
+  /** A group to draw and rank instead of `count` images. */
+  candidates?: number;
+  scorer: ScorerKind;
+  /** Where the embedding scorers are (--scorers, else SCORER_DIR). */
+  scorerDir?: string;
 }
 
 /** Parses and checks every flag before anything heavy runs. Throws InputError with one line. */
-export function parseCliArgs(argv: string[]): CliArgs | 'help' {
+export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): CliArgs | 'help' {
   let values: Record<string, string | string[] | boolean | undefined>;
   try {
     ({ values } = parseArgs({
@@ -54,6 +65,9 @@ export function parseCliArgs(argv: string[]): CliArgs | 'help' {
         debug: { type: 'boolean' },
         device: { type: 'string' },
         dtype: { type: 'string', multiple: true },
+        candidates: { type: 'string' },
+        scorer: { type: 'string' },
+        scorers: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -82,10 +96,12 @@ export function parseCliArgs(argv: string[]): CliArgs | 'help' {
 
   const device = values.device ?? 'cpu';
   if (device !== 'cpu' && device !== 'cuda') throw new InputError('usage', '--device must be cpu or cuda.');
+  const images = (values.image as string[] | undefined) ?? [];
+  const group = parseGroup(values, images.length, env);
 
   return {
     model: values.model,
-    images: (values.image as string[] | undefined) ?? [],
+    images,
     name: subject.name,
     context: subject.context,
     options,
@@ -96,11 +112,38 @@ export function parseCliArgs(argv: string[]): CliArgs | 'help' {
     debug: values.debug === true,
     device,
     dtypes: parseDtypes((values.dtype as string[] | undefined) ?? []),
+    ...group,
   };
 }
 
+/** --candidates, --scorer and --scorers, checked together (each refusal one line, before any model loads). */
+function parseGroup(values: Record<string, unknown>, photos: number, env: NodeJS.ProcessEnv): Pick<CliArgs, 'candidates' | 'scorer' | 'scorerDir'> {
+  const scorerDir = typeof values.scorers === 'string' ? values.scorers : env.SCORER_DIR || undefined;
+  if (values.candidates === undefined) {
+    if (values.scorer !== undefined || values.scorers !== undefined) throw new InputError('usage', '--scorer and --scorers rank a group: add --candidates N.');
+    return { scorer: 'none' };
+  }
+  if (values.count !== undefined) throw new InputError('usage', '--candidates and --count cannot be used together (a group is written best first instead).');
+  const candidates = parseOrThrow(CandidatesSchema, num(values.candidates, '--candidates'));
+  const scorer = (values.scorer ?? (scorerDir ? 'dino' : 'none')) as ScorerKind;
+  if (!SCORER_KINDS.includes(scorer)) throw new InputError('usage', `--scorer must be ${SCORER_KINDS.join(', ')}; got "${String(values.scorer)}".`);
+  if ((scorer === 'dino' || scorer === 'clip') && !scorerDir) {
+    throw new InputError('usage', `--scorer ${scorer} needs --scorers DIR (or SCORER_DIR): a folder with dino-vits16/ and clip-vit-base-patch32/ (transformers.js' Xenova models).`);
+  }
+  if (scorer !== 'none' && photos === 0) throw new InputError('usage', `--scorer ${scorer} compares candidates with the subject photos: give --image FILE.`);
+  return { candidates, scorer, scorerDir: scorer === 'dino' || scorer === 'clip' ? scorerDir : undefined };
+}
+
+/** A candidate's file: rank and scores in the name when ranked, its drawing place otherwise. */
+export function candidatePath(out: string, c: { drawn: number; rank?: number; scores?: { fidelity: number; alignment: number } }): string {
+  const ext = extname(out);
+  const stem = out.slice(0, out.length - ext.length);
+  if (c.rank === undefined || !c.scores) return `${stem}-candidate${c.drawn + 1}${ext}`;
+  return `${stem}-rank${c.rank}-f${c.scores.fidelity.toFixed(3)}-a${c.scores.alignment.toFixed(3)}${ext}`;
+}
+
 /** Flags whose value is a number, possibly negative (then out of range, and said so). */
-const NUMBER_FLAGS = new Set(['--seed', '--cfg', '--temperature', '--top-k', '--count']);
+const NUMBER_FLAGS = new Set(['--seed', '--cfg', '--temperature', '--top-k', '--count', '--candidates']);
 
 /**
  * `--seed -1` as `--seed=-1`: parseArgs would take "-1" for an option and answer "argument is

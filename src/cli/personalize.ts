@@ -6,8 +6,12 @@ import { InputError, UserFacingError } from '../errors.ts';
 import { ImageInputError } from '../images/errors.ts';
 import { DEFAULT_IMAGE_LIMITS } from '../images/limits.ts';
 import { readHeader } from '../images/load.ts';
-import { Personalizer, type Grounding } from '../pipeline/personalizer.ts';
-import { outputPaths, parseCliArgs, USAGE, type CliArgs } from './cli-args.ts';
+import { rankCandidates, type CandidateGroup, type GroupScoring } from '../pipeline/candidate-group.ts';
+import { Personalizer, type Generation, type Grounding, type SubjectImages } from '../pipeline/personalizer.ts';
+import { selfJudgeScorer } from '../pipeline/self-judge-ranking.ts';
+import { embeddingGroupScorer, type GroupScorer } from '../scoring/group-scorer.ts';
+import { loadScorers, type LoadedScorers } from '../scoring/load-scorers.ts';
+import { candidatePath, outputPaths, parseCliArgs, USAGE, type CliArgs } from './cli-args.ts';
 
 /** `npm run personalize`: the pipeline from a terminal. Results on stdout, progress on stderr. */
 async function main(argv: string[]): Promise<number> {
@@ -17,7 +21,21 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const photos = await readPhotos(args.images);
-  await checkWritable(outputPaths(args.out, args.options.count));
+  await checkWritable(args.candidates ? [candidatePath(args.out, { drawn: 0 })] : outputPaths(args.out, args.options.count));
+  // Scorers first: a missing folder is reported before the (large) model loads.
+  let scorers: LoadedScorers | undefined;
+  let embedding: GroupScorer | undefined;
+  if (args.scorerDir && (args.scorer === 'dino' || args.scorer === 'clip')) {
+    if (!(await stat(args.scorerDir).catch(() => null))?.isDirectory()) throw new InputError('usage', `--scorers ${args.scorerDir} is not a folder.`);
+    scorers = await loadScorers(args.scorerDir, { device: args.device });
+    try {
+      embedding = embeddingGroupScorer(scorers, args.scorer, args.scorerDir);
+    } catch (err) {
+      await releaseScorers(scorers);
+      throw err;
+    }
+    progress(args, `scorers ${embedding.name} loaded from ${args.scorerDir}`);
+  }
   progress(args, `loading ${args.model}`);
   const personalizer = await Personalizer.load(args.model, {
     device: args.device,
@@ -28,13 +46,18 @@ async function main(argv: string[]): Promise<number> {
     // The same summary as `npm run check-bundle`, with the loaded model's own facts.
     const facts = engineFacts(personalizer.model, personalizer.bundle.graphs);
     for (const line of reportLines(describeLoadedBundle(args.model, { device: args.device, dtypes: args.dtypes }, facts))) progress(args, line);
-    return await run(personalizer, args, photos);
+    return await run(personalizer, args, photos, embedding);
   } finally {
     await personalizer.close();
+    if (scorers) await releaseScorers(scorers);
   }
 }
 
-async function run(p: Personalizer, args: CliArgs, photos: { bytes: Uint8Array; name: string }[]): Promise<number> {
+async function releaseScorers(s: LoadedScorers): Promise<void> {
+  await Promise.all([s.dino?.release(), s.clip?.release()]);
+}
+
+async function run(p: Personalizer, args: CliArgs, photos: { bytes: Uint8Array; name: string }[], embedding?: GroupScorer): Promise<number> {
   const subject = photos.length ? await p.prepareImages(photos) : null;
   let grounding: Grounding | null = null;
   if (subject) {
@@ -54,8 +77,10 @@ async function run(p: Personalizer, args: CliArgs, photos: { bytes: Uint8Array; 
 
   let lastReport = 0;
   const started = performance.now();
+  const perCall = args.candidates ?? args.options.count;
   const result = await p.generate({
     ...args.options,
+    candidates: args.candidates,
     subject,
     subjectContext: { name: args.name, context: args.context },
     grounding: grounding?.text ?? '',
@@ -64,11 +89,12 @@ async function run(p: Personalizer, args: CliArgs, photos: { bytes: Uint8Array; 
       const now = performance.now();
       if (done !== total && now - lastReport < 1000) return;
       lastReport = now;
-      const rate = (done * args.options.count) / ((now - started) / 1000);
+      const rate = (done * perCall) / ((now - started) / 1000);
       progress(args, `generating ${done}/${total} image tokens, ${rate.toFixed(0)} tokens/s`);
     },
   });
 
+  if (args.candidates) return writeGroup(p, args, result, grounding, subject, photos, embedding);
   const paths = outputPaths(args.out, result.images.length);
   await writeAll(paths, result.images.map((i) => i.data));
   if (args.json) {
@@ -85,6 +111,48 @@ async function run(p: Personalizer, args: CliArgs, photos: { bytes: Uint8Array; 
     })}\n`);
   } else {
     for (const [i, img] of result.images.entries()) process.stdout.write(`${paths[i]} (seed ${img.seed})\n`);
+  }
+  return 0;
+}
+
+/** Scores the group (or says why not), writes it best first, and reports every candidate. */
+async function writeGroup(
+  p: Personalizer,
+  args: CliArgs,
+  result: Generation,
+  grounding: Grounding | null,
+  subject: SubjectImages | null,
+  photos: { bytes: Uint8Array }[],
+  embedding?: GroupScorer,
+): Promise<number> {
+  const scorer = args.scorer === 'self' && subject ? selfJudgeScorer((c, prompt) => p.judge(subject, c, prompt)) : embedding;
+  const scoring: GroupScoring = scorer
+    ? { scorer, subjectPhotos: photos.map((ph) => ph.bytes), prompt: args.options.prompt }
+    : { unranked: args.scorerDir ? '--scorer none' : 'no scorer: give --scorer self, or --scorers DIR (or SCORER_DIR) for dino / clip' };
+  if (scorer) progress(args, `scoring ${result.images.length} candidates with ${scorer.name}`);
+  const group: CandidateGroup = await rankCandidates(result.images, scoring);
+  if (!group.ranked) progress(args, `candidates unranked: ${group.reason}`);
+  const paths = group.candidates.map((c) => candidatePath(args.out, c));
+  await writeAll(paths, group.candidates.map((c) => c.data));
+  if (args.json) {
+    process.stdout.write(`${JSON.stringify({
+      grounding: grounding ? { text: grounding.text, ms: round(grounding.ms) } : null,
+      ranking: { ranked: group.ranked, scorer: group.scorer, reason: group.reason, photoAlignment: group.photoAlignment },
+      candidates: group.candidates.map((c, i) => ({ path: paths[i], rank: c.rank ?? null, drawn: c.drawn, seed: c.seed, scores: c.scores ?? null, imageTokens: c.imageTokens })),
+      timings: {
+        groundingMs: grounding ? round(grounding.ms) : 0,
+        imageTokensMs: round(result.timings.tokensMs),
+        decodeMs: round(result.timings.decodeMs),
+        scoringMs: round(group.scoringMs),
+        imageTokensPerSec: round(result.timings.imageTokensPerSec),
+      },
+      device: p.device,
+    })}\n`);
+  } else {
+    for (const [i, c] of group.candidates.entries()) {
+      const s = c.scores ? `, fidelity ${c.scores.fidelity.toFixed(3)}, alignment ${c.scores.alignment.toFixed(3)}${c.scores.passes ? '' : ', fails the prompt gate'}` : '';
+      process.stdout.write(`${paths[i]} (seed ${c.seed}${s})\n`);
+    }
   }
   return 0;
 }
