@@ -65,12 +65,14 @@ export async function runJob(
   };
   // The record learns where the status is, so a process started after this one dies can tell the user.
   let located = job.statusMessage?.messageId;
-  const edit = async (payload: MessageEditOptions): Promise<void> => {
-    const message = await editStatus(status, payload);
+  const locate = async (message: Message | null | undefined): Promise<void> => {
     if (!message || message.id === located) return;
     located = message.id;
     await services.stores.jobs.update(job.id, { statusMessage: locationOf(message) }).catch((err) => logger.warn({ err, job: job.id }, 'could not record the status location'));
   };
+  const edit = async (payload: MessageEditOptions): Promise<void> => locate(await editStatus(status, payload));
+  // Before the status first shows the job: a process killed right after that edit still knows where it is.
+  await locate(status.message);
   // Edits are coalesced and spaced, so a busy queue never floods Discord's rate limits.
   const refresh = (): void => {
     if (finished || pending) return;

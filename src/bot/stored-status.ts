@@ -1,5 +1,6 @@
 import type { Client, Message, MessageCreateOptions, SendableChannels, ThreadChannel } from 'discord.js';
 import type { JobRecord } from '../store/job-store.ts';
+import { customId } from './custom-ids.ts';
 import type { DeliverTarget } from './deliver.ts';
 import type { StatusMessage } from './job-flow.ts';
 
@@ -15,8 +16,9 @@ export async function storedTarget(client: Client, job: JobRecord, thread?: Thre
   const location = job.statusMessage;
   const channel = await fetchSendable(client, location?.channelId ?? job.channelId);
   if (!channel) return null;
-  const message = location && 'messages' in channel ? await channel.messages.fetch(location.messageId).catch(() => null) : null;
-  const status = message && location?.kind === 'bot' ? ownStatus(message) : replyStatus(channel, message);
+  const message = location ? await fetchMessage(channel, location.messageId) : await findStatus(channel, job.id);
+  const own = message && (location ? location.kind === 'bot' : !message.webhookId);
+  const status = message && own ? ownStatus(message) : replyStatus(channel, message);
   const followUpThread = !thread && job.threadId ? await fetchSendable(client, job.threadId) : null;
   return {
     status,
@@ -44,6 +46,21 @@ function replyStatus(channel: SendableChannels, answering: Message | null): Stat
       return own;
     },
   };
+}
+
+async function fetchMessage(channel: SendableChannels, id: string): Promise<Message | null> {
+  return 'messages' in channel ? channel.messages.fetch(id).catch(() => null) : null;
+}
+
+/**
+ * A status whose place the record missed (the process died between showing it and writing its place):
+ * the recent message that carries the job's Cancel button.
+ */
+async function findStatus(channel: SendableChannels, jobId: string): Promise<Message | null> {
+  if (!('messages' in channel)) return null;
+  const recent = await channel.messages.fetch({ limit: 100 }).catch(() => null);
+  const cancel = customId('cancel', jobId);
+  return recent?.find((m) => JSON.stringify(m.components).includes(JSON.stringify(cancel))) ?? null;
 }
 
 async function fetchSendable(client: Client, id: string): Promise<SendableChannels | null> {

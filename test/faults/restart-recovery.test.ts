@@ -95,3 +95,21 @@ test('a job the bot dies on twice is failed, not resumed again, and its user is 
   assert.equal(h.services.queue.waitingCount + h.services.queue.runningCount, 0, 'not queued a third time');
   h.emu.assertNoViolations();
 });
+
+test('killed between showing the status and recording its place: the restarted bot finds the status by its Cancel button', async () => {
+  const hold = h.holdGenerations();
+  const alice = await personalize(h, { userId: ALICE, options: { prompt: 'a snail on a leaf' } });
+  await hold.reached(1);
+  // As if the process died before its write of the status' place landed.
+  await h.services.stores.jobs.update(alice.jobId, { statusMessage: undefined });
+  assert.equal((await job(alice.jobId))?.statusMessage, undefined);
+
+  const since = h.emu.eventCursor();
+  await h.crash();
+  const told = await replyTo(alice.status.id, new RegExp(`^${RESUMED_NOTE}`), since);
+  const { threadId } = await waitForThreadResult(h, since);
+  assert.equal(threadId, alice.status.id, 'the thread starts from the original status');
+  await waitForMessageState(h, told.id, (m) => /^Done/.test(m.content), 15_000, since);
+  await waitFor(() => h.services.queue.runningCount === 0 && h.services.queue.waitingCount === 0, 60_000);
+  h.emu.assertNoViolations();
+});
