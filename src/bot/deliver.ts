@@ -50,7 +50,7 @@ export async function interactionStatus(interaction: RepliedInteraction, service
 
 /** A message the bot sent itself, as a StatusMessage. */
 export function messageStatus(message: Message): StatusMessage {
-  return { edit: (payload) => message.edit(payload) };
+  return { message, edit: (payload) => message.edit(payload) };
 }
 
 export interface DeliverTarget {

@@ -1,7 +1,7 @@
 import type { Client, Message, MessageCreateOptions, SendableChannels, ThreadChannel } from 'discord.js';
 import type { JobRecord } from '../store/job-store.ts';
 import { customId } from './custom-ids.ts';
-import type { DeliverTarget } from './deliver.ts';
+import { messageStatus, type DeliverTarget } from './deliver.ts';
 import type { StatusMessage } from './job-flow.ts';
 
 /** Discord's default upload limit, for a record that does not know its channel's. */
@@ -18,7 +18,7 @@ export async function storedTarget(client: Client, job: JobRecord, thread?: Thre
   if (!channel) return null;
   const message = location ? await fetchMessage(channel, location.messageId) : await findStatus(channel, job.id);
   const own = message && (location ? location.kind === 'bot' : !message.webhookId);
-  const status = message && own ? ownStatus(message) : replyStatus(channel, message);
+  const status = message && own ? messageStatus(message) : replyStatus(channel, message);
   const followUpThread = !thread && job.threadId ? await fetchSendable(client, job.threadId) : null;
   return {
     status,
@@ -28,10 +28,6 @@ export async function storedTarget(client: Client, job: JobRecord, thread?: Thre
     channel: followUpThread ?? undefined,
     startThreadFrom: thread || followUpThread ? undefined : (message ?? undefined),
   };
-}
-
-function ownStatus(message: Message): StatusMessage {
-  return { message, edit: (payload) => message.edit(payload) };
 }
 
 function replyStatus(channel: SendableChannels, answering: Message | null): StatusMessage {
