@@ -2,6 +2,8 @@ import { UserFacingError } from '../../errors.ts';
 import type { ImageLimits } from '../../images/limits.ts';
 import type { GenerateRequest, Generation, GroundOptions, Grounding, Personalizer, SubjectImages } from '../../pipeline/personalizer.ts';
 import type { SubjectContext } from '../../pipeline/xcot-prompts.ts';
+import type { SelfJudgement } from '../../pipeline/self-judge.ts';
+import type { GroupScores } from '../../scoring/ranking.ts';
 
 /** A subject photo as received (bytes) with a name for error messages. */
 export interface PhotoInput {
@@ -24,6 +26,13 @@ export interface ImageEngine<S = unknown> {
   prepareImages(inputs: PhotoInput[], limits?: Partial<ImageLimits>): Promise<S>;
   ground(subject: S, context?: SubjectContext, options?: GroundOptions): Promise<Grounding>;
   generate(request: EngineGenerateRequest<S>): Promise<Generation>;
+  /** The self-judge's scores for encoded candidates (see Personalizer.judge); optional. */
+  judge?(subject: S, candidates: Uint8Array[], prompt: string, options?: { signal?: AbortSignal }): Promise<SelfJudgement>;
+  /** A group ranked by the embedding scorers where the engine runs them (WorkerEngine: in its workers); optional. */
+  scoreGroup?(
+    scorer: 'dino' | 'clip',
+    args: { candidates: readonly Uint8Array[]; subjectPhotos: readonly Uint8Array[]; prompt: string; signal?: AbortSignal },
+  ): Promise<GroupScores>;
   /** Frees a prepared subject early (engines that keep subjects elsewhere); optional. */
   releaseImages?(subject: S): void;
 }
