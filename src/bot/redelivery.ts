@@ -6,14 +6,14 @@ import type { BotServices } from './services.ts';
 import { storedTarget } from './stored-status.ts';
 
 /** After a result was kept: when this process tries to post it again (it also tries at every start). */
-const REDELIVERY_DELAYS_MS = [60_000, 10 * 60_000, 60 * 60_000];
+export const REDELIVERY_DELAYS_MS: readonly number[] = [60_000, 10 * 60_000, 60 * 60_000];
 
 /** Jobs being posted again by this process, so a timer and a start-up pass never post one twice. */
 const posting = new Set<string>();
 
 /** Posts again, later, a result Discord did not take; stops once it is posted or the client is gone. */
 export function scheduleRedelivery(services: BotServices, client: Client, jobId: string, attempt = 0): void {
-  const delay = REDELIVERY_DELAYS_MS[attempt];
+  const delay = (services.redeliveryDelaysMs ?? REDELIVERY_DELAYS_MS)[attempt];
   if (delay === undefined) return;
   setTimeout(() => {
     if (!client.isReady()) return;

@@ -28,4 +28,6 @@ export interface BotServices {
   now(): number;
   /** Pauses between attempts at posting a result or a final status (default DISCORD_RETRY_DELAYS_MS; tests shorten them). */
   retryDelaysMs?: readonly number[];
+  /** When a result Discord did not take is posted again by this process (default REDELIVERY_DELAYS_MS). */
+  redeliveryDelaysMs?: readonly number[];
 }

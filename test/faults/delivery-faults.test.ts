@@ -88,6 +88,25 @@ test('Discord refuses every upload everywhere: the image is kept, the user told,
   h.emu.assertNoViolations();
 });
 
+test('a kept image is posted again by the running bot once Discord takes uploads again, no restart needed', async () => {
+  h.services.redeliveryDelaysMs = [1500];
+  try {
+    const since = h.emu.eventCursor();
+    h.emu.failRequests({ ...POST_MESSAGE, status: 502, times: Infinity, onlyWithFiles: true });
+    h.emu.failRequests({ method: 'PATCH', route: /^\/(webhooks|channels)\//, status: 502, times: Infinity, onlyWithFiles: true });
+    const { status, jobId } = await personalize(h, { options: { prompt: 'a velvet moth' } });
+    await waitForMessageState(h, status.id, (m) => m.content === KEPT_MESSAGE, 60_000, since);
+    h.emu.stopFailingRequests();
+    const result = await h.emu.waitForMessage(status.id, (m) => m.attachments.length > 0, 30_000, since);
+    assert.match(result.content, /velvet moth/);
+    await waitFor(async () => (await h.services.stores.jobs.keptResult(jobId)) === undefined && (await job(jobId))?.messageId === result.id);
+  } finally {
+    h.services.redeliveryDelaysMs = undefined;
+  }
+  await idle();
+  h.emu.assertNoViolations();
+});
+
 test('the store fails the `done` write after drawing: the image is posted anyway and the record made good', async () => {
   const jobs = h.services.stores.jobs;
   const update = jobs.update.bind(jobs);
