@@ -82,8 +82,9 @@ export async function deliverResult(services: BotServices, outcome: JobOutcome, 
   const delays = services.retryDelaysMs ?? DISCORD_RETRY_DELAYS_MS;
   const payload = await resultMessage(outcome, { sizeLimit: target.sizeLimit, trace: target.trace });
 
-  let thread = target.thread ?? (target.channel?.isThread() ? target.channel : undefined);
-  if (!thread && !target.channel && target.startThreadFrom) thread = (await startThread(services, target.startThreadFrom, outcome)) ?? undefined;
+  // A thread made for this result holds nothing else: if the image cannot go there it must say where it went.
+  const made = target.thread ?? (!target.channel && target.startThreadFrom ? ((await startThread(services, target.startThreadFrom, outcome)) ?? undefined) : undefined);
+  const thread = made ?? (target.channel?.isThread() ? target.channel : undefined);
   const where = (thread ?? target.channel) as SendableChannels | undefined;
   if (where) {
     // Remembered before posting, so a reply to the new image refines that image, not the one before.
@@ -102,7 +103,7 @@ export async function deliverResult(services: BotServices, outcome: JobOutcome, 
     const edited = await retrying(() => editStatus(target.status, { ...payload, content: payload.content, files: payload.files, components: payload.components } as MessageEditOptions), delays);
     if (edited) {
       await recordDelivered(services, outcome, { messageId: edited.id });
-      if (thread) await noteInThread(services, thread, 'The image is in the message this thread starts from.', context);
+      if (made) await noteInThread(services, made, 'The image is in the message this thread starts from.', context);
       return;
     }
   } catch (err) {
@@ -114,13 +115,13 @@ export async function deliverResult(services: BotServices, outcome: JobOutcome, 
       const sent = await retrying(() => anchor.reply({ ...payload, allowedMentions: NO_MENTIONS }), delays);
       await recordDelivered(services, outcome, { messageId: sent.id });
       await target.status.edit({ content: `Done: ${sent.url}`, components: [] }).catch(() => {});
-      if (thread) await noteInThread(services, thread, `The image is here: ${sent.url}`, context);
+      if (made) await noteInThread(services, made, `The image is here: ${sent.url}`, context);
       return;
     } catch (err) {
       logger.warn({ err, ...context }, 'could not reply with the result either');
     }
   }
-  await keepResult(services, outcome, target, thread, again.attempt ?? 0);
+  await keepResult(services, outcome, target, made, again.attempt ?? 0);
 }
 
 /** The record says done (a failed `done` write is made good here) and where the image is. */
@@ -138,7 +139,7 @@ async function recordDelivered(services: BotServices, outcome: JobOutcome, where
 }
 
 /** Nothing took the image: it goes into the store until redelivery.ts posts it, and the user is told. */
-async function keepResult(services: BotServices, outcome: JobOutcome, target: DeliverTarget, thread: ThreadChannel | undefined, attempt: number): Promise<void> {
+async function keepResult(services: BotServices, outcome: JobOutcome, target: DeliverTarget, made: ThreadChannel | undefined, attempt: number): Promise<void> {
   const jobId = outcome.job.id;
   const kept: KeptResult = {
     images: outcome.generation.images.map((img) => ({
@@ -153,7 +154,7 @@ async function keepResult(services: BotServices, outcome: JobOutcome, target: De
     grounding: outcome.grounding,
     trace: target.trace,
     sizeLimit: target.sizeLimit,
-    ...(thread && thread.id !== outcome.job.threadId ? { threadId: thread.id } : {}),
+    ...(made ? { threadId: made.id } : {}),
   };
   try {
     await retrying(() => services.stores.jobs.keepResult(jobId, kept), STORE_RETRY_DELAYS_MS, () => true);
@@ -166,9 +167,9 @@ async function keepResult(services: BotServices, outcome: JobOutcome, target: De
   // Told once; a timer's later attempts that fail again say nothing new.
   if (attempt === 0) {
     await settleStatus(services, target.status, { content: KEPT_MESSAGE, components: [] }, { job: jobId });
-    if (thread) await noteInThread(services, thread, KEPT_MESSAGE, { job: jobId });
+    if (made) await noteInThread(services, made, KEPT_MESSAGE, { job: jobId });
   }
-  const client = thread?.client ?? target.channel?.client ?? statusAnchor(target.status)?.client;
+  const client = made?.client ?? target.channel?.client ?? statusAnchor(target.status)?.client;
   if (client) scheduleRedelivery(services, client, jobId, attempt);
 }
 

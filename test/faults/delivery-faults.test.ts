@@ -4,7 +4,7 @@ import type { APIMessage } from 'discord.js';
 import { KEPT_MESSAGE } from '../../src/bot/deliver.ts';
 import type { JobPatch } from '../../src/store/job-store.ts';
 import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
-import { ALICE, CHANNEL_A, GUILD_A, personalize, startHarness, waitForMessageState, waitForThreadResult, type Harness } from '../e2e/harness.ts';
+import { ALICE, CHANNEL_A, GUILD_A, buttonId, personalize, startHarness, waitForMessageState, waitForThreadResult, type Harness } from '../e2e/harness.ts';
 
 // Discord failing while a finished image is posted: no image may be lost, no status left stale.
 let h: Harness;
@@ -59,6 +59,28 @@ test('a thread post that keeps failing (502 on every upload): the image goes in 
   assert.equal(record?.messageId, status.id);
   assert.equal(await h.services.stores.jobs.keptResult(jobId), undefined);
   await idle();
+  h.emu.assertNoViolations();
+});
+
+test('a Regenerate whose post in the thread keeps failing shows the image in its own status there, with no note about a thread start', async () => {
+  const since = h.emu.eventCursor();
+  await personalize(h, { options: { prompt: 'a felt fox' } });
+  const { threadId, result } = await waitForThreadResult(h, since);
+  await idle();
+
+  const later = h.emu.eventCursor();
+  h.emu.failRequests({ ...POST_MESSAGE, status: 502, times: Infinity, onlyWithFiles: true });
+  const click = h.emu.clickButton(result.id, buttonId(result, 'regen'), ALICE);
+  const status = await click.waitForReply(30_000);
+  const shown = await waitForMessageState(h, status.id, (m) => m.attachments.length > 0, 60_000, later);
+  assert.equal(shown.channel_id, threadId);
+  const regenId = buttonId(status, 'cancel').split(':')[2];
+  await waitFor(async () => (await job(regenId))?.messageId === status.id);
+  // A note would follow the record's update at once.
+  await new Promise((r) => setTimeout(r, 500));
+  await idle();
+  const notes = h.emu.messages(threadId).filter((m) => /thread starts from|Discord kept refusing/.test(m.content));
+  assert.deepEqual(notes.map((m) => m.content), []);
   h.emu.assertNoViolations();
 });
 
