@@ -19,6 +19,7 @@ import { deleteResult } from './delete-result.ts';
 import { deliverResult, interactionStatus } from './deliver.ts';
 import { followUpImages, followUpJob, type FollowUp } from './follow-up-jobs.ts';
 import { reasoningEmbed, type StatusMessage } from './job-flow.ts';
+import { postAgain } from './post-again.ts';
 import { runJobWithQuota } from './quota-hold.ts';
 import { INTERNAL_ERROR_MESSAGE, userMessage } from './reply-errors.ts';
 import { safeText } from '../util/safe-text.ts';
@@ -48,6 +49,9 @@ export async function handleComponent(interaction: ButtonInteraction | ModalSubm
         return await cancel(interaction, services, job);
       case 'delete':
         if (interaction.isButton()) await deleteResult(interaction, services, job);
+        return;
+      case 'repost':
+        if (interaction.isButton()) await postAgain(interaction, services, job);
         return;
       case 'why':
         if (interaction.user.id !== job.ownerId && !(await getServerSettings(services.stores, job.guildId)).tracePublic) {

@@ -12,6 +12,7 @@ import {
 import type { JobOutcome } from '../service/generation-service.ts';
 import type { JobPatch, KeptResult } from '../store/job-store.ts';
 import { resultMessage, threadName, type StatusMessage } from './job-flow.ts';
+import { postAgainRow } from './post-again.ts';
 import { scheduleRedelivery } from './redelivery.ts';
 import { INTERNAL_ERROR_MESSAGE } from './reply-errors.ts';
 import { DISCORD_RETRY_DELAYS_MS, retrying } from './retry.ts';
@@ -66,8 +67,9 @@ export interface DeliverTarget {
 }
 
 const NO_MENTIONS = { parse: [] as [], repliedUser: false };
+export const KEPT_NOTE = 'Discord kept refusing this image. It is kept safe and will be posted here.';
 export const KEPT_MESSAGE =
-  'Your image is finished, but Discord kept refusing it. It is kept safe, and the bot posts it here by itself as soon as Discord takes it.';
+  'Your image is finished, but Discord kept refusing it. It is kept safe, and the bot posts it here by itself as soon as Discord takes it (or press Post again).';
 
 /**
  * Posts a finished job, keeping the image until it is posted: in its thread (a new one from the
@@ -166,8 +168,8 @@ async function keepResult(services: BotServices, outcome: JobOutcome, target: De
   services.logger.warn({ job: jobId, attempt }, 'result kept for posting later');
   // Told once; a timer's later attempts that fail again say nothing new.
   if (attempt === 0) {
-    await settleStatus(services, target.status, { content: KEPT_MESSAGE, components: [] }, { job: jobId });
-    if (made) await noteInThread(services, made, KEPT_MESSAGE, { job: jobId });
+    await settleStatus(services, target.status, { content: KEPT_MESSAGE, components: [postAgainRow(jobId)] }, { job: jobId });
+    if (made) await noteInThread(services, made, KEPT_NOTE, { job: jobId });
   }
   const client = made?.client ?? target.channel?.client ?? statusAnchor(target.status)?.client;
   if (client) scheduleRedelivery(services, client, jobId, attempt);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 import type { APIMessage } from 'discord.js';
-import { KEPT_MESSAGE } from '../../src/bot/deliver.ts';
+import { KEPT_MESSAGE, KEPT_NOTE } from '../../src/bot/deliver.ts';
 import type { JobPatch } from '../../src/store/job-store.ts';
 import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
 import { ALICE, CHANNEL_A, GUILD_A, buttonId, personalize, startHarness, waitForMessageState, waitForThreadResult, type Harness } from '../e2e/harness.ts';
@@ -93,7 +93,7 @@ test('Discord refuses every upload everywhere: the image is kept, the user told,
   const kept = await h.services.stores.jobs.keptResult(jobId);
   assert.ok(kept, 'the image is in the store');
   assert.equal(kept.threadId, status.id);
-  await h.emu.waitForMessage(status.id, (m) => m.content === KEPT_MESSAGE, 15_000, since);
+  await h.emu.waitForMessage(status.id, (m) => m.content === KEPT_NOTE, 15_000, since);
   await idle();
 
   h.emu.stopFailingRequests();
@@ -126,6 +126,35 @@ test('a kept image is posted again by the running bot once Discord takes uploads
     h.services.redeliveryDelaysMs = undefined;
   }
   await idle();
+  h.emu.assertNoViolations();
+});
+
+test('Post again under a kept image: refused while Discord still fails (told to the clicker alone), posted once it takes uploads', async () => {
+  const since = h.emu.eventCursor();
+  h.emu.failRequests({ ...POST_MESSAGE, status: 502, times: Infinity, onlyWithFiles: true });
+  h.emu.failRequests({ method: 'PATCH', route: /^\/(webhooks|channels)\//, status: 502, times: Infinity, onlyWithFiles: true });
+  const { status, jobId } = await personalize(h, { options: { prompt: 'a clay teapot' } });
+  const kept = await waitForMessageState(h, status.id, (m) => m.content === KEPT_MESSAGE, 60_000, since);
+  await idle();
+
+  const first = h.emu.clickButton(status.id, buttonId(kept, 'repost'), ALICE);
+  const refused = await first.waitForReply(30_000);
+  await waitForMessageState(h, refused.id, (m) => /still refuses/.test(m.content), 30_000, since);
+  assert.ok(await h.services.stores.jobs.keptResult(jobId));
+
+  h.emu.stopFailingRequests();
+  const later = h.emu.eventCursor();
+  const second = h.emu.clickButton(status.id, buttonId(kept, 'repost'), ALICE);
+  const answer = await second.waitForReply(30_000);
+  assert.equal((answer.flags ?? 0) & 64, 64, 'ephemeral');
+  await waitForMessageState(h, answer.id, (m) => m.content === 'Posted.', 30_000, later);
+  const result = await h.emu.waitForMessage(status.id, (m) => m.attachments.length > 0, 15_000, later);
+  assert.match(result.content, /clay teapot/);
+  assert.equal(await h.services.stores.jobs.keptResult(jobId), undefined);
+
+  const third = h.emu.clickButton(status.id, buttonId(kept, 'repost'), ALICE);
+  const already = await third.waitForReply(30_000);
+  await waitForMessageState(h, already.id, (m) => /posted already/.test(m.content), 30_000, later);
   h.emu.assertNoViolations();
 });
 
