@@ -70,9 +70,13 @@ export async function runJob(
     located = message.id;
     await services.stores.jobs.update(job.id, { statusMessage: locationOf(message) }).catch((err) => logger.warn({ err, job: job.id }, 'could not record the status location'));
   };
-  const edit = async (payload: MessageEditOptions): Promise<void> => locate(await editStatus(status, payload));
-  // Before the status first shows the job: a process killed right after that edit still knows where it is.
-  await locate(status.message);
+  // Written before any edit shows the job (a process killed right after one still knows where the status
+  // is), without an await before the job is queued: callers rely on runJob queuing it synchronously.
+  const recorded = locate(status.message);
+  const edit = async (payload: MessageEditOptions): Promise<void> => {
+    await recorded;
+    await locate(await editStatus(status, payload));
+  };
   // Edits are coalesced and spaced, so a busy queue never floods Discord's rate limits.
   const refresh = (): void => {
     if (finished || pending) return;
