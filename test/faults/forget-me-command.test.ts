@@ -106,4 +106,5 @@ test('/subject forget-me leaves nothing of the user in the data folder, running 
   assert.equal(bobJob?.name, undefined);
   assert.equal(bobJob?.context, undefined);
   assert.deepEqual(await h.services.stores.jobs.listByUser(ALICE), []);
+  h.emu.assertNoViolations();
 });
