@@ -1,9 +1,11 @@
 import { InputError } from '../errors.ts';
 // Names in these messages are users' text, shown in Discord: escaped so they show literally.
 import { safeText } from '../util/safe-text.ts';
-import { CONTEXT_MAX_CHARS } from '../pipeline/request-options.ts';
-import { isBlankText, nameSkeleton } from '../pipeline/user-text.ts';
+import { nameSkeleton } from '../pipeline/user-text.ts';
 import { DEFAULT_IMAGE_LIMITS } from '../images/limits.ts';
+import { ListCache } from './subject-list-cache.ts';
+import { checkOwnNameFree, cleanContext, cleanName, fold, lookalike, nameTaken, sortByName, truncateName } from './subject-names.ts';
+import { rankSuggestions, type Suggestion } from './subject-suggestions.ts';
 import { assertId, isValidId, newId } from './ids.ts';
 import { normalizePhoto, type NormalizedPhoto, type PhotoRef, type PhotoStore } from './photo-store.ts';
 import type { Store } from './open-store.ts';
@@ -44,13 +46,11 @@ export interface Subject {
   updatedAt: number;
 }
 
-export const SUBJECT_NAME_MAX_CHARS = 32;
-export const SUBJECT_CONTEXT_MAX_CHARS = CONTEXT_MAX_CHARS;
+export { cleanContext, cleanName, fold, SUBJECT_CONTEXT_MAX_CHARS, SUBJECT_NAME_MAX_CHARS } from './subject-names.ts';
+export { MAX_SUGGESTIONS, SUGGESTION_NAME_MAX, type Suggestion } from './subject-suggestions.ts';
+
 export const SUBJECT_MAX_PHOTOS = DEFAULT_IMAGE_LIMITS.maxImages;
 export const DEFAULT_MAX_SUBJECTS_PER_USER = 20;
-/** Discord's limit on autocomplete choices, and on a choice's name. */
-export const MAX_SUGGESTIONS = 25;
-export const SUGGESTION_NAME_MAX = 100;
 
 export type PhotoInput = Uint8Array | { bytes: Uint8Array; name?: string };
 
@@ -60,11 +60,6 @@ export interface SaveSubjectInput {
   name: string;
   photos: readonly PhotoInput[];
   context?: string;
-}
-
-export interface Suggestion {
-  name: string;
-  value: string;
 }
 
 /** What SubjectStore needs of the grounding cache: drop an owner's cached groundings of deleted photos. */
@@ -105,8 +100,8 @@ export class SubjectStore {
   readonly #now: () => number;
   readonly #groundings?: GroundingInvalidator;
   readonly #jobs?: JobCopyInvalidator;
-  readonly #own: ListCache;
-  readonly #shared: ListCache;
+  readonly #own: ListCache<Subject>;
+  readonly #shared: ListCache<Subject>;
 
   constructor(store: Store, photos: PhotoStore, options: SubjectStoreOptions = {}) {
     this.#store = store;
@@ -328,21 +323,7 @@ export class SubjectStore {
     if (!isValidId(userId) || (guildId !== null && !isValidId(guildId))) return [];
     const own = await this.#own.get(userId);
     const shared = guildId === null ? [] : (await this.#shared.get(guildId)).filter((s) => s.ownerId !== userId);
-    const q = fold(query.replace(/\s+/gu, ' ').trim());
-    const ranked: { s: Subject; group: number; score: number }[] = [];
-    for (const [group, list] of [own, shared].entries()) {
-      for (const s of list) {
-        const f = fold(s.name);
-        const score = q === '' || f.startsWith(q) ? 0 : f.includes(q) ? 1 : -1;
-        if (score >= 0) ranked.push({ s, group, score });
-      }
-    }
-    ranked.sort((a, b) => a.group - b.group || a.score - b.score || compareNames(a.s.name, b.s.name));
-    return ranked.slice(0, MAX_SUGGESTIONS).map(({ s, group }) => {
-      const by = group === 1 ? options.ownerLabel?.(s.ownerId) : undefined;
-      const label = group === 0 ? s.name : by ? `${s.name} (shared by ${by})` : `${s.name} (shared)`;
-      return { name: truncate(label, SUGGESTION_NAME_MAX), value: s.id };
-    });
+    return rankSuggestions(own, shared, query, options.ownerLabel);
   }
 
   /** For PhotoStore.sweep: is this `subject:<id>` referrer still a subject? Other kinds: undefined. */
@@ -485,7 +466,7 @@ export class SubjectStore {
       // An autocomplete value (an id) that no longer resolves: never echo the raw id.
       throw new InputError('subject_not_found', 'That subject was deleted or is not shared in this server; pick one from the list.');
     }
-    throw new InputError('subject_not_found', `You have no subject named “${safeText(truncate(query, 40))}”.`);
+    throw new InputError('subject_not_found', `You have no subject named “${safeText(truncateName(query, 40))}”.`);
   }
 
   /** The record as it is now, under the owner's lock; gone means someone else deleted it meanwhile. */
@@ -553,117 +534,7 @@ function visibleTo(subject: Subject, userId: string, guildId: string | null): bo
   return subject.ownerId === userId || (guildId !== null && subject.sharedIn === guildId);
 }
 
-/** An own name that is the same (fold) or looks the same (confusable skeleton) as `name`: InputError. */
-function checkOwnNameFree(own: Subject[], name: string, exceptId?: string): void {
-  const others = own.filter((s) => s.id !== exceptId);
-  const same = others.find((s) => fold(s.name) === fold(name));
-  if (same) throw nameTaken(same.name);
-  const skeleton = nameSkeleton(name);
-  const alike = others.find((s) => nameSkeleton(s.name) === skeleton);
-  if (alike) throw lookalike(alike.name, 'is already one of your subjects');
-}
-
-function lookalike(existing: string, where: string): InputError {
-  return new InputError('subject_name_lookalike', `That name looks the same as “${safeText(existing)}”, which ${where}; choose one that is easy to tell apart.`);
-}
-
-/** Case- and width-insensitive form used for uniqueness and lookups. */
-export function fold(name: string): string {
-  return name.normalize('NFKC').toLowerCase();
-}
-
-// Control, format (except the zero-width joiner of emoji sequences), private use, unassigned, separators.
-const BAD_NAME_CHARS = /[\p{Cc}\p{Co}\p{Cn}\p{Zl}\p{Zp}]|(?!\u200d)\p{Cf}/u;
-
-/** Trims, collapses whitespace and checks a subject name. Throws InputError. */
-export function cleanName(raw: unknown): string {
-  const name = typeof raw === 'string' ? raw.normalize('NFC').replace(/\s+/gu, ' ').trim() : '';
-  if (!name) throw new InputError('subject_name', 'The subject needs a name.');
-  if ([...name].length > SUBJECT_NAME_MAX_CHARS) {
-    throw new InputError('subject_name', `The name is longer than ${SUBJECT_NAME_MAX_CHARS} characters.`);
-  }
-  if (BAD_NAME_CHARS.test(name) || !/[\p{L}\p{N}\p{S}\p{P}]/u.test(name)) {
-    throw new InputError('subject_name', 'The name contains characters that cannot be shown.');
-  }
-  // Hangul fillers, the blank braille pattern and the like are letters or symbols that show nothing.
-  if (isBlankText(name)) throw new InputError('subject_name', 'The name has no visible characters.');
-  return name;
-}
-
-/** Trims a context; blank means none. Throws InputError when too long. */
-export function cleanContext(raw: string | undefined): string | undefined {
-  if (raw === undefined || raw === null) return undefined;
-  const context = String(raw).replace(/\r\n?/g, '\n').trim();
-  if (!context) return undefined;
-  if (context.length > SUBJECT_CONTEXT_MAX_CHARS) {
-    throw new InputError('subject_context', `The context is longer than ${SUBJECT_CONTEXT_MAX_CHARS} characters.`);
-  }
-  return context;
-}
-
-function nameTaken(existing: string): InputError {
-  return new InputError('subject_name_taken', `You already have a subject named “${safeText(existing)}”.`);
-}
-
 function notOwner(): InputError {
   return new InputError('subject_not_owner', 'That subject belongs to someone else.');
 }
 
-const collator = new Intl.Collator('en', { sensitivity: 'base', numeric: true });
-
-function compareNames(a: string, b: string): number {
-  return collator.compare(a, b) || (a < b ? -1 : a > b ? 1 : 0);
-}
-
-function sortByName(list: Subject[]): Subject[] {
-  return [...list].sort((a, b) => compareNames(a.name, b.name) || a.createdAt - b.createdAt);
-}
-
-function truncate(text: string, max: number): string {
-  const chars = [...text];
-  return chars.length <= max ? text : `${chars.slice(0, max - 1).join('')}…`;
-}
-
-/**
- * Lists kept in memory per user or server for list() and suggest(). Writes invalidate the affected keys;
- * entries also expire after `ttlMs` (another process sharing Redis may have written). A load that overlaps
- * an invalidation of its key is returned but not kept, so it cannot undo the invalidation.
- */
-class ListCache {
-  readonly #entries = new Map<string, { list: Subject[]; at: number }>();
-  readonly #loading = new Map<string, object>();
-
-  constructor(
-    private readonly ttlMs: number,
-    private readonly maxKeys: number,
-    private readonly load: (key: string) => Promise<Subject[]>,
-  ) {}
-
-  async get(key: string): Promise<Subject[]> {
-    const hit = this.#entries.get(key);
-    if (hit && Date.now() - hit.at < this.ttlMs) {
-      this.#entries.delete(key); // refresh the LRU position
-      this.#entries.set(key, hit);
-      return hit.list;
-    }
-    const token = {};
-    this.#loading.set(key, token);
-    const at = Date.now();
-    try {
-      const list = await this.load(key);
-      if (this.#loading.get(key) === token) {
-        this.#entries.delete(key);
-        this.#entries.set(key, { list, at });
-        while (this.#entries.size > this.maxKeys) this.#entries.delete(this.#entries.keys().next().value!);
-      }
-      return list;
-    } finally {
-      if (this.#loading.get(key) === token) this.#loading.delete(key);
-    }
-  }
-
-  invalidate(key: string): void {
-    this.#entries.delete(key);
-    this.#loading.delete(key);
-  }
-}
