@@ -15,12 +15,20 @@ type Waiter = { predicate: (e: EmulatorEvent) => boolean; resolve: (e: EmulatorE
 export class EventLog {
   private readonly history: EmulatorEvent[] = [];
   private waiters: Waiter[] = [];
+  private readonly listeners = new Set<(e: EmulatorEvent) => void>();
 
   push(event: EmulatorEvent): void {
     this.history.push(event);
+    for (const listener of this.listeners) listener(event);
     const ready = this.waiters.filter((w) => w.predicate(event));
     this.waiters = this.waiters.filter((w) => !ready.includes(w));
     for (const waiter of ready) waiter.resolve(event);
+  }
+
+  /** Calls `listener` with every later event; returns the function that stops it. */
+  subscribe(listener: (e: EmulatorEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** Position to pass as `since`, so only later events match. */

@@ -1,0 +1,44 @@
+import { parseArgs } from 'node:util';
+import { startSandbox } from '../src/sandbox/start-sandbox.ts';
+
+const USAGE = `Usage: npm run sandbox -- [--port N] [--model DIR] [--data DIR]
+A local Discord, the bot and a web client in one process: open the URL it prints.
+Without --model (or MODEL_DIR) a random-weight test bundle is generated once under the data folder
+(default data/sandbox); its images are noise.`;
+
+async function main(): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({ options: { port: { type: 'string', default: '0' }, model: { type: 'string' }, data: { type: 'string' }, help: { type: 'boolean' } } }));
+  } catch (err) {
+    fail((err as Error).message.split('\n')[0]);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port must be 0-65535');
+  const modelDir = values.model ?? (process.env.MODEL_DIR || undefined);
+  if (!modelDir) process.stderr.write('No --model or MODEL_DIR: using the random-weight test bundle (generated on first run).\n');
+  const sandbox = await startSandbox({ port, modelDir, dataDir: values.data, env: process.env });
+  console.log(`Sandbox ready: ${sandbox.url}`);
+  let closing = false;
+  const stop = () => {
+    if (closing) return;
+    closing = true;
+    sandbox.close().finally(() => process.exit(0));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+main().catch((err) => {
+  process.stderr.write(`sandbox: ${(err as Error)?.message ?? err}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,228 @@
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { APIAttachment } from 'discord.js';
+import type { Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Emulator } from '../../test/emulator/driver.ts';
+import type { EmulatorEvent } from '../../test/emulator/events.ts';
+import type { InteractionHandle } from '../../test/emulator/interaction-handle.ts';
+import type { OptionValue } from '../../test/emulator/interaction-payloads.ts';
+import type { ModalValue } from '../../test/emulator/modal-submit.ts';
+import { describeViolation, type Violation } from '../../test/emulator/violations.ts';
+import { visibleTo } from './visibility.ts';
+import { SANDBOX_CHANNELS, SANDBOX_GUILD, SANDBOX_MEMBERS } from './world.ts';
+
+const WEB_DIR = join(fileURLToPath(new URL('.', import.meta.url)), 'web');
+const STATIC: Record<string, string> = { '/': 'index.html', '/app.js': 'app.js', '/render.js': 'render.js', '/markdown.js': 'markdown.js', '/style.css': 'style.css' };
+const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
+const MAX_UPLOAD_BYTES = 25 * 2 ** 20;
+/** Discord shows "This interaction failed" when the bot has not answered within 3 s. */
+const ACK_WAIT_MS = 3_500;
+
+export interface WebServerOptions {
+  emulator: Emulator;
+  logger: Logger;
+  port: number;
+  fixtureModel: boolean;
+  modelDir: string;
+}
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+/**
+ * The web client's side of the sandbox: static page, a JSON API that acts as a member through the
+ * emulator's driver (the same INTERACTION_CREATE and message events Discord's own client causes),
+ * and a WebSocket that pushes what each member would see as it happens.
+ */
+export async function startWebServer(o: WebServerOptions): Promise<{ url: string; close(): Promise<void> }> {
+  const emu = o.emulator;
+  const uploads = new Map<string, APIAttachment>();
+  const openModals = new Map<string, InteractionHandle>();
+  const viewers = new Map<WebSocket, string>();
+  const cdnOrigin = new URL(emu.cdnBase).origin;
+
+  const channelView = (channelId: string, viewer: string) => ({
+    messages: emu.messages(channelId).filter((m) => visibleTo(m, viewer)),
+    threads: emu.threads(channelId),
+  });
+
+  /** The member's view of an interaction's first answer: a modal to fill, a failure, or fine (the rest comes by WebSocket). */
+  const answer = async (handle: InteractionHandle) => {
+    try {
+      await handle.waitForAck(ACK_WAIT_MS);
+    } catch {
+      return { failed: 'This interaction failed (the bot did not answer within 3 s).' };
+    }
+    if (handle.callbackType !== 9) return { ok: true };
+    const modal = await handle.waitForModal();
+    openModals.set(handle.id, handle);
+    return { modal, modalId: handle.id };
+  };
+
+  const optionValues = (raw: Record<string, unknown> = {}): Record<string, OptionValue> =>
+    Object.fromEntries(Object.entries(raw).map(([name, value]) => {
+      if (value && typeof value === 'object' && 'attachment' in value) return [name, upload(String((value as { attachment: unknown }).attachment))];
+      if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return [name, value];
+      throw new HttpError(400, `option ${name} has an unusable value`);
+    }));
+
+  const upload = (id: string): APIAttachment => {
+    const found = uploads.get(id);
+    if (!found) throw new HttpError(400, `no uploaded file ${id}`);
+    return found;
+  };
+
+  const member = (id: unknown): string => {
+    if (!SANDBOX_MEMBERS.some((m) => m.id === id)) throw new HttpError(400, 'unknown member');
+    return String(id);
+  };
+
+  const routes: Record<string, (body: Record<string, unknown>, url: URL, req: IncomingMessage) => Promise<unknown>> = {
+    'GET /api/world': async () => ({
+      guild: SANDBOX_GUILD,
+      channels: SANDBOX_CHANNELS,
+      members: SANDBOX_MEMBERS.map(({ id, username }) => ({ id, username })),
+      botUserId: emu.botUserId,
+      commands: emu.commands(SANDBOX_GUILD.id),
+      fixtureModel: o.fixtureModel,
+      modelDir: o.modelDir,
+      violations: emu.violations().map(describeViolation),
+    }),
+    'GET /api/channel': async (_, url) => channelView(String(url.searchParams.get('id')), member(url.searchParams.get('viewer'))),
+    'POST /api/upload': async (_, url, req) => {
+      const bytes = await readBody(req, MAX_UPLOAD_BYTES);
+      const filename = url.searchParams.get('filename') || 'upload.bin';
+      const attachment = emu.uploadAttachment(bytes, filename, req.headers['content-type'] || undefined);
+      uploads.set(attachment.id, attachment);
+      return { id: attachment.id, filename: attachment.filename, size: attachment.size };
+    },
+    'POST /api/command': async (b) =>
+      answer(emu.runSlashCommand({
+        guildId: SANDBOX_GUILD.id, channelId: String(b.channelId), userId: member(b.userId), name: String(b.name),
+        ...(b.subcommand ? { subcommand: String(b.subcommand) } : {}),
+        options: optionValues(b.options as Record<string, unknown>),
+      })),
+    'POST /api/autocomplete': async (b) => ({
+      choices: await emu.autocomplete({
+        guildId: SANDBOX_GUILD.id, channelId: String(b.channelId), userId: member(b.userId), name: String(b.name),
+        ...(b.subcommand ? { subcommand: String(b.subcommand) } : {}),
+        options: optionValues(b.options as Record<string, unknown>), focused: String(b.focused),
+      }),
+    }),
+    'POST /api/button': async (b) => answer(emu.clickButton(String(b.messageId), String(b.customId), member(b.userId))),
+    'POST /api/select': async (b) => answer(emu.selectMenu(String(b.messageId), String(b.customId), member(b.userId), (b.values as unknown[]).map(String))),
+    'POST /api/modal': async (b) => {
+      const opened = openModals.get(String(b.modalId));
+      if (!opened) throw new HttpError(400, 'that modal is no longer open');
+      const handle = await emu.submitModal(opened, b.values as Record<string, ModalValue>, member(b.userId));
+      openModals.delete(opened.id);
+      return answer(handle);
+    },
+    'POST /api/message': async (b) => {
+      const attachments = ((b.attachmentIds as unknown[]) ?? []).map((id) => upload(String(id)));
+      emu.postMessage(String(b.channelId), member(b.userId), String(b.content ?? ''), attachments);
+      return { ok: true };
+    },
+  };
+
+  const server = createServer((req, res) => void handle(req, res));
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://sandbox');
+    try {
+      const file = req.method === 'GET' ? STATIC[url.pathname] : undefined;
+      if (file) {
+        res.writeHead(200, {
+          'content-type': TYPES[extname(file)],
+          'cache-control': 'no-store',
+          // Bot and member text is only ever set as text, but nothing inline may run even if it were not.
+          'content-security-policy': `default-src 'self'; img-src 'self' blob: ${cdnOrigin}; connect-src 'self'; style-src 'self'`,
+        });
+        res.end(await readFile(join(WEB_DIR, file)));
+        return;
+      }
+      if (url.pathname === '/favicon.ico') {
+        res.writeHead(204).end();
+        return;
+      }
+      const route = routes[`${req.method} ${url.pathname}`];
+      if (!route) throw new HttpError(404, 'not found');
+      const body = req.method === 'POST' && url.pathname !== '/api/upload' ? JSON.parse((await readBody(req, 2 ** 20)).toString('utf8') || '{}') : {};
+      const result = await route(body, url, req);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(result));
+    } catch (err) {
+      const status = err instanceof HttpError ? err.status : 400;
+      // Emulator refusals (a disabled button, a modal field too long) are what Discord's client would stop.
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: (err as Error).message }));
+    }
+  }
+
+  const sockets = new WebSocketServer({ server, path: '/ws' });
+  sockets.on('connection', (socket, req) => {
+    const viewer = new URL(req.url ?? '', 'http://sandbox').searchParams.get('viewer') ?? '';
+    viewers.set(socket, viewer);
+    socket.on('message', (data) => {
+      const msg = JSON.parse(data.toString()) as { viewer?: string };
+      if (msg.viewer) viewers.set(socket, msg.viewer);
+    });
+    socket.on('close', () => viewers.delete(socket));
+  });
+  const push = (make: (viewer: string) => unknown) => {
+    for (const [socket, viewer] of viewers) {
+      const payload = make(viewer);
+      if (payload) socket.send(JSON.stringify(payload));
+    }
+  };
+  const unsubscribe = emu.onEvent((event: EmulatorEvent) => {
+    if (event.kind === 'message_create' || event.kind === 'message_update') {
+      const message = event.message as { flags?: number };
+      push((viewer) => visibleTo(message, viewer) && { type: 'message', channelId: event.channelId, message });
+    } else if (event.kind === 'message_delete') {
+      push(() => ({ type: 'delete', channelId: event.channelId, messageId: event.messageId }));
+    } else if (event.kind === 'thread_create') {
+      push(() => ({ type: 'thread', thread: event.thread }));
+    }
+  });
+  // Violations (and interactions left unanswered past 3 s) are found when asked; ask often.
+  let reported = 0;
+  const watch = setInterval(() => {
+    const all: Violation[] = emu.violations();
+    for (const v of all.slice(reported)) {
+      const text = describeViolation(v);
+      o.logger.warn({ violation: v }, `Discord would refuse this: ${text}`);
+      push(() => ({ type: 'violation', text }));
+    }
+    reported = all.length;
+  }, 500);
+
+  server.listen(o.port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    async close() {
+      clearInterval(watch);
+      unsubscribe();
+      for (const socket of viewers.keys()) socket.terminate();
+      sockets.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new HttpError(413, `upload over ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}

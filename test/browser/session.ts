@@ -1,0 +1,78 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import sharp from 'sharp';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startSandbox, type Sandbox } from '../../src/sandbox/start-sandbox.ts';
+
+const CANDIDATES = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter((p): p is string => Boolean(p));
+
+/** Debian's Chromium (never a downloaded browser); undefined when it is not installed. */
+export const chromiumPath = CANDIDATES.find((p) => existsSync(p));
+export const skipReason = chromiumPath
+  ? false
+  : 'no Chromium found (install Debian\'s chromium package: apt-get install chromium, or set CHROMIUM_PATH); the browser tests need a real browser';
+
+/** Screenshots of the main states land here (git-ignored), one folder per test file. */
+export function artifactsDir(name: string): string {
+  const dir = resolve('test-artifacts', 'browser', name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+export interface Session {
+  sandbox: Sandbox;
+  browser: Browser;
+  page: Page;
+  /** A photo-like PNG on disk, for file pickers. */
+  photo(name: string, color: string): Promise<string>;
+  shot(name: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A sandbox with the fixture model in a temp data folder, and a browser page on it, ready. */
+export async function openSession(artifacts: string): Promise<Session> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'xcot-sandbox-browser-'));
+  const sandbox = await startSandbox({ dataDir, logLevel: process.env.E2E_LOG ?? 'silent' });
+  const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const pageErrors: string[] = [];
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  page.on('console', (m) => m.type() === 'error' && pageErrors.push(m.text()));
+  await page.goto(sandbox.url);
+  await page.locator('body[data-ready="true"][data-live="true"]').waitFor();
+  return {
+    sandbox,
+    browser,
+    page,
+    async photo(name, color) {
+      const file = join(dataDir, name);
+      await sharp({ create: { width: 160, height: 120, channels: 3, background: color } })
+        .composite([{ input: { create: { width: 50, height: 40, channels: 3, background: '#ffffff' } }, left: 10, top: 10 }])
+        .png()
+        .toFile(file);
+      return file;
+    },
+    async shot(name) {
+      await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+    },
+    async close() {
+      await browser.close().catch(() => {});
+      await sandbox.close();
+      rmSync(dataDir, { recursive: true, force: true });
+      if (pageErrors.length > 0) throw new Error(`the page logged errors:\n${pageErrors.join('\n')}`);
+    },
+  };
+}
+
+/** Drops a file on `selector` the way a drag from the desktop does (a real DataTransfer with a File). */
+export async function dropFile(page: Page, selector: string, name: string, bytes: Buffer, type = 'image/png'): Promise<void> {
+  const transfer = await page.evaluateHandle(({ name, data, type }) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([Uint8Array.from(atob(data), (c) => c.charCodeAt(0))], name, { type }));
+    return dt;
+  }, { name, data: bytes.toString('base64'), type });
+  await page.dispatchEvent(selector, 'dragover', { dataTransfer: transfer });
+  await page.dispatchEvent(selector, 'drop', { dataTransfer: transfer });
+}
