@@ -13,7 +13,6 @@ import { fillModal, type ModalValue } from './modal-submit.ts';
 import { Renderer } from './payloads.ts';
 import { hasPermission } from './permissions.ts';
 import { RateLimiter, type ForcedRateLimit } from './rate-limit.ts';
-import { ReactionService } from './reactions.ts';
 import { appRoutes } from './routes-app.ts';
 import { channelRoutes } from './routes-channels.ts';
 import { guildRoutes } from './routes-guilds.ts';
@@ -103,7 +102,6 @@ export class Emulator {
   private readonly limiter: RateLimiter;
   private readonly rest: RestServer;
   private readonly faults = new RequestFaults();
-  private readonly reactions: ReactionService;
 
   constructor(options: EmulatorOptions) {
     this.clock = options.clock ?? new TestClock();
@@ -134,7 +132,6 @@ export class Emulator {
       dailyCommandCreateLimit: options.dailyCommandCreateLimit ?? 200,
     };
     this.payloads = new InteractionPayloads(this.state, renderer);
-    this.reactions = new ReactionService(this.core);
     this.limiter = new RateLimiter(options.rateLimit?.limit, options.rateLimit?.windowMs);
     const routes = [appRoutes, channelRoutes, guildRoutes, interactionRoutes].flatMap((build) => build(this.core));
     this.rest = new RestServer(routes, options.token, this.limiter, report, this.faults);
@@ -247,16 +244,6 @@ export class Emulator {
       parent: opened.record,
       ...(source ? { sourceMessageId: source.id, message: this.core.renderer.message(source) } : {}),
     });
-  }
-
-  /** A user adds a unicode emoji reaction to a message; false when they had already made it. */
-  react(messageId: string, userId: string, emoji: string): boolean {
-    return this.reactions.add(messageId, userId, emoji);
-  }
-
-  /** A user takes their reaction back; false when they had not made it. */
-  unreact(messageId: string, userId: string, emoji: string): boolean {
-    return this.reactions.remove(messageId, userId, emoji);
   }
 
   /** A user posts in a channel or thread; attachments come from `uploadAttachment`. */
