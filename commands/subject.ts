@@ -11,6 +11,7 @@ import {
 } from 'discord.js';
 import { downloadAttachment } from '../src/bot/attachment-downloader.ts';
 import type { BotCommand } from '../src/bot/command.ts';
+import { postModLog } from '../src/bot/mod-log.ts';
 import { confirmPhotoUse } from '../src/bot/photo-confirmations.ts';
 import { userMessage } from '../src/bot/reply-errors.ts';
 import { assertNotBlocked } from '../src/bot/server-rules.ts';
@@ -204,28 +205,41 @@ async function share(interaction: ChatInputCommandInteraction, services: BotServ
 }
 
 async function unshare(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
-  const s = await moderate(interaction, services, 'unshare');
-  return { content: `${quote(s.name)} is no longer shared.` };
+  const { subject, note } = await moderate(interaction, services, 'unshare');
+  return { content: [`${quote(subject.name)} is no longer shared.`, note].filter(Boolean).join('\n') };
 }
 
 async function remove(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
-  const s = await moderate(interaction, services, 'delete');
-  return { content: `Deleted ${quote(s.name)}.` };
+  const { subject, note } = await moderate(interaction, services, 'delete');
+  return { content: [`Deleted ${quote(subject.name)}.`, note].filter(Boolean).join('\n') };
 }
 
-/** unshare / delete: the owner, or a member with Manage Server where the subject is shared. */
-async function moderate(interaction: ChatInputCommandInteraction, services: BotServices, action: 'unshare' | 'delete'): Promise<Subject> {
+/**
+ * unshare / delete: the owner, or a member with Manage Server where the subject is shared. What a
+ * manager does to another member's subject goes to the mod log, so nothing is taken from anyone silently.
+ */
+async function moderate(
+  interaction: ChatInputCommandInteraction,
+  services: BotServices,
+  action: 'unshare' | 'delete',
+): Promise<{ subject: Subject; note: string | null }> {
   const { subjects } = services.stores;
   const userId = interaction.user.id;
   const guildId = interaction.guildId;
   const target = await find(interaction, services);
+  const settings = await getServerSettings(services.stores, guildId);
   // A server may keep deleting a shared subject to its owner (its managers can still unshare it).
-  const ownerOnly = action === 'delete' && (await getServerSettings(services.stores, guildId)).sharedDelete === 'owner_only';
+  const ownerOnly = action === 'delete' && settings.sharedDelete === 'owner_only';
   const manager = canManageGuild(interaction);
   try {
-    return action === 'delete'
-      ? await subjects.delete(userId, guildId, target.id, { canManageGuild: manager && !ownerOnly })
-      : await subjects.unshare(userId, guildId, target.id, { canManageGuild: manager });
+    const subject =
+      action === 'delete'
+        ? await subjects.delete(userId, guildId, target.id, { canManageGuild: manager && !ownerOnly })
+        : await subjects.unshare(userId, guildId, target.id, { canManageGuild: manager });
+    if (subject.ownerId === userId) return { subject, note: null };
+    const did = action === 'delete' ? 'Deleted' : 'Unshared';
+    const note = await postModLog(interaction, services, settings.modLogChannel, [`${did} <@${subject.ownerId}>'s shared subject ${quote(subject.name)}`], 'Moderator action');
+    return { subject, note };
   } catch (err) {
     if (err instanceof UserFacingError && err.code === 'subject_not_owner' && ownerOnly && manager) {
       throw new InputError('subject_not_owner', `In this server only its owner can delete ${quote(target.name)}; you can \`/subject unshare\` it.`);

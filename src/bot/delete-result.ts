@@ -1,12 +1,15 @@
 import { DiscordAPIError, MessageFlags, PermissionFlagsBits, RESTJSONErrorCodes, Routes, type ButtonInteraction } from 'discord.js';
 import { InputError } from '../errors.ts';
 import type { JobRecord } from '../store/index.ts';
+import { getServerSettings } from '../store/server-settings.ts';
+import { postModLog } from './mod-log.ts';
 import type { BotServices } from './services.ts';
 
 /**
  * The Delete button under a result: its owner, or a member who may manage messages or the server,
  * removes the result message (the one carrying the button). The job record keeps a note that it was
- * deleted and lets go of the photos uploaded for it; anyone else is refused, privately.
+ * deleted and lets go of the photos uploaded for it; anyone else is refused, privately. A moderator's
+ * delete of someone else's image is posted to the server's mod log.
  *
  * The thread the result may sit in, and the reply it was started from, are left as they are: the
  * reply says only that the image is in the thread, and the thread may hold other members' messages
@@ -38,7 +41,13 @@ export async function deleteResult(interaction: ButtonInteraction, services: Bot
       if (!(err instanceof DiscordAPIError && err.code === RESTJSONErrorCodes.UnknownMessage)) throw err;
     }
     await services.stores.jobs.markDeleted(job.id, owner ? 'owner' : 'moderator');
-    await interaction.editReply({ content: 'Deleted.' });
+    // A member's image removed by someone else is never silent: the server's mod log says who and whose.
+    const note = owner
+      ? null
+      : await postModLog(interaction, services, (await getServerSettings(services.stores, interaction.guildId)).modLogChannel, [
+          `Deleted an image by <@${job.ownerId}> in <#${interaction.channelId}>`,
+        ], 'Moderator action');
+    await interaction.editReply({ content: note ? `Deleted.\n${note}` : 'Deleted.' });
   } finally {
     deleting.delete(job.id);
   }

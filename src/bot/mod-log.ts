@@ -1,16 +1,26 @@
-import type { ChatInputCommandInteraction } from 'discord.js';
+import type { Interaction } from 'discord.js';
 import { safeText } from '../util/safe-text.ts';
 import type { BotServices } from './services.ts';
 
 const MESSAGE_MAX = 2000;
 
+/** Who acted, where: any interaction in a server. */
+type Actor = Pick<Interaction, 'client' | 'user' | 'guildId'>;
+
 /**
- * Posts who changed which settings to the server's mod-log channel. Never pings (the admin's mention
- * renders, nobody is notified). Resolves with a note for the admin when it could not be posted, else null.
+ * Posts who changed what to the server's mod-log channel: settings, or a moderator's action on a
+ * member's subject or image. Never pings (mentions render, nobody is notified). Resolves with a note
+ * for the admin when it could not be posted, else null.
  */
-export async function postModLog(interaction: ChatInputCommandInteraction, services: BotServices, channelId: string | null, changes: string[]): Promise<string | null> {
+export async function postModLog(
+  interaction: Actor,
+  services: BotServices,
+  channelId: string | null,
+  changes: string[],
+  title = 'Bot settings changed',
+): Promise<string | null> {
   if (!channelId || changes.length === 0) return null;
-  const head = `**Bot settings changed** by <@${interaction.user.id}> (${safeText(interaction.user.username)}):`;
+  const head = `**${title}** by <@${interaction.user.id}> (${safeText(interaction.user.username)}):`;
   let content = head;
   for (const [i, line] of changes.entries()) {
     const next = `\n• ${line}`;

@@ -17,6 +17,7 @@ import {
   GUILD_B,
   MANAGE_GUILD,
   buttonId,
+  personalize,
   photo,
   startHarness,
   waitForThreadResult,
@@ -229,8 +230,27 @@ test('subjects: sharing can be kept to managers, and deleting a shared subject t
 
   assert.match((await subject('delete', CAROL)).content, /only its owner can delete \*\*Rex\*\*/);
   assert.equal(await h.services.stores.subjects.count(ALICE), 1);
+  const since = h.emu.eventCursor();
   assert.match((await subject('unshare', CAROL)).content, /no longer shared/);
+  // A manager's action on a member's subject is never silent.
+  const logged = await h.emu.waitForMessage(MODLOG, (m) => /Moderator action/.test(m.content), 5000, since);
+  assert.match(logged.content, new RegExp(`by <@${CAROL}> \\(carol\\):\\n• Unshared <@${ALICE}>'s shared subject \\*\\*Rex\\*\\*`));
   assert.match((await subject('delete', ALICE)).content, /Deleted \*\*Rex\*\*/);
+  assert.equal(h.emu.messages(MODLOG).filter((m) => /Moderator action/.test(m.content)).length, 1, "the owner's own delete is not logged");
+  for (const b of modlogBodies) assert.deepEqual(b.allowed_mentions, { parse: [] });
+  h.emu.assertNoViolations();
+});
+
+test("a manager deleting a member's image is logged to the mod log; the owner deleting their own is not", async () => {
+  const since = h.emu.eventCursor();
+  const started = await personalize(h, { userId: BOB, options: { prompt: 'a kite over the dunes' } });
+  const { result } = await waitForThreadResult(h, since);
+  assert.ok(started.jobId);
+  const click = h.emu.clickButton(result.id, buttonId(result, 'delete'), CAROL);
+  assert.equal((await click.waitForReply(10_000)).content, 'Deleted.');
+  const logged = await h.emu.waitForMessage(MODLOG, (m) => /Deleted an image by/.test(m.content), 5000, since);
+  assert.match(logged.content, new RegExp(`\\*\\*Moderator action\\*\\* by <@${CAROL}> \\(carol\\):\\n• Deleted an image by <@${BOB}> in <#\\d+>`));
+  for (const b of modlogBodies) assert.deepEqual(b.allowed_mentions, { parse: [] });
   h.emu.assertNoViolations();
 });
 
