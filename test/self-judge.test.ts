@@ -91,3 +91,22 @@ test('subject and prompt questions equal transformers.js run whole; the subject 
   const cold = await p.judge(subject, candidates, PROMPT);
   assert.deepEqual(cold, judged);
 });
+
+test('the public export\'s attention forms (mha, gqa) give the concat form\'s answers: same weights, prefix continued the same', async () => {
+  const expected = await p.judge(subject, candidates.slice(0, 1), PROMPT);
+  for (const form of ['mha', 'gqa'] as const) {
+    const other = await Personalizer.load(tinyBundle(1, form), { intraOpThreads: 1 });
+    try {
+      const s = await other.prepareImages(photos.map((bytes, i) => ({ bytes, name: `photo${i}` })));
+      await other.ground(s, {}, { maxNewTokens: 2 });
+      const hits = other.cacheStats().prefixHits;
+      const judged = await other.judge(s, candidates.slice(0, 1), PROMPT);
+      assert.equal(other.cacheStats().prefixHits - hits, 1, `${form}: grounding's prefix was not reused`);
+      for (const key of ['fidelity', 'alignment', 'photoAlignment'] as const) {
+        judged[key].forEach((v, i) => assert.ok(Math.abs(v - expected[key][i]) < TOLERANCE, `${form} ${key}[${i}] ${v} vs ${expected[key][i]}`));
+      }
+    } finally {
+      await other.close();
+    }
+  }
+});
