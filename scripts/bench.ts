@@ -14,19 +14,23 @@ import { WorkerEngine } from '../src/engine/worker/worker-engine.ts';
 import sharp from 'sharp';
 import ort from 'onnxruntime-node';
 import { GRAPH_IO } from '../src/bundle/contract.ts';
+import { benchCandidates } from './bench-candidates.ts';
 
 /**
  * Our pipeline against transformers.js' MultiModalityCausalLM on the same bundle, in one process
  * run, same inputs: greedy text-to-image with guidance 5 (transformers.js' uncond convention, so
  * both do the same work). Figures go to stdout and, with --json, to a file.
  */
-const USAGE = 'Usage: npm run bench -- [--bundle DIR] [--quick] [--steps N] [--json FILE]\n--steps N times the first N image tokens (prefill included) instead of whole images, for big bundles.';
+const USAGE =
+  'Usage: npm run bench -- [--bundle DIR] [--quick] [--steps N] [--json FILE] [--candidates [--scorers DIR]]\n--steps N times the first N image tokens (prefill included) instead of whole images, for big bundles.\n--candidates: only the group figure instead: draw 4 candidates, then score them (embedding scorers from --scorers, and the self-judge).';
 const PROMPT = 'a dog wearing a space suit on the moon';
 /** Four jobs of different lengths for the concurrency figure (ours: batched together; reference: in turn). */
 const PROMPTS = [PROMPT, 'a red mug on a wooden table', 'the same dog asleep on a sofa in a sunny living room, watercolour', 'a cat'];
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { bundle: { type: 'string' }, quick: { type: 'boolean' }, steps: { type: 'string' }, json: { type: 'string' }, help: { type: 'boolean' } } });
+  const { values } = parseArgs({
+    options: { bundle: { type: 'string' }, quick: { type: 'boolean' }, steps: { type: 'string' }, json: { type: 'string' }, candidates: { type: 'boolean' }, scorers: { type: 'string' }, help: { type: 'boolean' } },
+  });
   const stepLimit = values.steps === undefined ? undefined : Number(values.steps);
   if (stepLimit !== undefined && !(Number.isInteger(stepLimit) && stepLimit > 0)) throw new Error('--steps takes a positive whole number');
   if (values.help) return void console.log(USAGE);
@@ -38,7 +42,7 @@ async function main(): Promise<void> {
     makeBundle({ out: dir, seed: 1, dims: TINY_DIMS });
   }
   try {
-    const results = await run(dir, values.quick ? 1 : 3, stepLimit);
+    const results = values.candidates ? await benchCandidates(dir, values.scorers) : await run(dir, values.quick ? 1 : 3, stepLimit);
     console.log(JSON.stringify(results, null, 2));
     if (values.json) await writeFile(values.json, `${JSON.stringify(results, null, 2)}\n`);
   } finally {
