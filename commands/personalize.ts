@@ -15,7 +15,7 @@ import { userMessage } from '../src/bot/reply-errors.ts';
 import { applyCaps, assertChannelAllowed, assertNotBlocked, assertTraceAllowed } from '../src/bot/server-rules.ts';
 import type { BotServices } from '../src/bot/services.ts';
 import { admitUserJob, type UserJobAdmission } from '../src/bot/user-job-limit.ts';
-import { CONTEXT_MAX_CHARS, GenerateOptionsSchema, MAX_COUNT, NAME_MAX_CHARS, parseOrThrow, PROMPT_MAX_CHARS } from '../src/pipeline/request-options.ts';
+import { CandidatesSchema, CONTEXT_MAX_CHARS, GenerateOptionsSchema, MAX_CANDIDATES, MAX_COUNT, NAME_MAX_CHARS, parseOrThrow, PROMPT_MAX_CHARS } from '../src/pipeline/request-options.ts';
 import { newId, type JobRecord } from '../src/store/index.ts';
 import { getServerSettings, type ServerSettings } from '../src/store/server-settings.ts';
 
@@ -35,7 +35,10 @@ data
   .addBooleanOption((o) => o.setName('trace').setDescription('Post the reasoning with the image'))
   .addIntegerOption((o) => o.setName('seed').setDescription('Same seed, same picture').setMinValue(0).setMaxValue(2 ** 32 - 1))
   .addNumberOption((o) => o.setName('guidance').setDescription('How closely to follow the prompt (1-20, default 5)').setMinValue(1).setMaxValue(20))
-  .addIntegerOption((o) => o.setName('count').setDescription(`Images at once (1-${MAX_COUNT})`).setMinValue(1).setMaxValue(MAX_COUNT));
+  .addIntegerOption((o) => o.setName('count').setDescription(`Images at once (1-${MAX_COUNT})`).setMinValue(1).setMaxValue(MAX_COUNT))
+  .addIntegerOption((o) =>
+    o.setName('candidates').setDescription(`Draw several (1-${MAX_CANDIDATES}), show the best first, pick another from a menu`).setMinValue(1).setMaxValue(MAX_CANDIDATES),
+  );
 
 async function execute(interaction: ChatInputCommandInteraction, services: BotServices): Promise<void> {
   // Bad text and what this server does not allow are refused before anything is downloaded, stored or
@@ -51,12 +54,14 @@ async function execute(interaction: ChatInputCommandInteraction, services: BotSe
     assertNotBlocked(settings, [texts.prompt, texts.name, texts.context]);
     const trace = o.getBoolean('trace') ?? false;
     assertTraceAllowed(settings, trace);
-    const { count, cfgWeight } = applyCaps(settings, { count: o.getInteger('count'), guidance: o.getNumber('guidance') });
+    const { count, cfgWeight, candidates } = applyCaps(settings, { count: o.getInteger('count'), guidance: o.getNumber('guidance'), candidates: o.getInteger('candidates') });
     const options = parseOrThrow(GenerateOptionsSchema, { prompt: texts.prompt, seed: o.getInteger('seed') ?? undefined, cfgWeight, count });
+    const group = candidates > 1 ? parseOrThrow(CandidatesSchema, candidates) : undefined;
     // Checked again, and held, when the job is made; this answers the usual case before the public reply.
     admitUserJob(services.queue, interaction.user.id, interaction.guildId, settings.jobsPerUser).release();
-    await services.quota.check(interaction.user.id, interaction.guildId, options.count);
-    request = { options, trace };
+    // Every candidate is an image drawn, so every one counts against the quota.
+    await services.quota.check(interaction.user.id, interaction.guildId, group ?? options.count);
+    request = { options, trace, candidates: group };
   } catch (err) {
     const content = userMessage(err, services.logger, { command: 'personalize' });
     await interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
@@ -78,7 +83,7 @@ async function execute(interaction: ChatInputCommandInteraction, services: BotSe
   let job: JobRecord;
   let admission: UserJobAdmission;
   try {
-    ({ job, admission } = await createJob(interaction, services, request.options, settings));
+    ({ job, admission } = await createJob(interaction, services, request, settings));
   } catch (err) {
     // The public "thinking…" reply goes; the reason is for the user alone.
     const content = userMessage(err, services.logger, { command: 'personalize' });
@@ -97,14 +102,17 @@ async function execute(interaction: ChatInputCommandInteraction, services: BotSe
 interface Request {
   options: { prompt: string; seed?: number; cfgWeight: number; count: number };
   trace: boolean;
+  /** A group of candidates (2-8) instead of `count` images. */
+  candidates?: number;
 }
 
 async function createJob(
   interaction: ChatInputCommandInteraction,
   services: BotServices,
-  options: Request['options'],
+  request: Request,
   settings: ServerSettings,
 ): Promise<{ job: JobRecord; admission: UserJobAdmission }> {
+  const { options } = request;
   const admission = admitUserJob(services.queue, interaction.user.id, interaction.guildId, settings.jobsPerUser);
   // Refuse a full queue before downloading or storing anything: the place taken here counts against the
   // caps at once (others running /personalize meanwhile cannot take it) and becomes the job in runJob.
@@ -112,7 +120,8 @@ async function createJob(
   try {
     const reservation = services.queue.reserve(id, interaction.user.id, interaction.guildId);
     try {
-      return { job: await withQuota(services, id, interaction.user.id, interaction.guildId, options.count ?? 1, () => intake(interaction, services, id, options)), admission };
+      const images = request.candidates ?? options.count;
+      return { job: await withQuota(services, id, interaction.user.id, interaction.guildId, images, () => intake(interaction, services, id, options, request.candidates)), admission };
     } catch (err) {
       reservation.release();
       throw err;
@@ -128,6 +137,7 @@ async function intake(
   services: BotServices,
   id: string,
   options: { prompt: string; seed?: number; cfgWeight?: number; count?: number },
+  candidates: number | undefined,
 ): Promise<JobRecord> {
   const o = interaction.options;
   const { stores } = services;
@@ -144,6 +154,7 @@ async function intake(
       prompt: options.prompt,
       seed: options.seed ?? Math.floor(Math.random() * 2 ** 31),
       options: { cfgWeight: options.cfgWeight, count: options.count },
+      candidates,
       subjectId: subject?.id,
       photoHashes: photoHashes.length ? photoHashes : undefined,
       name: o.getString('name') ?? subject?.name,

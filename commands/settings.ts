@@ -12,7 +12,7 @@ import { consentRequired } from '../src/bot/photo-confirmations.ts';
 import { userMessage } from '../src/bot/reply-errors.ts';
 import type { BotServices } from '../src/bot/services.ts';
 import { InputError } from '../src/errors.ts';
-import { MAX_COUNT } from '../src/pipeline/request-options.ts';
+import { MAX_CANDIDATES, MAX_COUNT } from '../src/pipeline/request-options.ts';
 import {
   BLOCKED_PHRASE_MAX_CHARS,
   getServerSettings,
@@ -46,6 +46,8 @@ const data = new SlashCommandBuilder()
       .setDescription('Image count and guidance: defaults and caps; images per member in the queue')
       .addIntegerOption((o) => o.setName('count_default').setDescription('Images per /personalize when not given').setMinValue(1).setMaxValue(MAX_COUNT))
       .addIntegerOption((o) => o.setName('count_max').setDescription('Most images per /personalize').setMinValue(1).setMaxValue(MAX_COUNT))
+      .addIntegerOption((o) => o.setName('candidates_default').setDescription('Candidates drawn and ranked per /personalize when not given (1 = off)').setMinValue(1).setMaxValue(MAX_CANDIDATES))
+      .addIntegerOption((o) => o.setName('candidates_max').setDescription('Most candidates per /personalize').setMinValue(1).setMaxValue(MAX_CANDIDATES))
       .addNumberOption((o) => o.setName('guidance_default').setDescription('Guidance when not given').setMinValue(1).setMaxValue(20))
       .addNumberOption((o) => o.setName('guidance_max').setDescription('Highest guidance allowed').setMinValue(1).setMaxValue(20))
       .addIntegerOption((o) => o.setName('jobs_per_user').setDescription('Images one member may have in the queue at once (0 = no server limit)').setMinValue(0).setMaxValue(MAX_JOBS_PER_USER)),
@@ -77,7 +79,8 @@ const data = new SlashCommandBuilder()
       .setName('privacy')
       .setDescription('Whether the reasoning is public; whether members confirm they may use their photos')
       .addBooleanOption((o) => o.setName('trace_public').setDescription('False: only the image’s owner sees its reasoning'))
-      .addBooleanOption((o) => o.setName('consent_required').setDescription('Ask each member once to confirm they have the right to use their photos')),
+      .addBooleanOption((o) => o.setName('consent_required').setDescription('Ask each member once to confirm they have the right to use their photos'))
+      .addBooleanOption((o) => o.setName('feedback').setDescription('Record picks and reactions on candidates as training data')),
   )
   .addSubcommand((s) =>
     s
@@ -158,6 +161,8 @@ function limits(interaction: ChatInputCommandInteraction): Partial<ServerSetting
   return given({
     countDefault: o.getInteger('count_default'),
     countMax: o.getInteger('count_max'),
+    candidatesDefault: o.getInteger('candidates_default'),
+    candidatesMax: o.getInteger('candidates_max'),
     guidanceDefault: o.getNumber('guidance_default'),
     guidanceMax: o.getNumber('guidance_max'),
     jobsPerUser: o.getInteger('jobs_per_user'),
@@ -185,7 +190,7 @@ function subjects(interaction: ChatInputCommandInteraction): Partial<ServerSetti
 
 function privacy(interaction: ChatInputCommandInteraction): Partial<ServerSettings> {
   const o = interaction.options;
-  return given({ tracePublic: o.getBoolean('trace_public'), consentRequired: o.getBoolean('consent_required') });
+  return given({ tracePublic: o.getBoolean('trace_public'), consentRequired: o.getBoolean('consent_required'), feedback: o.getBoolean('feedback') });
 }
 
 function channels(interaction: ChatInputCommandInteraction, current: ServerSettings): Partial<ServerSettings> {
@@ -236,6 +241,8 @@ const LABELS = {
   channels: 'Channels for /personalize',
   countDefault: 'Default image count',
   countMax: 'Most images at once',
+  candidatesDefault: 'Default candidates',
+  candidatesMax: 'Most candidates',
   guidanceDefault: 'Default guidance',
   guidanceMax: 'Highest guidance',
   jobsPerUser: 'Images per member in the queue',
@@ -248,6 +255,7 @@ const LABELS = {
   peopleAllowed: 'Photos may show people',
   tracePublic: 'Reasoning is public',
   consentRequired: 'Members confirm they may use their photos',
+  feedback: 'Picks and reactions recorded as training data',
   modLogChannel: 'Mod log',
   blockedPhrases: 'Blocked phrases',
 } satisfies Partial<Record<keyof ServerSettings, string>>;

@@ -1,8 +1,11 @@
 import { Client, Events, GatewayIntentBits, MessageFlags, Partials, type ClientOptions, type Interaction } from 'discord.js';
 import { commands } from '../../commands/index.ts';
+import { handleCandidateComponent } from './candidate-picker.ts';
 import { CommandRegistry } from './command-registry.ts';
 import { handleComponent } from './component-handlers.ts';
+import { parseCustomId } from './custom-ids.ts';
 import { InFlight } from './in-flight.ts';
+import { handleReaction } from './reaction-feedback.ts';
 import { recoverJobs } from './restart-recovery.ts';
 import { userMessage } from './reply-errors.ts';
 import type { BotServices } from './services.ts';
@@ -23,9 +26,10 @@ const HANDLER_GRACE_MS = 15_000;
 /** The discord.js client wired to our commands, buttons and thread replies. */
 export function createBot(services: BotServices, clientOptions: Partial<ClientOptions> = {}): Bot {
   const registry = new CommandRegistry(commands);
-  const intents = [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages];
+  // Reactions (👍/👎 feedback on results) arrive for messages the client never cached: hence the partials.
+  const intents = [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages, GatewayIntentBits.GuildMessageReactions];
   if (services.messageContent) intents.push(GatewayIntentBits.MessageContent);
-  const client = new Client({ intents, partials: [Partials.Channel, Partials.Message], ...clientOptions });
+  const client = new Client({ intents, partials: [Partials.Channel, Partials.Message, Partials.Reaction, Partials.User], ...clientOptions });
   const { logger } = services;
   let stopping = false;
   const inFlight = new InFlight();
@@ -40,6 +44,12 @@ export function createBot(services: BotServices, clientOptions: Partial<ClientOp
   client.on(Events.MessageCreate, (message) => {
     if (stopping) return;
     inFlight.track(handleThreadMessage(message, services).catch((err) => logger.error({ err }, 'thread message handler failed')));
+  });
+  client.on(Events.MessageReactionAdd, (reaction, user) => {
+    if (!stopping) inFlight.track(handleReaction(reaction, user, true, services));
+  });
+  client.on(Events.MessageReactionRemove, (reaction, user) => {
+    if (!stopping) inFlight.track(handleReaction(reaction, user, false, services));
   });
   client.on(Events.Error, (err) => logger.error({ err }, 'discord client error'));
   client.once(Events.ClientReady, (c) => {
@@ -64,6 +74,8 @@ export function createBot(services: BotServices, clientOptions: Partial<ClientOp
         logger.warn({ err }, 'autocomplete failed');
         await interaction.respond([]).catch(() => {});
       });
+    } else if (interaction.isStringSelectMenu() || (interaction.isButton() && parseCustomId(interaction.customId)?.action === 'keep')) {
+      await handleCandidateComponent(interaction, services);
     } else if (interaction.isButton() || interaction.isModalSubmit()) {
       await handleComponent(interaction, services);
     }

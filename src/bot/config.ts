@@ -32,6 +32,8 @@ const EnvSchema = z.object({
   CONSENT_REQUIRED: z.enum(['true', 'false']).default('true'),
   /** Only for tests and self-hosted proxies: where the REST API lives. */
   DISCORD_API_BASE: z.union([z.string().url(), z.literal('')]).optional(),
+  SCORER: z.union([z.enum(['dino', 'clip', 'self', 'none'], 'must be dino, clip, self or none'), z.literal('')]).optional(),
+  SCORER_DIR: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -62,6 +64,10 @@ export interface BotConfig {
   /** Images per member / per server per hour and per day, where a server set none lower (0: no limit; unset: none). */
   quota?: QuotaLimits;
   logLevel: string;
+  /** What ranks a group of candidates (default: dino with a scorers folder, else none: unranked). */
+  scorer?: 'dino' | 'clip' | 'self' | 'none';
+  /** The embedding scorers' folder (Xenova/dino-vits16, Xenova/clip-vit-base-patch32); dino and clip need it. */
+  scorerDir?: string;
   /** Ask for the privileged MessageContent intent (refinement by reply); off: a Refine button only. */
   messageContent: boolean;
   /** Servers that did not choose (/settings privacy) ask each member once to confirm they may use their photos; default true. */
@@ -82,6 +88,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`));
   }
   const e = parsed.data;
+  const scorer = e.SCORER || (e.SCORER_DIR ? 'dino' : 'none');
+  if ((scorer === 'dino' || scorer === 'clip') && !e.SCORER_DIR) throw new ConfigError([`SCORER ${scorer} needs SCORER_DIR (the folder with the transformers.js scorer models)`]);
   return {
     token: e.DISCORD_TOKEN,
     clientId: e.DISCORD_CLIENT_ID,
@@ -108,6 +116,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
       guildPerDay: e.QUOTA_GUILD_PER_DAY,
     },
     logLevel: e.LOG_LEVEL,
+    scorer,
+    scorerDir: e.SCORER_DIR || undefined,
     messageContent: e.MESSAGE_CONTENT === 'true',
     consentRequired: e.CONSENT_REQUIRED === 'true',
     apiBase: e.DISCORD_API_BASE || undefined,

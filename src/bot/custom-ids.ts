@@ -2,7 +2,7 @@
  * Button and modal ids carry the action and the job id, so a click can be served by any process,
  * after a restart too: all other state is in the store. Format "xcot:<action>:<jobId>" (< 100 chars).
  */
-export const ACTIONS = ['regen', 'vary', 'why', 'save', 'cancel', 'refine', 'save-modal', 'refine-modal', 'delete', 'repost'] as const;
+export const ACTIONS = ['regen', 'vary', 'why', 'save', 'cancel', 'refine', 'save-modal', 'refine-modal', 'delete', 'repost', 'pick', 'keep'] as const;
 export type Action = (typeof ACTIONS)[number];
 
 const PREFIX = 'xcot';

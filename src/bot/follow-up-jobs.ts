@@ -2,6 +2,7 @@ import { InputError } from '../errors.ts';
 import { GenerateOptionsSchema, MAX_COUNT, parseOrThrow } from '../pipeline/request-options.ts';
 import { newId, type JobRecord } from '../store/index.ts';
 import type { AttachmentRef } from './attachment-downloader.ts';
+import { recordFollowUpSignal } from './feedback-signals.ts';
 import { storeJobPhotos } from './photo-intake.ts';
 import { assertFollowUpAllowed } from './server-rules.ts';
 import { withQuota } from './quota-hold.ts';
@@ -11,6 +12,8 @@ export interface FollowUp {
   /** Regenerate and Variations draw a new seed. */
   newSeed?: boolean;
   count?: number;
+  /** Set here, not by callers: a reroll or refinement of a group draws a group again. */
+  candidates?: number;
   /** Refinement: new text replaces the prompt; new photos join the subject. */
   prompt?: string;
   photos?: AttachmentRef[];
@@ -20,25 +23,28 @@ export interface FollowUp {
 export async function followUpJob(services: BotServices, parent: JobRecord, change: FollowUp): Promise<JobRecord> {
   // Refinement text (the Refine modal, a reply in the thread): the same rules as /personalize, before anything is queued.
   services.textRules.check({ prompt: change.prompt });
-  const { countMax } = await assertFollowUpAllowed(services, parent, change);
+  const { countMax, candidatesMax } = await assertFollowUpAllowed(services, parent, change);
   // Variations ask for 4, a reroll draws as many as its parent: never more than the server allows now.
-  change = { ...change, count: Math.min(change.count ?? parent.options.count ?? 1, countMax) };
+  const candidates = change.count === undefined && parent.candidates ? Math.min(parent.candidates, candidatesMax) : undefined;
+  change = { ...change, count: Math.min(change.count ?? parent.options.count ?? 1, countMax), candidates: candidates && candidates > 1 ? candidates : undefined };
   if (change.prompt?.trim()) parseOrThrow(GenerateOptionsSchema, { prompt: change.prompt });
   if (parent.deletedAt !== undefined) throw new InputError('job_deleted', 'That image was deleted; start again with /personalize.');
   // The place is taken before the slow part (photos) and becomes the job when the caller runs it.
   const id = newId();
   const reservation = services.queue.reserve(id, parent.ownerId, parent.guildId);
   try {
-    return await withQuota(services, id, parent.ownerId, parent.guildId, followUpImages(parent, change), () => makeFollowUp(services, parent, change, id));
+    const job = await withQuota(services, id, parent.ownerId, parent.guildId, followUpImages(parent, change), () => makeFollowUp(services, parent, change, id));
+    await recordFollowUpSignal(services, parent, change.prompt?.trim() || change.photos?.length ? 'refined' : 'regenerated');
+    return job;
   } catch (err) {
     reservation.release();
     throw err;
   }
 }
 
-/** Images the follow-up will draw: what it asks for, else as many as its parent. */
+/** Images the follow-up will draw: what it asks for, else as many as its parent (each candidate of a group counts). */
 export function followUpImages(parent: JobRecord, change: FollowUp): number {
-  return change.count ? Math.min(MAX_COUNT, change.count) : (parent.options.count ?? 1);
+  return change.candidates ?? (change.count ? Math.min(MAX_COUNT, change.count) : (parent.options.count ?? 1));
 }
 
 async function makeFollowUp(services: BotServices, parent: JobRecord, change: FollowUp, id: string): Promise<JobRecord> {
@@ -60,7 +66,8 @@ async function makeFollowUp(services: BotServices, parent: JobRecord, change: Fo
       threadId: parent.threadId,
       prompt: change.prompt?.trim() || parent.prompt,
       seed: change.newSeed ? Math.floor(Math.random() * 2 ** 31) : parent.seed,
-      options: { ...parent.options, ...(change.count ? { count: followUpImages(parent, change) } : {}) },
+      options: { ...parent.options, ...(change.count ? { count: Math.min(MAX_COUNT, change.count) } : {}) },
+            candidates: change.candidates,
       subjectId: parent.subjectId,
       photoHashes: photoHashes.length ? photoHashes : undefined,
       name: parent.name,

@@ -4,6 +4,7 @@ import {
   ButtonBuilder,
   ButtonStyle,
   EmbedBuilder,
+  StringSelectMenuBuilder,
   type Message,
   type MessageCreateOptions,
   type MessageEditOptions,
@@ -13,6 +14,7 @@ import { reencodeToFit } from '../images/encode.ts';
 import { loadImage } from '../images/load.ts';
 import type { JobOutcome } from '../service/generation-service.ts';
 import type { JobRecord } from '../store/index.ts';
+import { candidateLine, candidateMenu, keepButton, scoringStat, type CandidateView } from './candidate-view.ts';
 import { customId } from './custom-ids.ts';
 import { userMessage } from './reply-errors.ts';
 import { plainText, safeText } from '../util/safe-text.ts';
@@ -145,17 +147,23 @@ export async function resultMessage(outcome: JobOutcome, options: { sizeLimit: n
     budget -= data.byteLength;
     files.push(new AttachmentBuilder(data, { name: `xcot-${job.id}-${img.seed}.${ext}` }));
   }
+  const group = outcome.group;
   const seeds = generation.images.map((i) => i.seed).join(', ');
   const stage1 = job.photoHashes?.length || job.subjectId ? (grounding.cached ? 'grounding cached' : `grounding ${(grounding.ms / 1000).toFixed(1)} s`) : 'no subject photos';
-  const stats = `Seed ${seeds} · ${stage1} · ${(generation.timings.tokensMs / 1000).toFixed(1)} s for ${generation.images.reduce((n, img) => n + img.imageTokens.length, 0)} image tokens`;
+  const drawnImages = group?.candidates ?? generation.images;
+  const tokens = drawnImages.reduce((n, img) => n + img.imageTokens.length, 0);
+  const drawing = `${(generation.timings.tokensMs / 1000).toFixed(1)} s for ${tokens} image tokens${group ? ` (${group.candidates.length} candidates) · ${scoringStat(group)}` : ''}`;
+  const stats = `Seed ${seeds} · ${stage1} · ${drawing}${group ? `\n${candidateLine(group, group.candidates[0].drawn)}` : ''}`;
   // The user's words shown literally (no markdown, links or timestamps), cut to fit beside the stats.
   const name = job.name ? `${safeText(job.name, { max: 200 })}: ` : '';
   const content = truncate(`**${name}${safeText(job.prompt, { max: Math.max(1, 2000 - stats.length - name.length - 5) })}**\n${stats}`, 2000);
   const embeds = options.trace && grounding.text ? [reasoningEmbed(grounding.text)] : [];
-  return { content, files, embeds, components: resultButtons(job), allowedMentions: NO_MENTIONS };
+  const shown = group ? { view: group, shown: group.candidates[0].drawn } : undefined;
+  return { content, files, embeds, components: resultButtons(job, shown), allowedMentions: NO_MENTIONS };
 }
 
-export function resultButtons(job: JobRecord): ActionRowBuilder<ButtonBuilder>[] {
+/** The buttons under a result; with a group of more than one candidate, the menu that shows another and Keep this one. */
+export function resultButtons(job: JobRecord, group?: { view: CandidateView; shown: number }): ActionRowBuilder<ButtonBuilder | StringSelectMenuBuilder>[] {
   const hasPhotos = Boolean(job.photoHashes?.length || job.subjectId);
   const row = new ActionRowBuilder<ButtonBuilder>().addComponents(
     new ButtonBuilder().setCustomId(customId('regen', job.id)).setLabel('Regenerate').setStyle(ButtonStyle.Primary),
@@ -168,7 +176,9 @@ export function resultButtons(job: JobRecord): ActionRowBuilder<ButtonBuilder>[]
   const owner = new ActionRowBuilder<ButtonBuilder>().addComponents(
     new ButtonBuilder().setCustomId(customId('delete', job.id)).setLabel('Delete').setStyle(ButtonStyle.Danger),
   );
-  return [row, owner];
+  if (!group || group.view.candidates.length < 2) return [row, owner];
+  owner.addComponents(keepButton(job.id));
+  return [candidateMenu(job.id, group.view, group.shown), row, owner];
 }
 
 export function reasoningEmbed(text: string): EmbedBuilder {

@@ -26,13 +26,22 @@ export function assertNotBlocked(settings: ServerSettings, texts: (string | null
   if (phrase !== undefined) throw new InputError('blocked_phrase', `This server does not allow “${safeText(phrase)}” in prompts, names or contexts.`);
 }
 
-/** The image count and guidance to use: the server's defaults when not given, refused above its caps. */
-export function applyCaps(settings: ServerSettings, given: { count: number | null; guidance: number | null }): { count: number; cfgWeight: number } {
-  const count = given.count ?? settings.countDefault;
+/**
+ * The image count, candidates and guidance to use: the server's defaults when not given, refused above
+ * its caps. A group of candidates shows one image at a time, so it does not mix with several images.
+ */
+export function applyCaps(
+  settings: ServerSettings,
+  given: { count: number | null; guidance: number | null; candidates?: number | null },
+): { count: number; cfgWeight: number; candidates: number } {
+  if ((given.count ?? 1) > 1 && (given.candidates ?? 1) > 1) throw new InputError('count_and_candidates', 'Use either `count` or `candidates`, not both.');
+  const candidates = given.candidates ?? (given.count !== null ? 1 : settings.candidatesDefault);
+  const count = candidates > 1 ? 1 : (given.count ?? settings.countDefault);
   const cfgWeight = given.guidance ?? settings.guidanceDefault;
+  if (candidates > settings.candidatesMax) throw new InputError('candidates_cap', `This server allows at most ${settings.candidatesMax} candidate${settings.candidatesMax === 1 ? '' : 's'}.`);
   if (count > settings.countMax) throw new InputError('count_cap', `This server allows at most ${settings.countMax} image${settings.countMax === 1 ? '' : 's'} at once.`);
   if (cfgWeight > settings.guidanceMax) throw new InputError('guidance_cap', `This server allows guidance up to ${settings.guidanceMax}.`);
-  return { count, cfgWeight };
+  return { count, cfgWeight, candidates };
 }
 
 /** Where the reasoning is private, it is not posted with the image. */

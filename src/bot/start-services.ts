@@ -38,6 +38,7 @@ export async function startServices(
       prefixCacheMb: config.subjectCacheMb,
       visionCacheMb: config.visionCacheMb,
       stallMs: config.engineStallMs,
+      scorerDir: config.scorerDir,
       // The queue's deadline cancels a run; a worker that ignores that cancel this long is replaced.
       cancelGraceMs: 30_000,
       onFallback: (reason) => logger.warn({ reason }, 'execution provider fallback'),
@@ -54,7 +55,9 @@ export async function startServices(
       maxQueueLength: config.maxQueueLength,
       maxRunMs: config.maxRunMs,
     });
-    const generation = new GenerationService(engine, stores, queue);
+    const scorer = config.scorer ?? (config.scorerDir ? 'dino' : 'none');
+    if (scorer === 'none') logger.info('no scorer configured (SCORER, SCORER_DIR): groups of candidates are shown unranked');
+    const generation = new GenerationService(engine, stores, queue, { scorer });
     const quota = new Quota({
       limitsFor: quotaLimitsFor(stores, config.quota),
       redisUrl: config.redisUrl,

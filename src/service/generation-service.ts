@@ -1,7 +1,11 @@
 import { basename } from 'node:path';
 import { InputError } from '../errors.ts';
 import type { ImageEngine } from '../engine/worker/image-engine.ts';
+import { rankCandidates, type CandidateGroup } from '../pipeline/candidate-group.ts';
 import type { Generation } from '../pipeline/personalizer.ts';
+import type { ScorerKind } from '../scoring/group-scorer.ts';
+import { getServerSettings } from '../store/server-settings.ts';
+import { groupScoring } from './group-scoring.ts';
 import type { JobHandle, JobQueue, JobState } from '../queue/job-queue.ts';
 import type { JobRecord, Stores } from '../store/index.ts';
 import { isStoreOutage } from '../store/store-outage.ts';
@@ -14,7 +18,10 @@ const ENDED_REMEMBERED = 10_000;
 
 export interface JobOutcome {
   job: JobRecord;
+  /** For a group of candidates: only the best one (all of them are in `group`). */
   generation: Generation;
+  /** A job with `candidates`: the whole group, best first when ranked (also kept in stores.candidates). */
+  group?: CandidateGroup;
   /** Stage-1 text ('' for plain text-to-image) and whether it came from the cache. */
   grounding: { text: string; cached: boolean; ms: number };
   totalMs: number;
@@ -42,6 +49,7 @@ export class GenerationService {
     private readonly engine: ImageEngine,
     private readonly stores: Stores,
     private readonly queue: JobQueue,
+    private readonly options: { scorer?: ScorerKind } = {},
   ) {
     this.modelId = basename(engine.bundle.dir);
   }
@@ -106,8 +114,9 @@ export class GenerationService {
         }
       }
 
-      const generation = await this.engine.generate({
+      let generation = await this.engine.generate({
         ...job.options,
+        ...(job.candidates ? { candidates: job.candidates } : {}),
         prompt: job.prompt,
         seed: job.seed,
         subject,
@@ -116,17 +125,56 @@ export class GenerationService {
         signal,
         onStep: hooks.onStep,
       });
+      let group: CandidateGroup | undefined;
+      if (job.candidates) {
+        const scoring = groupScoring(this.engine, this.options.scorer ?? 'none', { subject, photos: photos.map((p) => p.bytes), prompt: job.prompt, signal });
+        group = await rankCandidates(generation.images, scoring).catch((err: unknown) => {
+          signal.throwIfAborted();
+          return { ...unranked(generation), reason: `scoring failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` };
+        });
+        generation = { ...generation, images: [group.candidates[0]] };
+        await this.keepGroup(job, group, hashes, grounding.text);
+      }
       // Cancelled while the last step ran: the record must say cancelled, not done.
       signal.throwIfAborted();
       const totalMs = performance.now() - started;
       this.durations.push(totalMs);
       if (this.durations.length > 20) this.durations.shift();
       const done = await this.markDone(job, grounding.text);
-      return { job: done, generation, grounding, totalMs };
+      return { job: done, generation, grounding, totalMs, ...(group ? { group } : {}) };
     } finally {
       // An engine that keeps prepared photos elsewhere (a worker) frees them now.
       if (subject) this.engine.releaseImages?.(subject);
     }
+  }
+
+  /** The group with its images, for the swap after a restart and for export; an image is never lost for this. */
+  private async keepGroup(job: JobRecord, group: CandidateGroup, photoHashes: string[], grounding: string): Promise<void> {
+    const settings = await getServerSettings(this.stores, job.guildId).catch(() => undefined);
+    await this.stores.candidates
+      .put({
+        version: 1,
+        jobId: job.id,
+        modelId: this.modelId,
+        grounding,
+        subjectPhotoHashes: photoHashes,
+        scorer: group.scorer,
+        ...(group.reason ? { reason: group.reason } : {}),
+        ...(group.photoAlignment !== undefined ? { photoAlignment: group.photoAlignment } : {}),
+        scoringMs: group.scoringMs,
+        feedback: settings?.feedback ?? false,
+        shown: group.candidates[0].drawn,
+        candidates: group.candidates.map((c) => ({
+          drawn: c.drawn,
+          ...(c.rank !== undefined ? { rank: c.rank } : {}),
+          seed: c.seed,
+          imageTokens: [...c.imageTokens],
+          ...(c.scores ? { scores: { fidelity: c.scores.fidelity, alignment: c.scores.alignment, passes: c.scores.passes } } : {}),
+          data: Buffer.from(c.data).toString('base64'),
+          format: c.format,
+        })),
+      })
+      .catch(() => {});
   }
 
   /**
@@ -173,4 +221,8 @@ export class GenerationService {
     }
     return out;
   }
+}
+
+function unranked(generation: Generation): CandidateGroup {
+  return { candidates: generation.images.map((image, drawn) => ({ ...image, drawn })), ranked: false, scorer: null, scoringMs: 0 };
 }

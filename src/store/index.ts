@@ -1,4 +1,6 @@
 import { GroundingCache, type GroundingCacheOptions } from './grounding-cache.ts';
+import { CandidateStore } from './candidate-store.ts';
+import { FeedbackStore } from './feedback-store.ts';
 import { JobStore } from './job-store.ts';
 import { openStore, type OpenStoreOptions, type Store } from './open-store.ts';
 import { PhotoStore } from './photo-store.ts';
@@ -42,6 +44,8 @@ export {
   type NewJob,
 } from './job-store.ts';
 export { newId, isValidId } from './ids.ts';
+export { CandidateStore, type CandidateGroupRecord, type StoredCandidate } from './candidate-store.ts';
+export { FeedbackStore, type FeedbackRow, type FeedbackChange } from './feedback-store.ts';
 
 export interface StoresOptions extends OpenStoreOptions {
   maxSubjectsPerUser?: number;
@@ -74,6 +78,10 @@ export interface Stores {
   readonly subjects: SubjectStore;
   readonly groundings: GroundingCache;
   readonly jobs: JobStore;
+  /** Candidate groups kept with their jobs (images for the swap, tokens and scores for export). */
+  readonly candidates: CandidateStore;
+  /** Users' signals on candidates (picks, reactions, regenerations, refinements). */
+  readonly feedback: FeedbackStore;
   /**
    * Deletes every subject, job record and cached grounding of a user, and each of their photos that no
    * other user's subject or job also uses ("forget me" / data deletion requests).
@@ -92,7 +100,9 @@ export function createStores(store: Store, options: Omit<StoresOptions, keyof Op
   const now = options.now;
   const photos = new PhotoStore(store, { now });
   const groundings = new GroundingCache(store, { now, ...options.grounding });
-  const jobs = new JobStore(store, photos, { now, retentionMs: options.jobRetentionMs });
+  const feedback = new FeedbackStore(store, now);
+  const candidates = new CandidateStore(store);
+  const jobs = new JobStore(store, photos, { now, retentionMs: options.jobRetentionMs, onRemove: async (record) => void (await feedback.deleteForJob(record.id)) });
   const subjects = new SubjectStore(store, photos, { now, maxPerUser: options.maxSubjectsPerUser, groundings, jobs });
 
   const isLive = async (ref: string): Promise<boolean> =>
@@ -124,6 +134,8 @@ export function createStores(store: Store, options: Omit<StoresOptions, keyof Op
     subjects,
     groundings,
     jobs,
+    candidates,
+    feedback,
     forgetUser: async (userId) => {
       // The bot's thread -> job map (meta "thread:<id>") names the user too, also for jobs already expired.
       const threadKeys = (await store.keys('meta')).filter((k) => k.startsWith('thread:'));
@@ -137,6 +149,7 @@ export function createStores(store: Store, options: Omit<StoresOptions, keyof Op
       const j = await jobs.deleteForUser(userId);
       const g = await groundings.deleteForUser(userId);
       await store.ns('consents').delete(userId); // consent-store.ts: one record per user id
+      await feedback.deleteForUser(userId);
       // Last: no copy of what was deleted may stay in the files (the SQLite WAL).
       await store.purge();
       return { subjects: s.subjects, jobs: j.jobs, groundings: s.groundings + g, photos: s.photos + j.photos };

@@ -2,6 +2,7 @@ import type { GenerateOptionsInput } from '../pipeline/request-options.ts';
 import { assertId, DAY_MS, isPhotoHash, isValidId, newId } from './ids.ts';
 import type { PhotoRef, PhotoStore } from './photo-store.ts';
 import type { Store } from './open-store.ts';
+import { candidatesKey } from './candidate-store.ts';
 
 /**
  * Persistent job / result records, so that the buttons under a result (reroll, variations, info, cancel)
@@ -48,6 +49,8 @@ export interface JobRecord {
   subjectId?: string;
   /** ... or photos uploaded for this job (kept alive by it). */
   photoHashes?: string[];
+  /** A group of this many candidates drawn, ranked and shown best first (instead of `options.count`). */
+  candidates?: number;
   /** Name and context used (copied, so that info/reroll do not depend on later edits). */
   name?: string;
   context?: string;
@@ -107,6 +110,8 @@ export type JobPatch = Partial<
 export interface JobStoreOptions {
   retentionMs?: number;
   now?: () => number;
+  /** Told after a record is removed (retention, forget-me), for data kept about it elsewhere (feedback). */
+  onRemove?: (record: JobRecord) => Promise<void>;
 }
 
 export const DEFAULT_JOB_RETENTION_MS = 30 * DAY_MS;
@@ -117,12 +122,14 @@ export class JobStore {
   readonly #photos: PhotoStore;
   readonly #retentionMs: number;
   readonly #now: () => number;
+  readonly #onRemove?: (record: JobRecord) => Promise<void>;
 
   constructor(store: Store, photos: PhotoStore, options: JobStoreOptions = {}) {
     this.#store = store;
     this.#photos = photos;
     this.#retentionMs = options.retentionMs ?? DEFAULT_JOB_RETENTION_MS;
     this.#now = options.now ?? Date.now;
+    this.#onRemove = options.onRemove;
   }
 
   get retentionMs(): number {
@@ -220,6 +227,7 @@ export class JobStore {
       const { photoHashes, ...rest } = current;
       const next: JobRecord = { ...(finished ? rest : current), deletedAt: this.#now(), deletedBy: by };
       await this.#store.jobs.set(recordKey(id), next);
+      if (finished) await this.#store.jobs.delete(candidatesKey(id));
       return next;
     });
   }
@@ -367,6 +375,8 @@ export class JobStore {
   async #remove(record: JobRecord, { keepIndex = false } = {}): Promise<number> {
     await this.#store.jobs.delete(recordKey(record.id));
     await this.#store.jobs.delete(keptKey(record.id));
+    await this.#store.jobs.delete(candidatesKey(record.id));
+    await this.#onRemove?.(record);
     if (!keepIndex) await this.#indexRemove(record.ownerId, [record.id]);
     return record.photoHashes?.length ? this.#photos.release(record.photoHashes, jobRef(record.id)) : 0;
   }

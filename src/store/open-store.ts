@@ -27,7 +27,7 @@ import { KeyedLock } from './keyed-lock.ts';
  * as "missing" or returning false; that is what lets the stores above roll back half-done writes.
  */
 
-export const NAMESPACES = ['meta', 'subjects', 'photos', 'photorefs', 'groundings', 'jobs', 'settings', 'consents'] as const;
+export const NAMESPACES = ['meta', 'subjects', 'photos', 'photorefs', 'groundings', 'jobs', 'settings', 'consents', 'feedback'] as const;
 export type Namespace = (typeof NAMESPACES)[number];
 
 /** Bumped when the layout of stored records changes incompatibly. */

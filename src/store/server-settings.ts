@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { InputError } from '../errors.ts';
-import { MAX_COUNT } from '../pipeline/request-options.ts';
+import { MAX_CANDIDATES, MAX_COUNT } from '../pipeline/request-options.ts';
 import type { Stores } from './index.ts';
 import type { Store } from './open-store.ts';
 
@@ -21,6 +21,9 @@ export const ServerSettingsSchema = z
     version: z.literal(SERVER_SETTINGS_VERSION).default(SERVER_SETTINGS_VERSION),
     countDefault: z.number().int().min(1).max(MAX_COUNT).default(1),
     countMax: z.number().int().min(1).max(MAX_COUNT).default(MAX_COUNT),
+    /** Candidates drawn and ranked per /personalize when not given (1: a plain image), and the most allowed. */
+    candidatesDefault: z.number().int().min(1).max(MAX_CANDIDATES).default(1),
+    candidatesMax: z.number().int().min(1).max(MAX_CANDIDATES).default(4),
     guidanceDefault: z.number().min(1).max(20).default(5),
     guidanceMax: z.number().min(1).max(20).default(20),
     /** Images one member may have waiting or running in this server at once; 0: only the bot-wide limits. */
@@ -44,10 +47,13 @@ export const ServerSettingsSchema = z
     peopleAllowed: z.boolean().default(true),
     /** Ask each member once to confirm they may use their photos; unset: the bot's default (CONSENT_REQUIRED). */
     consentRequired: z.boolean().optional(),
+    /** Record picks, reactions, regenerations and refinements of candidates as training data (npm run export-feedback). */
+    feedback: z.boolean().default(true),
     /** Where settings changes are logged; null: nowhere. */
     modLogChannel: snowflake.nullable().default(null),
   })
   .refine((s) => s.countDefault <= s.countMax, { message: 'The default image count cannot be above the maximum.' })
+  .refine((s) => s.candidatesDefault <= s.candidatesMax, { message: 'The default candidate count cannot be above the maximum.' })
   .refine((s) => s.guidanceDefault <= s.guidanceMax, { message: 'The default guidance cannot be above the maximum.' });
 
 export type ServerSettings = z.output<typeof ServerSettingsSchema>;

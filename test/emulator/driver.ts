@@ -13,6 +13,7 @@ import { fillModal, type ModalValue } from './modal-submit.ts';
 import { Renderer } from './payloads.ts';
 import { hasPermission } from './permissions.ts';
 import { RateLimiter, type ForcedRateLimit } from './rate-limit.ts';
+import { ReactionService } from './reactions.ts';
 import { appRoutes } from './routes-app.ts';
 import { channelRoutes } from './routes-channels.ts';
 import { guildRoutes } from './routes-guilds.ts';
@@ -102,6 +103,7 @@ export class Emulator {
   private readonly limiter: RateLimiter;
   private readonly rest: RestServer;
   private readonly faults = new RequestFaults();
+  private readonly reactions: ReactionService;
 
   constructor(options: EmulatorOptions) {
     this.clock = options.clock ?? new TestClock();
@@ -132,6 +134,7 @@ export class Emulator {
       dailyCommandCreateLimit: options.dailyCommandCreateLimit ?? 200,
     };
     this.payloads = new InteractionPayloads(this.state, renderer);
+    this.reactions = new ReactionService(this.core);
     this.limiter = new RateLimiter(options.rateLimit?.limit, options.rateLimit?.windowMs);
     const routes = [appRoutes, channelRoutes, guildRoutes, interactionRoutes].flatMap((build) => build(this.core));
     this.rest = new RestServer(routes, options.token, this.limiter, report, this.faults);
@@ -244,6 +247,16 @@ export class Emulator {
       parent: opened.record,
       ...(source ? { sourceMessageId: source.id, message: this.core.renderer.message(source) } : {}),
     });
+  }
+
+  /** A user adds a unicode emoji reaction to a message; false when they had already made it. */
+  react(messageId: string, userId: string, emoji: string): boolean {
+    return this.reactions.add(messageId, userId, emoji);
+  }
+
+  /** A user takes their reaction back; false when they had not made it. */
+  unreact(messageId: string, userId: string, emoji: string): boolean {
+    return this.reactions.remove(messageId, userId, emoji);
   }
 
   /** A user posts in a channel or thread; attachments come from `uploadAttachment`. */
@@ -414,6 +427,8 @@ export class Emulator {
     const component = findComponent(message.components, customId);
     if (!component || component.type !== componentType) throw new Error(`Message ${messageId} has no component ${customId} of type ${componentType}`);
     if (component.disabled) throw new Error(`Component ${customId} is disabled`);
+    const offered = ((component.options as JsonObject[] | undefined) ?? []).map((o) => o.value);
+    if (componentType === 3 && values?.some((v) => !offered.includes(v))) throw new Error(`Select ${customId} offers no such value: ${values.join(', ')}`);
     const ctx = { guildId: message.guildId, channelId: message.channelId, userId };
     const data = this.payloads.componentData(customId, componentType, values);
     return this.dispatchInteraction(ctx, InteractionType.MessageComponent, data, {
