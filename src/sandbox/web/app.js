@@ -49,6 +49,7 @@ const ctx = {
     $('lightbox').showModal();
   },
   openChannel: (id) => selectChannel(id),
+  userName: (id) => state.world.members.find((m) => m.id === id)?.username ?? (id === state.world.botUserId ? 'xcot-bot' : 'unknown'),
   pressButton: (message, c) => act('/api/button', { messageId: message.id, customId: c.custom_id }),
   chooseOptions: (message, c, values) => act('/api/select', { messageId: message.id, customId: c.custom_id, values }),
 };

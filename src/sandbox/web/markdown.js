@@ -1,5 +1,6 @@
-// The part of Discord's markdown the bot uses: \-escapes, **bold**, *italic*, __underline__, `code`.
-// Output is DOM nodes built from text, so nothing in a message can become markup.
+// The part of Discord's markdown the bot uses: \-escapes, **bold**, *italic*, __underline__, `code`,
+// <@user> mentions and message links. Output is DOM nodes built from text, so nothing in a message
+// can become markup.
 const MARKS = [
   ['**', 'strong'],
   ['__', 'u'],
@@ -8,13 +9,17 @@ const MARKS = [
   ['`', 'code'],
 ];
 
-export function markdown(text) {
+const MENTION = /^<@!?(\d+)>/;
+const MESSAGE_LINK = /^https:\/\/discord\.com\/channels\/\d+\/(\d+)(?:\/\d+)?/;
+
+/** `links.userName(id)` names a mention; `links.openChannel(id)` follows a message link. */
+export function markdown(text, links) {
   const fragment = document.createDocumentFragment();
-  appendInline(fragment, text);
+  appendInline(fragment, text, links);
   return fragment;
 }
 
-function appendInline(parent, text) {
+function appendInline(parent, text, links) {
   let plain = '';
   const flush = () => {
     if (plain) parent.append(plain);
@@ -26,6 +31,24 @@ function appendInline(parent, text) {
       i += 2;
       continue;
     }
+    const mention = MENTION.exec(text.slice(i));
+    const link = MESSAGE_LINK.exec(text.slice(i));
+    if (mention || link) {
+      flush();
+      const node = document.createElement(mention ? 'span' : 'button');
+      if (mention) {
+        node.className = 'mention';
+        node.textContent = `@${links.userName(mention[1])}`;
+      } else {
+        node.className = 'jump-link';
+        node.type = 'button';
+        node.textContent = link[0];
+        node.addEventListener('click', () => links.openChannel(link[1]));
+      }
+      parent.append(node);
+      i += (mention ?? link)[0].length;
+      continue;
+    }
     const mark = MARKS.find(([m]) => text.startsWith(m, i));
     const end = mark ? closing(text, mark[0], i + mark[0].length) : -1;
     if (mark && end > i + mark[0].length) {
@@ -33,7 +56,7 @@ function appendInline(parent, text) {
       const node = document.createElement(mark[1]);
       const inner = text.slice(i + mark[0].length, end);
       if (mark[1] === 'code') node.textContent = inner;
-      else appendInline(node, inner);
+      else appendInline(node, inner, links);
       parent.append(node);
       i = end + mark[0].length;
       continue;

@@ -28,7 +28,7 @@ export function renderMessage(message, ctx) {
   if (message.edited_timestamp) head.append(el('span', { class: 'edited' }, ' (edited)'));
   li.append(head);
   if (message.flags & LOADING) li.append(el('div', { class: 'thinking' }, `${message.author?.username ?? 'The bot'} is thinking…`));
-  if (message.content) li.appendChild(el('div', { class: 'content' })).append(markdown(message.content));
+  if (message.content) li.appendChild(el('div', { class: 'content' })).append(markdown(message.content, ctx));
   for (const embed of message.embeds ?? []) li.append(renderEmbed(embed, ctx));
   const images = (message.attachments ?? []).filter(isImage);
   if (images.length > 0) {
@@ -59,10 +59,10 @@ function renderEmbed(embed, ctx) {
   if (typeof embed.color === 'number') box.style.borderLeftColor = `#${embed.color.toString(16).padStart(6, '0')}`;
   if (embed.author?.name) box.append(el('div', { class: 'embed-author' }, embed.author.name));
   if (embed.title) box.append(el('div', { class: 'embed-title' }, embed.title));
-  if (embed.description) box.appendChild(el('div', { class: 'embed-description' })).append(markdown(embed.description));
+  if (embed.description) box.appendChild(el('div', { class: 'embed-description' })).append(markdown(embed.description, ctx));
   for (const field of embed.fields ?? []) {
     box.append(el('div', { class: 'field-name' }, field.name));
-    box.appendChild(el('div', { class: 'field-value' })).append(markdown(field.value));
+    box.appendChild(el('div', { class: 'field-value' })).append(markdown(field.value, ctx));
   }
   const image = embed.image?.url ?? embed.thumbnail?.url;
   if (image && /^https?:/.test(image)) {

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+
+// `npm run sandbox` as a user runs it: one URL on stdout, the fixture bundle generated once and then reused.
+const dataDir = mkdtempSync(join(tmpdir(), 'xcot-sandbox-command-'));
+
+after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+async function runOnce(): Promise<{ stdout: string; stderr: string; world: { fixtureModel: boolean; commands: { name: string }[] } }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/sandbox.ts', '--port', '0', '--data', dataDir], {
+    env: { ...process.env, MODEL_DIR: '', LOG_LEVEL: 'silent' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no URL within 60 s; stderr: ${stderr}`)), 60_000);
+      child.stdout.on('data', (d) => {
+        stdout += d;
+        const found = /http:\/\/127\.0\.0\.1:\d+\//.exec(stdout);
+        if (found) {
+          clearTimeout(timer);
+          resolve(found[0]);
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`sandbox exited with ${code}: ${stderr}`)));
+    });
+    const world = (await (await fetch(`${url}api/world`)).json()) as Awaited<ReturnType<typeof runOnce>>['world'];
+    assert.match(await (await fetch(url)).text(), /<script type="module" src="\/app.js">/);
+    return { stdout, stderr, world };
+  } finally {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+test('npm run sandbox prints one URL, serves the page and reuses the fixture bundle it generated', { timeout: 150_000 }, async () => {
+  const first = await runOnce();
+  assert.equal(first.stdout.match(/http:\/\//g)?.length, 1, `one URL on stdout: ${first.stdout}`);
+  assert.equal(first.world.fixtureModel, true);
+  const names = first.world.commands.map((c) => c.name);
+  assert.ok(names.includes('personalize') && names.includes('subject'), `the bot registered its commands: ${names.join(', ')}`);
+  assert.match(first.stderr, /random-weight test bundle/);
+  const marker = join(dataDir, 'fixture-model', '.sandbox-fixture-complete');
+  const made = statSync(marker).mtimeMs;
+
+  const second = await runOnce();
+  assert.equal(second.world.fixtureModel, true);
+  assert.equal(statSync(marker).mtimeMs, made, 'the second run used the bundle the first one generated');
+});
