@@ -62,8 +62,7 @@ test('save a subject from a result, share it, and use it as another member', { s
   await autocomplete(page, 'name', 'Re', 'Rex');
   await s.shot('02-share-autocomplete');
   await page.locator('#command-form').getByRole('button', { name: 'Send' }).click();
-  const shared = page.locator('#messages .message.ephemeral', { hasText: /shar/i }).last();
-  await shared.waitFor({ timeout: 15_000 });
+  await page.locator('#messages .message.ephemeral', { hasText: 'is now shared in this server' }).waitFor({ timeout: 15_000 });
   await s.shot('03-shared');
 
   await page.locator('#viewer').selectOption({ label: 'bob' });
