@@ -32,11 +32,17 @@ test('personalize with two photos, regenerate, show reasoning and refine in the 
   await page.locator('[data-option="image2"]', { hasText: 'KiB' }).waitFor();
   await s.shot('02-personalize-form');
   await page.locator('#command-form').getByRole('button', { name: 'Send' }).click();
+  const status = page.locator('#messages .message', { hasText: 'alice used /personalize' });
+  await status.waitFor({ timeout: 30_000 });
+  const statusId = await status.getAttribute('data-message-id');
+
+  // The status is edited in place as the job runs (pushed over the WebSocket, no reload) until it points at the thread.
+  await page.locator(`[data-message-id="${statusId}"]`, { hasText: 'Done' }).waitFor({ timeout: 60_000 });
+  await s.shot('03-channel-status');
 
   // The thread the bot starts appears in the sidebar; its first message holds the image and buttons.
   const threadButton = page.locator('#channels ul button').first();
   await threadButton.waitFor({ timeout: 60_000 });
-  await s.shot('03-channel-status');
   await threadButton.click();
   await images.first().waitFor({ timeout: 60_000 });
   const result = page.locator('#messages .message', { has: page.locator('.images img') }).first();

@@ -19,8 +19,9 @@ export function renderMessage(message, ctx) {
   const fromBot = message.author?.id === ctx.botUserId;
   const ephemeral = (message.flags & EPHEMERAL) !== 0;
   if (ephemeral) li.classList.add('ephemeral');
-  const used = message.interaction_metadata;
-  if (used?.name) li.append(el('div', { class: 'used' }, `${used.user?.username ?? 'someone'} used /${used.name}`));
+  // Only the deprecated `interaction` field still carries the command's name.
+  const used = message.interaction;
+  if (used?.name && message.type === 20) li.append(el('div', { class: 'used' }, `${used.user?.username ?? 'someone'} used /${used.name}`));
   const head = el('div', { class: 'meta' });
   head.append(el('span', { class: 'author' }, message.author?.username ?? 'unknown'));
   if (fromBot) head.append(el('span', { class: 'bot-tag' }, 'BOT'));
