@@ -84,11 +84,25 @@ test('personalize with two photos, regenerate, show reasoning and refine in the 
   await page.waitForFunction((n) => document.querySelectorAll('#messages .images img').length > n + 1, beforeRefine, { timeout: 60_000 });
   await s.shot('08-refined');
 
+  // The Refine button's modal: a new prompt and a photo dropped on its upload field.
+  const beforeModal = await images.count();
+  await result.getByRole('button', { name: 'Refine' }).click();
+  const modal = page.locator('#modal[open]');
+  await modal.waitFor();
+  await modal.locator('textarea, input[type=text]').first().fill('on a surfboard');
+  await dropFile(page, '#modal[open] .drop', 'dog-surf.png', readFileSync(await s.photo('dog-surf.png', '#20a0c0')));
+  await modal.locator('.drop', { hasText: 'dog-surf.png' }).waitFor();
+  await s.shot('09-refine-modal');
+  await modal.getByRole('button', { name: 'Submit' }).click();
+  await modal.waitFor({ state: 'detached' }).catch(() => undefined);
+  await page.waitForFunction((n) => document.querySelectorAll('#messages .images img').length > n, beforeModal, { timeout: 60_000 });
+  assert.equal(await page.locator('#modal').getAttribute('open'), null, 'the modal closed');
+
   // Another member does not see alice's ephemeral answers.
   const ephemeralForAlice = await page.locator('#messages .message.ephemeral').count();
   await page.locator('#viewer').selectOption({ label: 'bob' });
   await page.waitForFunction(() => !document.querySelector('#messages .message.ephemeral') && document.querySelectorAll('#messages .message').length > 0);
-  await s.shot('09-as-bob');
+  await s.shot('10-as-bob');
   assert.ok(ephemeralForAlice > 0, 'alice saw ephemeral answers in the thread');
 
   assert.deepEqual(s.sandbox.emulator.violations(), []);
