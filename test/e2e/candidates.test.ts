@@ -161,6 +161,32 @@ test('Regenerate records a signal on the candidate shown and draws a group again
   }
 });
 
+test('candidates are refused above the server’s cap and with count; /settings shows and changes the default, the cap and collection', async () => {
+  const ask = (options: Record<string, string | number | boolean>) =>
+    h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: ALICE, name: 'personalize', options: { prompt: 'a cat', ...options } }).waitForReply(15_000);
+  assert.equal((await ask({ candidates: 5 })).content, 'This server allows at most 4 candidates.');
+  assert.equal((await ask({ candidates: 2, count: 2 })).content, 'Use either `count` or `candidates`, not both.');
+  const shown = (await settings('show', {})).content;
+  assert.match(shown, /Default candidates: 1\nMost candidates: 4\n/);
+  assert.match(shown, /Picks and reactions recorded as training data: yes/);
+  assert.match((await settings('limits', { candidates_default: 3, candidates_max: 2 })).content, /default candidate count cannot be above the maximum/);
+  assert.match((await settings('limits', { candidates_max: 8 })).content, /Most candidates: 4 → 8/);
+  await settings('limits', { candidates_max: 4 });
+});
+
+test('a group without subject photos has nothing to be compared with: shown unranked, and said so', async () => {
+  const since = h.emu.eventCursor();
+  const run = h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: ALICE, name: 'personalize', options: { prompt: 'a lighthouse', candidates: 2, seed: 3 } });
+  await run.waitForAck();
+  const { result } = await waitForThreadResult(h, since, 120_000);
+  assert.match(result.content, /\(2 candidates\) · unranked\nCandidate 1 of 2 · unranked$/);
+  assert.deepEqual(menuOf(result).options.map((o) => o.label), ['Candidate 1 · unranked', 'Candidate 2 · unranked']);
+  const stored = (await h.services.stores.candidates.get(buttonId(result, 'regen').split(':')[2]))!;
+  assert.equal(stored.scorer, null);
+  assert.equal(stored.reason, 'no subject photos to compare with');
+  assert.deepEqual(stored.candidates.map((c) => c.drawn), [0, 1], 'in drawing order');
+});
+
 test('export-feedback writes groups that validate against the schema, with every signal; forget-me removes a user’s rows', async () => {
   const { jobId } = await firstGroup();
   const out = join(h.config.dataDir, 'feedback.jsonl');
