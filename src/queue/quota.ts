@@ -152,13 +152,15 @@ export class Quota {
   }
 
   async close(): Promise<void> {
+    // Flushed (QUIT, not a dropped socket): a command still in flight, such as a new limiter's
+    // SUBSCRIBE, gets its reply instead of a "Connection is closed." rejection nobody awaits.
     for (const group of this.#groups.values()) {
       // Each limiter's Redis heartbeat stops with it; the shared connection goes last.
-      for (const { limiter } of group.limiters()) await limiter.disconnect(false);
-      await group.disconnect(false);
+      for (const { limiter } of group.limiters()) await limiter.disconnect(true);
+      await group.disconnect(true);
     }
     this.#groups.clear();
-    await this.#connection?.disconnect(false);
+    await this.#connection?.disconnect(true);
   }
 
   async #counters(userId: string, guildId: string | null): Promise<Counter[]> {
