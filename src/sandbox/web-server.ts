@@ -133,9 +133,15 @@ export async function startWebServer(o: WebServerOptions): Promise<{ url: string
   };
 
   const server = createServer((req, res) => void handle(req, res));
+  // Only names of this machine: a DNS-rebinding page under another name cannot reach the API.
+  const localHost = (host: string | undefined) => {
+    const { port } = server.address() as AddressInfo;
+    return host === `127.0.0.1:${port}` || host === `localhost:${port}`;
+  };
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://sandbox');
     try {
+      if (!localHost(req.headers.host)) throw new HttpError(403, 'open the sandbox at 127.0.0.1 or localhost');
       const file = req.method === 'GET' ? STATIC[url.pathname] : undefined;
       if (file) {
         res.writeHead(200, {
@@ -153,6 +159,9 @@ export async function startWebServer(o: WebServerOptions): Promise<{ url: string
       }
       const route = routes[`${req.method} ${url.pathname}`];
       if (!route) throw new HttpError(404, 'not found');
+      // A custom header cannot be sent cross-site without a CORS preflight (which this server never
+      // grants), so other web pages cannot act as a member.
+      if (req.method === 'POST' && req.headers['x-sandbox'] !== '1') throw new HttpError(403, 'requests must come from the sandbox page');
       const body = req.method === 'POST' && url.pathname !== '/api/upload' ? JSON.parse((await readBody(req, 2 ** 20)).toString('utf8') || '{}') : {};
       const result = await route(body, url, req);
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(result));
@@ -165,6 +174,10 @@ export async function startWebServer(o: WebServerOptions): Promise<{ url: string
 
   const sockets = new WebSocketServer({ server, path: '/ws' });
   sockets.on('connection', (socket, req) => {
+    if (!localHost(req.headers.host) || req.headers.origin !== `http://${req.headers.host}`) {
+      socket.close(1008, 'only the sandbox page may connect');
+      return;
+    }
     const viewer = new URL(req.url ?? '', 'http://sandbox').searchParams.get('viewer') ?? '';
     viewers.set(socket, viewer);
     socket.on('message', (data) => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 
@@ -33,6 +34,9 @@ async function runOnce(): Promise<{ stdout: string; stderr: string; world: { fix
     });
     const world = (await (await fetch(`${url}api/world`)).json()) as Awaited<ReturnType<typeof runOnce>>['world'];
     assert.match(await (await fetch(url)).text(), /<script type="module" src="\/app.js">/);
+    // Another web page cannot act as a member: no custom header without a preflight, no other host name.
+    assert.equal((await fetch(`${url}api/message`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' })).status, 403);
+    assert.equal(await statusWithHost(url, 'attacker.example'), 403);
     return { stdout, stderr, world };
   } finally {
     const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -55,3 +59,12 @@ test('npm run sandbox prints one URL, serves the page and reuses the fixture bun
   assert.equal(second.world.fixtureModel, true);
   assert.equal(statSync(marker).mtimeMs, made, 'the second run used the bundle the first one generated');
 });
+
+function statusWithHost(url: string, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    request(url, { headers: { host } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    }).on('error', reject).end();
+  });
+}

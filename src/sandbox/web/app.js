@@ -6,14 +6,14 @@ const $ = (id) => document.getElementById(id);
 const state = { world: null, viewer: '', channelId: '', threads: new Map(), composerFiles: [], socket: null };
 
 async function api(path, body) {
-  const res = await fetch(path, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(path, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json', 'x-sandbox': '1' }, body: JSON.stringify(body) });
   const data = await res.json();
   if (!res.ok) throw new Error(data.error ?? `HTTP ${res.status}`);
   return data;
 }
 
 async function uploadFile(file) {
-  const res = await fetch(`/api/upload?filename=${encodeURIComponent(file.name)}`, { method: 'POST', headers: { 'content-type': file.type || 'application/octet-stream' }, body: file });
+  const res = await fetch(`/api/upload?filename=${encodeURIComponent(file.name)}`, { method: 'POST', headers: { 'content-type': file.type || 'application/octet-stream', 'x-sandbox': '1' }, body: file });
   const data = await res.json();
   if (!res.ok) throw new Error(data.error);
   return data;
