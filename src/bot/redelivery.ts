@@ -27,7 +27,7 @@ export async function redeliver(services: BotServices, client: Client, jobId: st
   posting.add(jobId);
   try {
     const { jobs } = services.stores;
-    const [job, kept] = await Promise.all([jobs.get(jobId), jobs.keptResult(jobId)]);
+    const [job, kept, group] = await Promise.all([jobs.get(jobId), jobs.keptResult(jobId), services.stores.candidates.get(jobId)]);
     if (!kept) return;
     if (!job) return void (await jobs.dropKeptResult(jobId));
     const thread = kept.threadId ? await client.channels.fetch(kept.threadId).catch(() => null) : null;
@@ -45,6 +45,8 @@ export async function redeliver(services: BotServices, client: Client, jobId: st
       },
       grounding: kept.grounding,
       totalMs: 0,
+      // A group's menu comes back with it: the kept image is its best candidate.
+      ...(group ? { group } : {}),
     };
     await deliverResult(services, outcome, { ...target, trace: kept.trace, sizeLimit: kept.sizeLimit }, { attempt });
   } catch (err) {

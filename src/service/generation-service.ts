@@ -21,10 +21,18 @@ export interface JobOutcome {
   /** For a group of candidates: only the best one (all of them are in `group`). */
   generation: Generation;
   /** A job with `candidates`: the whole group, best first when ranked (also kept in stores.candidates). */
-  group?: CandidateGroup;
+  group?: OutcomeGroup;
   /** Stage-1 text ('' for plain text-to-image) and whether it came from the cache. */
   grounding: { text: string; cached: boolean; ms: number };
   totalMs: number;
+}
+
+/** What a front end shows of a group: a drawn CandidateGroup, or one read back from stores.candidates. */
+export interface OutcomeGroup {
+  scorer: string | null;
+  scoringMs: number;
+  /** Best first when ranked. */
+  candidates: readonly { drawn: number; seed: number; imageTokens: readonly number[]; scores?: { fidelity: number; alignment: number } }[];
 }
 
 export interface RunHooks {

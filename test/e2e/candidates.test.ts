@@ -16,7 +16,8 @@ import type { WorkerEngine } from '../../src/engine/worker/worker-engine.ts';
 import { FeedbackGroupSchema } from '../../src/feedback/export-schema.ts';
 import { writeClipFixture, writeDinoFixture } from '../../src/generator/scorers/make-scorer-fixtures.ts';
 import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
-import { ALICE, BOB, CAROL, CHANNEL_A, GUILD_A, buttonId, customIds, photo, startHarness, waitForMessageState, waitForThreadResult, type Harness } from './harness.ts';
+import { KEPT_MESSAGE } from '../../src/bot/deliver.ts';
+import { ALICE, BOB, CAROL, CHANNEL_A, GUILD_A, buttonId, customIds, personalize, photo, startHarness, waitForMessageState, waitForThreadResult, type Harness } from './harness.ts';
 
 const EPHEMERAL = 1 << 6;
 let h: Harness;
@@ -185,6 +186,24 @@ test('a group without subject photos has nothing to be compared with: shown unra
   assert.equal(stored.scorer, null);
   assert.equal(stored.reason, 'no subject photos to compare with');
   assert.deepEqual(stored.candidates.map((c) => c.drawn), [0, 1], 'in drawing order');
+});
+
+test('a group Discord refused at first is posted again later with its scores and its menu', async () => {
+  h.services.redeliveryDelaysMs = [1500];
+  try {
+    const since = h.emu.eventCursor();
+    h.emu.failRequests({ method: 'POST', route: /^\/channels\/\d+\/messages$/, status: 502, times: Infinity, onlyWithFiles: true });
+    h.emu.failRequests({ method: 'PATCH', route: /^\/(webhooks|channels)\//, status: 502, times: Infinity, onlyWithFiles: true });
+    const { status } = await personalize(h, { options: { prompt: 'a paper boat', candidates: 2, seed: 5 } });
+    await waitForMessageState(h, status.id, (m) => m.content === KEPT_MESSAGE, 60_000, since);
+    h.emu.stopFailingRequests();
+    const result = await h.emu.waitForMessage(status.id, (m) => m.attachments.length > 0, 30_000, since);
+    assert.match(result.content, /\nCandidate 1 of 2 · unranked$/);
+    assert.equal(menuOf(result).options.length, 2);
+  } finally {
+    h.emu.stopFailingRequests();
+    h.services.redeliveryDelaysMs = undefined;
+  }
 });
 
 test('export-feedback writes groups that validate against the schema, with every signal; forget-me removes a user’s rows', async () => {
