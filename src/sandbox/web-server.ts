@@ -16,7 +16,8 @@ import { visibleTo } from './visibility.ts';
 import { SANDBOX_CHANNELS, SANDBOX_GUILD, SANDBOX_MEMBERS } from './world.ts';
 
 const WEB_DIR = join(fileURLToPath(new URL('.', import.meta.url)), 'web');
-const STATIC: Record<string, string> = { '/': 'index.html', '/app.js': 'app.js', '/render.js': 'render.js', '/markdown.js': 'markdown.js', '/style.css': 'style.css' };
+/** The page's files: index.html and the plain ES modules and stylesheet beside it (no build step). */
+const staticFile = (path: string): string | undefined => (path === '/' ? 'index.html' : /^\/[a-z-]+\.(js|css)$/.exec(path)?.[0].slice(1));
 const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
 const MAX_UPLOAD_BYTES = 25 * 2 ** 20;
 /** Discord shows "This interaction failed" when the bot has not answered within 3 s. */
@@ -142,7 +143,7 @@ export async function startWebServer(o: WebServerOptions): Promise<{ url: string
     const url = new URL(req.url ?? '/', 'http://sandbox');
     try {
       if (!localHost(req.headers.host)) throw new HttpError(403, 'open the sandbox at 127.0.0.1 or localhost');
-      const file = req.method === 'GET' ? STATIC[url.pathname] : undefined;
+      const file = req.method === 'GET' ? staticFile(url.pathname) : undefined;
       if (file) {
         res.writeHead(200, {
           'content-type': TYPES[extname(file)],
@@ -166,7 +167,7 @@ export async function startWebServer(o: WebServerOptions): Promise<{ url: string
       const result = await route(body, url, req);
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(result));
     } catch (err) {
-      const status = err instanceof HttpError ? err.status : 400;
+      const status = err instanceof HttpError ? err.status : (err as NodeJS.ErrnoException).code === 'ENOENT' ? 404 : 400;
       // Emulator refusals (a disabled button, a modal field too long) are what Discord's client would stop.
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: (err as Error).message }));
     }

@@ -1,23 +1,13 @@
-import { el, renderMessage } from './render.js';
+import { api, uploadFile } from './api.js';
+import { commandButtons } from './command-form.js';
+import { dropTarget, el } from './dom.js';
+import { openModal } from './modal.js';
+import { renderMessage } from './render.js';
 
-const OPTION = { SUBCOMMAND: 1, STRING: 3, INTEGER: 4, BOOLEAN: 5, CHANNEL: 7, NUMBER: 10, ATTACHMENT: 11 };
+// The page: channels and threads, the member you are, messages kept live over the WebSocket, the message box.
 const $ = (id) => document.getElementById(id);
 
 const state = { world: null, viewer: '', channelId: '', threads: new Map(), composerFiles: [], socket: null };
-
-async function api(path, body) {
-  const res = await fetch(path, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json', 'x-sandbox': '1' }, body: JSON.stringify(body) });
-  const data = await res.json();
-  if (!res.ok) throw new Error(data.error ?? `HTTP ${res.status}`);
-  return data;
-}
-
-async function uploadFile(file) {
-  const res = await fetch(`/api/upload?filename=${encodeURIComponent(file.name)}`, { method: 'POST', headers: { 'content-type': file.type || 'application/octet-stream', 'x-sandbox': '1' }, body: file });
-  const data = await res.json();
-  if (!res.ok) throw new Error(data.error);
-  return data;
-}
 
 /** Shows an error the way Discord's client would (a line in red under the messages). */
 function showError(text) {
@@ -32,7 +22,7 @@ async function act(path, body) {
   try {
     const answer = await api(path, { ...body, userId: state.viewer });
     if (answer.failed) showError(answer.failed);
-    if (answer.modal) openModal(answer.modal, answer.modalId);
+    if (answer.modal) openModal(page, answer.modal, answer.modalId);
     return answer;
   } catch (err) {
     showError(err.message);
@@ -53,6 +43,8 @@ const ctx = {
   pressButton: (message, c) => act('/api/button', { messageId: message.id, customId: c.custom_id }),
   chooseOptions: (message, c, values) => act('/api/select', { messageId: message.id, customId: c.custom_id, values }),
 };
+
+const page = { state, act, showError };
 
 // ---- channels, threads, members ---------------------------------------------------------------------
 
@@ -132,228 +124,6 @@ function connect() {
   state.socket = socket;
 }
 
-// ---- slash command forms, built from the commands the bot registered --------------------------------
-
-function commandButtons() {
-  const box = $('command-buttons');
-  for (const command of state.world.commands.filter((c) => c.type === 1)) {
-    const button = el('button', { type: 'button', title: command.description }, `/${command.name}`);
-    button.addEventListener('click', () => openCommand(command));
-    box.append(button);
-  }
-}
-
-function openCommand(command, subName) {
-  const form = $('command-form');
-  form.replaceChildren();
-  form.setAttribute('aria-label', `/${command.name}`);
-  const subs = (command.options ?? []).filter((o) => o.type === OPTION.SUBCOMMAND);
-  let sub = subs.find((s) => s.name === subName) ?? subs[0];
-  form.append(el('strong', {}, `/${command.name}`), el('span', { class: 'meta' }, command.description));
-  if (subs.length > 0) {
-    const pick = el('select', { 'aria-label': 'Subcommand' });
-    for (const s of subs) pick.append(el('option', { value: s.name }, `${s.name}: ${s.description}`));
-    pick.value = sub.name;
-    pick.addEventListener('change', () => openCommand(command, pick.value));
-    form.append(el('label', {}, 'subcommand'), pick);
-  }
-  const options = sub ? sub.options ?? [] : command.options ?? [];
-  const fields = options.map((option) => optionField(command, sub, option, () => fields));
-  for (const f of fields) form.append(f.label, f.input);
-  const send = el('button', { type: 'submit' }, 'Send');
-  const cancel = el('button', { type: 'button' }, 'Close');
-  cancel.addEventListener('click', () => ($('command-panel').hidden = true));
-  const actions = el('div', { class: 'actions' });
-  actions.append(send, cancel);
-  form.append(actions);
-  form.onsubmit = async (e) => {
-    e.preventDefault();
-    const values = {};
-    for (const f of fields) {
-      const v = f.value();
-      if (v !== undefined) values[f.option.name] = v;
-    }
-    send.disabled = true;
-    const answer = await act('/api/command', { channelId: state.channelId, name: command.name, subcommand: sub?.name, options: values });
-    send.disabled = false;
-    if (answer) $('command-panel').hidden = true;
-  };
-  $('command-panel').hidden = false;
-  form.querySelector('input, select, textarea')?.focus();
-}
-
-/** One option's label and input, and how to read its value as the interaction needs it. */
-function optionField(command, sub, option, allFields) {
-  const id = `opt-${option.name}`;
-  const label = el('label', { for: id, title: option.description }, option.required ? `${option.name} *` : option.name);
-  let input;
-  let value;
-  if (option.type === OPTION.ATTACHMENT) {
-    input = el('div', { class: 'drop', 'data-option': option.name });
-    const picker = el('input', { type: 'file', id, accept: 'image/*', 'aria-label': option.name });
-    const chosen = el('span', { class: 'meta' }, 'or drop a file here');
-    let uploaded;
-    const take = async (file) => {
-      chosen.textContent = `uploading ${file.name}…`;
-      try {
-        uploaded = await uploadFile(file);
-        chosen.textContent = `${uploaded.filename} (${Math.ceil(uploaded.size / 1024)} KiB)`;
-      } catch (err) {
-        chosen.textContent = err.message;
-      }
-    };
-    picker.addEventListener('change', () => picker.files[0] && take(picker.files[0]));
-    dropTarget(input, (files) => take(files[0]));
-    input.append(picker, chosen);
-    value = () => (uploaded ? { attachment: uploaded.id } : undefined);
-  } else if (option.type === OPTION.BOOLEAN) {
-    input = el('select', { id });
-    for (const [text, v] of [['', ''], ['True', 'true'], ['False', 'false']]) input.append(el('option', { value: v }, text));
-    value = () => (input.value === '' ? undefined : input.value === 'true');
-  } else if (option.choices || option.type === OPTION.CHANNEL) {
-    input = el('select', { id });
-    input.append(el('option', { value: '' }, ''));
-    const choices = option.choices ?? state.world.channels.map((c) => ({ name: `#${c.name}`, value: c.id }));
-    for (const c of choices) input.append(el('option', { value: String(c.value) }, c.name));
-    value = () => (input.value === '' ? undefined : option.type === OPTION.INTEGER || option.type === OPTION.NUMBER ? Number(input.value) : input.value);
-  } else {
-    const numeric = option.type === OPTION.INTEGER || option.type === OPTION.NUMBER;
-    input = el('div');
-    const box = el('input', { id, type: numeric ? 'number' : 'text', placeholder: option.description, autocomplete: 'off' });
-    if (numeric && option.type === OPTION.NUMBER) box.step = 'any';
-    if (option.min_value !== undefined) box.min = option.min_value;
-    if (option.max_value !== undefined) box.max = option.max_value;
-    if (option.max_length) box.maxLength = option.max_length;
-    input.append(box);
-    // An autocomplete choice shows its name and sends its value, as in Discord.
-    let picked;
-    if (option.autocomplete) {
-      const list = el('ul', { class: 'choices', 'aria-label': `${option.name} suggestions` });
-      input.append(list);
-      let timer;
-      const suggest = async () => {
-        const options = { [option.name]: box.value };
-        for (const f of allFields()) {
-          const v = f.option.name === option.name ? undefined : f.value();
-          if (v !== undefined && typeof v !== 'object') options[f.option.name] = v;
-        }
-        try {
-          const { choices } = await api('/api/autocomplete', { userId: state.viewer, channelId: state.channelId, name: command.name, subcommand: sub?.name, options, focused: option.name });
-          list.replaceChildren(...choices.map((c) => {
-            const item = el('li');
-            const b = item.appendChild(el('button', { type: 'button' }, c.name));
-            b.addEventListener('click', () => {
-              box.value = c.name;
-              picked = c;
-              list.replaceChildren();
-            });
-            return item;
-          }));
-        } catch (err) {
-          list.replaceChildren(el('li', { class: 'error' }, err.message));
-        }
-      };
-      box.addEventListener('input', () => {
-        picked = undefined;
-        clearTimeout(timer);
-        timer = setTimeout(suggest, 150);
-      });
-      box.addEventListener('focus', () => suggest());
-    }
-    value = () => {
-      if (picked && box.value === picked.name) return picked.value;
-      if (box.value === '') return undefined;
-      return numeric ? Number(box.value) : box.value;
-    };
-  }
-  return { option, label, input, value };
-}
-
-function dropTarget(node, onFiles) {
-  node.addEventListener('dragover', (e) => {
-    e.preventDefault();
-    node.classList.add('over');
-  });
-  node.addEventListener('dragleave', () => node.classList.remove('over'));
-  node.addEventListener('drop', (e) => {
-    e.preventDefault();
-    e.stopPropagation();
-    node.classList.remove('over');
-    if (e.dataTransfer.files.length > 0) onFiles([...e.dataTransfer.files]);
-  });
-}
-
-// ---- modals ---------------------------------------------------------------------------------------------
-
-function openModal(modal, modalId) {
-  const dialog = $('modal');
-  const form = el('form', { method: 'dialog', 'aria-label': modal.title });
-  form.append(el('h3', {}, modal.title));
-  const readers = [];
-  const addInput = (labelText, c) => {
-    const id = `modal-${c.custom_id}`;
-    form.append(el('label', { for: id }, labelText ?? c.label ?? c.custom_id));
-    if (c.type === 4) {
-      const input = c.style === 2 ? el('textarea', { id, rows: '3' }) : el('input', { id, type: 'text' });
-      if (c.placeholder) input.placeholder = c.placeholder;
-      if (c.value) input.value = c.value;
-      if (c.max_length) input.maxLength = c.max_length;
-      input.required = c.required !== false;
-      form.append(input);
-      readers.push(async () => [c.custom_id, input.value]);
-    } else if (c.type === 19) {
-      const input = el('input', { id, type: 'file', accept: 'image/*' });
-      input.multiple = (c.max_values ?? 1) > 1;
-      const zone = el('div', { class: 'drop' });
-      let dropped = [];
-      const note = el('span', { class: 'meta' }, ' or drop photos here');
-      zone.append(input, note);
-      dropTarget(zone, (files) => {
-        dropped = files;
-        note.textContent = ` ${files.map((f) => f.name).join(', ')}`;
-      });
-      form.append(zone);
-      readers.push(async () => {
-        const files = dropped.length > 0 ? dropped : [...input.files];
-        const ids = [];
-        for (const f of files) ids.push((await uploadFile(f)).id);
-        return [c.custom_id, ids];
-      });
-    } else if (c.type === 3) {
-      const select = el('select', { id });
-      for (const o of c.options ?? []) select.append(el('option', { value: o.value }, o.label));
-      form.append(select);
-      readers.push(async () => [c.custom_id, [select.value]]);
-    }
-  };
-  for (const row of modal.components ?? []) {
-    if (row.type === 18) addInput(row.label, row.component);
-    else if (row.type === 1) for (const c of row.components ?? []) addInput(c.label, c);
-    else if (row.type === 10) form.append(el('p', {}, row.content));
-  }
-  const error = el('p', { class: 'error', role: 'alert' });
-  const submit = el('button', { type: 'submit' }, 'Submit');
-  const cancel = el('button', { type: 'button' }, 'Cancel');
-  cancel.addEventListener('click', () => dialog.close());
-  form.append(error, submit, cancel);
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    submit.disabled = true;
-    try {
-      const values = Object.fromEntries(await Promise.all(readers.map((r) => r())));
-      const answer = await api('/api/modal', { modalId, userId: state.viewer, values });
-      dialog.close();
-      if (answer.failed) showError(answer.failed);
-    } catch (err) {
-      error.textContent = err.message;
-    } finally {
-      submit.disabled = false;
-    }
-  });
-  dialog.replaceChildren(form);
-  dialog.showModal();
-}
-
 // ---- the message box: text and photos, as a member posts in a channel or thread -------------------------
 
 function composer() {
@@ -402,7 +172,7 @@ async function start() {
   });
   for (const v of state.world.violations) addViolation(v);
   $('lightbox-close').addEventListener('click', () => $('lightbox').close());
-  commandButtons();
+  commandButtons(page);
   composer();
   connect();
   await selectChannel(state.world.channels[0].id);

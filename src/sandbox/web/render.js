@@ -1,16 +1,9 @@
 // Builds a message's DOM the way Discord shows it. Every bot and member string goes in as text.
+import { el } from './dom.js';
 import { markdown } from './markdown.js';
 
 const EPHEMERAL = 1 << 6;
 const LOADING = 1 << 7;
-
-/** A new element with text (never parsed as HTML) and attributes. */
-export function el(tag, attrs = {}, text) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
 
 const isImage = (a) => (a.content_type ?? '').startsWith('image/');
 
