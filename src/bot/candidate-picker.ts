@@ -1,5 +1,7 @@
 import { AttachmentBuilder, MessageFlags, type ButtonInteraction, type StringSelectMenuInteraction } from 'discord.js';
 import { InputError } from '../errors.ts';
+import { reencodeToFit } from '../images/encode.ts';
+import { loadImage } from '../images/load.ts';
 import type { CandidateGroupRecord, JobRecord } from '../store/index.ts';
 import { candidateLine } from './candidate-view.ts';
 import { parseCustomId } from './custom-ids.ts';
@@ -34,7 +36,7 @@ async function choose(interaction: StringSelectMenuInteraction, services: BotSer
   const value = interaction.values[0] ?? '';
   const candidate = /^\d{1,2}$/.test(value) ? group.candidates.find((c) => c.drawn === Number(value)) : undefined;
   if (!candidate) throw new InputError('no_candidate', 'That candidate is not part of this image.');
-  const file = new AttachmentBuilder(Buffer.from(candidate.data, 'base64'), { name: `xcot-${job.id}-${candidate.seed}.${candidate.format}` });
+  const file = await candidateFile(job, candidate, interaction.attachmentSizeLimit);
   if (interaction.user.id !== job.ownerId) {
     await interaction.reply({ content: candidateLine(group, candidate.drawn), files: [file], flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
     return;
@@ -55,6 +57,19 @@ async function keep(interaction: ButtonInteraction, services: BotServices, job: 
   const recorded = await recordSignal(services, job, interaction.user.id, { kind: 'pick', drawn: group.shown });
   const which = candidateLine(group, group.shown).split(' · ')[0];
   await interaction.reply({ content: recorded ? `Kept: ${which}. Thanks, noted.` : `Kept: ${which}.`, flags: MessageFlags.Ephemeral });
+}
+
+/** A candidate's image as an attachment, encoded smaller when it is over the channel's upload limit. */
+async function candidateFile(job: JobRecord, candidate: { data: string; format: string; seed: number }, sizeLimit: number): Promise<AttachmentBuilder> {
+  let data: Uint8Array = Buffer.from(candidate.data, 'base64');
+  let ext = candidate.format;
+  if (data.byteLength > sizeLimit) {
+    const rgb = await loadImage(data, { maxBytes: Number.MAX_SAFE_INTEGER });
+    const fitted = await reencodeToFit(rgb.data, rgb.width, rgb.height, sizeLimit);
+    data = fitted.data;
+    ext = fitted.format;
+  }
+  return new AttachmentBuilder(Buffer.from(data), { name: `xcot-${job.id}-${candidate.seed}.${ext}` });
 }
 
 /** The result's text with the new candidate's seed and score line (the prompt and timings stay). */

@@ -242,8 +242,16 @@ test('where a server turned feedback off nothing is recorded and nothing is expo
     assert.equal(stored.feedback, false);
     const other = stored.candidates[1];
     const since = h.emu.eventCursor();
-    await h.emu.selectMenu(result.id, menuOf(result).custom_id, ALICE, [String(other.drawn)]).waitForAck();
-    await waitForMessageState(h, result.id, (m) => m.attachments[0]?.id !== result.attachments[0].id, 15_000, since);
+    // A channel whose upload limit is below the stored PNG: the swapped image is encoded to fit.
+    const limit = Buffer.from(other.data, 'base64').byteLength - 1;
+    h.emu.setAttachmentSizeLimit(GUILD_A, limit);
+    try {
+      await h.emu.selectMenu(result.id, menuOf(result).custom_id, ALICE, [String(other.drawn)]).waitForAck();
+      const swapped = await waitForMessageState(h, result.id, (m) => m.attachments[0]?.id !== result.attachments[0].id, 15_000, since);
+      assert.ok(swapped.attachments[0].size <= limit);
+    } finally {
+      h.emu.setAttachmentSizeLimit(GUILD_A, 10 * 2 ** 20);
+    }
     h.emu.react(result.id, BOB, '👍');
     const keep = await h.emu.clickButton(result.id, buttonId(result, 'keep'), ALICE).waitForReply(15_000);
     assert.doesNotMatch(keep.content, /noted/);
