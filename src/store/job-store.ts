@@ -5,11 +5,12 @@ import type { Store } from './open-store.ts';
 import { candidatesKey } from './candidate-store.ts';
 
 /**
- * Persistent job / result records, so that the buttons under a result (reroll, variations, info, cancel)
- * still work hours later and after a restart: a button's custom_id carries only `<action>:<job id>`, and
- * the handler loads everything else from here.
+ * Persistent job / result records, so that the buttons under a result (Regenerate, Variations, Show
+ * reasoning, Save subject, Refine, Delete, Cancel) still work hours later and after a restart: a button's
+ * custom_id carries only `xcot:<action>:<job id>` (src/bot/custom-ids.ts), and the handler loads
+ * everything else from here.
  *
- * Ids are 12 characters of [A-Za-z0-9_-] (see ids.ts): `reroll:Ab3_x9-QzT0k` is far below the 100
+ * Ids are 12 characters of [A-Za-z0-9_-] (see ids.ts): `xcot:regen:Ab3_x9-QzT0k` is far below the 100
  * characters of a custom_id.
  *
  * Photos: `photoHashes` (photos uploaded for this one job, not a saved subject) are referenced by the job
