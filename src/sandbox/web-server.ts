@@ -5,13 +5,12 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { APIAttachment } from 'discord.js';
 import type { Logger } from 'pino';
-import { WebSocketServer, type WebSocket } from 'ws';
 import type { Emulator } from '../../test/emulator/driver.ts';
-import type { EmulatorEvent } from '../../test/emulator/events.ts';
 import type { InteractionHandle } from '../../test/emulator/interaction-handle.ts';
 import type { OptionValue } from '../../test/emulator/interaction-payloads.ts';
 import type { ModalValue } from '../../test/emulator/modal-submit.ts';
-import { describeViolation, type Violation } from '../../test/emulator/violations.ts';
+import { describeViolation } from '../../test/emulator/violations.ts';
+import { startLiveUpdates } from './live-updates.ts';
 import { visibleTo } from './visibility.ts';
 import { SANDBOX_CHANNELS, SANDBOX_GUILD, SANDBOX_MEMBERS } from './world.ts';
 
@@ -40,13 +39,12 @@ class HttpError extends Error {
 /**
  * The web client's side of the sandbox: static page, a JSON API that acts as a member through the
  * emulator's driver (the same INTERACTION_CREATE and message events Discord's own client causes),
- * and a WebSocket that pushes what each member would see as it happens.
+ * and the live updates (live-updates.ts).
  */
 export async function startWebServer(o: WebServerOptions): Promise<{ url: string; close(): Promise<void> }> {
   const emu = o.emulator;
   const uploads = new Map<string, APIAttachment>();
   const openModals = new Map<string, InteractionHandle>();
-  const viewers = new Map<WebSocket, string>();
   const cdnOrigin = new URL(emu.cdnBase).origin;
 
   const channelView = (channelId: string, viewer: string) => ({
@@ -173,47 +171,7 @@ export async function startWebServer(o: WebServerOptions): Promise<{ url: string
     }
   }
 
-  const sockets = new WebSocketServer({ server, path: '/ws' });
-  sockets.on('connection', (socket, req) => {
-    if (!localHost(req.headers.host) || req.headers.origin !== `http://${req.headers.host}`) {
-      socket.close(1008, 'only the sandbox page may connect');
-      return;
-    }
-    const viewer = new URL(req.url ?? '', 'http://sandbox').searchParams.get('viewer') ?? '';
-    viewers.set(socket, viewer);
-    socket.on('message', (data) => {
-      const msg = JSON.parse(data.toString()) as { viewer?: string };
-      if (msg.viewer) viewers.set(socket, msg.viewer);
-    });
-    socket.on('close', () => viewers.delete(socket));
-  });
-  const push = (make: (viewer: string) => unknown) => {
-    for (const [socket, viewer] of viewers) {
-      const payload = make(viewer);
-      if (payload) socket.send(JSON.stringify(payload));
-    }
-  };
-  const unsubscribe = emu.onEvent((event: EmulatorEvent) => {
-    if (event.kind === 'message_create' || event.kind === 'message_update') {
-      const message = event.message as { flags?: number };
-      push((viewer) => visibleTo(message, viewer) && { type: 'message', channelId: event.channelId, message });
-    } else if (event.kind === 'message_delete') {
-      push(() => ({ type: 'delete', channelId: event.channelId, messageId: event.messageId }));
-    } else if (event.kind === 'thread_create') {
-      push(() => ({ type: 'thread', thread: event.thread }));
-    }
-  });
-  // Violations (and interactions left unanswered past 3 s) are found when asked; ask often.
-  let reported = 0;
-  const watch = setInterval(() => {
-    const all: Violation[] = emu.violations();
-    for (const v of all.slice(reported)) {
-      const text = describeViolation(v);
-      o.logger.warn({ violation: v }, `Discord would refuse this: ${text}`);
-      push(() => ({ type: 'violation', text }));
-    }
-    reported = all.length;
-  }, 500);
+  const live = startLiveUpdates({ server, emulator: emu, logger: o.logger, accept: (req) => localHost(req.headers.host) && req.headers.origin === `http://${req.headers.host}` });
 
   server.listen(o.port, '127.0.0.1');
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
@@ -221,10 +179,7 @@ export async function startWebServer(o: WebServerOptions): Promise<{ url: string
   return {
     url: `http://127.0.0.1:${port}/`,
     async close() {
-      clearInterval(watch);
-      unsubscribe();
-      for (const socket of viewers.keys()) socket.terminate();
-      sockets.close();
+      live.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
