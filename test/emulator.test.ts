@@ -15,6 +15,7 @@ import {
   LabelBuilder,
   MessageFlags,
   ModalBuilder,
+  Partials,
   Routes,
   SlashCommandBuilder,
   TextInputBuilder,
@@ -22,7 +23,10 @@ import {
   type APIMessage,
   type Interaction,
   type Message,
+  type MessageReaction,
+  type PartialMessageReaction,
   type TextChannel,
+  type User,
 } from 'discord.js';
 import { startEmulator, type Emulator } from './emulator/driver.ts';
 import { tinyPng } from './emulator/tiny-png.ts';
@@ -315,6 +319,41 @@ describe('Discord emulator with a real discord.js client', () => {
     emu.advanceTime(3_100);
     assert.match(emu.violations()[0]?.message ?? '', /never acknowledged/);
     emu.clearViolations();
+  });
+
+  it('gives select menus Discord’s default min and max values, and sends reactions only with the GuildMessageReactions intent', async () => {
+    const menu = { type: 3, custom_id: 'menu', options: [{ label: 'One', value: '1' }, { label: 'Two', value: '2' }] };
+    const sent = await channel.send({ content: 'menu', components: rawComponents([{ type: 1, components: [menu] }]) as never });
+    const rendered = emu.message(sent.id)!.components![0] as unknown as { components: { min_values: number; max_values: number }[] };
+    assert.deepEqual([rendered.components[0].min_values, rendered.components[0].max_values], [1, 1]);
+    emu.assertNoViolations();
+
+    const reacting = new Client({
+      intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.GuildMessageReactions],
+      partials: [Partials.Message, Partials.Reaction, Partials.User],
+      rest: { api: emu.restBase },
+    });
+    const withoutIntent: string[] = [];
+    const onReaction = (r: MessageReaction | PartialMessageReaction) => withoutIntent.push(r.emoji.name ?? '');
+    client.on(Events.MessageReactionAdd, onReaction);
+    try {
+      const ready = once(reacting, Events.ClientReady);
+      await reacting.login(TOKEN);
+      await ready;
+      const added = once(reacting, Events.MessageReactionAdd);
+      assert.equal(emu.react(sent.id, ALICE, '👍'), true);
+      assert.equal(emu.react(sent.id, ALICE, '👍'), false, 'a reaction made twice is one reaction');
+      const [reaction, user] = (await added) as [MessageReaction, User];
+      assert.deepEqual([reaction.emoji.name, reaction.message.id, user.id], ['👍', sent.id, ALICE]);
+      const removed = once(reacting, Events.MessageReactionRemove);
+      assert.equal(emu.unreact(sent.id, ALICE, '👍'), true);
+      assert.equal(((await removed) as [MessageReaction])[0].emoji.name, '👍');
+      assert.deepEqual(withoutIntent, [], 'a client without the intent gets no reaction events');
+    } finally {
+      client.off(Events.MessageReactionAdd, onReaction);
+      await reacting.destroy();
+    }
+    emu.assertNoViolations();
   });
 
   it('blanks message content for a client without the MessageContent intent', async () => {

@@ -162,13 +162,17 @@ function asObjects(value: unknown): JsonObject[] {
   return Array.isArray(value) ? (value.filter((v) => typeof v === 'object' && v !== null) as JsonObject[]) : [];
 }
 
-/** Discord gives every component a numeric id (depth-first, starting at 1) when the payload has none. */
+/** String, user, role, mentionable and channel selects: Discord's responses always carry their min and max values. */
+const SELECT_TYPES = [3, 5, 6, 7, 8];
+
+/** Discord gives every component a numeric id (depth-first, starting at 1) when the payload has none; selects get their default min/max. */
 function numberComponents(components: JsonObject[]): JsonObject[] {
   let next = 1;
   const visit = (component: JsonObject): JsonObject => {
     const id = typeof component.id === 'number' ? component.id : next;
     next = Math.max(next, id) + 1;
     const out: JsonObject = { ...component, id };
+    if (SELECT_TYPES.includes(Number(component.type))) Object.assign(out, { min_values: component.min_values ?? 1, max_values: component.max_values ?? 1 });
     if (Array.isArray(component.components)) out.components = asObjects(component.components).map(visit);
     if (component.accessory && typeof component.accessory === 'object') out.accessory = visit(component.accessory as JsonObject);
     return out;
