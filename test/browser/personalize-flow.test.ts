@@ -68,6 +68,8 @@ test('personalize with two photos, regenerate, show reasoning and refine in the 
   const reasoning = page.locator('#messages .embed').first();
   await reasoning.waitFor({ timeout: 30_000 });
   assert.ok((await reasoning.innerText()).trim().length > 0, 'the reasoning embed has text');
+  const reasoningMessage = page.locator('#messages .message', { has: page.locator('.embed') }).first();
+  assert.match(await reasoningMessage.locator('.fixture-note').innerText(), /random-weight test model/i);
   await s.shot('06-reasoning');
 
   const before = await images.count();

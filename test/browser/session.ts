@@ -35,6 +35,7 @@ export interface Session {
 export async function openSession(artifacts: string): Promise<Session> {
   const dataDir = mkdtempSync(join(tmpdir(), 'xcot-sandbox-browser-'));
   const sandbox = await startSandbox({ dataDir, logLevel: process.env.E2E_LOG ?? 'silent' });
+  // Chromium's own sandbox cannot start as root (CI containers); the page it loads is our own.
   const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const pageErrors: string[] = [];

@@ -33,7 +33,9 @@ export function renderMessage(message, ctx) {
       box.append(img);
     }
     li.append(box);
-    if (fromBot && ctx.fixtureModel) li.append(el('div', { class: 'fixture-note' }, 'Random-weight test model: its images are noise. Start the sandbox with --model DIR for real pictures.'));
+  }
+  if (fromBot && ctx.fixtureModel && (images.length > 0 || (message.embeds ?? []).length > 0)) {
+    li.append(el('div', { class: 'fixture-note' }, 'Random-weight test model: its images and reasoning are noise. Start the sandbox with --model DIR for real pictures.'));
   }
   for (const a of (message.attachments ?? []).filter((x) => !isImage(x))) {
     li.append(el('a', { href: a.url, target: '_blank', rel: 'noopener' }, a.filename));
