@@ -43,3 +43,11 @@ test('jobs have a run deadline (900 s) and workers a stall limit (120 s) by defa
   assert.deepEqual([set.maxRunMs, set.engineStallMs], [60_000, 30_000]);
   assert.throws(() => loadConfig({ ...BASE, MAX_RUN_SECONDS: '5' }), (e: unknown) => e instanceof ConfigError && e.problems.length === 1 && e.problems[0].startsWith('MAX_RUN_SECONDS'));
 });
+
+test('SCORER: dino with a SCORER_DIR, else none; dino and clip need the folder; anything else is refused by name', () => {
+  assert.equal(loadConfig({ ...BASE }).scorer, 'none');
+  assert.deepEqual([loadConfig({ ...BASE, SCORER_DIR: 'scorers' }).scorer, loadConfig({ ...BASE, SCORER_DIR: 'scorers' }).scorerDir], ['dino', 'scorers']);
+  assert.equal(loadConfig({ ...BASE, SCORER: 'self' }).scorer, 'self');
+  assert.throws(() => loadConfig({ ...BASE, SCORER: 'clip' }), (e: unknown) => e instanceof ConfigError && /SCORER clip needs SCORER_DIR/.test(e.problems[0]));
+  assert.throws(() => loadConfig({ ...BASE, SCORER: 'best' }), (e: unknown) => e instanceof ConfigError && e.problems[0] === 'SCORER must be dino, clip, self or none');
+});

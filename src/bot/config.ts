@@ -32,7 +32,7 @@ const EnvSchema = z.object({
   CONSENT_REQUIRED: z.enum(['true', 'false']).default('true'),
   /** Only for tests and self-hosted proxies: where the REST API lives. */
   DISCORD_API_BASE: z.union([z.string().url(), z.literal('')]).optional(),
-  SCORER: z.union([z.enum(['dino', 'clip', 'self', 'none'], 'must be dino, clip, self or none'), z.literal('')]).optional(),
+  SCORER: z.enum(['dino', 'clip', 'self', 'none', ''], 'must be dino, clip, self or none').optional(),
   SCORER_DIR: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
