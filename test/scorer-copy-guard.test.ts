@@ -21,7 +21,18 @@ test('with typical ViT-S/16 and CLIP B/32 figures, a copy loses to a candidate w
   const blindButNew = { fidelity: 0.8, maxPhotoSimilarity: 0.85, alignment: 0.225 };
   const scores = [copy, lookalike, both, promptOnly, blindButNew].map((s) => rankScore(s, photoAlignment));
   assert.deepEqual(scores.map((s) => s.passes), [false, false, true, true, false]);
-  assert.deepEqual(orderByRank(scores), [2, 3, 1, 4, 0]);
+  // Passing first; then failing ones; near-duplicates of a photo last.
+  assert.deepEqual(orderByRank(scores), [2, 3, 4, 1, 0]);
+});
+
+test('when no candidate passes the prompt gate, a copy of a subject photo still does not come first', () => {
+  const photoAlignment = 0.3;
+  const copy = { fidelity: 0.95, maxPhotoSimilarity: 1, alignment: 0.3 };
+  const weak = { fidelity: 0.6, maxPhotoSimilarity: 0.7, alignment: 0.25 };
+  const weaker = { fidelity: 0.5, maxPhotoSimilarity: 0.6, alignment: 0.18 };
+  const scores = [copy, weak, weaker].map((s) => rankScore(s, photoAlignment));
+  assert.deepEqual(scores.map((s) => s.passes), [false, false, false]);
+  assert.deepEqual(orderByRank(scores), [1, 2, 0]);
 });
 
 test('the prompt gate reads the photos\' own alignment: the same candidate passes or fails with it', () => {

@@ -16,9 +16,11 @@ import { mean } from './vectors.ts';
  *   `copySimilarity`.
  *
  * rank = fidelity + alignment          for a candidate that passes, in [-2, 2];
- * rank = alignment - 3                 for one that does not, in [-4, -2].
+ * rank = alignment - 3                 for one that does not, in [-4, -2];
+ * rank = alignment - 5                 for a near-duplicate of a photo, in [-6, -4].
  *
- * Every passing candidate outranks every failing one; among failing ones only alignment counts.
+ * Every passing candidate outranks every failing one, and every failing one outranks a copy (so a
+ * copy cannot come first even when no candidate passes); within each band only alignment counts.
  * Both parts are absolute cosines, so rank compares across requests made with the same models.
  */
 export interface RankOptions {
@@ -59,7 +61,8 @@ export function rankScore(
 ): { passes: boolean; rank: number } {
   const o = { ...DEFAULT_RANK_OPTIONS, ...options };
   const passes = s.alignment >= o.minAlignment && s.alignment >= photoAlignment + o.minGain && s.maxPhotoSimilarity < o.copySimilarity;
-  return { passes, rank: passes ? s.fidelity + s.alignment : s.alignment - 3 };
+  const copy = s.maxPhotoSimilarity >= o.copySimilarity;
+  return { passes, rank: passes ? s.fidelity + s.alignment : copy ? s.alignment - 5 : s.alignment - 3 };
 }
 
 /** Indices sorted by rank, best first; ties keep the drawing order. */
