@@ -263,3 +263,17 @@ test('where a server turned feedback off nothing is recorded and nothing is expo
     await settings('privacy', { feedback: true });
   }
 });
+
+test('after a restart the menu still swaps the image: the group is read back from the store', async () => {
+  const { result, jobId } = await firstGroup();
+  await h.restart();
+  const stored = (await h.services.stores.candidates.get(jobId))!;
+  const last = stored.candidates[3];
+  const current = h.emu.message(result.id)!;
+  const since = h.emu.eventCursor();
+  await h.emu.selectMenu(result.id, menuOf(current).custom_id, ALICE, [String(last.drawn)]).waitForAck(15_000);
+  const swapped = await waitForMessageState(h, result.id, (m) => m.attachments[0]?.id !== current.attachments[0].id, 15_000, since);
+  assert.deepEqual(h.emu.fileBytes(swapped.attachments[0]), Buffer.from(last.data, 'base64'));
+  assert.match(swapped.content, /\nCandidate 4 of 4 · /);
+  h.emu.assertNoViolations();
+});
