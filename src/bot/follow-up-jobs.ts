@@ -44,7 +44,7 @@ export async function followUpJob(services: BotServices, parent: JobRecord, chan
 
 /** Images the follow-up will draw: what it asks for, else as many as its parent (each candidate of a group counts). */
 export function followUpImages(parent: JobRecord, change: FollowUp): number {
-  return change.candidates ?? (change.count ? Math.min(MAX_COUNT, change.count) : (parent.options.count ?? 1));
+  return change.candidates ?? (change.count ? Math.min(MAX_COUNT, change.count) : (parent.candidates ?? parent.options.count ?? 1));
 }
 
 async function makeFollowUp(services: BotServices, parent: JobRecord, change: FollowUp, id: string): Promise<JobRecord> {

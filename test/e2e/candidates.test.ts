@@ -157,6 +157,12 @@ test('Regenerate records a signal on the candidate shown and draws a group again
       .waitForReply(15_000);
     assert.ok((Number(refused.flags) & EPHEMERAL) !== 0, refused.content);
     assert.match(refused.content, /image/i);
+    // Refining the group with a photo draws 4 again: refused before the public reply the download needs.
+    const opened = h.emu.clickButton(result.id, buttonId(result, 'refine'), ALICE);
+    const more = h.emu.uploadAttachment(await photo('#406080'), 'dog3.png', 'image/png');
+    const submitted = await h.emu.submitModal(opened, { prompt: 'my dog on mars', photos: [more] });
+    assert.equal(await submitted.waitForAck(15_000), 4);
+    assert.ok((Number((await submitted.waitForReply()).flags) & EPHEMERAL) !== 0);
   } finally {
     await settings('quotas', { user_per_hour: 0 });
   }
