@@ -11,7 +11,14 @@ const VIOLATION_POLL_MS = 500;
  * The page's WebSocket (/ws?viewer=ID): each message, edit, deletion and thread as the local Discord
  * sees it, filtered to what that member may see, and every request Discord would refuse (also logged).
  */
-export function startLiveUpdates(o: { server: Server; emulator: Emulator; logger: Logger; accept: (req: IncomingMessage) => boolean }): { close(): void } {
+export function startLiveUpdates(o: {
+  server: Server;
+  emulator: Emulator;
+  logger: Logger;
+  accept: (req: IncomingMessage) => boolean;
+  /** What the sandbox adds to a message for a member (its reactions). */
+  decorate: (message: { id: string }, viewer: string) => object;
+}): { showMessage(channelId: string, message: { id: string; flags?: number }): void; close(): void } {
   const viewers = new Map<WebSocket, string>();
   const sockets = new WebSocketServer({ server: o.server, path: '/ws' });
   sockets.on('connection', (socket, req) => {
@@ -38,10 +45,11 @@ export function startLiveUpdates(o: { server: Server; emulator: Emulator; logger
       if (payload) socket.send(JSON.stringify(payload));
     }
   };
+  const showMessage = (channelId: string, message: { id: string; flags?: number }) =>
+    push((viewer) => visibleTo(message, viewer) && { type: 'message', channelId, message: o.decorate(message, viewer) });
   const unsubscribe = o.emulator.onEvent((event) => {
     if (event.kind === 'message_create' || event.kind === 'message_update') {
-      const message = event.message as { flags?: number };
-      push((viewer) => visibleTo(message, viewer) && { type: 'message', channelId: event.channelId, message });
+      showMessage(event.channelId, event.message as { id: string; flags?: number });
     } else if (event.kind === 'message_delete') {
       push(() => ({ type: 'delete', channelId: event.channelId, messageId: event.messageId }));
     } else if (event.kind === 'thread_create') {
@@ -61,6 +69,7 @@ export function startLiveUpdates(o: { server: Server; emulator: Emulator; logger
   }, VIOLATION_POLL_MS);
 
   return {
+    showMessage,
     close() {
       clearInterval(watch);
       unsubscribe();

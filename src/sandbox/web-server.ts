@@ -11,6 +11,7 @@ import type { OptionValue } from '../../test/emulator/interaction-payloads.ts';
 import type { ModalValue } from '../../test/emulator/modal-submit.ts';
 import { describeViolation } from '../../test/emulator/violations.ts';
 import { startLiveUpdates } from './live-updates.ts';
+import { ReactionBoard } from './reactions.ts';
 import { visibleTo } from './visibility.ts';
 import { SANDBOX_CHANNELS, SANDBOX_GUILD, SANDBOX_MEMBERS } from './world.ts';
 
@@ -45,10 +46,11 @@ export async function startWebServer(o: WebServerOptions): Promise<{ url: string
   const emu = o.emulator;
   const uploads = new Map<string, APIAttachment>();
   const openModals = new Map<string, InteractionHandle>();
+  const reactions = new ReactionBoard();
   const cdnOrigin = new URL(emu.cdnBase).origin;
 
   const channelView = (channelId: string, viewer: string) => ({
-    messages: emu.messages(channelId).filter((m) => visibleTo(m, viewer)),
+    messages: emu.messages(channelId).filter((m) => visibleTo(m, viewer)).map((m) => reactions.decorate(m, viewer)),
     threads: emu.threads(channelId),
   });
 
@@ -124,6 +126,17 @@ export async function startWebServer(o: WebServerOptions): Promise<{ url: string
       openModals.delete(opened.id);
       return answer(handle);
     },
+    'POST /api/react': async (b) => {
+      const messageId = String(b.messageId);
+      const userId = member(b.userId);
+      const emoji = String(b.emoji);
+      const added = reactions.toggle(messageId, userId, emoji);
+      if (added) emu.react(messageId, userId, emoji);
+      else emu.unreact(messageId, userId, emoji);
+      const message = emu.message(messageId);
+      if (message) live.showMessage(message.channel_id, message);
+      return { added };
+    },
     'POST /api/message': async (b) => {
       const attachments = ((b.attachmentIds as unknown[]) ?? []).map((id) => upload(String(id)));
       emu.postMessage(String(b.channelId), member(b.userId), String(b.content ?? ''), attachments);
@@ -171,7 +184,7 @@ export async function startWebServer(o: WebServerOptions): Promise<{ url: string
     }
   }
 
-  const live = startLiveUpdates({ server, emulator: emu, logger: o.logger, accept: (req) => localHost(req.headers.host) && req.headers.origin === `http://${req.headers.host}` });
+  const live = startLiveUpdates({ server, emulator: emu, logger: o.logger, decorate: (m, viewer) => reactions.decorate(m, viewer), accept: (req) => localHost(req.headers.host) && req.headers.origin === `http://${req.headers.host}` });
 
   server.listen(o.port, '127.0.0.1');
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));

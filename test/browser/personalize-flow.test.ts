@@ -100,12 +100,19 @@ test('personalize with two photos, regenerate, show reasoning and refine in the 
   await page.waitForFunction((n) => document.querySelectorAll('#messages .images img').length > n, beforeModal, { timeout: 60_000 });
   assert.equal(await page.locator('#modal').getAttribute('open'), null, 'the modal closed');
 
+  // A reaction as on Discord: alice's 👍 is hers (pressed), and counted for everyone.
+  await result.getByRole('button', { name: 'React 👍' }).click();
+  await result.locator('.reaction.me', { hasText: '👍 1' }).waitFor();
+
   // Another member does not see alice's ephemeral answers.
   const ephemeralForAlice = await page.locator('#messages .message.ephemeral').count();
   await page.locator('#viewer').selectOption({ label: 'bob' });
   await page.waitForFunction(() => !document.querySelector('#messages .message.ephemeral') && document.querySelectorAll('#messages .message').length > 0);
   await s.shot('10-as-bob');
   assert.ok(ephemeralForAlice > 0, 'alice saw ephemeral answers in the thread');
+  const thumbs = result.getByRole('button', { name: 'React 👍' });
+  assert.equal(await thumbs.innerText(), '👍 1');
+  assert.equal(await thumbs.getAttribute('aria-pressed'), 'false', "bob sees alice's reaction, not his own");
 
   assert.deepEqual(s.sandbox.emulator.violations(), []);
   assert.equal(await page.locator('#violations').isHidden(), true);

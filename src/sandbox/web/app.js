@@ -42,6 +42,7 @@ const ctx = {
   userName: (id) => state.world.members.find((m) => m.id === id)?.username ?? (id === state.world.botUserId ? 'xcot-bot' : 'unknown'),
   pressButton: (message, c) => act('/api/button', { messageId: message.id, customId: c.custom_id }),
   chooseOptions: (message, c, values) => act('/api/select', { messageId: message.id, customId: c.custom_id, values }),
+  react: (message, emoji) => act('/api/react', { messageId: message.id, emoji }),
 };
 
 const page = { state, act, showError };

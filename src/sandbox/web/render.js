@@ -41,6 +41,7 @@ export function renderMessage(message, ctx) {
     li.append(el('a', { href: a.url, target: '_blank', rel: 'noopener' }, a.filename));
   }
   for (const row of message.components ?? []) li.append(renderRow(row, message, ctx));
+  if (images.length > 0 || (message.reactions ?? []).length > 0) li.append(renderReactions(message, ctx));
   if (message.thread) {
     const link = el('button', { class: 'thread-link', type: 'button' }, `Thread: ${message.thread.name} ›`);
     link.addEventListener('click', () => ctx.openChannel(message.thread.id));
@@ -100,6 +101,19 @@ function renderRow(row, message, ctx) {
     } else {
       box.append(el('span', { class: 'meta' }, `(component type ${c.type} not shown by the sandbox)`));
     }
+  }
+  return box;
+}
+
+/** Reaction chips (click to add or take back yours), with 👍 and 👎 always offered, as on a result. */
+function renderReactions(message, ctx) {
+  const box = el('div', { class: 'reactions' });
+  const shown = new Map((message.reactions ?? []).map((r) => [r.emoji.name, r]));
+  for (const name of ['👍', '👎']) if (!shown.has(name)) shown.set(name, { count: 0, me: false, emoji: { name } });
+  for (const [name, r] of shown) {
+    const chip = el('button', { type: 'button', class: r.me ? 'reaction me' : 'reaction', 'aria-label': `React ${name}`, 'aria-pressed': String(r.me) }, r.count > 0 ? `${name} ${r.count}` : name);
+    chip.addEventListener('click', () => ctx.react(message, name));
+    box.append(chip);
   }
   return box;
 }
