@@ -92,6 +92,13 @@ async function populate(stores: Stores): Promise<World> {
   const uploadJobId = 'aUploadJob01';
   const uploaded = await stores.photos.putPhoto(aPhotos[3], `job:${uploadJobId}`); // as the photo intake does
   await stores.jobs.create({ id: uploadJobId, ownerId: A, guildId: null, channelId: CH, prompt: A_TEXT.uploadPrompt, seed: 3, options: {}, photoHashes: [uploaded] });
+  // A's job drew a group of candidates (kept with its images), and A picked one.
+  const aCandidate = Buffer.from(await noisePhoto(5)).toString('base64');
+  await stores.candidates.put({
+    version: 1, jobId: a1.id, modelId: model, grounding: A_TEXT.grounding, subjectPhotoHashes: shared.photoHashes, scorer: null, scoringMs: 0, feedback: true, shown: 0,
+    candidates: [{ drawn: 0, seed: 7, imageTokens: [1, 2, 3], data: aCandidate, format: 'png' }],
+  });
+  await stores.feedback.record(a1.id, A, { kind: 'pick', drawn: 0 });
   // A thread whose job record has already expired: only the thread map still names A.
   await stores.store.meta.set(`thread:${THREAD_A_OLD}`, { jobId: 'expiredJob01', ownerId: A });
 
@@ -100,6 +107,9 @@ async function populate(stores: Stores): Promise<World> {
   const bJob = await stores.jobs.create({ ownerId: B, guildId: G, channelId: CH, prompt: B_TEXT.prompt, seed: 1, options: {}, subjectId: bSubject.id, name: bSubject.name, context: bSubject.context });
   await stores.groundings.put({ userId: B, modelId: model, photoHashes: bSubject.photoHashes, name: bSubject.name, context: bSubject.context }, { text: B_TEXT.grounding, tokenIds: [4], ms: 1 });
   await stores.jobs.update(bJob.id, { status: 'done', grounding: B_TEXT.grounding, threadId: THREAD_B });
+  // Reactions on B's result: A's 👍 goes with A, B's own 👎 stays.
+  await stores.feedback.record(bJob.id, A, { kind: 'thumb', drawn: 0, thumb: 'up', on: true });
+  await stores.feedback.record(bJob.id, B, { kind: 'thumb', drawn: 0, thumb: 'down', on: true });
   await stores.store.meta.set(`thread:${THREAD_B}`, { jobId: bJob.id, ownerId: B });
   const onShared = await stores.subjects.get(B, G, A_TEXT.sharedName);
   const bJobOnShared = await stores.jobs.create({
@@ -112,6 +122,7 @@ async function populate(stores: Stores): Promise<World> {
   const aNeedles: Needle[] = [
     { label: 'A id', bytes: Buffer.from(A) },
     ...Object.entries(A_TEXT).map(([k, v]) => ({ label: `A ${k}`, bytes: Buffer.from(v) })),
+    { label: 'A candidate image', bytes: Buffer.from(aCandidate.slice(400, 464)) },
   ];
   for (const [i, p] of aPhotos.entries()) aNeedles.push(...(await photoNeedles(`A photo ${i + 1}`, p)));
   const bNeedles: Needle[] = [
@@ -140,6 +151,7 @@ async function checkB(stores: Stores, world: World): Promise<void> {
   assert.equal(onShared?.context, undefined);
   assert.equal(onShared?.grounding, undefined);
   assert.deepEqual((await stores.subjects.list(B, G)).map((s) => s.name), [B_TEXT.name]);
+  assert.deepEqual((await stores.feedback.rows(world.bJobId)).map((r) => [r.userId, r.thumbs['0']]), [[B, 'down']]);
 }
 
 test('forget-me leaves none of the user\'s bytes in the data folder, while running and after shutdown; other users keep theirs', async (t) => {
