@@ -10,6 +10,7 @@ let s: Session;
 before(async () => {
   if (skipReason) return;
   s = await openSession(ARTIFACTS);
+  console.log(`screenshots: ${ARTIFACTS}`);
 });
 
 after(async () => {
