@@ -10,7 +10,7 @@ import { createLogger } from '../bot/logger.ts';
 import { startServices } from '../bot/start-services.ts';
 // The local Discord still lives with the tests (moving it into the product is a separate change).
 import { startEmulator, type Emulator } from '../../test/emulator/driver.ts';
-import { ensureFixtureBundle } from './fixture-model.ts';
+import { ensureFixtureBundle, isFixtureBundle } from './fixture-model.ts';
 import { startWebServer } from './web-server.ts';
 import { SANDBOX_APP_ID, SANDBOX_CHANNELS, SANDBOX_GUILD, SANDBOX_MEMBERS, SANDBOX_TOKEN } from './world.ts';
 
@@ -30,6 +30,7 @@ export interface SandboxOptions {
 export interface Sandbox {
   url: string;
   emulator: Emulator;
+  /** The model is a random-weight fixture (generated here, or passed with --model): the page says its output is noise. */
   fixtureModel: boolean;
   close(): Promise<void>;
 }
@@ -43,6 +44,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   mkdirSync(dataDir, { recursive: true });
   const fixture = options.modelDir ? undefined : ensureFixtureBundle(dataDir);
   const modelDir = options.modelDir ? resolve(options.modelDir) : fixture!.dir;
+  const fixtureModel = isFixtureBundle(modelDir);
 
   const emulator = await startEmulator({
     token: SANDBOX_TOKEN,
@@ -80,11 +82,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   // What `npm run deploy-commands` does against Discord.
   await bot.client.rest.put(Routes.applicationGuildCommands(SANDBOX_APP_ID, SANDBOX_GUILD.id), { body: new CommandRegistry(commands).toJSON() });
 
-  const web = await startWebServer({ emulator, logger, port: options.port ?? 0, fixtureModel: Boolean(fixture), modelDir });
+  const web = await startWebServer({ emulator, logger, port: options.port ?? 0, fixtureModel, modelDir });
   return {
     url: web.url,
     emulator,
-    fixtureModel: Boolean(fixture),
+    fixtureModel,
     async close() {
       await web.close();
       await bot.stop(5_000).catch(() => {});

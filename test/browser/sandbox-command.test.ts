@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { isFixtureBundle } from '../../src/sandbox/fixture-model.ts';
 
 // `npm run sandbox` as a user runs it: one URL on stdout, the fixture bundle generated once and then reused.
 const dataDir = mkdtempSync(join(tmpdir(), 'xcot-sandbox-command-'));
@@ -68,3 +69,13 @@ function statusWithHost(url: string, host: string): Promise<number> {
     }).on('error', reject).end();
   });
 }
+
+test('a bundle passed with --model is called a random-weight test model only when it is a generated fixture', () => {
+  // Runs after the command test, which generated the fixture under dataDir.
+  assert.equal(isFixtureBundle(join(dataDir, 'fixture-model')), true);
+  const real = join(dataDir, 'real-like');
+  mkdirSync(real);
+  writeFileSync(join(real, 'tokenizer.json'), JSON.stringify({ added_tokens: [{ id: 100000, content: '<|begin▁of▁sentence|>' }] }));
+  assert.equal(isFixtureBundle(real), false);
+  assert.equal(isFixtureBundle(join(dataDir, 'missing')), false);
+});
