@@ -28,8 +28,8 @@ import {
   type TextChannel,
   type User,
 } from 'discord.js';
-import { startEmulator, type Emulator } from './emulator/driver.ts';
-import { tinyPng } from './emulator/tiny-png.ts';
+import { startEmulator, type Emulator } from '../src/local-discord/driver.ts';
+import { tinyPng } from '../src/local-discord/tiny-png.ts';
 
 const TOKEN = 'emulated.bot-token.for-tests';
 const APP_ID = '1100000000000000001';

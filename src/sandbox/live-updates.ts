@@ -1,8 +1,8 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Emulator } from '../../test/emulator/driver.ts';
-import { describeViolation } from '../../test/emulator/violations.ts';
+import type { Emulator } from '../local-discord/driver.ts';
+import { describeViolation } from '../local-discord/violations.ts';
 import { visibleTo } from './visibility.ts';
 
 const VIOLATION_POLL_MS = 500;

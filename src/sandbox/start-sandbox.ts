@@ -9,7 +9,7 @@ import { loadConfig } from '../bot/config.ts';
 import { createLogger } from '../bot/logger.ts';
 import { startServices } from '../bot/start-services.ts';
 // The local Discord still lives with the tests (moving it into the product is a separate change).
-import { startEmulator, type Emulator } from '../../test/emulator/driver.ts';
+import { startEmulator, type Emulator } from '../local-discord/driver.ts';
 import { ensureFixtureBundle, isFixtureBundle } from './fixture-model.ts';
 import { startWebServer } from './web-server.ts';
 import { SANDBOX_APP_ID, SANDBOX_CHANNELS, SANDBOX_GUILD, SANDBOX_MEMBERS, SANDBOX_TOKEN } from './world.ts';

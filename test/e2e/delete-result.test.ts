@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { DEFAULT_MEMBER_PERMISSIONS, Permission } from '../emulator/permissions.ts';
+import { DEFAULT_MEMBER_PERMISSIONS, Permission } from '../../src/local-discord/permissions.ts';
 import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
 import { ALICE, BOB, CAROL, CHANNEL_A, GUILD_A, buttonId, personalize, photo, startHarness, waitForMessageState, waitForThreadResult, type Harness } from './harness.ts';
 

@@ -11,10 +11,10 @@ import type { BotConfig } from '../../src/bot/config.ts';
 import { createLogger } from '../../src/bot/logger.ts';
 import type { BotServices } from '../../src/bot/services.ts';
 import { startServices } from '../../src/bot/start-services.ts';
-import { startEmulator, type Emulator, type GuildSeed, type SlashCommandInput } from '../emulator/driver.ts';
-import type { EmulatorEvent } from '../emulator/events.ts';
-import type { InteractionHandle } from '../emulator/interaction-handle.ts';
-import type { OptionValue } from '../emulator/interaction-payloads.ts';
+import { startEmulator, type Emulator, type GuildSeed, type SlashCommandInput } from '../../src/local-discord/driver.ts';
+import type { EmulatorEvent } from '../../src/local-discord/events.ts';
+import type { InteractionHandle } from '../../src/local-discord/interaction-handle.ts';
+import type { OptionValue } from '../../src/local-discord/interaction-payloads.ts';
 import { tinyBundle } from '../helpers/tiny-bundle.ts';
 
 export const TOKEN = 'emulated.bot-token.for-e2e';

@@ -4,7 +4,7 @@ import { RESTEvents, Routes, type APIMessage } from 'discord.js';
 import { commands } from '../../commands/index.ts';
 import { CommandRegistry } from '../../src/bot/command-registry.ts';
 import { getServerSettings } from '../../src/store/server-settings.ts';
-import type { OptionValue } from '../emulator/interaction-payloads.ts';
+import type { OptionValue } from '../../src/local-discord/interaction-payloads.ts';
 import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
 import {
   ALICE,

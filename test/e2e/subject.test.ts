@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import type { APIMessage } from 'discord.js';
 import sharp from 'sharp';
-import type { InteractionHandle } from '../emulator/interaction-handle.ts';
-import type { OptionValue } from '../emulator/interaction-payloads.ts';
+import type { InteractionHandle } from '../../src/local-discord/interaction-handle.ts';
+import type { OptionValue } from '../../src/local-discord/interaction-payloads.ts';
 import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
 import { ALICE, BOB, CAROL, CHANNEL_A, CHANNEL_B, GUILD_A, GUILD_B, startHarness, type Harness } from './harness.ts';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { APIMessage } from 'discord.js';
 import { ConsentStore } from '../../src/store/consent-store.ts';
-import type { OptionValue } from '../emulator/interaction-payloads.ts';
+import type { OptionValue } from '../../src/local-discord/interaction-payloads.ts';
 import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
 import { ALICE, BOB, CAROL, CHANNEL_A, GUILD_A, buttonId, customIds, photo, startHarness, waitForThreadResult, type Harness } from '../e2e/harness.ts';
 

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import type { APIMessage } from 'discord.js';
 import sharp from 'sharp';
-import type { OptionValue } from '../emulator/interaction-payloads.ts';
+import type { OptionValue } from '../../src/local-discord/interaction-payloads.ts';
 import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
 import { describe, missing, photoNeedles, scan, total, type Needle } from '../helpers/byte-scan.ts';
 import { CHANNEL_A, CHANNEL_B, GUILD_A, GUILD_B, startHarness, type Harness } from '../e2e/harness.ts';

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { REST, Routes, type APIMessage } from 'discord.js';
 import { commands } from '../../commands/index.ts';
 import { CommandRegistry } from '../../src/bot/command-registry.ts';
-import { startEmulator, type Emulator } from '../emulator/driver.ts';
+import { startEmulator, type Emulator } from '../../src/local-discord/driver.ts';
 import { removeTinyBundles, tinyBundle } from '../helpers/tiny-bundle.ts';
 import { ALICE, APP_ID, BOB, CAROL, CHANNEL_A, GUILD_A, TOKEN, customIds } from '../e2e/harness.ts';
 

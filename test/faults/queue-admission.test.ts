@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { APIMessage } from 'discord.js';
 import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
-import type { InteractionHandle } from '../emulator/interaction-handle.ts';
+import type { InteractionHandle } from '../../src/local-discord/interaction-handle.ts';
 import { runJob } from '../../src/bot/job-flow.ts';
 import { newId } from '../../src/store/index.ts';
 import { CHANNEL_A, CHANNEL_B, GUILD_A, GUILD_B, customIds, photo, startHarness, type Harness } from '../e2e/harness.ts';

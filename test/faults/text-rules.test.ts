@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { APIMessage } from 'discord.js';
-import type { OptionValue } from '../emulator/interaction-payloads.ts';
+import type { OptionValue } from '../../src/local-discord/interaction-payloads.ts';
 import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
 import { ALICE, BOB, CHANNEL_A, CHANNEL_B, GUILD_A, GUILD_B, buttonId, photo, startHarness, waitForMessageState, waitForThreadResult, type Harness } from '../e2e/harness.ts';
 
