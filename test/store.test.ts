@@ -1,11 +1,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { access, constants, mkdtemp, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import sharp from 'sharp';
+import { findRedisServer, startRedisServer } from './helpers/redis-server.ts';
 import { InputError } from '../src/errors.ts';
 import { ImageInputError } from '../src/images/errors.ts';
 import {
@@ -703,77 +702,15 @@ test('createStores over an existing Store shares it; unknown namespaces are refu
 
 // --------------------------------------------------------------------------------------------- Redis
 
-async function findOnPath(name: string): Promise<string | undefined> {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      await access(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-async function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRedis(binary: string, dir: string): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freeLoopbackPort();
-  const child = spawn(
-    binary,
-    ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  try {
-    await waitForReady(child);
-  } catch (error) {
-    child.kill('SIGTERM');
-    throw error;
-  }
-  return { url: `redis://127.0.0.1:${port}`, child };
-}
-
-function waitForReady(child: ChildProcess): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${output}`)), 10_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (/Ready to accept connections/i.test(output)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`redis-server exited with ${code}: ${output}`));
-    });
-  });
-}
-
 test('Redis backend: same behaviour, exact photo bytes, survives reopen', async (t) => {
-  const binary = await findOnPath('redis-server');
+  const binary = await findRedisServer();
   if (!binary) {
     t.skip('redis-server is not installed (apt-get install -y redis-server)');
     return;
   }
   const dir = await mkdtemp(join(root, 'redis-'));
-  const { url, child } = await startRedis(binary, dir);
-  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const redis = await startRedisServer(binary);
+  const url = redis.url;
   try {
     const p = await photo(33);
     const expected = await normalizePhoto(p);
@@ -812,22 +749,7 @@ test('Redis backend: same behaviour, exact photo bytes, survives reopen', async 
     }
     await assert.rejects(openStore({ dataDir: dir, redisUrl: 'redis://127.0.0.1:1', connectTimeoutMs: 1000 }), /Could not connect to Redis/);
   } finally {
-    child.kill('SIGTERM');
-    await exited;
+    await redis.stop();
   }
 });
 
-test('failUnfinished marks jobs left queued or running by a gone process as failed', async () => {
-  await withStores(async ({ jobs }) => {
-    const queued = await jobs.create({ ownerId: A, guildId: G1, channelId: CH, prompt: 'q', seed: 1, options: {} });
-    const running = await jobs.create({ ownerId: A, guildId: G1, channelId: CH, prompt: 'r', seed: 2, options: {} });
-    await jobs.update(running.id, { status: 'running' });
-    const done = await jobs.create({ ownerId: B, guildId: G1, channelId: CH, prompt: 'd', seed: 3, options: {} });
-    await jobs.update(done.id, { status: 'done' });
-    assert.equal(await jobs.failUnfinished('restarted'), 2);
-    assert.deepEqual((await jobs.get(queued.id))?.status, 'failed');
-    assert.deepEqual((await jobs.get(running.id))?.error, 'restarted');
-    assert.deepEqual((await jobs.get(done.id))?.status, 'done');
-    assert.equal(await jobs.failUnfinished('again'), 0);
-  });
-});

@@ -322,23 +322,6 @@ export class JobStore {
   }
 
   /**
-   * At startup: jobs still 'queued' or 'running' belong to a process that is gone (nothing runs
-   * them any more), so they are marked failed with `message`. Returns how many.
-   */
-  async failUnfinished(message: string): Promise<number> {
-    const keys = (await this.#store.keys('jobs')).filter((k) => k.startsWith('j:'));
-    let failed = 0;
-    for (const key of keys) {
-      const record: JobRecord | undefined = await this.#store.jobs.get(key);
-      if (record && (record.status === 'queued' || record.status === 'running')) {
-        await this.update(record.id, { status: 'failed', error: message });
-        failed++;
-      }
-    }
-    return failed;
-  }
-
-  /**
    * Deletes records finished (or, if never finished, created) more than `olderThanMs` ago (default: the
    * retention, 30 days), and prunes index entries whose record is gone. Returns how many were deleted.
    */
