@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { joinNegativeValues } from '../src/cli/cli-args.ts';
 import { startSandbox } from '../src/sandbox/start-sandbox.ts';
 
 const USAGE = `Usage: npm run sandbox -- [--port N] [--model DIR] [--data DIR]
@@ -9,7 +10,7 @@ Without --model (or MODEL_DIR) a random-weight test bundle is generated once und
 async function main(): Promise<void> {
   let values;
   try {
-    ({ values } = parseArgs({ options: { port: { type: 'string', default: '0' }, model: { type: 'string' }, data: { type: 'string' }, help: { type: 'boolean' } } }));
+    ({ values } = parseArgs({ args: joinNegativeValues(process.argv.slice(2), new Set(['--port'])), options: { port: { type: 'string', default: '0' }, model: { type: 'string' }, data: { type: 'string' }, help: { type: 'boolean' } } }));
   } catch (err) {
     fail((err as Error).message.split('\n')[0]);
   }
@@ -17,8 +18,9 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port must be 0-65535');
+  // Decimal digits only: Number() would also take 0x10, 1e3 or an empty string.
+  const port = /^\d{1,5}$/.test(values.port) ? Number(values.port) : NaN;
+  if (!(port >= 0 && port <= 65535)) fail('--port must be a whole number from 0 to 65535');
   const modelDir = values.model ?? (process.env.MODEL_DIR || undefined);
   if (!modelDir) process.stderr.write('No --model or MODEL_DIR: using the random-weight test bundle (generated on first run).\n');
   const sandbox = await startSandbox({ port, modelDir, dataDir: values.data, env: process.env });

@@ -149,10 +149,10 @@ const NUMBER_FLAGS = new Set(['--seed', '--cfg', '--temperature', '--top-k', '--
  * `--seed -1` as `--seed=-1`: parseArgs would take "-1" for an option and answer "argument is
  * ambiguous"; the range check then says what the flag takes.
  */
-function joinNegativeValues(argv: string[]): string[] {
+export function joinNegativeValues(argv: readonly string[], numberFlags: ReadonlySet<string> = NUMBER_FLAGS): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    if (NUMBER_FLAGS.has(argv[i]) && /^-[\d.]/.test(argv[i + 1] ?? '')) out.push(`${argv[i]}=${argv[++i]}`);
+    if (numberFlags.has(argv[i]) && /^-[\d.]/.test(argv[i + 1] ?? '')) out.push(`${argv[i]}=${argv[++i]}`);
     else out.push(argv[i]);
   }
   return out;
