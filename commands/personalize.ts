@@ -15,7 +15,7 @@ import { userMessage } from '../src/bot/reply-errors.ts';
 import { applyCaps, assertChannelAllowed, assertNotBlocked, assertTraceAllowed } from '../src/bot/server-rules.ts';
 import type { BotServices } from '../src/bot/services.ts';
 import { admitUserJob, type UserJobAdmission } from '../src/bot/user-job-limit.ts';
-import { CandidatesSchema, CONTEXT_MAX_CHARS, GenerateOptionsSchema, MAX_CANDIDATES, MAX_COUNT, NAME_MAX_CHARS, parseOrThrow, PROMPT_MAX_CHARS } from '../src/pipeline/request-options.ts';
+import { CandidatesSchema, CONTEXT_MAX_CHARS, GenerateOptionsSchema, MAX_CANDIDATES, MAX_COUNT, NAME_MAX_CHARS, parseOrThrow, PROMPT_MAX_CHARS } from '../src/request-options.ts';
 import { newId, type JobRecord } from '../src/store/index.ts';
 import { getServerSettings, type ServerSettings } from '../src/store/server-settings.ts';
 

@@ -12,7 +12,7 @@ import { consentRequired } from '../src/bot/photo-confirmations.ts';
 import { userMessage } from '../src/bot/reply-errors.ts';
 import type { BotServices } from '../src/bot/services.ts';
 import { InputError } from '../src/errors.ts';
-import { MAX_CANDIDATES, MAX_COUNT } from '../src/pipeline/request-options.ts';
+import { MAX_CANDIDATES, MAX_COUNT } from '../src/request-options.ts';
 import {
   BLOCKED_PHRASE_MAX_CHARS,
   getServerSettings,

@@ -10,7 +10,7 @@ import { AutoProcessor, MultiModalityCausalLM, env } from '@huggingface/transfor
 import { TINY_DIMS } from '../src/generator/dims.ts';
 import { makeBundle } from '../src/generator/make-bundle.ts';
 import { Personalizer } from '../src/pipeline/personalizer.ts';
-import { WorkerEngine } from '../src/engine/worker/worker-engine.ts';
+import { WorkerEngine } from '../src/runtime/worker-engine.ts';
 import sharp from 'sharp';
 import ort from 'onnxruntime-node';
 import { GRAPH_IO } from '../src/bundle/contract.ts';

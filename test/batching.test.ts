@@ -2,7 +2,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { KvCapacity } from '../src/engine/kv-capacity.ts';
+import { KvCapacity } from '../src/model/kv-capacity.ts';
 import { CancelledError } from '../src/errors.ts';
 import { Personalizer, type GenerateRequest } from '../src/pipeline/personalizer.ts';
 import { ATTENTION_FORMS, removeTinyBundles, tinyBundle } from './helpers/tiny-bundle.ts';

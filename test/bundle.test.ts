@@ -7,7 +7,7 @@ import { DType, GraphBuilder } from '../src/generator/onnx-builder.ts';
 import { TINY_DIMS } from '../src/generator/dims.ts';
 import { BundleError } from '../src/errors.ts';
 import { makeBundle } from '../src/generator/make-bundle.ts';
-import { ChatTokenizer } from '../src/pipeline/chat-tokenizer.ts';
+import { ChatTokenizer } from '../src/decoding/chat-tokenizer.ts';
 import { imagePromptRows } from '../src/pipeline/image-prompt-rows.ts';
 import { Personalizer } from '../src/pipeline/personalizer.ts';
 import { copyTinyBundle, removeTinyBundles, scratchDir, tinyBundle } from './helpers/tiny-bundle.ts';

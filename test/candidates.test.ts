@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WorkerEngine } from '../src/engine/worker/worker-engine.ts';
+import { WorkerEngine } from '../src/runtime/worker-engine.ts';
 import { InputError } from '../src/errors.ts';
 import { writeClipFixture, writeDinoFixture } from '../src/generator/scorers/make-scorer-fixtures.ts';
 import { rankCandidates } from '../src/pipeline/candidate-group.ts';

@@ -5,9 +5,9 @@ import { dirname, join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import ort from 'onnxruntime-node';
 import { loadBundle } from '../src/bundle/load-bundle.ts';
-import { JanusModel, type KvCache } from '../src/engine/janus-model.ts';
-import { KvArena } from '../src/engine/kv-arena.ts';
-import { planKvAppend } from '../src/engine/kv-append-graph.ts';
+import { JanusModel, type KvCache } from '../src/model/janus-model.ts';
+import { KvArena } from '../src/model/kv-arena.ts';
+import { planKvAppend } from '../src/model/kv-append-graph.ts';
 import { copyTinyBundle, removeTinyBundles, scratchDir, tinyBundle } from './helpers/tiny-bundle.ts';
 
 let withAppend: JanusModel;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CancelledError, InputError } from '../src/errors.ts';
-import { JobQueue, JobTimeoutError, QueueClosedError, QueueFullError, type JobHandle, type QueueSnapshot } from '../src/queue/job-queue.ts';
+import { JobQueue, JobTimeoutError, QueueClosedError, QueueFullError, type JobHandle, type QueueSnapshot } from '../src/jobs/job-queue.ts';
 
 /** A runner whose end the test decides: finish(value) / fail(error); it honours the AbortSignal. */
 class Job {

@@ -2,9 +2,9 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { kvBytes, kvGather, kvStack } from '../src/engine/kv-rows.ts';
+import { kvBytes, kvGather, kvStack } from '../src/model/kv-rows.ts';
 import { Personalizer, type GenerateRequest, type SubjectImages } from '../src/pipeline/personalizer.ts';
-import { PromptCaches } from '../src/pipeline/prompt-caches.ts';
+import { PromptCaches } from '../src/decoding/prompt-caches.ts';
 import { ATTENTION_FORMS, removeTinyBundles, tinyBundle } from './helpers/tiny-bundle.ts';
 
 const PROMPT = 'a dog wearing a space suit on the moon';

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
 import { InputError } from '../src/errors.ts';
-import { findReservedToken, isBlankText, nameSkeleton, UserTextRules } from '../src/pipeline/user-text.ts';
+import { findReservedToken, UserTextRules } from '../src/decoding/user-text.ts';
+import { isBlankText, nameSkeleton } from '../src/util/visible-text.ts';
 import { cleanName, openStores } from '../src/store/index.ts';
 import { removeTinyBundles, tinyBundle } from './helpers/tiny-bundle.ts';
 

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fromWireError, toWireError } from '../src/engine/worker/protocol.ts';
+import { fromWireError, toWireError } from '../src/runtime/protocol.ts';
 import { BundleError, CancelledError, InputError, UserFacingError } from '../src/errors.ts';
 import { ImageInputError } from '../src/images/errors.ts';
-import { JobTimeoutError } from '../src/queue/job-queue.ts';
+import { JobTimeoutError } from '../src/jobs/job-queue.ts';
 
 /** As the error crosses the worker boundary: structured clone of its wire form. */
 const across = (err: unknown) => fromWireError(structuredClone(toWireError(err)));

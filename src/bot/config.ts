@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { QuotaLimits } from '../queue/quota.ts';
+import type { QuotaLimits } from '../jobs/quota.ts';
 
 const snowflake = z.string().regex(/^\d{17,20}$/, 'must be a Discord id (17-20 digits)');
 const int = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);

@@ -9,7 +9,7 @@ import {
   type SendableChannels,
   type ThreadChannel,
 } from 'discord.js';
-import type { JobOutcome } from '../service/generation-service.ts';
+import type { JobOutcome } from '../jobs/generation-service.ts';
 import type { JobPatch, KeptResult } from '../store/job-store.ts';
 import { resultMessage, threadName, type StatusMessage } from './job-flow.ts';
 import { postAgainRow } from './post-again.ts';

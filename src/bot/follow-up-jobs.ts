@@ -1,5 +1,5 @@
 import { InputError } from '../errors.ts';
-import { GenerateOptionsSchema, MAX_COUNT, parseOrThrow } from '../pipeline/request-options.ts';
+import { GenerateOptionsSchema, MAX_COUNT, parseOrThrow } from '../request-options.ts';
 import { newId, type JobRecord } from '../store/index.ts';
 import type { AttachmentRef } from './attachment-downloader.ts';
 import { recordFollowUpSignal } from './feedback-signals.ts';

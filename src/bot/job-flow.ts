@@ -12,7 +12,7 @@ import {
 import { CancelledError } from '../errors.ts';
 import { reencodeToFit } from '../images/encode.ts';
 import { loadImage } from '../images/load.ts';
-import type { JobOutcome } from '../service/generation-service.ts';
+import type { JobOutcome } from '../jobs/generation-service.ts';
 import type { JobRecord } from '../store/index.ts';
 import { candidateLine, candidateMenu, keepButton, scoringStat, type CandidateView } from './candidate-view.ts';
 import { customId } from './custom-ids.ts';

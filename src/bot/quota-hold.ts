@@ -1,10 +1,10 @@
-import type { JobOutcome } from '../service/generation-service.ts';
+import type { JobOutcome } from '../jobs/generation-service.ts';
 import type { JobRecord } from '../store/index.ts';
 import { runJob, type StatusMessage } from './job-flow.ts';
 import type { BotServices } from './services.ts';
 
 /**
- * A job's images against the quota (src/queue/quota.ts), over the job's life: taken when the job is
+ * A job's images against the quota (src/jobs/quota.ts), over the job's life: taken when the job is
  * admitted, before its photos are downloaded; given back if making the job fails or if it never starts
  * (refused by the queue, cancelled or dropped while waiting); kept once the model started on it, since
  * that work was done whatever happens next. A process that stops while jobs wait keeps their images used.

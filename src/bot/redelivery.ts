@@ -1,5 +1,5 @@
 import type { Client } from 'discord.js';
-import type { JobOutcome } from '../service/generation-service.ts';
+import type { JobOutcome } from '../jobs/generation-service.ts';
 import type { OutputFormat } from '../images/encode.ts';
 import { deliverResult } from './deliver.ts';
 import type { BotServices } from './services.ts';

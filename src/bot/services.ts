@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import type { ImageEngine } from '../engine/worker/image-engine.ts';
-import type { JobQueue } from '../queue/job-queue.ts';
-import type { Quota } from '../queue/quota.ts';
-import type { UserTextRules } from '../pipeline/user-text.ts';
-import type { GenerationService } from '../service/generation-service.ts';
+import type { ImageEngine } from '../runtime/image-engine.ts';
+import type { JobQueue } from '../jobs/job-queue.ts';
+import type { Quota } from '../jobs/quota.ts';
+import type { UserTextRules } from '../decoding/user-text.ts';
+import type { GenerationService } from '../jobs/generation-service.ts';
 import type { Stores } from '../store/index.ts';
 import type { BotConfig } from './config.ts';
 

@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
 import { describeLoadedBundle } from '../pipeline/bundle-report.ts';
-import { UserTextRules } from '../pipeline/user-text.ts';
-import { WorkerEngine } from '../engine/worker/worker-engine.ts';
-import { JobQueue } from '../queue/job-queue.ts';
-import { Quota } from '../queue/quota.ts';
-import { GenerationService } from '../service/generation-service.ts';
+import { UserTextRules } from '../decoding/user-text.ts';
+import { WorkerEngine } from '../runtime/worker-engine.ts';
+import { JobQueue } from '../jobs/job-queue.ts';
+import { Quota } from '../jobs/quota.ts';
+import { GenerationService } from '../jobs/generation-service.ts';
 import { openStores } from '../store/index.ts';
 import { DISCORD_CDN_HOSTS } from './attachment-downloader.ts';
 import type { BotConfig } from './config.ts';

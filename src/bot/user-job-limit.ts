@@ -1,5 +1,5 @@
 import { InputError } from '../errors.ts';
-import type { JobQueue } from '../queue/job-queue.ts';
+import type { JobQueue } from '../jobs/job-queue.ts';
 
 /** Admissions still being taken in (photos downloading, not yet in the queue), per queue, per user and server. */
 const intakes = new WeakMap<JobQueue, Map<string, number>>();

@@ -4,7 +4,7 @@ import { isGraphDtype } from '../bundle/load-bundle.ts';
 import { GRAPH_NAMES, type GraphDtype, type GraphName } from '../bundle/contract.ts';
 import { InputError } from '../errors.ts';
 import type { OutputFormat } from '../images/encode.ts';
-import { CandidatesSchema, GenerateOptionsSchema, parseOrThrow, SubjectContextSchema, type GenerateOptions } from '../pipeline/request-options.ts';
+import { CandidatesSchema, GenerateOptionsSchema, parseOrThrow, SubjectContextSchema, type GenerateOptions } from '../request-options.ts';
 import { SCORER_KINDS, type ScorerKind } from '../scoring/group-scorer.ts';
 
 export const USAGE = `Usage: npm run personalize -- --model DIR --prompt TEXT [--image FILE ...] [--name TEXT]

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { InputError } from '../errors.ts';
-import { CandidatesSchema, parseOrThrow } from '../pipeline/request-options.ts';
+import { CandidatesSchema, parseOrThrow } from '../request-options.ts';
 import { SCORER_KINDS, type ScorerKind } from '../scoring/group-scorer.ts';
 
 export const EVALUATE_USAGE = `Usage: npm run evaluate -- --set DIR --model DIR --scorers DIR [--candidates N] [--out DIR]

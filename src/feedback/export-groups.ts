@@ -1,4 +1,4 @@
-import { GenerateOptionsSchema } from '../pipeline/request-options.ts';
+import { GenerateOptionsSchema } from '../request-options.ts';
 import type { CandidateGroupRecord, FeedbackRow, JobRecord, Stores } from '../store/index.ts';
 import { getServerSettings } from '../store/server-settings.ts';
 import { FEEDBACK_EXPORT_VERSION, type FeedbackGroup } from './export-schema.ts';

@@ -1,5 +1,5 @@
 import onnxProto from 'onnx-proto';
-import { toHalf } from '../engine/float16.ts';
+import { toHalf } from '../model/float16.ts';
 
 const { onnx } = onnxProto;
 

@@ -4,9 +4,9 @@ import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { InferenceSession } from 'onnxruntime-common';
 import { BundleError } from '../errors.ts';
-import type { AttentionForm } from '../engine/attention-form.ts';
-import type { JanusModel, ModelShape } from '../engine/janus-model.ts';
-import { defaultGraphCacheDir, planKvAppend } from '../engine/kv-append-graph.ts';
+import type { AttentionForm } from '../model/attention-form.ts';
+import type { JanusModel, ModelShape } from '../model/janus-model.ts';
+import { defaultGraphCacheDir, planKvAppend } from '../model/kv-append-graph.ts';
 import { GENERATION_TEMPLATE, GROUNDING_TEMPLATE } from './xcot-prompts.ts';
 import {
   GenerationConfigSchema,

@@ -1,5 +1,5 @@
-import type { EncodedPrompt } from './chat-tokenizer.ts';
-import type { PromptRow } from './prompt-prefill.ts';
+import type { EncodedPrompt } from '../decoding/chat-tokenizer.ts';
+import type { PromptRow } from '../decoding/prompt-prefill.ts';
 
 /**
  * How the unconditional CFG row is built.

@@ -1,21 +1,21 @@
 import { randomInt } from 'node:crypto';
 import { loadBundle, type Bundle, type LoadBundleOptions } from '../bundle/load-bundle.ts';
-import { JanusModel, type PixelBatch } from '../engine/janus-model.ts';
-import type { SessionOptions } from '../engine/sessions.ts';
+import { JanusModel, type PixelBatch } from '../model/janus-model.ts';
+import type { SessionOptions } from '../model/sessions.ts';
 import { InputError } from '../errors.ts';
 import { decodedToImage, encodeImage, type OutputFormat } from '../images/encode.ts';
 import { loadImages } from '../images/load.ts';
 import type { ImageLimits } from '../images/limits.ts';
 import { parsePreprocessorConfig, stackPixelValues, toPixelValues, type PreprocessMode } from '../images/preprocess.ts';
-import { ChatTokenizer } from './chat-tokenizer.ts';
-import { ImageBatcher, type ImageBatcherOptions } from './image-batcher.ts';
+import { ChatTokenizer } from '../decoding/chat-tokenizer.ts';
+import { ImageBatcher, type ImageBatcherOptions } from '../decoding/image-batcher.ts';
 import { imagePromptRows } from './image-prompt-rows.ts';
-import { PromptCaches, type PromptCacheOptions, type PromptCacheStats } from './prompt-caches.ts';
-import { prefixLength } from './prompt-prefill.ts';
-import { CandidatesSchema, GenerateOptionsSchema, parseOrThrow, SubjectContextSchema, type GenerateOptionsInput } from './request-options.ts';
+import { PromptCaches, type PromptCacheOptions, type PromptCacheStats } from '../decoding/prompt-caches.ts';
+import { prefixLength } from '../decoding/prompt-prefill.ts';
+import { CandidatesSchema, GenerateOptionsSchema, parseOrThrow, SubjectContextSchema, type GenerateOptionsInput } from '../request-options.ts';
 import { selfJudge, type SelfJudgement } from './self-judge.ts';
-import { generateText } from './text-loop.ts';
-import { assertNoReservedTokens } from './user-text.ts';
+import { generateText } from '../decoding/text-loop.ts';
+import { assertNoReservedTokens } from '../decoding/user-text.ts';
 import {
   generationMessages,
   GENERATION_TEMPLATE,

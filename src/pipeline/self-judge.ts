@@ -1,7 +1,7 @@
-import type { JanusModel, PixelBatch } from '../engine/janus-model.ts';
-import type { ChatTokenizer } from './chat-tokenizer.ts';
-import type { PromptCaches } from './prompt-caches.ts';
-import { prefillPrompt } from './prompt-prefill.ts';
+import type { JanusModel, PixelBatch } from '../model/janus-model.ts';
+import type { ChatTokenizer } from '../decoding/chat-tokenizer.ts';
+import type { PromptCaches } from '../decoding/prompt-caches.ts';
+import { prefillPrompt } from '../decoding/prompt-prefill.ts';
 import { GROUNDING_TEMPLATE, USER_ROLE } from './xcot-prompts.ts';
 import { yesProbability, type YesNoTokens } from './yes-no-tokens.ts';
 

@@ -1,5 +1,5 @@
 import type { Bundle } from '../bundle/load-bundle.ts';
-import type { ChatMessage } from './chat-tokenizer.ts';
+import type { ChatMessage } from '../decoding/chat-tokenizer.ts';
 
 /**
  * The X-CoT prompt texts, in one place. Stage 1 (grounding) asks the model to say what defines the

@@ -1,4 +1,4 @@
-import type { ChatTokenizer } from './chat-tokenizer.ts';
+import type { ChatTokenizer } from '../decoding/chat-tokenizer.ts';
 
 /** How an answer may start: both cases, with and without the space the template leaves after "Assistant:". */
 const YES = ['Yes', 'yes', 'YES', ' Yes', ' yes', ' YES'];

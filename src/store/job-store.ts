@@ -1,4 +1,4 @@
-import type { GenerateOptionsInput } from '../pipeline/request-options.ts';
+import type { GenerateOptionsInput } from '../request-options.ts';
 import { assertId, DAY_MS, isPhotoHash, isValidId, newId } from './ids.ts';
 import type { PhotoRef, PhotoStore } from './photo-store.ts';
 import type { Store } from './open-store.ts';

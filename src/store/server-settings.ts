@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { InputError } from '../errors.ts';
-import { MAX_CANDIDATES, MAX_COUNT } from '../pipeline/request-options.ts';
+import { MAX_CANDIDATES, MAX_COUNT } from '../request-options.ts';
 import type { Stores } from './index.ts';
 import type { Store } from './open-store.ts';
 
@@ -28,7 +28,7 @@ export const ServerSettingsSchema = z
     guidanceMax: z.number().min(1).max(20).default(20),
     /** Images one member may have waiting or running in this server at once; 0: only the bot-wide limits. */
     jobsPerUser: z.number().int().min(0).max(MAX_JOBS_PER_USER).default(0),
-    /** Images per member / per server per hour and per day; 0: no limit. Enforced by src/queue/quota*. */
+    /** Images per member / per server per hour and per day; 0: no limit. Enforced by src/jobs/quota.ts. */
     quotaUserPerHour: quota,
     quotaUserPerDay: quota,
     quotaGuildPerHour: quota,

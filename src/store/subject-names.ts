@@ -1,6 +1,6 @@
 import { InputError } from '../errors.ts';
-import { CONTEXT_MAX_CHARS } from '../pipeline/request-options.ts';
-import { isBlankText, nameSkeleton } from '../pipeline/user-text.ts';
+import { CONTEXT_MAX_CHARS } from '../request-options.ts';
+import { isBlankText, nameSkeleton } from '../util/visible-text.ts';
 // Names in these messages are users' text, shown in Discord: escaped so they show literally.
 import { safeText } from '../util/safe-text.ts';
 

@@ -1,7 +1,7 @@
 import { InputError } from '../errors.ts';
 // Names in these messages are users' text, shown in Discord: escaped so they show literally.
 import { safeText } from '../util/safe-text.ts';
-import { nameSkeleton } from '../pipeline/user-text.ts';
+import { nameSkeleton } from '../util/visible-text.ts';
 import { DEFAULT_IMAGE_LIMITS } from '../images/limits.ts';
 import { ListCache } from './subject-list-cache.ts';
 import { checkOwnNameFree, cleanContext, cleanName, fold, lookalike, nameTaken, sortByName, truncateName } from './subject-names.ts';

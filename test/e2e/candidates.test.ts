@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { APIMessage } from 'discord.js';
-import type { WorkerEngine } from '../../src/engine/worker/worker-engine.ts';
+import type { WorkerEngine } from '../../src/runtime/worker-engine.ts';
 import { FeedbackGroupSchema } from '../../src/feedback/export-schema.ts';
 import { writeClipFixture, writeDinoFixture } from '../../src/generator/scorers/make-scorer-fixtures.ts';
 import { removeTinyBundles } from '../helpers/tiny-bundle.ts';

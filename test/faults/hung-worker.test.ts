@@ -1,8 +1,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { EngineStuckError } from '../../src/engine/worker/image-engine.ts';
-import { WorkerEngine, type EngineLogger, type WorkerEngineOptions } from '../../src/engine/worker/worker-engine.ts';
-import { JobQueue, JobTimeoutError } from '../../src/queue/job-queue.ts';
+import { EngineStuckError } from '../../src/runtime/image-engine.ts';
+import { WorkerEngine, type EngineLogger, type WorkerEngineOptions } from '../../src/runtime/worker-engine.ts';
+import { JobQueue, JobTimeoutError } from '../../src/jobs/job-queue.ts';
 import { removeTinyBundles, tinyBundle } from '../helpers/tiny-bundle.ts';
 
 // A worker spinning in JavaScript stands in for a session.run() that never returns: from the main

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { APIMessage } from 'discord.js';
-import { NO_QUOTA, Quota, QuotaExceededError, type QuotaLimits } from '../../src/queue/quota.ts';
+import { NO_QUOTA, Quota, QuotaExceededError, type QuotaLimits } from '../../src/jobs/quota.ts';
 import { updateServerSettings } from '../../src/store/server-settings.ts';
 import { ALICE as E2E_ALICE, BOB as E2E_BOB, CAROL, CHANNEL_A, CHANNEL_B, GUILD_A, GUILD_B, buttonId, customIds, personalize, startHarness, waitForThreadResult, type Harness } from '../e2e/harness.ts';
 import type { InteractionHandle } from '../../src/local-discord/interaction-handle.ts';

@@ -1,8 +1,8 @@
-import type { JanusModel, PixelBatch } from '../engine/janus-model.ts';
-import { pickToken, type SamplingOptions } from '../engine/sampler.ts';
+import type { JanusModel, PixelBatch } from '../model/janus-model.ts';
+import { pickToken, type SamplingOptions } from '../model/sampler.ts';
 import { CancelledError } from '../errors.ts';
 import { SeededRandom } from '../util/seeded-random.ts';
-import { KvArena } from '../engine/kv-arena.ts';
+import { KvArena } from '../model/kv-arena.ts';
 import type { EncodedPrompt } from './chat-tokenizer.ts';
 import type { PromptCaches } from './prompt-caches.ts';
 import { prefillPrompt } from './prompt-prefill.ts';

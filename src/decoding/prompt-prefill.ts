@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import ort from 'onnxruntime-node';
-import type { JanusModel, KvCache, PixelBatch } from '../engine/janus-model.ts';
-import { pickRows, stackRows } from '../engine/hidden-rows.ts';
-import { kvGather, kvStack } from '../engine/kv-rows.ts';
+import type { JanusModel, KvCache, PixelBatch } from '../model/janus-model.ts';
+import { pickRows, stackRows } from '../model/hidden-rows.ts';
+import { kvGather, kvStack } from '../model/kv-rows.ts';
 import { CancelledError } from '../errors.ts';
 import { imageKeys } from './image-keys.ts';
 import type { PromptCaches } from './prompt-caches.ts';

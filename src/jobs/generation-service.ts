@@ -1,12 +1,12 @@
 import { basename } from 'node:path';
 import { InputError } from '../errors.ts';
-import type { ImageEngine } from '../engine/worker/image-engine.ts';
+import type { ImageEngine } from '../runtime/image-engine.ts';
 import { rankCandidates, type CandidateGroup } from '../pipeline/candidate-group.ts';
 import type { Generation } from '../pipeline/personalizer.ts';
 import type { ScorerKind } from '../scoring/group-scorer.ts';
 import { getServerSettings } from '../store/server-settings.ts';
 import { groupScoring } from './group-scoring.ts';
-import type { JobHandle, JobQueue, JobState } from '../queue/job-queue.ts';
+import type { JobHandle, JobQueue, JobState } from './job-queue.ts';
 import type { JobRecord, Stores } from '../store/index.ts';
 import { isStoreOutage } from '../store/store-outage.ts';
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { PixelBatch } from '../engine/janus-model.ts';
+import type { PixelBatch } from '../model/janus-model.ts';
 
 const memo = new WeakMap<Float32Array, string[]>();
 

@@ -1,9 +1,9 @@
-import { engineFacts } from '../../pipeline/bundle-report.ts';
+import { engineFacts } from '../pipeline/bundle-report.ts';
 import { parentPort, workerData } from 'node:worker_threads';
-import { Personalizer, type Generation, type SubjectImages } from '../../pipeline/personalizer.ts';
-import { InputError } from '../../errors.ts';
-import { embeddingGroupScorer } from '../../scoring/group-scorer.ts';
-import { loadScorers, type LoadedScorers } from '../../scoring/load-scorers.ts';
+import { Personalizer, type Generation, type SubjectImages } from '../pipeline/personalizer.ts';
+import { InputError } from '../errors.ts';
+import { embeddingGroupScorer } from '../scoring/group-scorer.ts';
+import { loadScorers, type LoadedScorers } from '../scoring/load-scorers.ts';
 import { countNativeRuns } from './native-runs.ts';
 import { toWireError, type EngineInfo, type FromWorker, type ToWorker, type WireGeneration, type WorkerInit } from './protocol.ts';
 

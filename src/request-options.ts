@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { InputError } from '../errors.ts';
+import { InputError } from './errors.ts';
 
 export const PROMPT_MAX_CHARS = 1000;
 export const CONTEXT_MAX_CHARS = 500;

@@ -2,15 +2,15 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { LRUCache } from 'lru-cache';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
-import type { Device } from '../../bundle/load-bundle.ts';
-import type { GraphDtype, GraphName } from '../../bundle/contract.ts';
-import type { ImageLimits } from '../../images/limits.ts';
-import type { PreprocessMode } from '../../images/preprocess.ts';
-import type { Generation, GroundOptions, Grounding } from '../../pipeline/personalizer.ts';
-import type { SelfJudgement } from '../../pipeline/self-judge.ts';
-import type { GroupScores } from '../../scoring/ranking.ts';
-import type { SubjectContext } from '../../pipeline/xcot-prompts.ts';
-import type { ModelShape } from '../janus-model.ts';
+import type { Device } from '../bundle/load-bundle.ts';
+import type { GraphDtype, GraphName } from '../bundle/contract.ts';
+import type { ImageLimits } from '../images/limits.ts';
+import type { PreprocessMode } from '../images/preprocess.ts';
+import type { Generation, GroundOptions, Grounding } from '../pipeline/personalizer.ts';
+import type { SelfJudgement } from '../pipeline/self-judge.ts';
+import type { GroupScores } from '../scoring/ranking.ts';
+import type { SubjectContext } from '../pipeline/xcot-prompts.ts';
+import type { ModelShape } from '../model/janus-model.ts';
 import { EngineClosedError, EngineCrashedError, EngineStuckError, type EngineGenerateRequest, type ImageEngine, type PhotoInput } from './image-engine.ts';
 import {
   fromWireError,

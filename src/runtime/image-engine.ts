@@ -1,9 +1,9 @@
-import { UserFacingError } from '../../errors.ts';
-import type { ImageLimits } from '../../images/limits.ts';
-import type { GenerateRequest, Generation, GroundOptions, Grounding, Personalizer, SubjectImages } from '../../pipeline/personalizer.ts';
-import type { SubjectContext } from '../../pipeline/xcot-prompts.ts';
-import type { SelfJudgement } from '../../pipeline/self-judge.ts';
-import type { GroupScores } from '../../scoring/ranking.ts';
+import { UserFacingError } from '../errors.ts';
+import type { ImageLimits } from '../images/limits.ts';
+import type { GenerateRequest, Generation, GroundOptions, Grounding, Personalizer, SubjectImages } from '../pipeline/personalizer.ts';
+import type { SubjectContext } from '../pipeline/xcot-prompts.ts';
+import type { SelfJudgement } from '../pipeline/self-judge.ts';
+import type { GroupScores } from '../scoring/ranking.ts';
 
 /** A subject photo as received (bytes) with a name for error messages. */
 export interface PhotoInput {

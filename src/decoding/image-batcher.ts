@@ -1,8 +1,8 @@
 import ort from 'onnxruntime-node';
-import type { JanusModel, KvCache, PixelBatch } from '../engine/janus-model.ts';
-import { pickRows, stackRows } from '../engine/hidden-rows.ts';
-import { KvCapacity } from '../engine/kv-capacity.ts';
-import { guide, pickToken, type SamplingOptions } from '../engine/sampler.ts';
+import type { JanusModel, KvCache, PixelBatch } from '../model/janus-model.ts';
+import { pickRows, stackRows } from '../model/hidden-rows.ts';
+import { KvCapacity } from '../model/kv-capacity.ts';
+import { guide, pickToken, type SamplingOptions } from '../model/sampler.ts';
 import { CancelledError } from '../errors.ts';
 import { SeededRandom } from '../util/seeded-random.ts';
 import type { PromptCaches } from './prompt-caches.ts';

@@ -1,14 +1,14 @@
-import type { EngineFacts } from '../../pipeline/bundle-report.ts';
-import type { BundleGraph, Device } from '../../bundle/load-bundle.ts';
-import type { GraphDtype, GraphName } from '../../bundle/contract.ts';
-import { BundleError, CancelledError, InputError, UserFacingError } from '../../errors.ts';
-import { ImageInputError } from '../../images/errors.ts';
-import type { ImageLimits } from '../../images/limits.ts';
-import type { PreprocessMode } from '../../images/preprocess.ts';
-import type { OutputFormat } from '../../images/encode.ts';
-import type { GenerateRequest, GroundOptions } from '../../pipeline/personalizer.ts';
-import type { SubjectContext } from '../../pipeline/xcot-prompts.ts';
-import type { ModelShape } from '../janus-model.ts';
+import type { EngineFacts } from '../pipeline/bundle-report.ts';
+import type { BundleGraph, Device } from '../bundle/load-bundle.ts';
+import type { GraphDtype, GraphName } from '../bundle/contract.ts';
+import { BundleError, CancelledError, InputError, UserFacingError } from '../errors.ts';
+import { ImageInputError } from '../images/errors.ts';
+import type { ImageLimits } from '../images/limits.ts';
+import type { PreprocessMode } from '../images/preprocess.ts';
+import type { OutputFormat } from '../images/encode.ts';
+import type { GenerateRequest, GroundOptions } from '../pipeline/personalizer.ts';
+import type { SubjectContext } from '../pipeline/xcot-prompts.ts';
+import type { ModelShape } from '../model/janus-model.ts';
 
 /**
  * Messages between WorkerEngine (main thread) and engine-worker.ts. Everything travels by

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
-import type { KvCache } from '../engine/janus-model.ts';
-import { kvBytes } from '../engine/kv-rows.ts';
+import type { KvCache } from '../model/janus-model.ts';
+import { kvBytes } from '../model/kv-rows.ts';
 
 export interface PromptCacheOptions {
   /** Budget for vision features (one entry per photo), MiB. 0 turns the cache off. */
