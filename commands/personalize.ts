@@ -13,7 +13,7 @@ import { storeJobPhotos } from '../src/bot/photo-intake.ts';
 import { runJobWithQuota, withQuota } from '../src/bot/quota-hold.ts';
 import { userMessage } from '../src/bot/reply-errors.ts';
 import { applyCaps, assertChannelAllowed, assertNotBlocked, assertTraceAllowed } from '../src/bot/server-rules.ts';
-import type { BotServices } from '../src/bot/services.ts';
+import type { BotDeps } from '../src/bot/bot-deps.ts';
 import { admitUserJob, type UserJobAdmission } from '../src/bot/user-job-limit.ts';
 import { CandidatesSchema, CONTEXT_MAX_CHARS, GenerateOptionsSchema, MAX_CANDIDATES, MAX_COUNT, NAME_MAX_CHARS, parseOrThrow, PROMPT_MAX_CHARS } from '../src/request-options.ts';
 import { newId, type JobRecord } from '../src/store/index.ts';
@@ -40,7 +40,7 @@ data
     o.setName('candidates').setDescription(`Draw several (1-${MAX_CANDIDATES}), show the best first, pick another from a menu`).setMinValue(1).setMaxValue(MAX_CANDIDATES),
   );
 
-async function execute(interaction: ChatInputCommandInteraction, services: BotServices): Promise<void> {
+async function execute(interaction: ChatInputCommandInteraction, deps: BotDeps): Promise<void> {
   // Bad text and what this server does not allow are refused before anything is downloaded, stored or
   // queued, and only the user sees why.
   let request: Request;
@@ -48,8 +48,8 @@ async function execute(interaction: ChatInputCommandInteraction, services: BotSe
   try {
     const o = interaction.options;
     const texts = { prompt: o.getString('prompt', true), name: o.getString('name'), context: o.getString('context') };
-    services.textRules.check(texts, { required: ['prompt'] });
-    settings = await getServerSettings(services.stores, interaction.guildId);
+    deps.textRules.check(texts, { required: ['prompt'] });
+    settings = await getServerSettings(deps.stores, interaction.guildId);
     assertChannelAllowed(settings, interaction);
     assertNotBlocked(settings, [texts.prompt, texts.name, texts.context]);
     const trace = o.getBoolean('trace') ?? false;
@@ -58,19 +58,19 @@ async function execute(interaction: ChatInputCommandInteraction, services: BotSe
     const options = parseOrThrow(GenerateOptionsSchema, { prompt: texts.prompt, seed: o.getInteger('seed') ?? undefined, cfgWeight, count });
     const group = candidates > 1 ? parseOrThrow(CandidatesSchema, candidates) : undefined;
     // Checked again, and held, when the job is made; this answers the usual case before the public reply.
-    admitUserJob(services.queue, interaction.user.id, interaction.guildId, settings.jobsPerUser).release();
+    admitUserJob(deps.queue, interaction.user.id, interaction.guildId, settings.jobsPerUser).release();
     // Every candidate is an image drawn, so every one counts against the quota.
-    await services.quota.check(interaction.user.id, interaction.guildId, group ?? options.count);
+    await deps.quota.check(interaction.user.id, interaction.guildId, group ?? options.count);
     request = { options, trace, candidates: group };
   } catch (err) {
-    const content = userMessage(err, services.logger, { command: 'personalize' });
+    const content = userMessage(err, deps.logger, { command: 'personalize' });
     await interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
     return;
   }
   // Consent / "no real person" first, in an ephemeral message; on confirmation the click makes the public reply.
   let replier: ChatInputCommandInteraction | ButtonInteraction = interaction;
   const usesPhotos = IMAGE_OPTIONS.some((n) => interaction.options.getAttachment(n)) || interaction.options.getString('subject') !== null;
-  const confirmation = usesPhotos ? await confirmPhotoUse(interaction, services, settings) : { asked: false as const };
+  const confirmation = usesPhotos ? await confirmPhotoUse(interaction, deps, settings) : { asked: false as const };
   if (!confirmation) return;
   if (confirmation.asked) {
     replier = confirmation.click;
@@ -79,21 +79,21 @@ async function execute(interaction: ChatInputCommandInteraction, services: BotSe
   } else {
     await interaction.deferReply();
   }
-  const status = await interactionStatus(replier, services);
+  const status = await interactionStatus(replier, deps);
   let job: JobRecord;
   let admission: UserJobAdmission;
   try {
-    ({ job, admission } = await createJob(interaction, services, request, settings));
+    ({ job, admission } = await createJob(interaction, deps, request, settings));
   } catch (err) {
     // The public "thinking…" reply goes; the reason is for the user alone.
-    const content = userMessage(err, services.logger, { command: 'personalize' });
+    const content = userMessage(err, deps.logger, { command: 'personalize' });
     await replier.deleteReply().catch(() => {});
     await replier.followUp({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
     return;
   }
   // runJob puts the job in the queue before its first await; from then on the queue counts it.
-  const running = runJobWithQuota(services, job, status, (outcome) =>
-    deliverResult(services, outcome, { status, trace: request.trace, sizeLimit: interaction.attachmentSizeLimit, startThreadFrom: status.message }),
+  const running = runJobWithQuota(deps, job, status, (outcome) =>
+    deliverResult(deps, outcome, { status, trace: request.trace, sizeLimit: interaction.attachmentSizeLimit, startThreadFrom: status.message }),
   );
   admission.release();
   await running;
@@ -108,20 +108,20 @@ interface Request {
 
 async function createJob(
   interaction: ChatInputCommandInteraction,
-  services: BotServices,
+  deps: BotDeps,
   request: Request,
   settings: ServerSettings,
 ): Promise<{ job: JobRecord; admission: UserJobAdmission }> {
   const { options } = request;
-  const admission = admitUserJob(services.queue, interaction.user.id, interaction.guildId, settings.jobsPerUser);
+  const admission = admitUserJob(deps.queue, interaction.user.id, interaction.guildId, settings.jobsPerUser);
   // Refuse a full queue before downloading or storing anything: the place taken here counts against the
   // caps at once (others running /personalize meanwhile cannot take it) and becomes the job in runJob.
   const id = newId();
   try {
-    const reservation = services.queue.reserve(id, interaction.user.id, interaction.guildId);
+    const reservation = deps.queue.reserve(id, interaction.user.id, interaction.guildId);
     try {
       const images = request.candidates ?? options.count;
-      return { job: await withQuota(services, id, interaction.user.id, interaction.guildId, images, () => intake(interaction, services, id, options, request.candidates)), admission };
+      return { job: await withQuota(deps, id, interaction.user.id, interaction.guildId, images, () => intake(interaction, deps, id, options, request.candidates)), admission };
     } catch (err) {
       reservation.release();
       throw err;
@@ -134,17 +134,17 @@ async function createJob(
 
 async function intake(
   interaction: ChatInputCommandInteraction,
-  services: BotServices,
+  deps: BotDeps,
   id: string,
   options: { prompt: string; seed?: number; cfgWeight?: number; count?: number },
   candidates: number | undefined,
 ): Promise<JobRecord> {
   const o = interaction.options;
-  const { stores } = services;
+  const { stores } = deps;
   const attachments = IMAGE_OPTIONS.map((n) => o.getAttachment(n)).filter((a): a is Attachment => a !== null);
   const subjectArg = o.getString('subject');
   const subject = subjectArg ? await stores.subjects.get(interaction.user.id, interaction.guildId, subjectArg) : undefined;
-  const photoHashes = await storeJobPhotos(services, id, attachments.map((a) => ({ url: a.url, name: a.name, size: a.size })));
+  const photoHashes = await storeJobPhotos(deps, id, attachments.map((a) => ({ url: a.url, name: a.name, size: a.size })));
   try {
     return await stores.jobs.create({
       id,
@@ -167,9 +167,9 @@ async function intake(
   }
 }
 
-async function autocomplete(interaction: AutocompleteInteraction, services: BotServices): Promise<void> {
+async function autocomplete(interaction: AutocompleteInteraction, deps: BotDeps): Promise<void> {
   const query = interaction.options.getFocused();
-  const choices = await services.stores.subjects.suggest(interaction.user.id, interaction.guildId, query).catch(() => []);
+  const choices = await deps.stores.subjects.suggest(interaction.user.id, interaction.guildId, query).catch(() => []);
   await interaction.respond(choices.slice(0, 25));
 }
 

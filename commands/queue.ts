@@ -1,16 +1,16 @@
 import { MessageFlags, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
 import type { BotCommand } from '../src/bot/command.ts';
-import type { BotServices } from '../src/bot/services.ts';
+import type { BotDeps } from '../src/bot/bot-deps.ts';
 
 const data = new SlashCommandBuilder().setName('queue').setDescription("What's being drawn, what's waiting, and where your images are");
 
-async function execute(interaction: ChatInputCommandInteraction, services: BotServices): Promise<void> {
-  const { queue, generation } = services;
+async function execute(interaction: ChatInputCommandInteraction, deps: BotDeps): Promise<void> {
+  const { queue, generation } = deps;
   const snap = queue.snapshot();
   const me = interaction.user.id;
   const average = generation.averageJobMs();
   const lines = [
-    `Drawing now: ${snap.running.length} of ${snap.slots} slot${snap.slots === 1 ? '' : 's'} busy · waiting: ${snap.waiting.length}${snap.accepting ? '' : ' · not taking new jobs (restarting)'}`,
+    `Drawing now: ${snap.running.length} of ${snap.concurrency} at once · waiting: ${snap.waiting.length}${snap.accepting ? '' : ' · not taking new jobs (restarting)'}`,
   ];
   const mine = [
     ...snap.running.filter((r) => r.userId === me).map((r) => `• \`${r.id}\` is being drawn${r.cancelling ? ' (cancelling)' : ''}`),

@@ -10,7 +10,7 @@ import type { BotCommand } from '../src/bot/command.ts';
 import { postModLog } from '../src/bot/mod-log.ts';
 import { consentRequired } from '../src/bot/photo-confirmations.ts';
 import { userMessage } from '../src/bot/reply-errors.ts';
-import type { BotServices } from '../src/bot/services.ts';
+import type { BotDeps } from '../src/bot/bot-deps.ts';
 import { InputError } from '../src/errors.ts';
 import { MAX_CANDIDATES, MAX_COUNT } from '../src/request-options.ts';
 import {
@@ -108,7 +108,7 @@ type Change = (interaction: ChatInputCommandInteraction, current: ServerSettings
 const changes: Record<string, Change> = { limits, quotas, subjects, privacy, channels, blocklist, modlog };
 
 /** Every answer is ephemeral; Manage Server is required by the command's default permissions and checked again here. */
-async function execute(interaction: ChatInputCommandInteraction, services: BotServices): Promise<void> {
+async function execute(interaction: ChatInputCommandInteraction, deps: BotDeps): Promise<void> {
   if (!interaction.inGuild() || !interaction.memberPermissions?.has(PermissionFlagsBits.ManageGuild)) {
     await interaction.reply({ content: 'Only members with the **Manage Server** permission can use `/settings`.', flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
     return;
@@ -117,18 +117,18 @@ async function execute(interaction: ChatInputCommandInteraction, services: BotSe
   await interaction.deferReply({ flags: MessageFlags.Ephemeral });
   let content: string;
   try {
-    content = sub === 'show' ? await show(interaction, services) : await change(interaction, services, sub);
+    content = sub === 'show' ? await show(interaction, deps) : await change(interaction, deps, sub);
   } catch (err) {
-    content = userMessage(err, services.logger, { command: 'settings', subcommand: sub });
+    content = userMessage(err, deps.logger, { command: 'settings', subcommand: sub });
   }
   await interaction.editReply({ content, allowedMentions: NO_MENTIONS });
 }
 
-async function show(interaction: ChatInputCommandInteraction, services: BotServices): Promise<string> {
-  const s = await getServerSettings(services.stores, interaction.guildId);
+async function show(interaction: ChatInputCommandInteraction, deps: BotDeps): Promise<string> {
+  const s = await getServerSettings(deps.stores, interaction.guildId);
   const lines = [
     '**Bot settings in this server**',
-    ...(Object.keys(LABELS) as (keyof typeof LABELS)[]).filter((k) => k !== 'blockedPhrases').map((k) => `${LABELS[k]}: ${describe(k, s, services)}`),
+    ...(Object.keys(LABELS) as (keyof typeof LABELS)[]).filter((k) => k !== 'blockedPhrases').map((k) => `${LABELS[k]}: ${describe(k, s, deps)}`),
     `${LABELS.blockedPhrases}: ${s.blockedPhrases.length === 0 ? 'none' : ''}`,
   ];
   let content = lines.join('\n');
@@ -143,14 +143,14 @@ async function show(interaction: ChatInputCommandInteraction, services: BotServi
   return content;
 }
 
-async function change(interaction: ChatInputCommandInteraction, services: BotServices, sub: string): Promise<string> {
+async function change(interaction: ChatInputCommandInteraction, deps: BotDeps, sub: string): Promise<string> {
   const make = changes[sub];
   if (!make) throw new Error(`unknown subcommand ${sub}`);
-  const { before, after } = await updateServerSettings(services.stores, interaction.guildId!, (current) => make(interaction, current));
-  const lines = diff(before, after, services);
+  const { before, after } = await updateServerSettings(deps.stores, interaction.guildId!, (current) => make(interaction, current));
+  const lines = diff(before, after, deps);
   if (lines.length === 0) return 'Nothing changed.';
   // Turning the mod log off is logged where it was.
-  const problem = await postModLog(interaction, services, after.modLogChannel ?? before.modLogChannel, lines);
+  const problem = await postModLog(interaction, deps, after.modLogChannel ?? before.modLogChannel, lines);
   return [`Saved:`, ...lines.map((l) => `• ${l}`), ...(problem ? [problem] : [])].join('\n');
 }
 
@@ -260,7 +260,7 @@ const LABELS = {
   blockedPhrases: 'Blocked phrases',
 } satisfies Partial<Record<keyof ServerSettings, string>>;
 
-function describe(key: keyof typeof LABELS, s: ServerSettings, services: BotServices): string {
+function describe(key: keyof typeof LABELS, s: ServerSettings, deps: BotDeps): string {
   const value = s[key];
   switch (key) {
     case 'channels':
@@ -270,7 +270,7 @@ function describe(key: keyof typeof LABELS, s: ServerSettings, services: BotServ
     case 'sharedDelete':
       return s.sharedDelete === 'owner_only' ? 'its owner only' : 'its owner or a member with Manage Server';
     case 'consentRequired':
-      return s.consentRequired === undefined ? `${yesNo(consentRequired(services, s))} (the bot’s default)` : yesNo(s.consentRequired);
+      return s.consentRequired === undefined ? `${yesNo(consentRequired(deps, s))} (the bot’s default)` : yesNo(s.consentRequired);
     case 'blockedPhrases':
       return `${s.blockedPhrases.length}`;
     case 'jobsPerUser':
@@ -285,7 +285,7 @@ function describe(key: keyof typeof LABELS, s: ServerSettings, services: BotServ
 }
 
 /** One line per changed setting: "Most images at once: 4 → 2"; list changes say what was added or removed. */
-function diff(before: ServerSettings, after: ServerSettings, services: BotServices): string[] {
+function diff(before: ServerSettings, after: ServerSettings, deps: BotDeps): string[] {
   const lines: string[] = [];
   for (const key of Object.keys(LABELS) as (keyof typeof LABELS)[]) {
     if (JSON.stringify(before[key]) === JSON.stringify(after[key])) continue;
@@ -299,7 +299,7 @@ function diff(before: ServerSettings, after: ServerSettings, services: BotServic
       lines.push(`${LABELS[key]}: ${parts.join('; ')}${now.length === 0 ? ' (list now empty)' : ''}`);
       continue;
     }
-    lines.push(`${LABELS[key]}: ${describe(key, before, services)} → ${describe(key, after, services)}`);
+    lines.push(`${LABELS[key]}: ${describe(key, before, deps)} → ${describe(key, after, deps)}`);
   }
   return lines;
 }

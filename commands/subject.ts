@@ -16,7 +16,7 @@ import { confirmPhotoUse } from '../src/bot/photo-confirmations.ts';
 import { userMessage } from '../src/bot/reply-errors.ts';
 import { assertNotBlocked } from '../src/bot/server-rules.ts';
 import { safeText } from '../src/util/safe-text.ts';
-import type { BotServices } from '../src/bot/services.ts';
+import type { BotDeps } from '../src/bot/bot-deps.ts';
 import { InputError, UserFacingError } from '../src/errors.ts';
 import { SUBJECT_CONTEXT_MAX_CHARS, SUBJECT_MAX_PHOTOS, SUBJECT_NAME_MAX_CHARS, type Subject } from '../src/store/index.ts';
 import { getServerSettings } from '../src/store/server-settings.ts';
@@ -70,7 +70,7 @@ const data = new SlashCommandBuilder()
   );
 
 type Answer = Pick<InteractionEditReplyOptions, 'content' | 'files'>;
-type Handler = (interaction: ChatInputCommandInteraction, services: BotServices) => Promise<Answer>;
+type Handler = (interaction: ChatInputCommandInteraction, deps: BotDeps) => Promise<Answer>;
 
 const handlers: Record<string, Handler> = {
   save,
@@ -85,42 +85,42 @@ const handlers: Record<string, Handler> = {
 };
 
 /** Every answer is ephemeral (it is about the user's own data) and never pings anyone. */
-async function execute(interaction: ChatInputCommandInteraction, services: BotServices): Promise<void> {
+async function execute(interaction: ChatInputCommandInteraction, deps: BotDeps): Promise<void> {
   const sub = interaction.options.getSubcommand(true);
   const handler = handlers[sub];
   await interaction.deferReply({ flags: MessageFlags.Ephemeral });
   let answer: Answer;
   try {
     if (!handler) throw new Error(`unknown subcommand ${sub}`);
-    answer = await handler(interaction, services);
+    answer = await handler(interaction, deps);
   } catch (err) {
     if (err instanceof Unanswered) return; // the confirmation message already says what happened
-    answer = { content: userMessage(err, services.logger, { command: 'subject', subcommand: sub }), files: [] };
+    answer = { content: userMessage(err, deps.logger, { command: 'subject', subcommand: sub }), files: [] };
   }
   await interaction.editReply({ ...answer, components: [], allowedMentions: NO_MENTIONS });
 }
 
 // ----------------------------------------------------------------------------------------- handlers
 
-async function save(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
+async function save(interaction: ChatInputCommandInteraction, deps: BotDeps): Promise<Answer> {
   const o = interaction.options;
-  const { config } = services;
-  services.textRules.check({ name: o.getString('name', true), context: o.getString('context') }, { required: ['name'] });
-  const settings = await getServerSettings(services.stores, interaction.guildId);
+  const { config } = deps;
+  deps.textRules.check({ name: o.getString('name', true), context: o.getString('context') }, { required: ['name'] });
+  const settings = await getServerSettings(deps.stores, interaction.guildId);
   assertNotBlocked(settings, [o.getString('name', true), o.getString('context')]);
   const attachments = IMAGE_OPTIONS.map((n) => o.getAttachment(n)).filter((a): a is Attachment => a !== null);
   const most = Math.min(config.maxSubjectPhotos, SUBJECT_MAX_PHOTOS);
   if (attachments.length > most) throw new InputError('too_many', `A subject can have at most ${plural(most, 'photo')}.`);
-  const confirmation = await confirmPhotoUse(interaction, services, settings);
+  const confirmation = await confirmPhotoUse(interaction, deps, settings);
   if (!confirmation) throw new Unanswered();
   if (confirmation.asked) await confirmation.click.deferUpdate();
   // Downloaded at once (the links expire); nothing is stored unless every photo is good.
   const photos = [];
   for (const a of attachments) {
-    const bytes = await downloadAttachment({ url: a.url, name: a.name, size: a.size }, { allowedHosts: services.attachmentHosts, maxBytes: config.maxPhotoBytes });
+    const bytes = await downloadAttachment({ url: a.url, name: a.name, size: a.size }, { allowedHosts: deps.attachmentHosts, maxBytes: config.maxPhotoBytes });
     photos.push({ bytes, name: a.name });
   }
-  const subject = await services.stores.subjects.save({
+  const subject = await deps.stores.subjects.save({
     ownerId: interaction.user.id,
     guildId: interaction.guildId,
     name: o.getString('name', true),
@@ -136,10 +136,10 @@ async function save(interaction: ChatInputCommandInteraction, services: BotServi
   return { content: lines.join('\n') };
 }
 
-async function list(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
+async function list(interaction: ChatInputCommandInteraction, deps: BotDeps): Promise<Answer> {
   const userId = interaction.user.id;
   const guildId = interaction.guildId;
-  const subjects = await services.stores.subjects.list(userId, guildId);
+  const subjects = await deps.stores.subjects.list(userId, guildId);
   const own = subjects.filter((s) => s.ownerId === userId);
   const others = subjects.filter((s) => s.ownerId !== userId);
   if (subjects.length === 0) {
@@ -147,7 +147,7 @@ async function list(interaction: ChatInputCommandInteraction, services: BotServi
   }
   const lines: string[] = [];
   if (own.length) {
-    lines.push(`**Your subjects** (${own.length} of ${services.stores.subjects.maxPerUser})`);
+    lines.push(`**Your subjects** (${own.length} of ${deps.stores.subjects.maxPerUser})`);
     for (const s of own) lines.push(`• ${quote(s.name)}: ${plural(s.photoHashes.length, 'photo')} · ${sharing(s, guildId)}`);
   }
   if (others.length) {
@@ -157,9 +157,9 @@ async function list(interaction: ChatInputCommandInteraction, services: BotServi
   return { content: fitLines(lines, MESSAGE_MAX) };
 }
 
-async function show(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
-  const s = await find(interaction, services);
-  const photos = await services.stores.subjects.getPhotos(s);
+async function show(interaction: ChatInputCommandInteraction, deps: BotDeps): Promise<Answer> {
+  const s = await find(interaction, deps);
+  const photos = await deps.stores.subjects.getPhotos(s);
   const mine = s.ownerId === interaction.user.id;
   const head = mine ? `${quote(s.name)} · yours · ${sharing(s, interaction.guildId)}` : `${quote(s.name)} · shared in this server by <@${s.ownerId}>`;
   const lines = [head, plural(photos.length, 'photo')];
@@ -171,31 +171,31 @@ async function show(interaction: ChatInputCommandInteraction, services: BotServi
   return { content: `${base}\n${context}`, files };
 }
 
-async function rename(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
+async function rename(interaction: ChatInputCommandInteraction, deps: BotDeps): Promise<Answer> {
   const o = interaction.options;
-  services.textRules.check({ name: o.getString('new_name', true) }, { required: ['name'] });
-  assertNotBlocked(await getServerSettings(services.stores, interaction.guildId), [o.getString('new_name', true)]);
-  const before = await find(interaction, services);
-  const after = await services.stores.subjects.rename(interaction.user.id, interaction.guildId, before.id, o.getString('new_name', true));
+  deps.textRules.check({ name: o.getString('new_name', true) }, { required: ['name'] });
+  assertNotBlocked(await getServerSettings(deps.stores, interaction.guildId), [o.getString('new_name', true)]);
+  const before = await find(interaction, deps);
+  const after = await deps.stores.subjects.rename(interaction.user.id, interaction.guildId, before.id, o.getString('new_name', true));
   return { content: `Renamed ${quote(before.name)} to ${quote(after.name)}.` };
 }
 
-async function setContext(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
-  services.textRules.check({ context: interaction.options.getString('text') });
-  assertNotBlocked(await getServerSettings(services.stores, interaction.guildId), [interaction.options.getString('text')]);
-  const target = await find(interaction, services);
-  const s = await services.stores.subjects.setContext(interaction.user.id, interaction.guildId, target.id, interaction.options.getString('text') ?? undefined);
+async function setContext(interaction: ChatInputCommandInteraction, deps: BotDeps): Promise<Answer> {
+  deps.textRules.check({ context: interaction.options.getString('text') });
+  assertNotBlocked(await getServerSettings(deps.stores, interaction.guildId), [interaction.options.getString('text')]);
+  const target = await find(interaction, deps);
+  const s = await deps.stores.subjects.setContext(interaction.user.id, interaction.guildId, target.id, interaction.options.getString('text') ?? undefined);
   return { content: s.context ? `Updated the context of ${quote(s.name)}.` : `Cleared the context of ${quote(s.name)}.` };
 }
 
-async function share(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
+async function share(interaction: ChatInputCommandInteraction, deps: BotDeps): Promise<Answer> {
   if (!interaction.inGuild()) {
     throw new InputError('subject_share_dm', 'Subjects can only be shared in a server: run `/subject share` there.');
   }
-  const { subjects } = services.stores;
-  const before = await find(interaction, services);
+  const { subjects } = deps.stores;
+  const before = await find(interaction, deps);
   if (before.ownerId !== interaction.user.id) throw new InputError('subject_not_owner', `${quote(before.name)} belongs to someone else; only they can share it.`);
-  if (!(await getServerSettings(services.stores, interaction.guildId)).membersMayShare && !canManageGuild(interaction)) {
+  if (!(await getServerSettings(deps.stores, interaction.guildId)).membersMayShare && !canManageGuild(interaction)) {
     throw new InputError('sharing_off', 'In this server only members with Manage Server can share subjects.');
   }
   const after = await subjects.share(interaction.user.id, interaction.guildId, before.id);
@@ -204,13 +204,13 @@ async function share(interaction: ChatInputCommandInteraction, services: BotServ
   return { content: `${quote(after.name)} is now shared in this server: everyone here can use it with \`/personalize\`.${moved} \`/subject unshare\` stops it.` };
 }
 
-async function unshare(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
-  const { subject, note } = await moderate(interaction, services, 'unshare');
+async function unshare(interaction: ChatInputCommandInteraction, deps: BotDeps): Promise<Answer> {
+  const { subject, note } = await moderate(interaction, deps, 'unshare');
   return { content: [`${quote(subject.name)} is no longer shared.`, note].filter(Boolean).join('\n') };
 }
 
-async function remove(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
-  const { subject, note } = await moderate(interaction, services, 'delete');
+async function remove(interaction: ChatInputCommandInteraction, deps: BotDeps): Promise<Answer> {
+  const { subject, note } = await moderate(interaction, deps, 'delete');
   return { content: [`Deleted ${quote(subject.name)}.`, note].filter(Boolean).join('\n') };
 }
 
@@ -220,14 +220,14 @@ async function remove(interaction: ChatInputCommandInteraction, services: BotSer
  */
 async function moderate(
   interaction: ChatInputCommandInteraction,
-  services: BotServices,
+  deps: BotDeps,
   action: 'unshare' | 'delete',
 ): Promise<{ subject: Subject; note: string | null }> {
-  const { subjects } = services.stores;
+  const { subjects } = deps.stores;
   const userId = interaction.user.id;
   const guildId = interaction.guildId;
-  const target = await find(interaction, services);
-  const settings = await getServerSettings(services.stores, guildId);
+  const target = await find(interaction, deps);
+  const settings = await getServerSettings(deps.stores, guildId);
   // A server may keep deleting a shared subject to its owner (its managers can still unshare it).
   const ownerOnly = action === 'delete' && settings.sharedDelete === 'owner_only';
   const manager = canManageGuild(interaction);
@@ -238,7 +238,7 @@ async function moderate(
         : await subjects.unshare(userId, guildId, target.id, { canManageGuild: manager });
     if (subject.ownerId === userId) return { subject, note: null };
     const did = action === 'delete' ? 'Deleted' : 'Unshared';
-    const note = await postModLog(interaction, services, settings.modLogChannel, [`${did} <@${subject.ownerId}>'s shared subject ${quote(subject.name)}`], 'Moderator action');
+    const note = await postModLog(interaction, deps, settings.modLogChannel, [`${did} <@${subject.ownerId}>'s shared subject ${quote(subject.name)}`], 'Moderator action');
     return { subject, note };
   } catch (err) {
     if (err instanceof UserFacingError && err.code === 'subject_not_owner' && ownerOnly && manager) {
@@ -251,9 +251,9 @@ async function moderate(
   }
 }
 
-async function forgetMe(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Answer> {
+async function forgetMe(interaction: ChatInputCommandInteraction, deps: BotDeps): Promise<Answer> {
   const userId = interaction.user.id;
-  const { stores, queue } = services;
+  const { stores, queue } = deps;
   const snap = queue.snapshot();
   const active = [...snap.running, ...snap.waiting].filter((j) => j.userId === userId).map((j) => j.id);
 
@@ -291,18 +291,18 @@ async function forgetMe(interaction: ChatInputCommandInteraction, services: BotS
 
 // ------------------------------------------------------------------------------------- autocomplete
 
-async function autocomplete(interaction: AutocompleteInteraction, services: BotServices): Promise<void> {
+async function autocomplete(interaction: AutocompleteInteraction, deps: BotDeps): Promise<void> {
   const focused = interaction.options.getFocused(true);
   if (focused.name !== 'name' || interaction.options.getSubcommand(false) === 'save') {
     await interaction.respond([]);
     return;
   }
-  const choices = await services.stores.subjects
+  const choices = await deps.stores.subjects
     .suggest(interaction.user.id, interaction.guildId, String(focused.value), {
       ownerLabel: (id) => interaction.client.users.cache.get(id)?.username,
     })
     .catch((err) => {
-      services.logger.warn({ err }, 'subject suggestions failed');
+      deps.logger.warn({ err }, 'subject suggestions failed');
       return [];
     });
   await interaction.respond(choices.slice(0, 25));
@@ -318,10 +318,10 @@ function canManageGuild(interaction: ChatInputCommandInteraction): boolean {
 }
 
 /** The subject in the `name` option (an id from autocomplete, or a typed name) that this user may see here. */
-async function find(interaction: ChatInputCommandInteraction, services: BotServices): Promise<Subject> {
+async function find(interaction: ChatInputCommandInteraction, deps: BotDeps): Promise<Subject> {
   const value = interaction.options.getString('name', true);
   try {
-    return await services.stores.subjects.get(interaction.user.id, interaction.guildId, value);
+    return await deps.stores.subjects.get(interaction.user.id, interaction.guildId, value);
   } catch (err) {
     // A stale autocomplete choice: never echo the bare id.
     if (err instanceof UserFacingError && err.code === 'subject_not_found' && AUTOCOMPLETE_ID.test(value.trim())) {

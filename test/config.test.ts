@@ -6,9 +6,9 @@ const BASE = { DISCORD_TOKEN: 'secret-token-value', DISCORD_CLIENT_ID: '12345678
 
 test('engine settings default to 1 worker, 4 jobs per batch, 4096 / 256 MiB of subject caches', () => {
   const c = loadConfig({ ...BASE });
-  assert.deepEqual([c.slots, c.batchJobs, c.subjectCacheMb, c.visionCacheMb], [1, 4, 4096, 256]);
+  assert.deepEqual([c.modelSlots, c.batchJobs, c.prefixCacheMb, c.visionCacheMb], [1, 4, 4096, 256]);
   const set = loadConfig({ ...BASE, MODEL_SLOTS: '2', BATCH_JOBS: '1', SUBJECT_CACHE_MB: '0', VISION_CACHE_MB: '64' });
-  assert.deepEqual([set.slots, set.batchJobs, set.subjectCacheMb, set.visionCacheMb], [2, 1, 0, 64]);
+  assert.deepEqual([set.modelSlots, set.batchJobs, set.prefixCacheMb, set.visionCacheMb], [2, 1, 0, 64]);
 });
 
 test('bad engine settings are each named in one ConfigError', () => {

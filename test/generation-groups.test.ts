@@ -39,7 +39,7 @@ after(async () => {
 });
 
 async function run(scorer: 'self' | 'dino', seed: number) {
-  const service = new GenerationService(p, stores, new JobQueue({ slots: 1, maxWaitingPerUser: 5, maxQueueLength: 10 }), { scorer });
+  const service = new GenerationService(p, stores, new JobQueue({ concurrency: 1, maxWaitingPerUser: 5, maxQueueLength: 10 }), { scorer });
   const job = await stores.jobs.create({ ownerId: OWNER, guildId: null, channelId: CHANNEL, prompt: 'a dog on the moon', seed, options: {}, candidates: 3, photoHashes: hashes });
   return { job, outcome: await service.submit(job).result };
 }

@@ -43,7 +43,7 @@ test('N concurrent admissions against a cap of K admit exactly K and refuse N-K 
   // Server cap: K jobs of one server, waiting or running.
   {
     const K = 5;
-    const queue = new JobQueue({ slots: 1, maxWaitingPerUser: 5, maxPerGuild: K, maxQueueLength: 50 });
+    const queue = new JobQueue({ concurrency: 1, maxWaitingPerUser: 5, maxPerGuild: K, maxQueueLength: 50 });
     const r = await admitAll(queue, Array.from({ length: N }, (_, i) => ({ userId: `u${i}`, guildId: 'g1' })));
     assert.equal(r.queued, K);
     assert.equal(r.intakeStarted, K, 'refused admissions never started their intake');
@@ -57,7 +57,7 @@ test('N concurrent admissions against a cap of K admit exactly K and refuse N-K 
   // Total cap: K waiting (one more runs at once, as for jobs submitted one after another).
   {
     const K = 4;
-    const queue = new JobQueue({ slots: 1, maxWaitingPerUser: 5, maxQueueLength: K });
+    const queue = new JobQueue({ concurrency: 1, maxWaitingPerUser: 5, maxQueueLength: K });
     const r = await admitAll(queue, Array.from({ length: N }, (_, i) => ({ userId: `u${i}`, guildId: null })));
     assert.equal(r.queued, K + 1);
     assert.equal(r.intakeStarted, K + 1);
@@ -71,7 +71,7 @@ test('N concurrent admissions against a cap of K admit exactly K and refuse N-K 
   // Per-user cap: one user, 1 running + K waiting.
   {
     const K = 2;
-    const queue = new JobQueue({ slots: 2, maxWaitingPerUser: K, maxRunningPerUser: 1 });
+    const queue = new JobQueue({ concurrency: 2, maxWaitingPerUser: K, maxRunningPerUser: 1 });
     const r = await admitAll(queue, Array.from({ length: N }, () => ({ userId: 'u', guildId: null })));
     assert.equal(r.queued, K + 1);
     assert.equal(r.intakeStarted, K + 1);
@@ -82,7 +82,7 @@ test('N concurrent admissions against a cap of K admit exactly K and refuse N-K 
 });
 
 test('a released reservation frees its place; reservations never show as queue positions; a forgotten one expires', async () => {
-  const queue = new JobQueue({ slots: 1, maxWaitingPerUser: 5, maxQueueLength: 2, reservationMs: 50 });
+  const queue = new JobQueue({ concurrency: 1, maxWaitingPerUser: 5, maxQueueLength: 2, reservationMs: 50 });
   queue.submit({ id: 'run', userId: 'a', guildId: null, run: held });
   queue.submit({ id: 'w1', userId: 'b', guildId: null, run: held });
   const before = queue.snapshot().waiting;

@@ -85,7 +85,7 @@ function assertQueueFull(fn: () => unknown, limit: string, message: string): voi
 }
 
 test('fairness: A submits 3, B submits 1 -> B runs second; FIFO within a user', async () => {
-  const { queue, log, submit, finish } = setup({ slots: 1 });
+  const { queue, log, submit, finish } = setup({ concurrency: 1 });
   submit('a1', 'A');
   submit('a2', 'A');
   submit('a3', 'A');
@@ -105,7 +105,7 @@ test('fairness: A submits 3, B submits 1 -> B runs second; FIFO within a user', 
 });
 
 test('fairness: round-robin across three users, later arrivals are not starved', async () => {
-  const { log, submit, finish, queue } = setup({ slots: 1, maxWaitingPerUser: 5 });
+  const { log, submit, finish, queue } = setup({ concurrency: 1, maxWaitingPerUser: 5 });
   submit('a1', 'A');
   submit('a2', 'A');
   submit('a3', 'A');
@@ -123,7 +123,7 @@ test('fairness: round-robin across three users, later arrivals are not starved',
 });
 
 test('per-user running limit: a free slot is not given to a second job of the same user', async () => {
-  const { queue, log, submit, finish, jobs } = setup({ slots: 2 });
+  const { queue, log, submit, finish, jobs } = setup({ concurrency: 2 });
   submit('a1', 'A');
   submit('a2', 'A');
   await settle();
@@ -141,8 +141,8 @@ test('per-user running limit: a free slot is not given to a second job of the sa
   await finish('a2');
   assert.deepEqual(log, ['a1', 'b1', 'a2']);
 
-  // maxRunningPerUser 2 lets one user use both slots.
-  const two = setup({ slots: 2, maxRunningPerUser: 2 });
+  // maxRunningPerUser 2 lets one user run both at once.
+  const two = setup({ concurrency: 2, maxRunningPerUser: 2 });
   two.submit('x1', 'X');
   two.submit('x2', 'X');
   await settle();
@@ -152,25 +152,25 @@ test('per-user running limit: a free slot is not given to a second job of the sa
 });
 
 test('caps: per user, per server, queue length, with polite messages', async () => {
-  const user = setup({ slots: 1, maxWaitingPerUser: 2 });
+  const user = setup({ concurrency: 1, maxWaitingPerUser: 2 });
   user.submit('a1', 'A'); // runs
   user.submit('a2', 'A');
   user.submit('a3', 'A');
   assertQueueFull(() => user.submit('a4', 'A'), 'user', 'You already have 2 images waiting; wait for one to finish.');
   user.submit('b1', 'B'); // others are not affected
-  const one = setup({ slots: 1, maxWaitingPerUser: 1 });
+  const one = setup({ concurrency: 1, maxWaitingPerUser: 1 });
   one.submit('a1', 'A');
   one.submit('a2', 'A');
   assertQueueFull(() => one.submit('a3', 'A'), 'user', 'You already have 1 image waiting; wait for one to finish.');
 
-  const guild = setup({ slots: 1, maxPerGuild: 2 });
+  const guild = setup({ concurrency: 1, maxPerGuild: 2 });
   guild.submit('a1', 'A', 'g1'); // running counts too
   guild.submit('b1', 'B', 'g1');
   assertQueueFull(() => guild.submit('c1', 'C', 'g1'), 'guild', 'This server already has 2 images in the queue; try again when one finishes.');
   guild.submit('c1', 'C', 'g2');
   guild.submit('d1', 'D', null); // DMs have no server cap
 
-  const full = setup({ slots: 1, maxQueueLength: 3 });
+  const full = setup({ concurrency: 1, maxQueueLength: 3 });
   full.submit('a1', 'A'); // running: not waiting
   full.submit('b1', 'B');
   full.submit('c1', 'C');
@@ -180,18 +180,18 @@ test('caps: per user, per server, queue length, with polite messages', async () 
   full.submit('e1', 'E'); // room again
 
   // A job that can start at once is accepted even with no room to wait.
-  const none = setup({ slots: 1, maxQueueLength: 0 });
+  const none = setup({ concurrency: 1, maxQueueLength: 0 });
   none.submit('a1', 'A');
   assertQueueFull(() => none.submit('b1', 'B'), 'queue', 'The queue is full right now (0 waiting); try again in a few minutes.');
 
-  const q = setup({ slots: 1 });
+  const q = setup({ concurrency: 1 });
   q.submit('a1', 'A');
   assert.throws(() => q.submit('a1', 'B'), /already in the queue/);
-  assert.throws(() => new JobQueue({ slots: 0 }), RangeError);
+  assert.throws(() => new JobQueue({ concurrency: 0 }), RangeError);
 });
 
 test('cancel a waiting job: removed, result rejects with CancelledError, runner never called', async () => {
-  const { queue, log, submit, finish, handles, jobs } = setup({ slots: 1 });
+  const { queue, log, submit, finish, handles, jobs } = setup({ concurrency: 1 });
   submit('a1', 'A');
   const b1 = submit('b1', 'B');
   submit('c1', 'C');
@@ -212,7 +212,7 @@ test('cancel a waiting job: removed, result rejects with CancelledError, runner 
 });
 
 test('cancel a running job: its signal fires, result rejects, next starts when the runner returns', async () => {
-  const { queue, log, submit, finish, jobs } = setup({ slots: 1 });
+  const { queue, log, submit, finish, jobs } = setup({ concurrency: 1 });
   const a1 = submit('a1', 'A', 'g1', false); // this runner ignores the signal at first
   submit('b1', 'B');
   await settle();
@@ -255,7 +255,7 @@ test('cancel a running job: its signal fires, result rejects, next starts when t
 });
 
 test('a runner that throws fails only its own job; the queue goes on', async () => {
-  const { log, submit, finish, jobs, handles, queue } = setup({ slots: 1 });
+  const { log, submit, finish, jobs, handles, queue } = setup({ concurrency: 1 });
   submit('a1', 'A');
   submit('b1', 'B');
   const sync = queue.submit({
@@ -280,7 +280,7 @@ test('a runner that throws fails only its own job; the queue goes on', async () 
 
 test('onChange: coalesced snapshots; a throwing listener does not break the queue', async () => {
   const snapshots: QueueSnapshot[] = [];
-  const { queue, submit, finish } = setup({ slots: 1, onChange: (s) => snapshots.push(s) });
+  const { queue, submit, finish } = setup({ concurrency: 1, onChange: (s) => snapshots.push(s) });
   const unsubscribe = queue.subscribe(() => {
     throw new Error('listener bug');
   });
@@ -301,9 +301,9 @@ test('onChange: coalesced snapshots; a throwing listener does not break the queu
   assert.deepEqual(snapshots.at(-1)!.running, []);
 });
 
-test('eta: from the average job time and the slots', async () => {
+test('eta: from the average job time and the concurrency', async () => {
   let now = 0;
-  const { queue, submit } = setup({ slots: 2, now: () => now, maxWaitingPerUser: 5 });
+  const { queue, submit } = setup({ concurrency: 2, now: () => now, maxWaitingPerUser: 5 });
   submit('a1', 'A');
   now = 400;
   submit('b1', 'B');
@@ -337,7 +337,7 @@ test('maxRunMs: a job that runs too long is aborted with JobTimeoutError', async
 });
 
 test('drain: refuses new jobs, cancels waiting ones, lets running ones finish', async () => {
-  const { queue, submit, jobs, handles } = setup({ slots: 1 });
+  const { queue, submit, jobs, handles } = setup({ concurrency: 1 });
   submit('a1', 'A');
   submit('b1', 'B');
   submit('c1', 'C');
@@ -351,11 +351,11 @@ test('drain: refuses new jobs, cancels waiting ones, lets running ones finish', 
   assert.deepEqual(await draining, { cancelledWaiting: 2, finished: 1, aborted: 0, stuck: 0 });
   assert.equal(await handles.get('a1')!.result, 'a1 done');
   assert.equal(jobs.get('b1')!.started, false);
-  assert.deepEqual(queue.snapshot(), { slots: 1, accepting: false, running: [], waiting: [] });
+  assert.deepEqual(queue.snapshot(), { concurrency: 1, accepting: false, running: [], waiting: [] });
 });
 
 test('drain: aborts running jobs after the wait; reports runners that never return', async () => {
-  const { queue, submit, jobs, handles } = setup({ slots: 2 });
+  const { queue, submit, jobs, handles } = setup({ concurrency: 2 });
   submit('a1', 'A'); // honours the signal
   submit('b1', 'B', 'g1', false); // ignores it
   await settle();

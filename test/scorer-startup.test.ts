@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { after, test } from 'node:test';
 import type { BotConfig } from '../src/bot/config.ts';
 import { createLogger } from '../src/bot/logger.ts';
-import { startServices } from '../src/bot/start-services.ts';
+import { startBotDeps } from '../src/bot/start-bot-deps.ts';
 import { removeTinyBundles, tinyBundle } from './helpers/tiny-bundle.ts';
 
 const dirs: string[] = [];
@@ -24,15 +24,15 @@ async function startupLines(config: Partial<BotConfig>): Promise<string[]> {
   dirs.push(dataDir);
   const lines: string[] = [];
   const sink = new Writable({ write: (chunk, _enc, done) => (lines.push(...String(chunk).trim().split('\n')), done()) });
-  const services = await startServices(
+  const deps = await startBotDeps(
     {
-      token: 't', clientId: '1100000000000000009', modelDir: tinyBundle(1), dataDir, device: 'cpu', slots: 1, batchJobs: 1,
-      subjectCacheMb: 16, visionCacheMb: 16, maxWaitingPerUser: 2, maxJobsPerGuild: 10, maxQueueLength: 10, maxRunMs: 60_000,
+      token: 't', clientId: '1100000000000000009', modelDir: tinyBundle(1), dataDir, device: 'cpu', modelSlots: 1, batchJobs: 1,
+      prefixCacheMb: 16, visionCacheMb: 16, maxWaitingPerUser: 2, maxJobsPerGuild: 10, maxQueueLength: 10, maxRunMs: 60_000,
       engineStallMs: 60_000, maxSubjectPhotos: 4, maxPhotoBytes: 2 ** 20, logLevel: 'info', messageContent: true, ...config,
     },
     createLogger('info', sink),
   );
-  await services.close();
+  await deps.close();
   return lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
 }
 

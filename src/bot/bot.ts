@@ -8,7 +8,7 @@ import { InFlight } from './in-flight.ts';
 import { handleReaction } from './reaction-feedback.ts';
 import { recoverJobs } from './restart-recovery.ts';
 import { userMessage } from './reply-errors.ts';
-import type { BotServices } from './services.ts';
+import type { BotDeps } from './bot-deps.ts';
 import { handleThreadMessage } from './thread-refinement.ts';
 
 export interface Bot {
@@ -24,13 +24,13 @@ export interface Bot {
 const HANDLER_GRACE_MS = 15_000;
 
 /** The discord.js client wired to our commands, buttons and thread replies. */
-export function createBot(services: BotServices, clientOptions: Partial<ClientOptions> = {}): Bot {
+export function createBot(deps: BotDeps, clientOptions: Partial<ClientOptions> = {}): Bot {
   const registry = new CommandRegistry(commands);
   // Reactions (👍/👎 feedback on results) arrive for messages the client never cached: hence the partials.
   const intents = [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages, GatewayIntentBits.GuildMessageReactions];
-  if (services.messageContent) intents.push(GatewayIntentBits.MessageContent);
+  if (deps.messageContent) intents.push(GatewayIntentBits.MessageContent);
   const client = new Client({ intents, partials: [Partials.Channel, Partials.Message, Partials.Reaction, Partials.User], ...clientOptions });
-  const { logger } = services;
+  const { logger } = deps;
   let stopping = false;
   const inFlight = new InFlight();
 
@@ -43,18 +43,18 @@ export function createBot(services: BotServices, clientOptions: Partial<ClientOp
   });
   client.on(Events.MessageCreate, (message) => {
     if (stopping) return;
-    inFlight.track(handleThreadMessage(message, services).catch((err) => logger.error({ err }, 'thread message handler failed')));
+    inFlight.track(handleThreadMessage(message, deps).catch((err) => logger.error({ err }, 'thread message handler failed')));
   });
   client.on(Events.MessageReactionAdd, (reaction, user) => {
-    if (!stopping) inFlight.track(handleReaction(reaction, user, true, services));
+    if (!stopping) inFlight.track(handleReaction(reaction, user, true, deps));
   });
   client.on(Events.MessageReactionRemove, (reaction, user) => {
-    if (!stopping) inFlight.track(handleReaction(reaction, user, false, services));
+    if (!stopping) inFlight.track(handleReaction(reaction, user, false, deps));
   });
   client.on(Events.Error, (err) => logger.error({ err }, 'discord client error'));
   client.once(Events.ClientReady, (c) => {
     logger.info({ user: c.user.tag, guilds: c.guilds.cache.size }, 'connected to Discord');
-    inFlight.track(recoverJobs(services, c, (work) => inFlight.track(work)).catch((err) => logger.error({ err }, 'restart recovery failed')));
+    inFlight.track(recoverJobs(deps, c, (work) => inFlight.track(work)).catch((err) => logger.error({ err }, 'restart recovery failed')));
   });
 
   async function route(interaction: Interaction): Promise<void> {
@@ -62,7 +62,7 @@ export function createBot(services: BotServices, clientOptions: Partial<ClientOp
       const command = registry.get(interaction.commandName);
       if (!command) return;
       try {
-        await command.execute(interaction, services);
+        await command.execute(interaction, deps);
       } catch (err) {
         const content = userMessage(err, logger, { command: interaction.commandName });
         if (interaction.deferred || interaction.replied) await interaction.editReply({ content, components: [] }).catch(() => {});
@@ -70,14 +70,14 @@ export function createBot(services: BotServices, clientOptions: Partial<ClientOp
       }
     } else if (interaction.isAutocomplete()) {
       const command = registry.get(interaction.commandName);
-      await command?.autocomplete?.(interaction, services).catch(async (err) => {
+      await command?.autocomplete?.(interaction, deps).catch(async (err) => {
         logger.warn({ err }, 'autocomplete failed');
         await interaction.respond([]).catch(() => {});
       });
     } else if (interaction.isStringSelectMenu() || (interaction.isButton() && parseCustomId(interaction.customId)?.action === 'keep')) {
-      await handleCandidateComponent(interaction, services);
+      await handleCandidateComponent(interaction, deps);
     } else if (interaction.isButton() || interaction.isModalSubmit()) {
-      await handleComponent(interaction, services);
+      await handleComponent(interaction, deps);
     }
   }
 
@@ -85,7 +85,7 @@ export function createBot(services: BotServices, clientOptions: Partial<ClientOp
     client,
     async stop(waitMs = 30_000) {
       stopping = true;
-      const result = await services.queue.drain({ waitMs, message: 'The bot is restarting; your image was cancelled. Please send it again in a minute.' });
+      const result = await deps.queue.drain({ waitMs, message: 'The bot is restarting; your image was cancelled. Please send it again in a minute.' });
       logger.info(result, 'queue drained');
       await inFlight.settled(HANDLER_GRACE_MS);
       if (inFlight.size > 0) logger.warn({ handlers: inFlight.size }, 'disconnecting with handlers still at work');

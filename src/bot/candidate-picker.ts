@@ -8,31 +8,31 @@ import { parseCustomId } from './custom-ids.ts';
 import { recordSignal } from './feedback-signals.ts';
 import { resultButtons } from './job-flow.ts';
 import { userMessage } from './reply-errors.ts';
-import type { BotServices } from './services.ts';
+import type { BotDeps } from './bot-deps.ts';
 
 /**
  * The candidate menu and Keep this one under a group's result. The owner's choice swaps the shown
  * image (an edit of the result's attachment) and is their pick; anyone else sees the candidate alone.
  * Everything comes from the store, so this works after a restart.
  */
-export async function handleCandidateComponent(interaction: StringSelectMenuInteraction | ButtonInteraction, services: BotServices): Promise<void> {
+export async function handleCandidateComponent(interaction: StringSelectMenuInteraction | ButtonInteraction, deps: BotDeps): Promise<void> {
   const parsed = parseCustomId(interaction.customId);
   try {
     if (!parsed) throw new InputError('stale', 'That menu is out of date; start again with /personalize.');
-    const job = await services.stores.jobs.get(parsed.jobId);
+    const job = await deps.stores.jobs.get(parsed.jobId);
     if (!job || job.deletedAt !== undefined) throw new InputError('job_gone', 'That image is too old or was deleted; start again with /personalize.');
-    const group = await services.stores.candidates.get(job.id);
+    const group = await deps.stores.candidates.get(job.id);
     if (!group) throw new InputError('candidates_gone', 'The other candidates of this image are no longer kept.');
-    if (interaction.isStringSelectMenu()) return await choose(interaction, services, job, group);
-    return await keep(interaction, services, job, group);
+    if (interaction.isStringSelectMenu()) return await choose(interaction, deps, job, group);
+    return await keep(interaction, deps, job, group);
   } catch (err) {
-    const content = userMessage(err, services.logger, { customId: interaction.customId });
+    const content = userMessage(err, deps.logger, { customId: interaction.customId });
     if (interaction.deferred || interaction.replied) await interaction.followUp({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } }).catch(() => {});
     else await interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } }).catch(() => {});
   }
 }
 
-async function choose(interaction: StringSelectMenuInteraction, services: BotServices, job: JobRecord, group: CandidateGroupRecord): Promise<void> {
+async function choose(interaction: StringSelectMenuInteraction, deps: BotDeps, job: JobRecord, group: CandidateGroupRecord): Promise<void> {
   const value = interaction.values[0] ?? '';
   const candidate = /^\d{1,2}$/.test(value) ? group.candidates.find((c) => c.drawn === Number(value)) : undefined;
   if (!candidate) throw new InputError('no_candidate', 'That candidate is not part of this image.');
@@ -48,13 +48,13 @@ async function choose(interaction: StringSelectMenuInteraction, services: BotSer
     components: resultButtons(job, { view: group, shown: candidate.drawn }),
     allowedMentions: { parse: [] },
   });
-  await services.stores.candidates.setShown(job.id, candidate.drawn);
-  await recordSignal(services, job, interaction.user.id, { kind: 'pick', drawn: candidate.drawn });
+  await deps.stores.candidates.setShown(job.id, candidate.drawn);
+  await recordSignal(deps, job, interaction.user.id, { kind: 'pick', drawn: candidate.drawn });
 }
 
-async function keep(interaction: ButtonInteraction, services: BotServices, job: JobRecord, group: CandidateGroupRecord): Promise<void> {
+async function keep(interaction: ButtonInteraction, deps: BotDeps, job: JobRecord, group: CandidateGroupRecord): Promise<void> {
   if (interaction.user.id !== job.ownerId) throw new InputError('not_owner', 'Only the person who made this image can do that.');
-  const recorded = await recordSignal(services, job, interaction.user.id, { kind: 'pick', drawn: group.shown });
+  const recorded = await recordSignal(deps, job, interaction.user.id, { kind: 'pick', drawn: group.shown });
   const which = candidateLine(group, group.shown).split(' · ')[0];
   await interaction.reply({ content: recorded ? `Kept: ${which}. Thanks, noted.` : `Kept: ${which}.`, flags: MessageFlags.Ephemeral });
 }

@@ -3,11 +3,11 @@ import type {
   ChatInputCommandInteraction,
   RESTPostAPIChatInputApplicationCommandsJSONBody,
 } from 'discord.js';
-import type { BotServices } from './services.ts';
+import type { BotDeps } from './bot-deps.ts';
 
 /** One slash command: its definition (builder output) and its handlers. One module per command. */
 export interface BotCommand {
   data: { name: string; toJSON(): RESTPostAPIChatInputApplicationCommandsJSONBody };
-  execute(interaction: ChatInputCommandInteraction, services: BotServices): Promise<void>;
-  autocomplete?(interaction: AutocompleteInteraction, services: BotServices): Promise<void>;
+  execute(interaction: ChatInputCommandInteraction, deps: BotDeps): Promise<void>;
+  autocomplete?(interaction: AutocompleteInteraction, deps: BotDeps): Promise<void>;
 }

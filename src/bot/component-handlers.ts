@@ -23,7 +23,7 @@ import { postAgain } from './post-again.ts';
 import { runJobWithQuota } from './quota-hold.ts';
 import { INTERNAL_ERROR_MESSAGE, userMessage } from './reply-errors.ts';
 import { safeText } from '../util/safe-text.ts';
-import type { BotServices } from './services.ts';
+import type { BotDeps } from './bot-deps.ts';
 
 const OWNER_ONLY: Action[] = ['regen', 'vary', 'save', 'cancel', 'refine', 'save-modal', 'refine-modal'];
 
@@ -31,13 +31,13 @@ const OWNER_ONLY: Action[] = ['regen', 'vary', 'save', 'cancel', 'refine', 'save
  * Buttons and modals on bot messages. Everything needed is in the custom id and the job store, so
  * these work for messages sent before a restart.
  */
-export async function handleComponent(interaction: ButtonInteraction | ModalSubmitInteraction, services: BotServices): Promise<void> {
+export async function handleComponent(interaction: ButtonInteraction | ModalSubmitInteraction, deps: BotDeps): Promise<void> {
   const parsed = parseCustomId(interaction.customId);
   if (!parsed) {
     if (interaction.isButton()) await answerStaleQuestion(interaction);
     return;
   }
-  const job = await services.stores.jobs.get(parsed.jobId);
+  const job = await deps.stores.jobs.get(parsed.jobId);
   try {
     if (!job) throw new InputError('job_gone', 'That image is too old or was deleted; start again with /personalize.');
     if (job.deletedAt !== undefined && parsed.action !== 'delete') throw new InputError('job_deleted', 'That image was deleted; start again with /personalize.');
@@ -46,66 +46,66 @@ export async function handleComponent(interaction: ButtonInteraction | ModalSubm
     }
     switch (parsed.action) {
       case 'cancel':
-        return await cancel(interaction, services, job);
+        return await cancel(interaction, deps, job);
       case 'delete':
-        if (interaction.isButton()) await deleteResult(interaction, services, job);
+        if (interaction.isButton()) await deleteResult(interaction, deps, job);
         return;
       case 'repost':
-        if (interaction.isButton()) await postAgain(interaction, services, job);
+        if (interaction.isButton()) await postAgain(interaction, deps, job);
         return;
       case 'why':
-        if (interaction.user.id !== job.ownerId && !(await getServerSettings(services.stores, job.guildId)).tracePublic) {
+        if (interaction.user.id !== job.ownerId && !(await getServerSettings(deps.stores, job.guildId)).tracePublic) {
           throw new InputError('trace_private', 'This server keeps the reasoning private: only the person who made the image can see it.');
         }
         await interaction.reply({ embeds: [reasoningEmbed(job.grounding ?? '')], flags: MessageFlags.Ephemeral });
         return;
       case 'regen':
-        return await followUp(interaction, services, job, { newSeed: true });
+        return await followUp(interaction, deps, job, { newSeed: true });
       case 'vary':
-        return await followUp(interaction, services, job, { newSeed: true, count: 4 });
+        return await followUp(interaction, deps, job, { newSeed: true, count: 4 });
       case 'save':
         if (interaction.isButton()) await interaction.showModal(saveModal(job));
         return;
       case 'refine':
-        if (interaction.isButton()) await interaction.showModal(refineModal(job, services.config.maxSubjectPhotos));
+        if (interaction.isButton()) await interaction.showModal(refineModal(job, deps.config.maxSubjectPhotos));
         return;
       case 'save-modal':
-        return await saveSubject(interaction as ModalSubmitInteraction, services, job);
+        return await saveSubject(interaction as ModalSubmitInteraction, deps, job);
       case 'refine-modal': {
         const modal = interaction as ModalSubmitInteraction;
         const files = modal.fields.getUploadedFiles('photos') ?? new Map();
         const photos = [...files.values()].map((a) => ({ url: a.url, name: a.name, size: a.size }));
         const prompt = modal.fields.getTextInputValue('prompt').trim();
         // Refused here, before the public reply, so only the user sees why.
-        services.textRules.check({ prompt });
+        deps.textRules.check({ prompt });
         // Same prompt, same seed, same photos would only draw the same picture again.
         if (!prompt && !photos.length) throw new InputError('nothing_to_refine', 'Write what to change or add a photo to refine the image.');
-        return await followUp(interaction, services, job, { prompt, photos });
+        return await followUp(interaction, deps, job, { prompt, photos });
       }
     }
   } catch (err) {
-    const content = userMessage(err, services.logger, { customId: interaction.customId });
+    const content = userMessage(err, deps.logger, { customId: interaction.customId });
     // An ephemeral deferred reply (saving a subject) takes the answer; a public one never shows a refusal.
     if (interaction.deferred && interaction.ephemeral) await interaction.editReply({ content, components: [] }).catch(() => {});
     else await refuse(interaction, content);
   }
 }
 
-async function cancel(interaction: ButtonInteraction | ModalSubmitInteraction, services: BotServices, job: JobRecord): Promise<void> {
+async function cancel(interaction: ButtonInteraction | ModalSubmitInteraction, deps: BotDeps, job: JobRecord): Promise<void> {
   let content: string;
-  if (services.queue.cancel(job.id, 'Cancelled by you.')) {
+  if (deps.queue.cancel(job.id, 'Cancelled by you.')) {
     content = 'Cancelled.';
   } else {
     // Not cancellable now. This process' own memory first: a job it cancelled a moment ago still has
     // status 'queued' or 'running' in the record (updated a little later), which is no sign of a restart.
-    const state = services.generation.stateOf(job.id);
+    const state = deps.generation.stateOf(job.id);
     if (state === 'cancelled') content = 'Already cancelled.';
     else if (state) content = 'Already finished.';
     else {
-      const record = (await services.stores.jobs.get(job.id)) ?? job;
+      const record = (await deps.stores.jobs.get(job.id)) ?? job;
       if (record.status === 'queued' || record.status === 'running') {
         // Never queued by this process (left by one that crashed or restarted): the record is all that is left.
-        await services.stores.jobs.update(job.id, { status: 'cancelled' });
+        await deps.stores.jobs.update(job.id, { status: 'cancelled' });
         content = 'That job was interrupted by a restart and is cancelled now; send it again if you still want it.';
       } else content = record.status === 'cancelled' ? 'Already cancelled.' : 'Already finished.';
     }
@@ -118,18 +118,18 @@ async function cancel(interaction: ButtonInteraction | ModalSubmitInteraction, s
  * posted before the job is in the queue, so a refusal (a full queue, a cap, bad text) reaches only the
  * clicker, however fast the clicks come.
  */
-async function followUp(interaction: ButtonInteraction | ModalSubmitInteraction, services: BotServices, parent: JobRecord, change: FollowUp): Promise<void> {
+async function followUp(interaction: ButtonInteraction | ModalSubmitInteraction, deps: BotDeps, parent: JobRecord, change: FollowUp): Promise<void> {
   if (change.photos?.length) {
     // Downloading photos can outlast the 3 s Discord gives a first answer: checked, then deferred first.
-    services.queue.assertAccepts(parent.ownerId, parent.guildId);
-    await services.quota.check(parent.ownerId, parent.guildId, followUpImages(parent, change));
+    deps.queue.assertAccepts(parent.ownerId, parent.guildId);
+    await deps.quota.check(parent.ownerId, parent.guildId, followUpImages(parent, change));
     await interaction.deferReply();
   }
   let job: JobRecord;
   try {
-    job = await followUpJob(services, parent, change);
+    job = await followUpJob(deps, parent, change);
   } catch (err) {
-    await refuse(interaction, userMessage(err, services.logger, { parent: parent.id }));
+    await refuse(interaction, userMessage(err, deps.logger, { parent: parent.id }));
     return;
   }
   const channel = (interaction.channel ?? (await interaction.client.channels.fetch(interaction.channelId!))) as SendableChannels | null;
@@ -138,19 +138,19 @@ async function followUp(interaction: ButtonInteraction | ModalSubmitInteraction,
   let opened: Promise<StatusMessage> | undefined;
   const status: StatusMessage = {
     edit: async (payload) => {
-      if (services.generation.stateOf(job.id) === undefined) {
+      if (deps.generation.stateOf(job.id) === undefined) {
         await refuse(interaction, typeof payload.content === 'string' ? payload.content : INTERNAL_ERROR_MESSAGE);
         return null;
       }
       opened ??= (async () => {
         if (!interaction.deferred && !interaction.replied) await interaction.deferReply();
-        return interactionStatus(interaction, services);
+        return interactionStatus(interaction, deps);
       })();
       return (await opened).edit(payload);
     },
   };
-  await runJobWithQuota(services, job, status, (outcome) =>
-    deliverResult(services, outcome, { status, trace: false, sizeLimit: interaction.attachmentSizeLimit, channel: channel ?? undefined }),
+  await runJobWithQuota(deps, job, status, (outcome) =>
+    deliverResult(deps, outcome, { status, trace: false, sizeLimit: interaction.attachmentSizeLimit, channel: channel ?? undefined }),
   );
 }
 
@@ -164,19 +164,19 @@ async function refuse(interaction: ButtonInteraction | ModalSubmitInteraction, c
   await interaction.followUp({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } }).catch(() => {});
 }
 
-async function saveSubject(interaction: ModalSubmitInteraction, services: BotServices, job: JobRecord): Promise<void> {
+async function saveSubject(interaction: ModalSubmitInteraction, deps: BotDeps, job: JobRecord): Promise<void> {
   // Re-checking and storing up to four photos can take longer than the 3 s Discord gives a reply.
   await interaction.deferReply({ flags: MessageFlags.Ephemeral });
   const name = interaction.fields.getTextInputValue('name');
   const context = interaction.fields.getTextInputValue('context') || undefined;
-  services.textRules.check({ name, context }, { required: ['name'] });
+  deps.textRules.check({ name, context }, { required: ['name'] });
   const photos = [];
   for (const hash of job.photoHashes ?? []) {
-    const bytes = await services.stores.photos.getPhoto(hash);
+    const bytes = await deps.stores.photos.getPhoto(hash);
     if (bytes) photos.push(bytes);
   }
   if (!photos.length) throw new InputError('photo_gone', 'The photos of this image are no longer stored.');
-  const subject = await services.stores.subjects.save({ ownerId: job.ownerId, guildId: job.guildId, name, photos, context: context ?? job.context });
+  const subject = await deps.stores.subjects.save({ ownerId: job.ownerId, guildId: job.guildId, name, photos, context: context ?? job.context });
   await interaction.editReply({
     content: `Saved as “${safeText(subject.name)}”. Use it with /personalize subject:${safeText(subject.name)}, or share it with /subject share.`,
     allowedMentions: { parse: [] },

@@ -46,11 +46,11 @@ export interface BotConfig {
   redisUrl?: string;
   device: 'cpu' | 'cuda';
   /** Engine workers, each with its own copy of the model. */
-  slots: number;
+  modelSlots: number;
   /** Jobs one worker draws together (each decoder step serves them all). */
   batchJobs: number;
   /** Per worker: prompt-prefix KV and vision features kept for known subjects, MiB. */
-  subjectCacheMb: number;
+  prefixCacheMb: number;
   visionCacheMb: number;
   maxWaitingPerUser: number;
   maxJobsPerGuild: number;
@@ -98,9 +98,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     dataDir: e.DATA_DIR,
     redisUrl: e.REDIS_URL || undefined,
     device: e.DEVICE,
-    slots: e.MODEL_SLOTS,
+    modelSlots: e.MODEL_SLOTS,
     batchJobs: e.BATCH_JOBS,
-    subjectCacheMb: e.SUBJECT_CACHE_MB,
+    prefixCacheMb: e.SUBJECT_CACHE_MB,
     visionCacheMb: e.VISION_CACHE_MB,
     maxWaitingPerUser: e.MAX_WAITING_PER_USER,
     maxJobsPerGuild: e.MAX_JOBS_PER_GUILD,

@@ -3,7 +3,7 @@ import { InputError } from '../errors.ts';
 import type { JobRecord } from '../store/index.ts';
 import { getServerSettings } from '../store/server-settings.ts';
 import { postModLog } from './mod-log.ts';
-import type { BotServices } from './services.ts';
+import type { BotDeps } from './bot-deps.ts';
 
 /**
  * The Delete button under a result: its owner, or a member who may manage messages or the server,
@@ -15,7 +15,7 @@ import type { BotServices } from './services.ts';
  * reply says only that the image is in the thread, and the thread may hold other members' messages
  * and later images.
  */
-export async function deleteResult(interaction: ButtonInteraction, services: BotServices, job: JobRecord): Promise<void> {
+export async function deleteResult(interaction: ButtonInteraction, deps: BotDeps, job: JobRecord): Promise<void> {
   const owner = interaction.user.id === job.ownerId;
   const moderator = interaction.inGuild() && interaction.memberPermissions.any([PermissionFlagsBits.ManageMessages, PermissionFlagsBits.ManageGuild]);
   if (!owner && !moderator) {
@@ -29,7 +29,7 @@ export async function deleteResult(interaction: ButtonInteraction, services: Bot
   deleting.add(job.id);
   try {
     await interaction.deferReply({ flags: MessageFlags.Ephemeral });
-    if ((await services.stores.jobs.get(job.id))?.deletedAt !== undefined) {
+    if ((await deps.stores.jobs.get(job.id))?.deletedAt !== undefined) {
       await interaction.editReply({ content: 'Already deleted.' });
       return;
     }
@@ -40,11 +40,11 @@ export async function deleteResult(interaction: ButtonInteraction, services: Bot
       // Deleted by hand in Discord, or by another process of the bot.
       if (!(err instanceof DiscordAPIError && err.code === RESTJSONErrorCodes.UnknownMessage)) throw err;
     }
-    await services.stores.jobs.markDeleted(job.id, owner ? 'owner' : 'moderator');
+    await deps.stores.jobs.markDeleted(job.id, owner ? 'owner' : 'moderator');
     // A member's image removed by someone else is never silent: the server's mod log says who and whose.
     const note = owner
       ? null
-      : await postModLog(interaction, services, (await getServerSettings(services.stores, interaction.guildId)).modLogChannel, [
+      : await postModLog(interaction, deps, (await getServerSettings(deps.stores, interaction.guildId)).modLogChannel, [
           `Deleted an image by <@${job.ownerId}> in <#${interaction.channelId}>`,
         ], 'Moderator action');
     await interaction.editReply({ content: note ? `Deleted.\n${note}` : 'Deleted.' });

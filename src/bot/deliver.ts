@@ -16,7 +16,7 @@ import { postAgainRow } from './post-again.ts';
 import { scheduleRedelivery } from './redelivery.ts';
 import { INTERNAL_ERROR_MESSAGE } from './reply-errors.ts';
 import { DISCORD_RETRY_DELAYS_MS, retrying } from './retry.ts';
-import type { BotServices } from './services.ts';
+import type { BotDeps } from './bot-deps.ts';
 import { editStatus, settleStatus, statusAnchor } from './status-edits.ts';
 
 /** Pauses between attempts at a store write that must not be lost (a finished image's record). */
@@ -33,14 +33,14 @@ type RepliedInteraction = ChatInputCommandInteraction | MessageComponentInteract
  * is a webhook message), so once the token is about to expire the status goes on in a message of the
  * bot's own, a reply to the first one, created on the first late edit.
  */
-export async function interactionStatus(interaction: RepliedInteraction, services: BotServices): Promise<StatusMessage & { message: Message }> {
+export async function interactionStatus(interaction: RepliedInteraction, deps: BotDeps): Promise<StatusMessage & { message: Message }> {
   const message = await interaction.fetchReply();
   const started = interaction.createdTimestamp;
   let own: Promise<Message> | undefined;
   return {
     message,
     edit: async (payload: MessageEditOptions) => {
-      if (services.now() - started < TOKEN_SAFE_MS) return interaction.editReply(payload);
+      if (deps.now() - started < TOKEN_SAFE_MS) return interaction.editReply(payload);
       if (own) return (await own).edit(payload);
       own = message.reply({ ...(payload as MessageCreateOptions), allowedMentions: { parse: [], repliedUser: false } });
       own.catch(() => (own = undefined));
@@ -77,25 +77,25 @@ export const KEPT_MESSAGE =
  * reply to it; else the image is kept in the store (JobStore.keepResult) and posted again later
  * (redelivery.ts). A thread left without the image says where it went. Never throws.
  */
-export async function deliverResult(services: BotServices, outcome: JobOutcome, target: DeliverTarget, again: { attempt?: number } = {}): Promise<void> {
-  const { logger } = services;
+export async function deliverResult(deps: BotDeps, outcome: JobOutcome, target: DeliverTarget, again: { attempt?: number } = {}): Promise<void> {
+  const { logger } = deps;
   const jobId = outcome.job.id;
   const context = { job: jobId };
-  const delays = services.retryDelaysMs ?? DISCORD_RETRY_DELAYS_MS;
+  const delays = deps.retryDelaysMs ?? DISCORD_RETRY_DELAYS_MS;
   const payload = await resultMessage(outcome, { sizeLimit: target.sizeLimit, trace: target.trace });
 
   // A thread made for this result holds nothing else: if the image cannot go there it must say where it went.
-  const made = target.thread ?? (!target.channel && target.startThreadFrom ? ((await startThread(services, target.startThreadFrom, outcome)) ?? undefined) : undefined);
+  const made = target.thread ?? (!target.channel && target.startThreadFrom ? ((await startThread(deps, target.startThreadFrom, outcome)) ?? undefined) : undefined);
   const thread = made ?? (target.channel?.isThread() ? target.channel : undefined);
   const where = (thread ?? target.channel) as SendableChannels | undefined;
   if (where) {
     // Remembered before posting, so a reply to the new image refines that image, not the one before.
-    if (thread) await rememberThread(services, thread.id, jobId, outcome.job.ownerId).catch((err) => logger.warn({ err, ...context }, 'could not remember the thread'));
+    if (thread) await rememberThread(deps, thread.id, jobId, outcome.job.ownerId).catch((err) => logger.warn({ err, ...context }, 'could not remember the thread'));
     try {
       const sent: Message = await retrying<Message>(() => where.send(payload), delays);
-      await recordDelivered(services, outcome, { messageId: sent.id, threadId: thread?.id });
+      await recordDelivered(deps, outcome, { messageId: sent.id, threadId: thread?.id });
       const done = target.channel ? `Done: ${sent.url}` : 'Done: your image is in the thread. Reply there with more photos or words to refine it.';
-      await settleStatus(services, target.status, { content: done, components: [] }, context);
+      await settleStatus(deps, target.status, { content: done, components: [] }, context);
       return;
     } catch (err) {
       logger.warn({ err, ...context }, 'could not post the result; posting it in the status message');
@@ -104,8 +104,8 @@ export async function deliverResult(services: BotServices, outcome: JobOutcome, 
   try {
     const edited = await retrying(() => editStatus(target.status, { ...payload, content: payload.content, files: payload.files, components: payload.components } as MessageEditOptions), delays);
     if (edited) {
-      await recordDelivered(services, outcome, { messageId: edited.id });
-      if (made) await noteInThread(services, made, 'The image is in the message this thread starts from.', context);
+      await recordDelivered(deps, outcome, { messageId: edited.id });
+      if (made) await noteInThread(deps, made, 'The image is in the message this thread starts from.', context);
       return;
     }
   } catch (err) {
@@ -115,20 +115,20 @@ export async function deliverResult(services: BotServices, outcome: JobOutcome, 
   if (anchor) {
     try {
       const sent = await retrying(() => anchor.reply({ ...payload, allowedMentions: NO_MENTIONS }), delays);
-      await recordDelivered(services, outcome, { messageId: sent.id });
+      await recordDelivered(deps, outcome, { messageId: sent.id });
       await target.status.edit({ content: `Done: ${sent.url}`, components: [] }).catch(() => {});
-      if (made) await noteInThread(services, made, `The image is here: ${sent.url}`, context);
+      if (made) await noteInThread(deps, made, `The image is here: ${sent.url}`, context);
       return;
     } catch (err) {
       logger.warn({ err, ...context }, 'could not reply with the result either');
     }
   }
-  await keepResult(services, outcome, target, made, again.attempt ?? 0);
+  await keepResult(deps, outcome, target, made, again.attempt ?? 0);
 }
 
 /** The record says done (a failed `done` write is made good here) and where the image is. */
-async function recordDelivered(services: BotServices, outcome: JobOutcome, where: { messageId: string; threadId?: string }): Promise<void> {
-  const { jobs } = services.stores;
+async function recordDelivered(deps: BotDeps, outcome: JobOutcome, where: { messageId: string; threadId?: string }): Promise<void> {
+  const { jobs } = deps.stores;
   const jobId = outcome.job.id;
   const patch: JobPatch = { status: 'done', messageId: where.messageId, ...(where.threadId ? { threadId: where.threadId } : {}) };
   if (outcome.grounding.text) patch.grounding = outcome.grounding.text;
@@ -136,12 +136,12 @@ async function recordDelivered(services: BotServices, outcome: JobOutcome, where
     await retrying(() => jobs.update(jobId, patch), STORE_RETRY_DELAYS_MS, () => true);
     await jobs.dropKeptResult(jobId);
   } catch (err) {
-    services.logger.warn({ err, job: jobId }, 'result posted, but the record was not updated');
+    deps.logger.warn({ err, job: jobId }, 'result posted, but the record was not updated');
   }
 }
 
 /** Nothing took the image: it goes into the store until redelivery.ts posts it, and the user is told. */
-async function keepResult(services: BotServices, outcome: JobOutcome, target: DeliverTarget, made: ThreadChannel | undefined, attempt: number): Promise<void> {
+async function keepResult(deps: BotDeps, outcome: JobOutcome, target: DeliverTarget, made: ThreadChannel | undefined, attempt: number): Promise<void> {
   const jobId = outcome.job.id;
   const kept: KeptResult = {
     images: outcome.generation.images.map((img) => ({
@@ -159,46 +159,46 @@ async function keepResult(services: BotServices, outcome: JobOutcome, target: De
     ...(made ? { threadId: made.id } : {}),
   };
   try {
-    await retrying(() => services.stores.jobs.keepResult(jobId, kept), STORE_RETRY_DELAYS_MS, () => true);
+    await retrying(() => deps.stores.jobs.keepResult(jobId, kept), STORE_RETRY_DELAYS_MS, () => true);
   } catch (err) {
-    services.logger.error({ err, job: jobId }, 'finished image lost: neither Discord nor the store took it');
-    await settleStatus(services, target.status, { content: INTERNAL_ERROR_MESSAGE, components: [] }, { job: jobId });
+    deps.logger.error({ err, job: jobId }, 'finished image lost: neither Discord nor the store took it');
+    await settleStatus(deps, target.status, { content: INTERNAL_ERROR_MESSAGE, components: [] }, { job: jobId });
     return;
   }
-  services.logger.warn({ job: jobId, attempt }, 'result kept for posting later');
+  deps.logger.warn({ job: jobId, attempt }, 'result kept for posting later');
   // Told once; a timer's later attempts that fail again say nothing new.
   if (attempt === 0) {
-    await settleStatus(services, target.status, { content: KEPT_MESSAGE, components: [postAgainRow(jobId)] }, { job: jobId });
-    if (made) await noteInThread(services, made, KEPT_NOTE, { job: jobId });
+    await settleStatus(deps, target.status, { content: KEPT_MESSAGE, components: [postAgainRow(jobId)] }, { job: jobId });
+    if (made) await noteInThread(deps, made, KEPT_NOTE, { job: jobId });
   }
   const client = made?.client ?? target.channel?.client ?? statusAnchor(target.status)?.client;
-  if (client) scheduleRedelivery(services, client, jobId, attempt);
+  if (client) scheduleRedelivery(deps, client, jobId, attempt);
 }
 
-async function noteInThread(services: BotServices, thread: ThreadChannel, content: string, context: Record<string, unknown>): Promise<void> {
-  await retrying(() => thread.send({ content, allowedMentions: NO_MENTIONS }), services.retryDelaysMs ?? DISCORD_RETRY_DELAYS_MS).catch((err) =>
-    services.logger.warn({ err, ...context }, 'could not post a note in the thread'),
+async function noteInThread(deps: BotDeps, thread: ThreadChannel, content: string, context: Record<string, unknown>): Promise<void> {
+  await retrying(() => thread.send({ content, allowedMentions: NO_MENTIONS }), deps.retryDelaysMs ?? DISCORD_RETRY_DELAYS_MS).catch((err) =>
+    deps.logger.warn({ err, ...context }, 'could not post a note in the thread'),
   );
 }
 
 /** A thread for the result, or null where none can be started (DMs, threads, no permission). */
-async function startThread(services: BotServices, from: Message, outcome: JobOutcome): Promise<ThreadChannel | null> {
+async function startThread(deps: BotDeps, from: Message, outcome: JobOutcome): Promise<ThreadChannel | null> {
   if (!canStartThread(from)) return null;
   try {
     return await from.startThread({ name: threadName(outcome.job.prompt), autoArchiveDuration: 1440 });
   } catch (err) {
-    services.logger.info({ err, job: outcome.job.id }, 'could not start a thread; answering inline');
+    deps.logger.info({ err, job: outcome.job.id }, 'could not start a thread; answering inline');
     return null;
   }
 }
 
 /** Threads the bot made, so a reply in one can be matched to its job and owner after a restart. */
-export async function rememberThread(services: BotServices, threadId: string, jobId: string, ownerId: string): Promise<void> {
-  await services.stores.store.meta.set(`thread:${threadId}`, { jobId, ownerId });
+export async function rememberThread(deps: BotDeps, threadId: string, jobId: string, ownerId: string): Promise<void> {
+  await deps.stores.store.meta.set(`thread:${threadId}`, { jobId, ownerId });
 }
 
-export async function threadJob(services: BotServices, threadId: string): Promise<{ jobId: string; ownerId: string } | undefined> {
-  return (await services.stores.store.meta.get(`thread:${threadId}`)) as { jobId: string; ownerId: string } | undefined;
+export async function threadJob(deps: BotDeps, threadId: string): Promise<{ jobId: string; ownerId: string } | undefined> {
+  return (await deps.stores.store.meta.get(`thread:${threadId}`)) as { jobId: string; ownerId: string } | undefined;
 }
 
 function canStartThread(message: Message): boolean {

@@ -6,7 +6,7 @@ import { recordFollowUpSignal } from './feedback-signals.ts';
 import { storeJobPhotos } from './photo-intake.ts';
 import { assertFollowUpAllowed } from './server-rules.ts';
 import { withQuota } from './quota-hold.ts';
-import type { BotServices } from './services.ts';
+import type { BotDeps } from './bot-deps.ts';
 
 export interface FollowUp {
   /** Regenerate and Variations draw a new seed. */
@@ -20,10 +20,10 @@ export interface FollowUp {
 }
 
 /** A new job made from an earlier one (reroll, variations, refinement), owned by the same user. */
-export async function followUpJob(services: BotServices, parent: JobRecord, change: FollowUp): Promise<JobRecord> {
+export async function followUpJob(deps: BotDeps, parent: JobRecord, change: FollowUp): Promise<JobRecord> {
   // Refinement text (the Refine modal, a reply in the thread): the same rules as /personalize, before anything is queued.
-  services.textRules.check({ prompt: change.prompt });
-  const { countMax, candidatesMax } = await assertFollowUpAllowed(services, parent, change);
+  deps.textRules.check({ prompt: change.prompt });
+  const { countMax, candidatesMax } = await assertFollowUpAllowed(deps, parent, change);
   // Variations ask for 4, a reroll draws as many as its parent: never more than the server allows now.
   const candidates = change.count === undefined && parent.candidates ? Math.min(parent.candidates, candidatesMax) : undefined;
   change = { ...change, count: Math.min(change.count ?? parent.options.count ?? 1, countMax), candidates: candidates && candidates > 1 ? candidates : undefined };
@@ -31,10 +31,10 @@ export async function followUpJob(services: BotServices, parent: JobRecord, chan
   if (parent.deletedAt !== undefined) throw new InputError('job_deleted', 'That image was deleted; start again with /personalize.');
   // The place is taken before the slow part (photos) and becomes the job when the caller runs it.
   const id = newId();
-  const reservation = services.queue.reserve(id, parent.ownerId, parent.guildId);
+  const reservation = deps.queue.reserve(id, parent.ownerId, parent.guildId);
   try {
-    const job = await withQuota(services, id, parent.ownerId, parent.guildId, followUpImages(parent, change), () => makeFollowUp(services, parent, change, id));
-    await recordFollowUpSignal(services, parent, change.prompt?.trim() || change.photos?.length ? 'refined' : 'regenerated');
+    const job = await withQuota(deps, id, parent.ownerId, parent.guildId, followUpImages(parent, change), () => makeFollowUp(deps, parent, change, id));
+    await recordFollowUpSignal(deps, parent, change.prompt?.trim() || change.photos?.length ? 'refined' : 'regenerated');
     return job;
   } catch (err) {
     reservation.release();
@@ -47,15 +47,15 @@ export function followUpImages(parent: JobRecord, change: FollowUp): number {
   return change.candidates ?? (change.count ? Math.min(MAX_COUNT, change.count) : (parent.candidates ?? parent.options.count ?? 1));
 }
 
-async function makeFollowUp(services: BotServices, parent: JobRecord, change: FollowUp, id: string): Promise<JobRecord> {
-  const { stores, config } = services;
+async function makeFollowUp(deps: BotDeps, parent: JobRecord, change: FollowUp, id: string): Promise<JobRecord> {
+  const { stores, config } = deps;
   const existing = parent.photoHashes ?? [];
   const subjectPhotos = parent.subjectId ? (await stores.subjects.get(parent.ownerId, parent.guildId, parent.subjectId).catch(() => null))?.photoHashes.length ?? 0 : 0;
   const incoming = change.photos ?? [];
   if (subjectPhotos + existing.length + incoming.length > config.maxSubjectPhotos) {
     throw new InputError('too_many', `That would make ${subjectPhotos + existing.length + incoming.length} photos; at most ${config.maxSubjectPhotos} can be used.`);
   }
-  const added = await storeJobPhotos(services, id, incoming);
+  const added = await storeJobPhotos(deps, id, incoming);
   const photoHashes = [...new Set([...existing, ...added])];
   try {
     return await stores.jobs.create({

@@ -18,7 +18,7 @@ import { candidateLine, candidateMenu, keepButton, scoringStat, type CandidateVi
 import { customId } from './custom-ids.ts';
 import { userMessage } from './reply-errors.ts';
 import { plainText, safeText } from '../util/safe-text.ts';
-import type { BotServices } from './services.ts';
+import type { BotDeps } from './bot-deps.ts';
 import { editStatus, locationOf, settleStatus } from './status-edits.ts';
 
 /** A message the bot keeps up to date while a job waits and runs (an interaction reply or its own). */
@@ -41,13 +41,13 @@ const NO_MENTIONS = { parse: [] as [] };
  * the job ends, `deliver` posts the result, or the status says why not. Never throws.
  */
 export async function runJob(
-  services: BotServices,
+  deps: BotDeps,
   job: JobRecord,
   status: StatusMessage,
   deliver: (outcome: JobOutcome) => Promise<void>,
   options: RunOptions = {},
 ): Promise<void> {
-  const { generation, queue, logger } = services;
+  const { generation, queue, logger } = deps;
   let lastEdit = 0;
   let pending: NodeJS.Timeout | undefined;
   let progress = '';
@@ -70,7 +70,7 @@ export async function runJob(
   const locate = async (message: Message | null | undefined): Promise<void> => {
     if (!message || message.id === located) return;
     located = message.id;
-    await services.stores.jobs.update(job.id, { statusMessage: locationOf(message) }).catch((err) => logger.warn({ err, job: job.id }, 'could not record the status location'));
+    await deps.stores.jobs.update(job.id, { statusMessage: locationOf(message) }).catch((err) => logger.warn({ err, job: job.id }, 'could not record the status location'));
   };
   // Written before any edit shows the job (a process killed right after one still knows where the status
   // is), without an await before the job is queued: callers rely on runJob queuing it synchronously.
@@ -106,8 +106,8 @@ export async function runJob(
   } catch (err) {
     // Refused at enqueue (the queue closed, a place that expired): undo the intake, so photos stored only
     // for this job do not stay behind. Photos another job or subject refers to keep their other referrers.
-    await services.stores.photos.release(job.photoHashes ?? [], `job:${job.id}`).catch(() => {});
-    await services.stores.jobs.update(job.id, { status: 'failed', error: (err as Error).message }).catch(() => {});
+    await deps.stores.photos.release(job.photoHashes ?? [], `job:${job.id}`).catch(() => {});
+    await deps.stores.jobs.update(job.id, { status: 'failed', error: (err as Error).message }).catch(() => {});
     await status.edit({ content: userMessage(err, logger, { job: job.id }), components: [], allowedMentions: NO_MENTIONS }).catch(() => {});
     return;
   }
@@ -121,7 +121,7 @@ export async function runJob(
   } catch (err) {
     finished = true;
     const text = err instanceof CancelledError ? `Cancelled. ${err.message === 'Cancelled.' ? '' : err.message}`.trim() : userMessage(err, logger, { job: job.id });
-    await settleStatus(services, status, { content: text, components: [], allowedMentions: NO_MENTIONS }, { job: job.id });
+    await settleStatus(deps, status, { content: text, components: [], allowedMentions: NO_MENTIONS }, { job: job.id });
   } finally {
     finished = true;
     clearTimeout(pending);

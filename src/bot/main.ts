@@ -1,7 +1,7 @@
 import 'dotenv/config';
 import { loadConfig, ConfigError } from './config.ts';
 import { createLogger } from './logger.ts';
-import { startServices } from './start-services.ts';
+import { startBotDeps } from './start-bot-deps.ts';
 import { createBot } from './bot.ts';
 
 /** `npm start`: configuration, store, model, queue, then the Discord connection. */
@@ -17,8 +17,8 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
-  const services = await startServices(config, logger);
-  const bot = createBot(services, config.apiBase ? { rest: { api: config.apiBase } } : {});
+  const deps = await startBotDeps(config, logger);
+  const bot = createBot(deps, config.apiBase ? { rest: { api: config.apiBase } } : {});
 
   let shuttingDown = false;
   const shutdown = async (signal: string) => {
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     shuttingDown = true;
     logger.info({ signal }, 'shutting down');
     await bot.stop();
-    await services.close();
+    await deps.close();
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
@@ -35,7 +35,7 @@ async function main(): Promise<void> {
     await bot.client.login(config.token);
   } catch (err) {
     logger.fatal({ err: { message: (err as Error).message } }, 'could not log in to Discord (check DISCORD_TOKEN, and enable the Message Content intent in the Developer Portal or set MESSAGE_CONTENT=false)');
-    await services.close();
+    await deps.close();
     process.exit(1);
   }
 }

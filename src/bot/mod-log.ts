@@ -1,6 +1,6 @@
 import type { Interaction } from 'discord.js';
 import { safeText } from '../util/safe-text.ts';
-import type { BotServices } from './services.ts';
+import type { BotDeps } from './bot-deps.ts';
 
 const MESSAGE_MAX = 2000;
 
@@ -14,7 +14,7 @@ type Actor = Pick<Interaction, 'client' | 'user' | 'guildId'>;
  */
 export async function postModLog(
   interaction: Actor,
-  services: BotServices,
+  deps: BotDeps,
   channelId: string | null,
   changes: string[],
   title = 'Bot settings changed',
@@ -38,7 +38,7 @@ export async function postModLog(
     await channel.send({ content, allowedMentions: { parse: [] } });
     return null;
   } catch (err) {
-    services.logger.warn({ err, guild: interaction.guildId, channel: channelId }, 'mod log post failed');
+    deps.logger.warn({ err, guild: interaction.guildId, channel: channelId }, 'mod log post failed');
     return `Could not post to the mod log <#${channelId}> (does the bot have Send Messages there?).`;
   }
 }

@@ -2,7 +2,7 @@ import type { ButtonInteraction, ChatInputCommandInteraction } from 'discord.js'
 import { ConsentStore } from '../store/consent-store.ts';
 import type { ServerSettings } from '../store/server-settings.ts';
 import { askToConfirm, type Question } from './confirm-gate.ts';
-import type { BotServices } from './services.ts';
+import type { BotDeps } from './bot-deps.ts';
 
 export const CONSENT_QUESTION: Question = {
   content: [
@@ -25,8 +25,8 @@ export const NO_PERSON_QUESTION: Question = {
 };
 
 /** Whether members must confirm, once, that they may use their photos, in a server with these settings. */
-export function consentRequired(services: BotServices, settings: ServerSettings): boolean {
-  return settings.consentRequired ?? services.config.consentRequired ?? true;
+export function consentRequired(deps: BotDeps, settings: ServerSettings): boolean {
+  return settings.consentRequired ?? deps.config.consentRequired ?? true;
 }
 
 export type PhotoConfirmation = { asked: false } | { asked: true; click: ButtonInteraction } | null;
@@ -37,9 +37,9 @@ export type PhotoConfirmation = { asked: false } | { asked: true; click: ButtonI
  * time. Nothing to ask: { asked: false }. Confirmed: the last click, for the caller to answer. Null:
  * cancelled or unanswered, and the user has been told.
  */
-export async function confirmPhotoUse(interaction: ChatInputCommandInteraction, services: BotServices, settings: ServerSettings): Promise<PhotoConfirmation> {
-  const consents = new ConsentStore(services.stores.store, services.now);
-  const askConsent = consentRequired(services, settings) && !(await consents.get(interaction.user.id));
+export async function confirmPhotoUse(interaction: ChatInputCommandInteraction, deps: BotDeps, settings: ServerSettings): Promise<PhotoConfirmation> {
+  const consents = new ConsentStore(deps.stores.store, deps.now);
+  const askConsent = consentRequired(deps, settings) && !(await consents.get(interaction.user.id));
   const questions = [...(askConsent ? [CONSENT_QUESTION] : []), ...(settings.peopleAllowed ? [] : [NO_PERSON_QUESTION])];
   if (questions.length === 0) return { asked: false };
   const click = await askToConfirm(interaction, questions);

@@ -2,7 +2,7 @@ import { ActionRowBuilder, ButtonBuilder, ButtonStyle, MessageFlags, type Button
 import type { JobRecord } from '../store/job-store.ts';
 import { customId } from './custom-ids.ts';
 import { redeliver } from './redelivery.ts';
-import type { BotServices } from './services.ts';
+import type { BotDeps } from './bot-deps.ts';
 
 /** Under a status that says the image is kept: the user need not wait for the bot's own next try. */
 export function postAgainRow(jobId: string): ActionRowBuilder<ButtonBuilder> {
@@ -12,14 +12,14 @@ export function postAgainRow(jobId: string): ActionRowBuilder<ButtonBuilder> {
 }
 
 /** The Post again button: one more try now, answered to the clicker alone; the bot's timer goes on as before. */
-export async function postAgain(interaction: ButtonInteraction, services: BotServices, job: JobRecord): Promise<void> {
+export async function postAgain(interaction: ButtonInteraction, deps: BotDeps, job: JobRecord): Promise<void> {
   await interaction.deferReply({ flags: MessageFlags.Ephemeral });
-  if (!(await services.stores.jobs.keptResult(job.id))) {
+  if (!(await deps.stores.jobs.keptResult(job.id))) {
     await interaction.editReply({ content: 'That image has been posted already.' });
     return;
   }
   // An attempt past the timer's: a failure neither tells the status again nor starts another timer.
-  await redeliver(services, interaction.client, job.id, Number.POSITIVE_INFINITY);
-  const still = await services.stores.jobs.keptResult(job.id);
+  await redeliver(deps, interaction.client, job.id, Number.POSITIVE_INFINITY);
+  const still = await deps.stores.jobs.keptResult(job.id);
   await interaction.editReply({ content: still ? 'Discord still refuses it. It stays kept, and the bot tries again by itself.' : 'Posted.' });
 }

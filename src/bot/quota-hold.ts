@@ -1,7 +1,7 @@
 import type { JobOutcome } from '../jobs/generation-service.ts';
 import type { JobRecord } from '../store/index.ts';
 import { runJob, type StatusMessage } from './job-flow.ts';
-import type { BotServices } from './services.ts';
+import type { BotDeps } from './bot-deps.ts';
 
 /**
  * A job's images against the quota (src/jobs/quota.ts), over the job's life: taken when the job is
@@ -10,34 +10,34 @@ import type { BotServices } from './services.ts';
  * that work was done whatever happens next. A process that stops while jobs wait keeps their images used.
  */
 export async function withQuota<T>(
-  services: BotServices,
+  deps: BotDeps,
   jobId: string,
   ownerId: string,
   guildId: string | null,
   images: number,
   make: () => Promise<T>,
 ): Promise<T> {
-  await services.quota.take(jobId, ownerId, guildId, images);
+  await deps.quota.take(jobId, ownerId, guildId, images);
   try {
     return await make();
   } catch (err) {
-    await services.quota.refund(jobId).catch((e) => services.logger.warn({ err: e, job: jobId }, 'quota refund failed'));
+    await deps.quota.refund(jobId).catch((e) => deps.logger.warn({ err: e, job: jobId }, 'quota refund failed'));
     throw err;
   }
 }
 
 /** runJob (it queues the job before its first await, as runJob does), then settles the job's quota. */
 export async function runJobWithQuota(
-  services: BotServices,
+  deps: BotDeps,
   job: JobRecord,
   status: StatusMessage,
   deliver: (outcome: JobOutcome) => Promise<void>,
 ): Promise<void> {
   try {
-    await runJob(services, job, status, deliver);
+    await runJob(deps, job, status, deliver);
   } finally {
-    const record = await services.stores.jobs.get(job.id).catch(() => undefined);
-    if (record?.startedAt !== undefined || record?.status === 'done') services.quota.settle(job.id);
-    else await services.quota.refund(job.id).catch((err) => services.logger.warn({ err, job: job.id }, 'quota refund failed'));
+    const record = await deps.stores.jobs.get(job.id).catch(() => undefined);
+    if (record?.startedAt !== undefined || record?.status === 'done') deps.quota.settle(job.id);
+    else await deps.quota.refund(job.id).catch((err) => deps.logger.warn({ err, job: job.id }, 'quota refund failed'));
   }
 }

@@ -1,7 +1,7 @@
 import type { Message, MessageReaction, PartialMessage, PartialMessageReaction, PartialUser, User } from 'discord.js';
 import { parseCustomId } from './custom-ids.ts';
 import { recordSignal } from './feedback-signals.ts';
-import type { BotServices } from './services.ts';
+import type { BotDeps } from './bot-deps.ts';
 
 const THUMBS: Record<string, 'up' | 'down'> = { '👍': 'up', '👎': 'down' };
 
@@ -13,7 +13,7 @@ export async function handleReaction(
   reaction: MessageReaction | PartialMessageReaction,
   user: User | PartialUser,
   on: boolean,
-  services: BotServices,
+  deps: BotDeps,
 ): Promise<void> {
   const thumb = THUMBS[reaction.emoji.name ?? ''];
   if (!thumb || user.id === reaction.client.user.id) return;
@@ -21,12 +21,12 @@ export async function handleReaction(
     const message = reaction.message.partial ? await reaction.message.fetch() : reaction.message;
     const jobId = resultJobId(message);
     if (!jobId) return;
-    const job = await services.stores.jobs.get(jobId);
+    const job = await deps.stores.jobs.get(jobId);
     if (!job || job.deletedAt !== undefined) return;
-    const group = await services.stores.candidates.get(jobId);
-    await recordSignal(services, job, user.id, { kind: 'thumb', drawn: group?.shown ?? 0, thumb, on });
+    const group = await deps.stores.candidates.get(jobId);
+    await recordSignal(deps, job, user.id, { kind: 'thumb', drawn: group?.shown ?? 0, thumb, on });
   } catch (err) {
-    services.logger.warn({ err }, 'could not read a reaction');
+    deps.logger.warn({ err }, 'could not read a reaction');
   }
 }
 

@@ -2,7 +2,7 @@ import type { Client } from 'discord.js';
 import type { JobOutcome } from '../jobs/generation-service.ts';
 import type { OutputFormat } from '../images/encode.ts';
 import { deliverResult } from './deliver.ts';
-import type { BotServices } from './services.ts';
+import type { BotDeps } from './bot-deps.ts';
 import { storedTarget } from './stored-status.ts';
 
 /** After a result was kept: when this process tries to post it again (it also tries at every start). */
@@ -12,28 +12,28 @@ export const REDELIVERY_DELAYS_MS: readonly number[] = [60_000, 10 * 60_000, 60 
 const posting = new Set<string>();
 
 /** Posts again, later, a result Discord did not take; stops once it is posted or the client is gone. */
-export function scheduleRedelivery(services: BotServices, client: Client, jobId: string, attempt = 0): void {
-  const delay = (services.redeliveryDelaysMs ?? REDELIVERY_DELAYS_MS)[attempt];
+export function scheduleRedelivery(deps: BotDeps, client: Client, jobId: string, attempt = 0): void {
+  const delay = (deps.redeliveryDelaysMs ?? REDELIVERY_DELAYS_MS)[attempt];
   if (delay === undefined) return;
   setTimeout(() => {
     if (!client.isReady()) return;
-    void redeliver(services, client, jobId, attempt + 1);
+    void redeliver(deps, client, jobId, attempt + 1);
   }, delay).unref();
 }
 
 /** Posts a kept result (JobStore.keepResult) where it belongs; kept again if Discord still refuses. */
-export async function redeliver(services: BotServices, client: Client, jobId: string, attempt = 0): Promise<void> {
+export async function redeliver(deps: BotDeps, client: Client, jobId: string, attempt = 0): Promise<void> {
   if (posting.has(jobId)) return;
   posting.add(jobId);
   try {
-    const { jobs } = services.stores;
-    const [job, kept, group] = await Promise.all([jobs.get(jobId), jobs.keptResult(jobId), services.stores.candidates.get(jobId)]);
+    const { jobs } = deps.stores;
+    const [job, kept, group] = await Promise.all([jobs.get(jobId), jobs.keptResult(jobId), deps.stores.candidates.get(jobId)]);
     if (!kept) return;
     if (!job) return void (await jobs.dropKeptResult(jobId));
     const thread = kept.threadId ? await client.channels.fetch(kept.threadId).catch(() => null) : null;
     const target = await storedTarget(client, job, thread?.isThread() ? thread : undefined);
     if (!target) {
-      services.logger.warn({ job: jobId }, 'kept result: its channel is out of reach; keeping it');
+      deps.logger.warn({ job: jobId }, 'kept result: its channel is out of reach; keeping it');
       return;
     }
     const outcome: JobOutcome = {
@@ -48,9 +48,9 @@ export async function redeliver(services: BotServices, client: Client, jobId: st
       // A group's menu comes back with it: the kept image is its best candidate.
       ...(group ? { group } : {}),
     };
-    await deliverResult(services, outcome, { ...target, trace: kept.trace, sizeLimit: kept.sizeLimit }, { attempt });
+    await deliverResult(deps, outcome, { ...target, trace: kept.trace, sizeLimit: kept.sizeLimit }, { attempt });
   } catch (err) {
-    services.logger.error({ err, job: jobId }, 'posting a kept result failed');
+    deps.logger.error({ err, job: jobId }, 'posting a kept result failed');
   } finally {
     posting.delete(jobId);
   }

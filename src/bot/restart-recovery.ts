@@ -3,7 +3,7 @@ import type { JobRecord } from '../store/job-store.ts';
 import { deliverResult } from './deliver.ts';
 import { runJob } from './job-flow.ts';
 import { redeliver } from './redelivery.ts';
-import type { BotServices } from './services.ts';
+import type { BotDeps } from './bot-deps.ts';
 import { settleStatus } from './status-edits.ts';
 import { storedTarget } from './stored-status.ts';
 
@@ -21,16 +21,16 @@ const CHANNEL_GONE = 'The bot restarted, and the channel of this image is out of
  * (its token is never stored); the Cancel button works on both. Results that were finished but not
  * posted (kept results) are posted again.
  */
-export async function recoverJobs(services: BotServices, client: Client, track: (work: Promise<unknown>) => void): Promise<void> {
-  const { jobs } = services.stores;
+export async function recoverJobs(deps: BotDeps, client: Client, track: (work: Promise<unknown>) => void): Promise<void> {
+  const { jobs } = deps.stores;
   const left = await jobs.unfinished();
-  if (left.length) services.logger.info({ jobs: left.length }, 'jobs left by a previous process');
-  for (const job of left) track(resume(services, client, job).catch((err) => services.logger.error({ err, job: job.id }, 'could not resume a job')));
-  for (const id of await jobs.keptResultIds()) track(redeliver(services, client, id));
+  if (left.length) deps.logger.info({ jobs: left.length }, 'jobs left by a previous process');
+  for (const job of left) track(resume(deps, client, job).catch((err) => deps.logger.error({ err, job: job.id }, 'could not resume a job')));
+  for (const id of await jobs.keptResultIds()) track(redeliver(deps, client, id));
 }
 
-async function resume(services: BotServices, client: Client, job: JobRecord): Promise<void> {
-  const { jobs } = services.stores;
+async function resume(deps: BotDeps, client: Client, job: JobRecord): Promise<void> {
+  const { jobs } = deps.stores;
   const context = { job: job.id };
   const target = await storedTarget(client, job);
   // Read again: a Cancel click may have come first.
@@ -42,10 +42,10 @@ async function resume(services: BotServices, client: Client, job: JobRecord): Pr
   }
   if ((current.resumes ?? 0) >= 1) {
     await jobs.update(job.id, { status: 'failed', error: GAVE_UP });
-    await settleStatus(services, target.status, { content: GAVE_UP, components: [], allowedMentions: { parse: [] } }, context);
+    await settleStatus(deps, target.status, { content: GAVE_UP, components: [], allowedMentions: { parse: [] } }, context);
     return;
   }
   const resumed = await jobs.update(job.id, { status: 'queued', resumes: (current.resumes ?? 0) + 1 });
-  services.logger.info(context, 'job resumed after a restart');
-  await runJob(services, resumed, target.status, (outcome) => deliverResult(services, outcome, target), { note: RESUMED_NOTE });
+  deps.logger.info(context, 'job resumed after a restart');
+  await runJob(deps, resumed, target.status, (outcome) => deliverResult(deps, outcome, target), { note: RESUMED_NOTE });
 }

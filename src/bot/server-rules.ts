@@ -6,7 +6,7 @@ import { getServerSettings, type ServerSettings } from '../store/server-settings
 import { findBlockedPhrase } from '../util/blocked-phrases.ts';
 import { safeText } from '../util/safe-text.ts';
 import { consentRequired } from './photo-confirmations.ts';
-import type { BotServices } from './services.ts';
+import type { BotDeps } from './bot-deps.ts';
 import { admitUserJob } from './user-job-limit.ts';
 
 /** /personalize only in the server's allowed channels (and their threads), when it has a list. */
@@ -56,13 +56,13 @@ export function assertTraceAllowed(settings: ServerSettings, trace: boolean): vo
  * list; new photos need the owner's consent where the server asks for it. There is no place to ask for
  * it there, so the owner is sent to /personalize, which asks. Returns the server's settings.
  */
-export async function assertFollowUpAllowed(services: BotServices, parent: JobRecord, change: { prompt?: string; photos?: unknown[] }): Promise<ServerSettings> {
-  const settings = await getServerSettings(services.stores, parent.guildId);
+export async function assertFollowUpAllowed(deps: BotDeps, parent: JobRecord, change: { prompt?: string; photos?: unknown[] }): Promise<ServerSettings> {
+  const settings = await getServerSettings(deps.stores, parent.guildId);
   assertNotBlocked(settings, [change.prompt]);
-  if (change.photos?.length && consentRequired(services, settings) && !(await new ConsentStore(services.stores.store).get(parent.ownerId))) {
+  if (change.photos?.length && consentRequired(deps, settings) && !(await new ConsentStore(deps.stores.store).get(parent.ownerId))) {
     throw new InputError('consent_needed', 'Before the bot uses new photos, confirm you have the right to use them: run `/personalize` with a photo once (it asks you).');
   }
   // A check, not a hold (the caller puts the job in the queue): two clicks at the same instant can both pass it.
-  admitUserJob(services.queue, parent.ownerId, parent.guildId, settings.jobsPerUser).release();
+  admitUserJob(deps.queue, parent.ownerId, parent.guildId, settings.jobsPerUser).release();
   return settings;
 }

@@ -2,7 +2,7 @@ import type { Message, MessageCreateOptions, MessageEditOptions } from 'discord.
 import type { StatusLocation } from '../store/job-store.ts';
 import type { StatusMessage } from './job-flow.ts';
 import { DISCORD_RETRY_DELAYS_MS, retrying } from './retry.ts';
-import type { BotServices } from './services.ts';
+import type { BotDeps } from './bot-deps.ts';
 
 /** The message each status last became (an edit's answer), the anchor for a replacement. */
 const lastSeen = new WeakMap<StatusMessage, Message>();
@@ -29,12 +29,12 @@ export function locationOf(message: Message): StatusLocation {
  * through, a reply to the status message says it instead, so no status is left saying "thinking…" or
  * "Working on it". Never throws; returns the message that shows the state, or null.
  */
-export async function settleStatus(services: BotServices, status: StatusMessage, payload: MessageEditOptions, context: Record<string, unknown>): Promise<Message | null> {
-  const delays = services.retryDelaysMs ?? DISCORD_RETRY_DELAYS_MS;
+export async function settleStatus(deps: BotDeps, status: StatusMessage, payload: MessageEditOptions, context: Record<string, unknown>): Promise<Message | null> {
+  const delays = deps.retryDelaysMs ?? DISCORD_RETRY_DELAYS_MS;
   try {
     return await retrying(() => editStatus(status, payload), delays);
   } catch (err) {
-    services.logger.warn({ err, ...context }, 'final status edit failed; replying instead');
+    deps.logger.warn({ err, ...context }, 'final status edit failed; replying instead');
   }
   const anchor = statusAnchor(status);
   if (!anchor) return null;
@@ -42,7 +42,7 @@ export async function settleStatus(services: BotServices, status: StatusMessage,
     const reply = { ...(payload as MessageCreateOptions), allowedMentions: { parse: [], repliedUser: false } } as MessageCreateOptions;
     return await retrying(() => anchor.reply(reply), delays);
   } catch (err) {
-    services.logger.warn({ err, ...context }, 'could not reply to the status either');
+    deps.logger.warn({ err, ...context }, 'could not reply to the status either');
     return null;
   }
 }

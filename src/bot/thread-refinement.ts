@@ -3,7 +3,7 @@ import { deliverResult, messageStatus, threadJob } from './deliver.ts';
 import { followUpJob } from './follow-up-jobs.ts';
 import { runJobWithQuota } from './quota-hold.ts';
 import { userMessage } from './reply-errors.ts';
-import type { BotServices } from './services.ts';
+import type { BotDeps } from './bot-deps.ts';
 
 /** Discord's default per-file limit for bots, used when no interaction has told us the channel's. */
 const DEFAULT_UPLOAD_LIMIT = 10 * 2 ** 20;
@@ -12,9 +12,9 @@ const DEFAULT_UPLOAD_LIMIT = 10 * 2 ** 20;
  * A message in a thread the bot made, from the thread's owner, refines the last image: new photos
  * join the subject, new text replaces the prompt (none keeps it), and both stages run again.
  */
-export async function handleThreadMessage(message: Message, services: BotServices): Promise<void> {
+export async function handleThreadMessage(message: Message, deps: BotDeps): Promise<void> {
   if (message.author.bot || !message.channel.isThread()) return;
-  const known = await threadJob(services, message.channelId);
+  const known = await threadJob(deps, message.channelId);
   if (!known || known.ownerId !== message.author.id) return;
   const photos = [...message.attachments.values()].map((a) => ({ url: a.url, name: a.name, size: a.size }));
   const text = message.content.replace(/<@!?\d+>/g, '').trim();
@@ -22,19 +22,19 @@ export async function handleThreadMessage(message: Message, services: BotService
 
   const reply = await message.reply({ content: 'Refining…', allowedMentions: { repliedUser: false } });
   const status = messageStatus(reply);
-  const parent = await services.stores.jobs.get(known.jobId);
+  const parent = await deps.stores.jobs.get(known.jobId);
   if (!parent) {
     await status.edit({ content: 'That image is too old to refine; start again with /personalize.' });
     return;
   }
   let job;
   try {
-    job = await followUpJob(services, parent, { prompt: text, photos });
+    job = await followUpJob(deps, parent, { prompt: text, photos });
   } catch (err) {
-    await status.edit({ content: userMessage(err, services.logger, { thread: message.channelId }), components: [] });
+    await status.edit({ content: userMessage(err, deps.logger, { thread: message.channelId }), components: [] });
     return;
   }
-  await runJobWithQuota(services, job, status, (outcome) =>
-    deliverResult(services, outcome, { status, trace: false, sizeLimit: job.uploadLimit ?? DEFAULT_UPLOAD_LIMIT, channel: message.channel as SendableChannels }),
+  await runJobWithQuota(deps, job, status, (outcome) =>
+    deliverResult(deps, outcome, { status, trace: false, sizeLimit: job.uploadLimit ?? DEFAULT_UPLOAD_LIMIT, channel: message.channel as SendableChannels }),
   );
 }

@@ -1,11 +1,11 @@
 import { CancelledError, InputError, UserFacingError } from '../errors.ts';
 
 /**
- * The generation queue: a fixed number of slots (GPU work that can run at once), fair between users.
+ * The generation queue: a fixed concurrency (jobs that run at once), fair between users.
  * Limits over time (images per hour or day) are not its business: quota.ts keeps those with bottleneck.
  *
  * Fairness: a plain FIFO would make everyone behind a user who submits three jobs wait for all three.
- * This class keeps one FIFO list per user and, whenever a slot frees, starts the head job of the user
+ * This class keeps one FIFO list per user and, whenever a job ends, starts the head job of the user
  * who was served LEAST RECENTLY (users
  * who were never served, or not since they were last idle, come first; ties go to the older job), skipping
  * users who already have `maxRunningPerUser` jobs running. That is round-robin across users and FIFO within
@@ -25,7 +25,7 @@ import { CancelledError, InputError, UserFacingError } from '../errors.ts';
  * after `reservationMs` as a safety net, and drain() drops them all.
  *
  * Cancelling: a waiting job is removed and its result rejects with CancelledError. A running job's
- * AbortSignal fires (reason: the CancelledError) and its result rejects at once; its slot is given back
+ * AbortSignal fires (reason: the CancelledError) and its result rejects at once; its place is given back
  * only when the runner actually returns, because until then the GPU is still busy. Runners should check
  * the signal between steps (`signal.throwIfAborted()`).
  *
@@ -60,7 +60,7 @@ export class JobTimeoutError extends UserFacingError {
 
 export interface JobQueueOptions {
   /** Jobs running at once (default 1). */
-  slots?: number;
+  concurrency?: number;
   /** Jobs one user may have waiting, besides those running (default 2). */
   maxWaitingPerUser?: number;
   /** Jobs one user may have running at once (default 1). */
@@ -109,7 +109,7 @@ export interface JobHandle<T> {
 }
 
 export interface QueueSnapshot {
-  slots: number;
+  concurrency: number;
   accepting: boolean;
   /** Started and not yet returned; `cancelling` once cancelled while the runner winds down. */
   running: { id: string; userId: string; guildId: string | null; startedAt: number; cancelling: boolean }[];
@@ -170,7 +170,7 @@ interface Entry {
 }
 
 export class JobQueue {
-  readonly slots: number;
+  readonly concurrency: number;
   readonly maxWaitingPerUser: number;
   readonly maxRunningPerUser: number;
   readonly maxPerGuild: number;
@@ -194,7 +194,7 @@ export class JobQueue {
   #order?: Entry[];
 
   constructor(options: JobQueueOptions = {}) {
-    this.slots = positiveInt(options.slots ?? 1, 'slots');
+    this.concurrency = positiveInt(options.concurrency ?? 1, 'concurrency');
     this.maxWaitingPerUser = nonNegativeInt(options.maxWaitingPerUser ?? 2, 'maxWaitingPerUser');
     this.maxRunningPerUser = positiveInt(options.maxRunningPerUser ?? 1, 'maxRunningPerUser');
     this.maxPerGuild = options.maxPerGuild === undefined ? Infinity : positiveInt(options.maxPerGuild, 'maxPerGuild');
@@ -247,7 +247,7 @@ export class JobQueue {
     }
     const userWaiting = (this.#waiting.get(userId)?.length ?? 0) + resUserWaiting;
     const startsNow =
-      this.#running.size + resRunning < this.slots &&
+      this.#running.size + resRunning < this.concurrency &&
       (this.#runningByUser.get(userId) ?? 0) + resUserRunning < this.maxRunningPerUser &&
       userWaiting === 0;
     if (!startsNow && userWaiting >= this.maxWaitingPerUser) {
@@ -297,7 +297,7 @@ export class JobQueue {
     };
   }
 
-  /** Queues a job, or starts it at once if a slot is free. Throws QueueFullError / QueueClosedError. */
+  /** Queues a job, or starts it at once if fewer than `concurrency` run. Throws QueueFullError / QueueClosedError. */
   submit<T>(job: QueueJob<T>): JobHandle<T> {
     // A place reserved for this id is used up here, whether the job goes in or not.
     const reserved = this.#reserved.get(job.id);
@@ -365,7 +365,7 @@ export class JobQueue {
 
   snapshot(): QueueSnapshot {
     return {
-      slots: this.slots,
+      concurrency: this.concurrency,
       accepting: !this.#closed,
       running: [...this.#running.values()].map((e) => ({
         id: e.id,
@@ -386,7 +386,7 @@ export class JobQueue {
 
   /**
    * A simple estimate from the average duration of a job: running jobs end at startedAt + average (or
-   * now), each slot then takes the waiting jobs ahead in order. Ignores the per-user running limit.
+   * now), each place then takes the waiting jobs ahead in order. Ignores the per-user running limit.
    */
   eta(id: string, averageJobMs: number): JobEta | null {
     const entry = this.#byId.get(id);
@@ -398,9 +398,9 @@ export class JobQueue {
     }
     const order = this.#projectedOrder();
     const position = order.indexOf(entry) + 1;
-    // When each slot is next free, in ms from now.
+    // When each place is next free, in ms from now.
     const free = [...this.#running.values()].map((e) => (e.settled ? 0 : Math.max(0, (e.startedAt ?? now) + avg - now)));
-    while (free.length < this.slots) free.push(0);
+    while (free.length < this.concurrency) free.push(0);
     for (let i = 0; i < position - 1; i++) {
       free.sort((a, b) => a - b);
       free[0] += avg;
@@ -462,7 +462,7 @@ export class JobQueue {
       this.#changed();
       return true;
     }
-    // Running: tell the runner, answer now; the slot is released when the runner returns.
+    // Running: tell the runner, answer now; the place is released when the runner returns.
     entry.controller.abort(reason);
     this.#settle(entry, state, undefined, reason);
     this.#changed();
@@ -470,7 +470,7 @@ export class JobQueue {
   }
 
   #dispatch(): void {
-    while (this.#running.size < this.slots) {
+    while (this.#running.size < this.concurrency) {
       const next = this.#pickNext();
       if (!next) return;
       this.#start(next);

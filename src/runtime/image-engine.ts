@@ -6,7 +6,7 @@ import type { SelfJudgement } from '../pipeline/self-judge.ts';
 import type { GroupScores } from '../scoring/ranking.ts';
 
 /** A subject photo as received (bytes) with a name for error messages. */
-export interface PhotoInput {
+export interface PhotoFile {
   bytes: Uint8Array;
   name?: string;
 }
@@ -23,7 +23,7 @@ export type EngineGenerateRequest<S> = Omit<GenerateRequest, 'subject'> & { subj
 export interface ImageEngine<S = unknown> {
   /** The model bundle's folder; its name is the model id (grounding cache keys). */
   readonly bundle: { readonly dir: string };
-  prepareImages(inputs: PhotoInput[], limits?: Partial<ImageLimits>): Promise<S>;
+  prepareImages(inputs: PhotoFile[], limits?: Partial<ImageLimits>): Promise<S>;
   ground(subject: S, context?: SubjectContext, options?: GroundOptions): Promise<Grounding>;
   generate(request: EngineGenerateRequest<S>): Promise<Generation>;
   /** The self-judge's scores for encoded candidates (see Personalizer.judge); optional. */

@@ -11,7 +11,7 @@ import type { SelfJudgement } from '../pipeline/self-judge.ts';
 import type { GroupScores } from '../scoring/ranking.ts';
 import type { SubjectContext } from '../pipeline/xcot-prompts.ts';
 import type { ModelShape } from '../model/janus-model.ts';
-import { EngineClosedError, EngineCrashedError, EngineStuckError, type EngineGenerateRequest, type ImageEngine, type PhotoInput } from './image-engine.ts';
+import { EngineClosedError, EngineCrashedError, EngineStuckError, type EngineGenerateRequest, type ImageEngine, type PhotoFile } from './image-engine.ts';
 import {
   fromWireError,
   type CrashMode,
@@ -248,7 +248,7 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
     }));
   }
 
-  async prepareImages(inputs: PhotoInput[], limits?: Partial<ImageLimits>): Promise<WorkerSubject> {
+  async prepareImages(inputs: PhotoFile[], limits?: Partial<ImageLimits>): Promise<WorkerSubject> {
     const key = photosKey(inputs);
     const slot = await this.#pick(this.#affinity.get(key));
     this.#affinity.set(key, slot.index);
@@ -702,7 +702,7 @@ function dropFunctions<T extends object>(o: T): T {
 }
 
 /** Photos' identity for worker affinity (the same subject's photos arrive as the same bytes). */
-function photosKey(inputs: PhotoInput[]): string {
+function photosKey(inputs: PhotoFile[]): string {
   const h = createHash('sha256');
   for (const p of inputs) h.update(p.bytes).update(String(p.bytes.byteLength));
   return h.digest('base64url');

@@ -7,7 +7,7 @@ import { createBot } from '../bot/bot.ts';
 import { CommandRegistry } from '../bot/command-registry.ts';
 import { loadConfig } from '../bot/config.ts';
 import { createLogger } from '../bot/logger.ts';
-import { startServices } from '../bot/start-services.ts';
+import { startBotDeps } from '../bot/start-bot-deps.ts';
 // The local Discord still lives with the tests (moving it into the product is a separate change).
 import { startEmulator, type Emulator } from '../local-discord/driver.ts';
 import { ensureFixtureBundle, isFixtureBundle } from './fixture-model.ts';
@@ -36,7 +36,7 @@ export interface Sandbox {
 }
 
 /**
- * The local Discord, the unchanged bot (configuration, services and client built exactly as
+ * The local Discord, the unchanged bot (configuration, dependencies and client built exactly as
  * `npm start` builds them) and the web client that acts as the server's members.
  */
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
@@ -67,15 +67,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     LOG_LEVEL: logLevel,
   });
   const logger = createLogger(config.logLevel);
-  let services;
+  let deps;
   try {
     // Attachments come from the local CDN instead of Discord's.
-    services = await startServices(config, logger, { attachmentHosts: [new URL(emulator.cdnBase).host] });
+    deps = await startBotDeps(config, logger, { attachmentHosts: [new URL(emulator.cdnBase).host] });
   } catch (err) {
     await emulator.close();
     throw err;
   }
-  const bot = createBot(services, { rest: { api: config.apiBase } });
+  const bot = createBot(deps, { rest: { api: config.apiBase } });
   const ready = once(bot.client, Events.ClientReady);
   await bot.client.login(config.token);
   await ready;
@@ -90,7 +90,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     async close() {
       await web.close();
       await bot.stop(5_000).catch(() => {});
-      await services.close().catch(() => {});
+      await deps.close().catch(() => {});
       await emulator.close();
     },
   };

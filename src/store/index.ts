@@ -27,7 +27,7 @@ export {
   SUBJECT_CONTEXT_MAX_CHARS,
   SUBJECT_MAX_PHOTOS,
   SUBJECT_NAME_MAX_CHARS,
-  type PhotoInput,
+  type SubjectPhotoBytes,
   type SaveSubjectInput,
   type Subject,
   type Suggestion,

@@ -52,13 +52,13 @@ export { MAX_SUGGESTIONS, SUGGESTION_NAME_MAX, type Suggestion } from './subject
 export const SUBJECT_MAX_PHOTOS = DEFAULT_IMAGE_LIMITS.maxImages;
 export const DEFAULT_MAX_SUBJECTS_PER_USER = 20;
 
-export type PhotoInput = Uint8Array | { bytes: Uint8Array; name?: string };
+export type SubjectPhotoBytes = Uint8Array | { bytes: Uint8Array; name?: string };
 
 export interface SaveSubjectInput {
   ownerId: string;
   guildId: string | null;
   name: string;
-  photos: readonly PhotoInput[];
+  photos: readonly SubjectPhotoBytes[];
   context?: string;
 }
 

@@ -18,7 +18,7 @@ after(async () => {
 
 /** What a bad upload must not leave behind: job records and stored photos. */
 async function stored(): Promise<{ jobs: number; photos: number }> {
-  const { stores } = h.services;
+  const { stores } = h.deps;
   return { jobs: (await stores.jobs.listByUser(ALICE)).length, photos: (await stores.store.keys('photos')).length };
 }
 

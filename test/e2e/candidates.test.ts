@@ -88,12 +88,12 @@ test('a group of 4 is drawn in one batch, scored in the workers, the best posted
   for (const [i, o] of menu.options.entries()) assert.match(o.label, new RegExp(`^Candidate ${i + 1} · fidelity -?\\d\\.\\d\\d · alignment -?\\d\\.\\d\\d$`));
   assert.ok(customIds(result).includes(`xcot:keep:${jobId}`));
 
-  const stored = await h.services.stores.candidates.get(jobId);
+  const stored = await h.deps.stores.candidates.get(jobId);
   assert.ok(stored);
   assert.equal(stored.scorer, 'dino');
   assert.deepEqual(stored.candidates.map((c) => c.drawn).sort(), [0, 1, 2, 3]);
   assert.deepEqual(stored.candidates.map((c) => c.seed).sort(), [11, 12, 13, 14]);
-  const perImage = (h.services.engine as WorkerEngine).shape.imageTokens;
+  const perImage = (h.deps.engine as WorkerEngine).shape.imageTokens;
   for (const c of stored.candidates) assert.equal(c.imageTokens.length, perImage);
   assert.deepEqual(h.emu.fileBytes(result.attachments[0]), Buffer.from(stored.candidates[0].data, 'base64'), 'the best one is shown');
   h.emu.assertNoViolations();
@@ -101,7 +101,7 @@ test('a group of 4 is drawn in one batch, scored in the workers, the best posted
 
 test('the owner’s choice in the menu swaps the shown image and is recorded as the pick; Keep this one too', async () => {
   const { result, jobId } = await firstGroup();
-  const stored = (await h.services.stores.candidates.get(jobId))!;
+  const stored = (await h.deps.stores.candidates.get(jobId))!;
   const second = stored.candidates[1];
   const since = h.emu.eventCursor();
   const pick = h.emu.selectMenu(result.id, menuOf(result).custom_id, ALICE, [String(second.drawn)]);
@@ -111,16 +111,16 @@ test('the owner’s choice in the menu swaps the shown image and is recorded as 
   assert.match(swapped.content, /\nCandidate 2 of 4 · fidelity/);
   assert.match(swapped.content, new RegExp(`Seed ${second.seed} `));
   assert.equal(menuOf(swapped).options.find((o) => o.default)?.value, String(second.drawn));
-  const rows = await eventually(() => h.services.stores.feedback.rows(jobId), (r) => r.some((x) => x.picked === second.drawn), 'the pick');
+  const rows = await eventually(() => h.deps.stores.feedback.rows(jobId), (r) => r.some((x) => x.picked === second.drawn), 'the pick');
   assert.equal(rows.length, 1);
-  assert.equal((await h.services.stores.candidates.get(jobId))?.shown, second.drawn, 'kept across restarts');
+  assert.equal((await h.deps.stores.candidates.get(jobId))?.shown, second.drawn, 'kept across restarts');
 
   // Someone else looking at another candidate sees it alone; the public message stays.
   const look = h.emu.selectMenu(result.id, menuOf(result).custom_id, BOB, [String(stored.candidates[2].drawn)]);
   const seen = await look.waitForReply(15_000);
   assert.ok((Number(seen.flags) & EPHEMERAL) !== 0);
   assert.equal(seen.attachments.length, 1);
-  assert.equal((await h.services.stores.candidates.get(jobId))?.shown, second.drawn);
+  assert.equal((await h.deps.stores.candidates.get(jobId))?.shown, second.drawn);
 
   const keep = await h.emu.clickButton(result.id, buttonId(swapped, 'keep'), ALICE).waitForReply(15_000);
   assert.match(keep.content, /Kept: Candidate 2 of 4\. Thanks, noted\./);
@@ -129,25 +129,25 @@ test('the owner’s choice in the menu swaps the shown image and is recorded as 
 
 test('👍 and 👎 on a result are recorded on the candidate it shows, and taking one back removes it', async () => {
   const { result, jobId } = await firstGroup();
-  const shown = (await h.services.stores.candidates.get(jobId))!.shown;
+  const shown = (await h.deps.stores.candidates.get(jobId))!.shown;
   h.emu.react(result.id, BOB, '👍');
   h.emu.react(result.id, CAROL, '👎');
   h.emu.react(result.id, CAROL, '🎉');
-  const rows = await eventually(() => h.services.stores.feedback.rows(jobId), (r) => r.length === 3, 'three rows');
+  const rows = await eventually(() => h.deps.stores.feedback.rows(jobId), (r) => r.length === 3, 'three rows');
   assert.equal(rows.find((r) => r.userId === BOB)?.thumbs[String(shown)], 'up');
   assert.equal(rows.find((r) => r.userId === CAROL)?.thumbs[String(shown)], 'down');
   h.emu.unreact(result.id, CAROL, '👎');
-  await eventually(() => h.services.stores.feedback.rows(jobId), (r) => Object.keys(r.find((x) => x.userId === CAROL)?.thumbs ?? { x: 1 }).length === 0, 'the removal');
+  await eventually(() => h.deps.stores.feedback.rows(jobId), (r) => Object.keys(r.find((x) => x.userId === CAROL)?.thumbs ?? { x: 1 }).length === 0, 'the removal');
 });
 
 test('Regenerate records a signal on the candidate shown and draws a group again; quotas count each candidate', async () => {
   const { result, jobId, threadId } = await firstGroup();
-  const shown = (await h.services.stores.candidates.get(jobId))!.shown;
+  const shown = (await h.deps.stores.candidates.get(jobId))!.shown;
   await settings('quotas', { user_per_hour: 5 });
   try {
     const since = h.emu.eventCursor();
     await h.emu.clickButton(result.id, buttonId(result, 'regen'), ALICE).waitForAck();
-    const rows = await eventually(() => h.services.stores.feedback.rows(jobId), (r) => r.some((x) => x.regenerated.includes(shown)), 'the regeneration');
+    const rows = await eventually(() => h.deps.stores.feedback.rows(jobId), (r) => r.some((x) => x.regenerated.includes(shown)), 'the regeneration');
     assert.equal(rows.find((r) => r.userId === ALICE)?.regenerated.length, 1);
     const again = await h.emu.waitForMessage(threadId, (m) => m.attachments.length > 0, 120_000, since);
     assert.match(again.content, /Candidate 1 of 4/);
@@ -188,14 +188,14 @@ test('a group without subject photos has nothing to be compared with: shown unra
   const { result } = await waitForThreadResult(h, since, 120_000);
   assert.match(result.content, /\(2 candidates\) · unranked\nCandidate 1 of 2 · unranked$/);
   assert.deepEqual(menuOf(result).options.map((o) => o.label), ['Candidate 1 · unranked', 'Candidate 2 · unranked']);
-  const stored = (await h.services.stores.candidates.get(buttonId(result, 'regen').split(':')[2]))!;
+  const stored = (await h.deps.stores.candidates.get(buttonId(result, 'regen').split(':')[2]))!;
   assert.equal(stored.scorer, null);
   assert.equal(stored.reason, 'no subject photos to compare with');
   assert.deepEqual(stored.candidates.map((c) => c.drawn), [0, 1], 'in drawing order');
 });
 
 test('a group Discord refused at first is posted again later with its scores and its menu', async () => {
-  h.services.redeliveryDelaysMs = [1500];
+  h.deps.redeliveryDelaysMs = [1500];
   try {
     const since = h.emu.eventCursor();
     h.emu.failRequests({ method: 'POST', route: /^\/channels\/\d+\/messages$/, status: 502, times: Infinity, onlyWithFiles: true });
@@ -208,7 +208,7 @@ test('a group Discord refused at first is posted again later with its scores and
     assert.equal(menuOf(result).options.length, 2);
   } finally {
     h.emu.stopFailingRequests();
-    h.services.redeliveryDelaysMs = undefined;
+    h.deps.redeliveryDelaysMs = undefined;
   }
 });
 
@@ -224,7 +224,7 @@ test('export-feedback writes groups that validate against the schema, with every
   assert.equal(line.subjectPhotoHashes.length, 2);
   assert.equal(line.sampling.seed, 11);
   assert.equal(line.scorer, 'dino');
-  const shown = (await h.services.stores.candidates.get(jobId))!.shown;
+  const shown = (await h.deps.stores.candidates.get(jobId))!.shown;
   const c = line.candidates.find((x) => x.drawn === shown)!;
   assert.deepEqual(c.signals, { picked: true, thumbsUp: 1, thumbsDown: 0, regenerated: true, refined: false });
   assert.ok(!JSON.stringify(line).includes(ALICE), 'no user ids');
@@ -235,16 +235,16 @@ test('export-feedback writes groups that validate against the schema, with every
 
   const forget = await h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: BOB, name: 'subject', subcommand: 'forget-me', options: { confirm: true } }).waitForReply(15_000);
   assert.ok((Number(forget.flags) & EPHEMERAL) !== 0, forget.content);
-  const rows = await h.services.stores.feedback.rows(jobId);
+  const rows = await h.deps.stores.feedback.rows(jobId);
   assert.ok(rows.length > 0 && !rows.some((r) => r.userId === BOB), 'Bob’s row is gone, the others stay');
-  assert.ok(!(await h.services.stores.store.keys('feedback')).some((k) => k.includes(BOB)), 'no index names Bob');
+  assert.ok(!(await h.deps.stores.store.keys('feedback')).some((k) => k.includes(BOB)), 'no index names Bob');
 });
 
 test('where a server turned feedback off nothing is recorded and nothing is exported; the swap still works', async () => {
   assert.match((await settings('privacy', { feedback: false })).content, /training data: yes → no/);
   try {
     const { result, jobId } = await group({ candidates: 2, seed: 30 });
-    const stored = (await h.services.stores.candidates.get(jobId))!;
+    const stored = (await h.deps.stores.candidates.get(jobId))!;
     assert.equal(stored.feedback, false);
     const other = stored.candidates[1];
     const since = h.emu.eventCursor();
@@ -262,9 +262,9 @@ test('where a server turned feedback off nothing is recorded and nothing is expo
     const keep = await h.emu.clickButton(result.id, buttonId(result, 'keep'), ALICE).waitForReply(15_000);
     assert.doesNotMatch(keep.content, /noted/);
     await new Promise((r) => setTimeout(r, 300));
-    assert.deepEqual(await h.services.stores.feedback.rows(jobId), []);
+    assert.deepEqual(await h.deps.stores.feedback.rows(jobId), []);
     const { exportFeedbackGroups } = await import('../../src/feedback/export-groups.ts');
-    for await (const line of exportFeedbackGroups(h.services.stores)) assert.notEqual(line.groupId, jobId);
+    for await (const line of exportFeedbackGroups(h.deps.stores)) assert.notEqual(line.groupId, jobId);
   } finally {
     await settings('privacy', { feedback: true });
   }
@@ -273,7 +273,7 @@ test('where a server turned feedback off nothing is recorded and nothing is expo
 test('after a restart the menu still swaps the image: the group is read back from the store', async () => {
   const { result, jobId } = await firstGroup();
   await h.restart();
-  const stored = (await h.services.stores.candidates.get(jobId))!;
+  const stored = (await h.deps.stores.candidates.get(jobId))!;
   const last = stored.candidates[3];
   const current = h.emu.message(result.id)!;
   const since = h.emu.eventCursor();

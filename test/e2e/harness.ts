@@ -9,8 +9,8 @@ import { createBot, type Bot } from '../../src/bot/bot.ts';
 import { CommandRegistry } from '../../src/bot/command-registry.ts';
 import type { BotConfig } from '../../src/bot/config.ts';
 import { createLogger } from '../../src/bot/logger.ts';
-import type { BotServices } from '../../src/bot/services.ts';
-import { startServices } from '../../src/bot/start-services.ts';
+import type { BotDeps } from '../../src/bot/bot-deps.ts';
+import { startBotDeps } from '../../src/bot/start-bot-deps.ts';
 import { startEmulator, type Emulator, type GuildSeed, type SlashCommandInput } from '../../src/local-discord/driver.ts';
 import type { EmulatorEvent } from '../../src/local-discord/events.ts';
 import type { InteractionHandle } from '../../src/local-discord/interaction-handle.ts';
@@ -32,7 +32,7 @@ export const MANAGE_GUILD = 1n << 5n;
 export interface Harness {
   emu: Emulator;
   bot: Bot;
-  services: BotServices & { close(): Promise<void> };
+  deps: BotDeps & { close(): Promise<void> };
   config: BotConfig;
   /** Stops the bot (not the emulator or its data) and starts a fresh one on the same data. */
   restart(): Promise<void>;
@@ -77,10 +77,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     modelDir: bundleDir,
     dataDir,
     device: 'cpu',
-    slots: 1,
+    modelSlots: 1,
     // One job at a time keeps the queue tests' positions meaningful; batching has its own tests.
     batchJobs: 1,
-    subjectCacheMb: 64,
+    prefixCacheMb: 64,
     visionCacheMb: 16,
     maxWaitingPerUser: 2,
     maxJobsPerGuild: 10,
@@ -101,12 +101,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const connect = async () => {
     // The bot tells time by the emulator's clock, so advanceTime() ages interaction tokens for both.
     // Short pauses between our own retries of failed Discord requests keep the fault tests quick.
-    const services = await startServices(config, logger, { attachmentHosts: [cdnHost], now: () => emu.clock.now(), retryDelaysMs: [20, 50] });
-    const bot = createBot(services, { rest: { api: emu.restBase } });
+    const deps = await startBotDeps(config, logger, { attachmentHosts: [cdnHost], now: () => emu.clock.now(), retryDelaysMs: [20, 50] });
+    const bot = createBot(deps, { rest: { api: emu.restBase } });
     const ready = once(bot.client, Events.ClientReady);
     await bot.client.login(TOKEN);
     await ready;
-    return { services, bot };
+    return { deps, bot };
   };
   let live = await connect();
   const body = new CommandRegistry(commands).toJSON();
@@ -118,30 +118,30 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     get bot() {
       return live.bot;
     },
-    get services() {
-      return live.services;
+    get deps() {
+      return live.deps;
     },
     async restart() {
       await live.bot.stop(0);
-      await live.services.close();
+      await live.deps.close();
       live = await connect();
     },
     async crash() {
       const dead = live;
       (dead.bot.client.rest.options as { makeRequest: unknown }).makeRequest = () => Promise.reject(new Error('process killed'));
-      await dead.services.stores.close();
+      await dead.deps.stores.close();
       await dead.bot.client.destroy();
       // Its jobs' timers go with it; with the store closed and requests failing nothing they do is seen.
-      await dead.services.queue.drain({ waitMs: 0, message: 'killed' });
-      await dead.services.close().catch(() => {});
+      await dead.deps.queue.drain({ waitMs: 0, message: 'killed' });
+      await dead.deps.close().catch(() => {});
       live = await connect();
     },
     holdGenerations() {
-      return holdGenerations(live.services);
+      return holdGenerations(live.deps);
     },
     async close() {
       await live.bot.stop(0).catch(() => {});
-      await live.services.close().catch(() => {});
+      await live.deps.close().catch(() => {});
       await emu.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
@@ -155,8 +155,8 @@ export interface GenerationHold {
   release(): void;
 }
 
-function holdGenerations(services: BotServices): GenerationHold {
-  const engine = services.engine;
+function holdGenerations(deps: BotDeps): GenerationHold {
+  const engine = deps.engine;
   const draw = engine.generate;
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));

@@ -67,7 +67,7 @@ test('/personalize with two photos answers in a thread with a 384x384 PNG and wo
   for (const action of ['regen', 'vary', 'why', 'save', 'refine']) assert.ok(ids.includes(`xcot:${action}:${jobId}`), ids.join());
   const status = await waitForMessageState(h, (await run.waitForReply()).id, (m) => /Done/.test(m.content));
   assert.deepEqual(customIds(status), [], 'no Cancel button left on a finished status');
-  const job = await h.services.stores.jobs.get(jobId);
+  const job = await h.deps.stores.jobs.get(jobId);
   assert.equal(job?.status, 'done');
   assert.equal(job?.photoHashes?.length, 2);
   h.emu.assertNoViolations();
@@ -83,7 +83,7 @@ test('Regenerate draws with a new seed and posts in the same thread', async () =
   assert.ok(seed && seed !== '7', again.content);
   assert.deepEqual(await format(h.emu.fileBytes(again.attachments[0])), ['png', 384, 384]);
   assert.equal(h.emu.threads(CHANNEL_A).filter((t) => t.id === threadId).length, 1);
-  const child = await h.services.stores.jobs.get(buttonId(again, 'regen').split(':')[2]);
+  const child = await h.deps.stores.jobs.get(buttonId(again, 'regen').split(':')[2]);
   assert.equal(child?.parentId, jobId);
   assert.equal(child?.seed, Number(seed));
   await waitForMessageState(h, (await click.waitForReply()).id, (m) => /Done/.test(m.content), 30_000, since);
@@ -95,7 +95,7 @@ test('Show reasoning answers only the clicker with the grounding text', async ()
   const click = h.emu.clickButton(result.id, buttonId(result, 'why'), BOB);
   const reply = await click.waitForReply();
   assert.equal(reply.flags! & 64, 64, 'ephemeral');
-  const grounding = (await h.services.stores.jobs.get(jobId))?.grounding;
+  const grounding = (await h.deps.stores.jobs.get(jobId))?.grounding;
   assert.ok(grounding, 'the job stored its grounding');
   assert.equal(reply.embeds[0]?.description, grounding.slice(0, 4096));
   h.emu.assertNoViolations();
@@ -112,8 +112,8 @@ test('a reply in the thread with a photo refines: the photo joins, grounding is 
   const refined = await h.emu.waitForMessage(threadId, (m) => m.attachments.length > 0, 60_000, since);
   assert.match(refined.content, /now on a beach/);
   assert.doesNotMatch(refined.content, /grounding cached/);
-  const child = await h.services.stores.jobs.get(buttonId(refined, 'regen').split(':')[2]);
-  const parent = await h.services.stores.jobs.get(jobId);
+  const child = await h.deps.stores.jobs.get(buttonId(refined, 'regen').split(':')[2]);
+  const parent = await h.deps.stores.jobs.get(jobId);
   assert.equal(child?.parentId, jobId);
   assert.equal(child?.photoHashes?.length, 3);
   assert.deepEqual(child?.photoHashes?.slice(0, 2), parent?.photoHashes);
@@ -146,8 +146,8 @@ test('Save subject opens a modal and saves the photos under the name given', asy
   const submitted = await h.emu.submitModal(opened, { name: 'Rex the dog', context: 'a brown terrier' });
   const reply = await submitted.waitForReply(10_000);
   assert.match(reply.content, /Saved as “Rex the dog”/);
-  const subject = await h.services.stores.subjects.get(ALICE, GUILD_A, 'Rex the dog');
-  const job = await h.services.stores.jobs.get(jobId);
+  const subject = await h.deps.stores.subjects.get(ALICE, GUILD_A, 'Rex the dog');
+  const job = await h.deps.stores.jobs.get(jobId);
   assert.deepEqual(subject.photoHashes, job?.photoHashes);
   assert.equal(subject.context, 'a brown terrier');
   // Only the owner may save.
@@ -160,7 +160,7 @@ test('trace:true posts the reasoning embed with the image', async () => {
   const { result, jobId } = await dogInThread({ trace: true });
   assert.equal(result.embeds.length, 1);
   assert.equal(result.embeds[0].title, 'How I see your subject');
-  assert.equal(result.embeds[0].description, (await h.services.stores.jobs.get(jobId))?.grounding?.slice(0, 4096));
+  assert.equal(result.embeds[0].description, (await h.deps.stores.jobs.get(jobId))?.grounding?.slice(0, 4096));
   h.emu.assertNoViolations();
 });
 

@@ -50,12 +50,12 @@ test('cancel: a waiting job is cancelled from its status and never runs; a runni
 
     h.emu.clickButton(alice.status.id, buttonId(alice.status, 'cancel'), ALICE);
     await waitForMessageState(h, alice.status.id, content(/^Cancelled/));
-    await waitFor(async () => (await h.services.stores.jobs.get(alice.jobId))?.status === 'cancelled');
+    await waitFor(async () => (await h.deps.stores.jobs.get(alice.jobId))?.status === 'cancelled');
 
-    const bobJob = await h.services.stores.jobs.get(bob.jobId);
+    const bobJob = await h.deps.stores.jobs.get(bob.jobId);
     assert.equal(bobJob?.status, 'cancelled');
     assert.equal(bobJob?.startedAt, undefined, "Bob's job never started");
-    await waitFor(async () => h.services.queue.runningCount === 0 && h.services.queue.waitingCount === 0);
+    await waitFor(async () => h.deps.queue.runningCount === 0 && h.deps.queue.waitingCount === 0);
   } finally {
     hold.release();
   }
@@ -81,22 +81,22 @@ test('two users at once: fair order, positions in the status messages, /queue, a
 
     const bobQueue = await h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: BOB, name: 'queue' }).waitForReply();
     assert.equal(bobQueue.flags! & 64, 64);
-    assert.match(bobQueue.content, /1 of 1 slot busy · waiting: 3/);
+    assert.match(bobQueue.content, /Drawing now: 1 of 1 at once · waiting: 3/);
     assert.match(bobQueue.content, new RegExp(`\`${b1.jobId}\` is number 1 in line`));
     const aliceQueue = await h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: ALICE, name: 'queue' }).waitForReply();
     assert.match(aliceQueue.content, /is being drawn/);
     assert.match(aliceQueue.content, new RegExp(`\`${a2.jobId}\` is number 2 in line[^]*\`${a3.jobId}\` is number 3 in line`));
 
-    const recordsBefore = (await h.services.stores.jobs.listByUser(ALICE)).length;
+    const recordsBefore = (await h.deps.stores.jobs.listByUser(ALICE)).length;
     const refused = h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: ALICE, name: 'personalize', options: { prompt: 'alice four' } });
     assert.match((await refused.waitForFollowUp(0)).content, /You already have 2 images waiting; wait for one to finish\./);
     // Refused before anything was stored: no new job record.
-    assert.equal((await h.services.stores.jobs.listByUser(ALICE)).length, recordsBefore);
+    assert.equal((await h.deps.stores.jobs.listByUser(ALICE)).length, recordsBefore);
   } finally {
     hold.release();
   }
   // Four results, each in its thread, started in the fair order.
-  const jobs = async () => Promise.all([a1, b1, a2, a3].map(async (s) => (await h.services.stores.jobs.get(s!.jobId))!));
+  const jobs = async () => Promise.all([a1, b1, a2, a3].map(async (s) => (await h.deps.stores.jobs.get(s!.jobId))!));
   await waitFor(async () => (await jobs()).every((j) => j.status === 'done' && j.messageId), 90_000);
   const started = (await jobs()).map((j) => j.startedAt!);
   assert.ok(started[0] < started[1] && started[1] < started[2] && started[2] < started[3], `start order ${started}`);
@@ -140,8 +140,8 @@ test('graceful shutdown tells users whose jobs were waiting, lets the running on
   await stopping;
   const { result } = await waitForThreadResult(h, since, 1000);
   assert.match(result.content, /quiet harbour/);
-  assert.equal((await h.services.stores.jobs.get(alice.jobId))?.status, 'done');
-  assert.equal((await h.services.stores.jobs.get(bob.jobId))?.status, 'cancelled');
+  assert.equal((await h.deps.stores.jobs.get(alice.jobId))?.status, 'done');
+  assert.equal((await h.deps.stores.jobs.get(bob.jobId))?.status, 'cancelled');
   h.emu.assertNoViolations();
   await h.restart();
 });

@@ -38,7 +38,7 @@ test('with MessageContent off, the Refine modal takes words and a photo and refi
   const refined = await h.emu.waitForMessage(threadId, (m) => m.attachments.length > 0, 60_000, quiet);
   assert.match(refined.content, /my cat in the snow/);
   assert.doesNotMatch(refined.content, /grounding cached/);
-  const child = await h.services.stores.jobs.get(buttonId(refined, 'regen').split(':')[2]);
+  const child = await h.deps.stores.jobs.get(buttonId(refined, 'regen').split(':')[2]);
   assert.equal(child?.parentId, parentId);
   assert.equal(child?.photoHashes?.length, 2);
   await waitForMessageState(h, (await submitted.waitForReply()).id, (m) => /^Done/.test(m.content), 30_000, quiet);
@@ -49,8 +49,8 @@ test('the Refine modal with nothing to change, or with a bad file, answers clear
   const since = h.emu.eventCursor();
   h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: ALICE, name: 'personalize', options: { prompt: 'a teapot' } });
   const { result } = await waitForThreadResult(h, since);
-  const jobs = (await h.services.stores.jobs.listByUser(ALICE)).length;
-  const photos = (await h.services.stores.store.keys('photos')).length;
+  const jobs = (await h.deps.stores.jobs.listByUser(ALICE)).length;
+  const photos = (await h.deps.stores.store.keys('photos')).length;
   const empty = await h.emu.submitModal(h.emu.clickButton(result.id, buttonId(result, 'refine'), ALICE), { prompt: ' ' });
   const nothing = await empty.waitForReply();
   assert.equal(nothing.flags! & 64, 64);
@@ -64,7 +64,7 @@ test('the Refine modal with nothing to change, or with a bad file, answers clear
   assert.equal(answer.flags! & 64, 64);
   assert.match(answer.content, /teapot\.txt is not an image/);
   assert.equal(h.emu.message(submitted.record.originalMessageId!), undefined, 'no public placeholder left');
-  assert.equal((await h.services.stores.jobs.listByUser(ALICE)).length, jobs);
-  assert.equal((await h.services.stores.store.keys('photos')).length, photos);
+  assert.equal((await h.deps.stores.jobs.listByUser(ALICE)).length, jobs);
+  assert.equal((await h.deps.stores.store.keys('photos')).length, photos);
   h.emu.assertNoViolations();
 });

@@ -67,9 +67,9 @@ function settings(sub: string, options: Record<string, OptionValue> = {}, userId
 
 /** /personalize that the bot refuses: the ephemeral answer; nothing of the user queued or stored. */
 async function refused(options: Record<string, OptionValue>, channelId = CHANNEL_A, userId = ALICE): Promise<string> {
-  const before = (await h.services.stores.jobs.listByUser(userId)).length;
+  const before = (await h.deps.stores.jobs.listByUser(userId)).length;
   const reply = await ephemeral(h.emu.runSlashCommand({ guildId: GUILD_A, channelId, userId, name: 'personalize', options }));
-  assert.equal((await h.services.stores.jobs.listByUser(userId)).length, before, 'no job stored');
+  assert.equal((await h.deps.stores.jobs.listByUser(userId)).length, before, 'no job stored');
   return reply.content;
 }
 
@@ -84,7 +84,7 @@ test('/settings needs Manage Server: Discord hides it from others, and the handl
   try {
     const reply = await settings('blocklist', { action: 'add', phrase: 'anything' }, BOB);
     assert.match(reply.content, /Only members with the \*\*Manage Server\*\* permission/);
-    assert.deepEqual((await getServerSettings(h.services.stores, GUILD_A)).blockedPhrases, []);
+    assert.deepEqual((await getServerSettings(h.deps.stores, GUILD_A)).blockedPhrases, []);
   } finally {
     await h.bot.client.rest.put(Routes.applicationGuildCommands(APP_ID, GUILD_A), { body: new CommandRegistry(commands).toJSON() });
   }
@@ -114,7 +114,7 @@ test('each change is logged to the mod-log channel: who changed what, no pings',
 test('a default above its cap is refused and nothing changes', async () => {
   const reply = await settings('limits', { count_default: 3 });
   assert.match(reply.content, /default image count cannot be above the maximum/);
-  const s = await getServerSettings(h.services.stores, GUILD_A);
+  const s = await getServerSettings(h.deps.stores, GUILD_A);
   assert.deepEqual([s.countDefault, s.countMax], [1, 2]);
 });
 
@@ -140,7 +140,7 @@ test('the block list refuses prompts, names and contexts, case and accents and l
     h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: ALICE, name: 'subject', subcommand: 'save', options: { name: 'Gore', image1: h.emu.uploadAttachment(await photo('#a05020'), 'd.png', 'image/png', CHANNEL_A) } }),
   );
   assert.match(save.content, /does not allow “gore”/);
-  assert.equal(await h.services.stores.subjects.count(ALICE), 0);
+  assert.equal(await h.deps.stores.subjects.count(ALICE), 0);
 
   const log = await h.emu.waitForMessage(MODLOG, (m) => /Blocked phrases: added “Moon landing”/.test(m.content), 5000);
   assert.match(log.content, new RegExp(`<@${CAROL}>`));
@@ -154,7 +154,7 @@ test('/settings show is ephemeral and shows admins’ text literally', async () 
   assert.match(shown.content, /Channels for \/personalize: everywhere/);
   assert.ok(shown.content.includes('“\\*\\*loud\\*\\* \\<@1300000000000000012>”'), shown.content);
   await settings('blocklist', { action: 'remove', phrase: '**LOUD** <@1300000000000000012>' });
-  assert.deepEqual((await getServerSettings(h.services.stores, GUILD_A)).blockedPhrases, ['Moon landing', 'gore']);
+  assert.deepEqual((await getServerSettings(h.deps.stores, GUILD_A)).blockedPhrases, ['Moon landing', 'gore']);
 });
 
 test('the channel allow-list: /personalize elsewhere is refused and the allowed channels named', async () => {
@@ -162,7 +162,7 @@ test('the channel allow-list: /personalize elsewhere is refused and the allowed 
   assert.match(await refused({ prompt: 'a dog' }, OTHER), new RegExp(`only in <#${CHANNEL_A}>`));
   assert.match((await settings('channels', { action: 'add', channel: CHANNEL_A })).content, /already on the list/);
   await settings('channels', { action: 'clear' });
-  assert.deepEqual((await getServerSettings(h.services.stores, GUILD_A)).channels, []);
+  assert.deepEqual((await getServerSettings(h.deps.stores, GUILD_A)).channels, []);
   h.emu.assertNoViolations();
 });
 
@@ -188,12 +188,12 @@ test('jobs per member: a second image while one waits is refused; a private reas
   assert.equal(alice.embeds?.length, 1);
 
   // The block list holds for refinements too.
-  const jobs = (await h.services.stores.jobs.listByUser(ALICE)).length;
+  const jobs = (await h.deps.stores.jobs.listByUser(ALICE)).length;
   const refine = await h.emu.submitModal(h.emu.clickButton(result.id, buttonId(result, 'refine'), ALICE), { prompt: 'now with GORE' });
   const blocked = await refine.waitForReply();
   assert.ok((Number(blocked.flags ?? 0) & EPHEMERAL) !== 0);
   assert.match(blocked.content, /does not allow “gore”/);
-  assert.equal((await h.services.stores.jobs.listByUser(ALICE)).length, jobs);
+  assert.equal((await h.deps.stores.jobs.listByUser(ALICE)).length, jobs);
 
   // Variations draw as many images as the server allows (2 here), not 4.
   const vary = h.emu.clickButton(result.id, buttonId(result, 'vary'), ALICE);
@@ -229,7 +229,7 @@ test('subjects: sharing can be kept to managers, and deleting a shared subject t
   assert.match((await subject('share', ALICE)).content, /now shared in this server/);
 
   assert.match((await subject('delete', CAROL)).content, /only its owner can delete \*\*Rex\*\*/);
-  assert.equal(await h.services.stores.subjects.count(ALICE), 1);
+  assert.equal(await h.deps.stores.subjects.count(ALICE), 1);
   const since = h.emu.eventCursor();
   assert.match((await subject('unshare', CAROL)).content, /no longer shared/);
   // A manager's action on a member's subject is never silent.
@@ -255,9 +255,9 @@ test("a manager deleting a member's image is logged to the mod log; the owner de
 });
 
 test('settings are per server: guild B keeps the defaults', async () => {
-  const b = await getServerSettings(h.services.stores, GUILD_B);
+  const b = await getServerSettings(h.deps.stores, GUILD_B);
   assert.deepEqual([b.countMax, b.blockedPhrases, b.tracePublic], [4, [], true]);
-  const a = await getServerSettings(h.services.stores, GUILD_A);
+  const a = await getServerSettings(h.deps.stores, GUILD_A);
   assert.equal(a.version, 1);
   assert.deepEqual([a.countMax, a.jobsPerUser, a.tracePublic, a.modLogChannel], [2, 1, false, MODLOG]);
 });

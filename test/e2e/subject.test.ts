@@ -83,8 +83,8 @@ test('bad photos for /subject save get a clear ephemeral answer and nothing is s
     assert.equal(reply.attachments.length, 0);
   }
   assert.match((await subject(ALICE, GUILD_A, 'list')).content, /no saved subjects/);
-  assert.equal(await h.services.stores.subjects.count(ALICE), 0);
-  assert.equal(await h.services.stores.photos.count(), 0);
+  assert.equal(await h.deps.stores.subjects.count(ALICE), 0);
+  assert.equal(await h.deps.stores.photos.count(), 0);
   h.emu.assertNoViolations();
 });
 
@@ -98,7 +98,7 @@ test('Alice saves a subject with two photos, lists it and gets its photos back',
   assert.match(saved.content, /Saved \*\*Rex\*\* with 2 photos/);
   const again = await subject(ALICE, GUILD_A, 'save', { name: 'rex', image1: upload(await photo('#000000'), 'x.png') });
   assert.match(again.content, /already have a subject named “Rex”/);
-  const [stored] = await h.services.stores.subjects.list(ALICE, GUILD_A);
+  const [stored] = await h.deps.stores.subjects.list(ALICE, GUILD_A);
   rexId = stored.id;
   assert.equal(stored.photoHashes.length, 2);
 
@@ -157,7 +157,7 @@ test('a shared subject: Bob can see and use it in that server, but not delete or
   }
   assert.match((await subject(BOB, GUILD_A, 'rename', { name: rexId, new_name: 'Mine' })).content, /belongs to someone else/);
   assert.match((await subject(BOB, GUILD_A, 'share', { name: rexId })).content, /belongs to someone else/);
-  const still = await h.services.stores.subjects.get(ALICE, null, rexId);
+  const still = await h.deps.stores.subjects.get(ALICE, null, rexId);
   assert.deepEqual([still.name, still.sharedIn], ['Rex', GUILD_A]);
   h.emu.assertNoViolations();
 });
@@ -189,7 +189,7 @@ test('Carol (Manage Server) can unshare it; the owner renames, edits and deletes
   assert.match((await subject(ALICE, GUILD_A, 'context', { name: 'rexy', text: 'wears a red collar' })).content, /Updated the context of \*\*Rexy\*\*/);
   assert.match((await subject(ALICE, GUILD_A, 'show', { name: rexId })).content, /wears a red collar/);
   assert.match((await subject(ALICE, GUILD_A, 'context', { name: rexId })).content, /Cleared the context/);
-  assert.equal((await h.services.stores.subjects.get(ALICE, null, rexId)).context, undefined);
+  assert.equal((await h.deps.stores.subjects.get(ALICE, null, rexId)).context, undefined);
   assert.match((await subject(ALICE, GUILD_A, 'rename', { name: 'Nope', new_name: 'X' })).content, /no subject named “Nope”/);
 
   assert.match((await subject(ALICE, GUILD_A, 'delete', { name: 'Rexy' })).content, /Deleted \*\*Rexy\*\*/);
@@ -199,7 +199,7 @@ test('Carol (Manage Server) can unshare it; the owner renames, edits and deletes
 });
 
 test('forget-me explains, then deletes the user’s subjects and job records and cancels their queued image; Bob keeps his', async () => {
-  const { stores, queue } = h.services;
+  const { stores, queue } = h.deps;
   await subject(ALICE, GUILD_A, 'save', { name: 'Mia', image1: upload(await photo('#303030'), 'cat.png') });
   await subject(ALICE, GUILD_A, 'save', { name: 'Tom', image1: upload(await photo('#707070'), 'cat2.png') });
   await subject(ALICE, GUILD_A, 'share', { name: 'Mia' });

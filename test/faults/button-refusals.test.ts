@@ -40,7 +40,7 @@ test('rapid Regenerate clicks beyond the user cap leave no public refusal in the
   const start = h.emu.eventCursor();
   await personalize(h, { userId: ALICE, options: { prompt: 'a paper boat on a pond' } });
   const { threadId, result } = await waitForThreadResult(h, start);
-  await waitFor(() => h.services.queue.runningCount === 0);
+  await waitFor(() => h.deps.queue.runningCount === 0);
 
   const hold = h.holdGenerations();
   try {
@@ -64,7 +64,7 @@ test('rapid Regenerate clicks beyond the user cap leave no public refusal in the
     assert.deepEqual(h.emu.messages(threadId).filter((m) => /already have/.test(m.content) && ((m.flags ?? 0) & EPHEMERAL) === 0), []);
   } finally {
     hold.release();
-    await waitFor(() => h.services.queue.runningCount === 0 && h.services.queue.waitingCount === 0, 60_000);
+    await waitFor(() => h.deps.queue.runningCount === 0 && h.deps.queue.waitingCount === 0, 60_000);
   }
   h.emu.assertNoViolations();
 });
@@ -84,10 +84,10 @@ test('20 rapid Cancel clicks on one waiting job: exactly one says Cancelled, the
     assert.equal(texts.filter((t) => t === 'Cancelled.').length, 1, texts.join(' | '));
     assert.equal(texts.filter((t) => t === 'Already cancelled.').length, 19, texts.join(' | '));
     assert.ok(!texts.some((t) => /restart/i.test(t)), texts.join(' | '));
-    await waitFor(async () => (await h.services.stores.jobs.get(bob.jobId))?.status === 'cancelled');
+    await waitFor(async () => (await h.deps.stores.jobs.get(bob.jobId))?.status === 'cancelled');
   } finally {
     hold.release();
-    await waitFor(() => h.services.queue.runningCount === 0 && h.services.queue.waitingCount === 0, 60_000);
+    await waitFor(() => h.deps.queue.runningCount === 0 && h.deps.queue.waitingCount === 0, 60_000);
   }
   h.emu.assertNoViolations();
 });

@@ -10,7 +10,7 @@ const EPHEMERAL = 1 << 6;
 
 let h: Harness;
 /** The consent records in the running bot's store (a restart opens a new one). */
-const consents = { get: (userId: string) => new ConsentStore(h.services.stores.store).get(userId) };
+const consents = { get: (userId: string) => new ConsentStore(h.deps.stores.store).get(userId) };
 
 before(async () => {
   h = await startHarness();
@@ -63,8 +63,8 @@ test('consent is asked once, before anything is stored; the /personalize goes on
   const q = question(asked);
   assert.match(q.content, /right to use them/);
   assert.deepEqual(buttonLabels(asked), ['I have the right to use these photos', 'Cancel']);
-  assert.equal(await h.services.stores.photos.count(), 0, 'nothing downloaded or stored while asking');
-  assert.deepEqual(await h.services.stores.jobs.listByUser(ALICE), []);
+  assert.equal(await h.deps.stores.photos.count(), 0, 'nothing downloaded or stored while asking');
+  assert.deepEqual(await h.deps.stores.jobs.listByUser(ALICE), []);
   assert.equal(await consents.get(ALICE), undefined);
 
   const t0 = Date.now();
@@ -88,7 +88,7 @@ test('consent is asked once, before anything is stored; the /personalize goes on
 });
 
 test('Cancel on the consent question: nothing downloaded, stored or recorded', async () => {
-  const photosBefore = await h.services.stores.photos.count();
+  const photosBefore = await h.deps.stores.photos.count();
   const handle = run(BOB, 'subject', { name: 'Rex', image1: await upload('#2050a0') }, 'save');
   const asked = await handle.waitForReply(5000);
   const q = question(asked);
@@ -96,8 +96,8 @@ test('Cancel on the consent question: nothing downloaded, stored or recorded', a
   const answer = await cancel.waitForReply();
   assert.match(answer.content, /Cancelled: nothing was downloaded or stored/);
   assert.deepEqual(customIds(answer), []);
-  assert.equal(await h.services.stores.subjects.count(BOB), 0);
-  assert.equal(await h.services.stores.photos.count(), photosBefore);
+  assert.equal(await h.deps.stores.subjects.count(BOB), 0);
+  assert.equal(await h.deps.stores.photos.count(), photosBefore);
   assert.equal(await consents.get(BOB), undefined);
   h.emu.assertNoViolations();
 });
@@ -115,7 +115,7 @@ test('where people are not allowed, every use of photos asks "no real person"; "
   assert.match(people.content, /Nothing looks at the photos/);
   const no = await h.emu.clickButton(second.id, people.no, BOB).waitForReply();
   assert.match(no.content, /does not allow photos of real people, so nothing was made or stored/);
-  assert.equal(await h.services.stores.subjects.count(BOB), 0);
+  assert.equal(await h.deps.stores.subjects.count(BOB), 0);
 
   // Alice already consented: only the people question; confirming saves the subject.
   const save = run(ALICE, 'subject', { name: 'Rex', image1: await upload('#a05020') }, 'save');
@@ -125,7 +125,7 @@ test('where people are not allowed, every use of photos asks "no real person"; "
   assert.equal(await confirm.waitForAck(), 6, 'acknowledged in place');
   const saved = await save.waitForReplyCount(2, 15_000);
   assert.match(saved.content, /Saved \*\*Rex\*\*/);
-  assert.equal(await h.services.stores.subjects.count(ALICE), 1);
+  assert.equal(await h.deps.stores.subjects.count(ALICE), 1);
   await settings('subjects', { people_allowed: true });
   h.emu.assertNoViolations();
 });
@@ -140,7 +140,7 @@ test('a question asked before a restart: its click is answered (closed, run the 
   assert.match(answer.content, /closed \(already answered, or asked before the bot restarted\)\. Run the command again/);
   assert.deepEqual(customIds(answer), []);
   assert.equal(await consents.get(BOB), undefined);
-  assert.deepEqual(await h.services.stores.jobs.listByUser(BOB), []);
+  assert.deepEqual(await h.deps.stores.jobs.listByUser(BOB), []);
   h.emu.assertNoViolations();
 });
 
@@ -149,13 +149,13 @@ test('forget-me removes the consent record, and the next use of photos asks agai
   const done = await run(ALICE, 'subject', { confirm: true }, 'forget-me').waitForReply(30_000);
   assert.match(done.content, /Done/);
   assert.equal(await consents.get(ALICE), undefined);
-  assert.deepEqual(await h.services.stores.store.keys('consents'), []);
+  assert.deepEqual(await h.deps.stores.store.keys('consents'), []);
 
   const handle = run(ALICE, 'personalize', { prompt: 'a dog', image1: await upload('#a05020') });
   const q = question(await handle.waitForReply(5000));
   assert.match(q.content, /right to use them/);
   await h.emu.clickButton((await handle.waitForReply()).id, q.no, ALICE).waitForReply();
-  assert.deepEqual(await h.services.stores.jobs.listByUser(ALICE), []);
+  assert.deepEqual(await h.deps.stores.jobs.listByUser(ALICE), []);
   h.emu.assertNoViolations();
 });
 
@@ -164,13 +164,13 @@ test('new photos in a refinement need consent too: the owner is sent to /persona
   const made = run(BOB, 'personalize', { prompt: 'a teapot' });
   assert.equal(await made.waitForAck(), 5, 'no photos: nothing to ask');
   const { result } = await waitForThreadResult(h, since);
-  const photos = await h.services.stores.photos.count();
+  const photos = await h.deps.stores.photos.count();
   const opened = h.emu.clickButton(result.id, buttonId(result, 'refine'), BOB);
   const submitted = await h.emu.submitModal(opened, { prompt: 'a teapot on a rug', photos: [await upload('#406080')] });
   const answer = await submitted.waitForFollowUp(0, 15_000);
   assert.equal(Number(answer.flags) & EPHEMERAL, EPHEMERAL);
   assert.match(answer.content, /confirm you have the right to use them: run `\/personalize` with a photo/);
-  assert.equal(await h.services.stores.photos.count(), photos);
-  assert.equal((await h.services.stores.jobs.listByUser(BOB)).length, 1);
+  assert.equal(await h.deps.stores.photos.count(), photos);
+  assert.equal((await h.deps.stores.jobs.listByUser(BOB)).length, 1);
   h.emu.assertNoViolations();
 });

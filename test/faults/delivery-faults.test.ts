@@ -29,8 +29,8 @@ async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 30_0
 }
 
 const POST_MESSAGE = { method: 'POST', route: /^\/channels\/\d+\/messages$/ } as const;
-const job = (id: string) => h.services.stores.jobs.get(id);
-const idle = () => waitFor(() => h.services.queue.runningCount === 0 && h.services.queue.waitingCount === 0, 60_000);
+const job = (id: string) => h.deps.stores.jobs.get(id);
+const idle = () => waitFor(() => h.deps.queue.runningCount === 0 && h.deps.queue.waitingCount === 0, 60_000);
 
 test('uploads to the thread fail more often than discord.js retries: our back-off outlasts them and the image lands in the thread', async () => {
   const since = h.emu.eventCursor();
@@ -57,7 +57,7 @@ test('a thread post that keeps failing (502 on every upload): the image goes in 
   const record = await job(jobId);
   assert.equal(record?.status, 'done');
   assert.equal(record?.messageId, status.id);
-  assert.equal(await h.services.stores.jobs.keptResult(jobId), undefined);
+  assert.equal(await h.deps.stores.jobs.keptResult(jobId), undefined);
   await idle();
   h.emu.assertNoViolations();
 });
@@ -90,7 +90,7 @@ test('Discord refuses every upload everywhere: the image is kept, the user told,
   h.emu.failRequests({ method: 'PATCH', route: /^\/(webhooks|channels)\//, status: 502, times: Infinity, onlyWithFiles: true });
   const { status, jobId } = await personalize(h, { options: { prompt: 'a glass whale' } });
   await waitForMessageState(h, status.id, (m) => m.content === KEPT_MESSAGE, 60_000, since);
-  const kept = await h.services.stores.jobs.keptResult(jobId);
+  const kept = await h.deps.stores.jobs.keptResult(jobId);
   assert.ok(kept, 'the image is in the store');
   assert.equal(kept.threadId, status.id);
   await h.emu.waitForMessage(status.id, (m) => m.content === KEPT_NOTE, 15_000, since);
@@ -103,7 +103,7 @@ test('Discord refuses every upload everywhere: the image is kept, the user told,
   assert.match(result.content, /glass whale/);
   const done = await h.emu.waitForMessage(CHANNEL_A, (m) => m.message_reference?.message_id === status.id && /^Done/.test(m.content), 15_000, later);
   assert.ok(done);
-  await waitFor(async () => (await h.services.stores.jobs.keptResult(jobId)) === undefined);
+  await waitFor(async () => (await h.deps.stores.jobs.keptResult(jobId)) === undefined);
   const record = await job(jobId);
   assert.equal(record?.status, 'done');
   assert.equal(record?.messageId, result.id);
@@ -111,7 +111,7 @@ test('Discord refuses every upload everywhere: the image is kept, the user told,
 });
 
 test('a kept image is posted again by the running bot once Discord takes uploads again, no restart needed', async () => {
-  h.services.redeliveryDelaysMs = [1500];
+  h.deps.redeliveryDelaysMs = [1500];
   try {
     const since = h.emu.eventCursor();
     h.emu.failRequests({ ...POST_MESSAGE, status: 502, times: Infinity, onlyWithFiles: true });
@@ -121,9 +121,9 @@ test('a kept image is posted again by the running bot once Discord takes uploads
     h.emu.stopFailingRequests();
     const result = await h.emu.waitForMessage(status.id, (m) => m.attachments.length > 0, 30_000, since);
     assert.match(result.content, /velvet moth/);
-    await waitFor(async () => (await h.services.stores.jobs.keptResult(jobId)) === undefined && (await job(jobId))?.messageId === result.id);
+    await waitFor(async () => (await h.deps.stores.jobs.keptResult(jobId)) === undefined && (await job(jobId))?.messageId === result.id);
   } finally {
-    h.services.redeliveryDelaysMs = undefined;
+    h.deps.redeliveryDelaysMs = undefined;
   }
   await idle();
   h.emu.assertNoViolations();
@@ -140,7 +140,7 @@ test('Post again under a kept image: refused while Discord still fails (told to 
   const first = h.emu.clickButton(status.id, buttonId(kept, 'repost'), ALICE);
   const refused = await first.waitForReply(30_000);
   await waitForMessageState(h, refused.id, (m) => /still refuses/.test(m.content), 30_000, since);
-  assert.ok(await h.services.stores.jobs.keptResult(jobId));
+  assert.ok(await h.deps.stores.jobs.keptResult(jobId));
 
   h.emu.stopFailingRequests();
   const later = h.emu.eventCursor();
@@ -150,7 +150,7 @@ test('Post again under a kept image: refused while Discord still fails (told to 
   await waitForMessageState(h, answer.id, (m) => m.content === 'Posted.', 30_000, later);
   const result = await h.emu.waitForMessage(status.id, (m) => m.attachments.length > 0, 15_000, later);
   assert.match(result.content, /clay teapot/);
-  assert.equal(await h.services.stores.jobs.keptResult(jobId), undefined);
+  assert.equal(await h.deps.stores.jobs.keptResult(jobId), undefined);
 
   const third = h.emu.clickButton(status.id, buttonId(kept, 'repost'), ALICE);
   const already = await third.waitForReply(30_000);
@@ -159,7 +159,7 @@ test('Post again under a kept image: refused while Discord still fails (told to 
 });
 
 test('the store fails the `done` write after drawing: the image is posted anyway and the record made good', async () => {
-  const jobs = h.services.stores.jobs;
+  const jobs = h.deps.stores.jobs;
   const update = jobs.update.bind(jobs);
   let refused = 0;
   jobs.update = async (id: string, patch: JobPatch) => {

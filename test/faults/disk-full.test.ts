@@ -52,7 +52,7 @@ test('disk full: /personalize answers that nothing could be saved, nothing is qu
     t.skip(skipReason ?? 'no harness');
     return;
   }
-  const photosBefore = await h.services.stores.photos.count();
+  const photosBefore = await h.deps.stores.photos.count();
   fillDisk();
   const image1 = h.emu.uploadAttachment(await photo('#7040a0'), 'cat.png', 'image/png', CHANNEL_A);
   const run = h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: ALICE, name: 'personalize', options: { prompt: 'my cat as a painter', image1 } });
@@ -62,10 +62,10 @@ test('disk full: /personalize answers that nothing could be saved, nothing is qu
   assert.match(refusal.content, OUTAGE);
   assert.doesNotMatch(refusal.content, INTERNAL);
   assert.ok((Number(refusal.flags ?? 0) & (1 << 6)) !== 0, 'the refusal is ephemeral');
-  const snap = h.services.queue.snapshot();
+  const snap = h.deps.queue.snapshot();
   assert.equal(snap.running.length + snap.waiting.length, 0, 'a job was queued');
-  assert.deepEqual(await h.services.stores.jobs.listByUser(ALICE), []);
-  assert.equal(await h.services.stores.photos.count(), photosBefore, 'a photo was left half-stored');
+  assert.deepEqual(await h.deps.stores.jobs.listByUser(ALICE), []);
+  assert.equal(await h.deps.stores.photos.count(), photosBefore, 'a photo was left half-stored');
 
   unlinkSync(filler());
   const since = h.emu.clock.now();

@@ -42,7 +42,7 @@ test('a download that ends short of its Content-Length is an InputError saying s
 });
 
 test('/personalize with a photo cut short in download tells the user which file, not "went wrong", and stores nothing', async () => {
-  const photosBefore = (await h.services.stores.store.keys('photos')).length;
+  const photosBefore = (await h.deps.stores.store.keys('photos')).length;
   h.emu.failDownloads({ mode: 'short' });
   const run = h.emu.runSlashCommand({
     guildId: GUILD_A,
@@ -55,6 +55,6 @@ test('/personalize with a photo cut short in download tells the user which file,
   assert.doesNotMatch(reply.content, INTERNAL);
   assert.match(reply.content, /^my\\_dog\.png arrived incomplete from Discord/);
   assert.equal((reply.flags ?? 0) & 64, 64, 'ephemeral');
-  assert.equal((await h.services.stores.store.keys('photos')).length, photosBefore);
+  assert.equal((await h.deps.stores.store.keys('photos')).length, photosBefore);
   h.emu.assertNoViolations();
 });

@@ -101,10 +101,10 @@ test('/subject forget-me leaves nothing of the user in the data folder, running 
   await h.restart();
   const restarted = await scan(dataDir, needles);
   assert.equal(total(restarted), 0, describe(restarted));
-  const [bobJob] = await h.services.stores.jobs.listByUser(BOB);
+  const [bobJob] = await h.deps.stores.jobs.listByUser(BOB);
   assert.equal(bobJob?.prompt, BOB_PROMPT);
   assert.equal(bobJob?.name, undefined);
   assert.equal(bobJob?.context, undefined);
-  assert.deepEqual(await h.services.stores.jobs.listByUser(ALICE), []);
+  assert.deepEqual(await h.deps.stores.jobs.listByUser(ALICE), []);
   h.emu.assertNoViolations();
 });

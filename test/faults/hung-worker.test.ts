@@ -84,7 +84,7 @@ test('the heartbeat replaces no worker that is idle or drawing normally', { time
 test("a job that hangs past the queue's run deadline ends with a timeout, its slot is freed for the next user's job, and the engine draws again", { timeout: 60_000 }, async () => {
   // The heartbeat is slow here, so it is the ignored cancel that gets the worker replaced.
   const e = await startEngine({ stallMs: 600_000, cancelGraceMs: 500 });
-  const queue = new JobQueue({ slots: 1, maxRunMs: 4000 });
+  const queue = new JobQueue({ concurrency: 1, maxRunMs: 4000 });
   logs.length = 0;
   const hung = queue.submit({
     id: 'hung',

@@ -47,7 +47,7 @@ test("a shared subject named with a masked link shows escaped in another member'
   const name = '[Free Nitro](https://evil.ex)';
   const saved = await subject(ALICE, 'save', { name, image1: h.emu.uploadAttachment(await photo('#305080'), 'cat.png', 'image/png', CHANNEL_A) });
   assert.match(saved.content, /^Saved \*\*\\\[Free Nitro\]\(https:\/\/evil\.ex\)\*\* with 1 photo/);
-  const [stored] = await h.services.stores.subjects.list(ALICE, GUILD_A);
+  const [stored] = await h.deps.stores.subjects.list(ALICE, GUILD_A);
   assert.equal(stored.name, name, 'stored as typed, escaped only when shown');
   assert.match((await subject(ALICE, 'share', { name: stored.id })).content, /^\*\*\\\[Free Nitro\]/);
 

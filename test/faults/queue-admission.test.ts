@@ -58,7 +58,7 @@ test('more users than the queue cap run /personalize with a photo at once: exact
 
   const queued = outcomes.filter((o): o is Extract<Outcome, { kind: 'queued' }> => o.kind === 'queued');
   const refused = outcomes.filter((o): o is Extract<Outcome, { kind: 'refused' }> => o.kind === 'refused');
-  const queue = h.services.queue;
+  const queue = h.deps.queue;
   // One running (it started at once) and exactly CAP waiting; everyone else refused.
   assert.equal(queue.runningCount, 1);
   assert.equal(queue.snapshot().waiting.length, CAP);
@@ -70,7 +70,7 @@ test('more users than the queue cap run /personalize with a photo at once: exact
   assert.equal(queue.reservedCount, 0);
 
   // The photo store holds exactly the admitted jobs' photos; refused users have no job records.
-  const { photos, jobs } = h.services.stores;
+  const { photos, jobs } = h.deps.stores;
   const admittedHashes = new Set<string>();
   for (const q of queued) {
     const job = await jobs.get(q.jobId);
@@ -89,7 +89,7 @@ test('more users than the queue cap run /personalize with a photo at once: exact
 
 test('a job refused at enqueue after its intake (no place reserved) has its photos deleted; photos other jobs use stay', async () => {
   // The queue is still full from the test above. A job whose photos were stored but that holds no place:
-  const { photos, jobs } = h.services.stores;
+  const { photos, jobs } = h.deps.stores;
   const id = newId();
   const own = await photos.putPhoto(await photo('#123456'), `job:${id}`);
   const shared = await photos.putPhoto(await photo('#654321'), `job:${id}`);
@@ -97,7 +97,7 @@ test('a job refused at enqueue after its intake (no place reserved) has its phot
   const job = await jobs.create({ id, ownerId: USERS[0], guildId: GUILD_A, channelId: CHANNEL_A, prompt: 'late', seed: 1, options: {}, photoHashes: [own, shared] });
   const edits: string[] = [];
   const status = { edit: async (p: { content?: string | null }) => (edits.push(String(p.content)), null) };
-  await runJob(h.services, job, status, async () => assert.fail('a refused job is never delivered'));
+  await runJob(h.deps, job, status, async () => assert.fail('a refused job is never delivered'));
   assert.match(edits.at(-1) ?? '', /queue is full/i);
   assert.equal(await photos.has(own), false);
   assert.equal(await photos.has(shared), true);

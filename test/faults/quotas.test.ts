@@ -178,14 +178,14 @@ describe('the bot with a quota of 2 images an hour per member', () => {
     since = h.emu.eventCursor();
     await personalize(h, { userId: user, options: { prompt: 'a kite over a field' } });
     await waitForThreadResult(h, since);
-    const jobsBefore = (await h.services.stores.jobs.listByUser(user)).length;
+    const jobsBefore = (await h.deps.stores.jobs.listByUser(user)).length;
 
     const run = h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: user, name: 'personalize', options: { prompt: 'a third kite' } });
     const refusal = await refusalOf(run);
     assert.match(refusal.content, /You can make 2 images an hour in this server and that is used up; the next image is allowed <t:(\d+):R>\./);
     const at = Number(/<t:(\d+):R>/.exec(refusal.content)![1]);
     assert.ok(nextHours().includes(at), `${at} is the start of the next hour`);
-    assert.equal((await h.services.stores.jobs.listByUser(user)).length, jobsBefore, 'no job was made');
+    assert.equal((await h.deps.stores.jobs.listByUser(user)).length, jobsBefore, 'no job was made');
     assert.ok(!h.emu.messages(CHANNEL_A).some((m) => /used up/.test(m.content) && ((m.flags ?? 0) & EPHEMERAL) === 0), 'nothing public');
 
     // Regenerate is a new image too: refused to the clicker alone.
@@ -197,7 +197,7 @@ describe('the bot with a quota of 2 images an hour per member', () => {
     // Another member in the same server, and the same member in another server, still draw.
     await personalize(h, { userId: other, options: { prompt: 'a red kite' } });
     await personalize(h, { userId: user, guildId: GUILD_B, channelId: CHANNEL_B, options: { prompt: 'a kite elsewhere' } });
-    await waitFor(() => h.services.queue.runningCount === 0 && h.services.queue.waitingCount === 0);
+    await waitFor(() => h.deps.queue.runningCount === 0 && h.deps.queue.waitingCount === 0);
     h.emu.assertNoViolations();
   });
 
@@ -210,20 +210,20 @@ describe('the bot with a quota of 2 images an hour per member', () => {
       const cancel = h.emu.clickButton(second.status.id, buttonId(second.status, 'cancel'), CAROL);
       assert.equal((await cancel.waitForReply(10_000)).content, 'Cancelled.');
       // The quota is settled when the cancelled job's flow ends.
-      await waitFor(async () => (await h.services.stores.jobs.get(second.jobId))?.status === 'cancelled');
+      await waitFor(async () => (await h.deps.stores.jobs.get(second.jobId))?.status === 'cancelled');
       const third = await retry(() => personalize(h, { userId: CAROL, options: { prompt: 'a little owl' } }));
       assert.notEqual(third.jobId, first.jobId);
       const fourth = h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: CAROL, name: 'personalize', options: { prompt: 'one owl too many' } });
       assert.match((await refusalOf(fourth)).content, /used up/);
     } finally {
       hold.release();
-      await waitFor(() => h.services.queue.runningCount === 0 && h.services.queue.waitingCount === 0, 60_000);
+      await waitFor(() => h.deps.queue.runningCount === 0 && h.deps.queue.waitingCount === 0, 60_000);
     }
     h.emu.assertNoViolations();
   });
 
   test("a server's own limit (settings) is stricter than the bot's: 1 an hour there, asking for 2 at once says how many", async () => {
-    await updateServerSettings(h.services.stores, GUILD_B, () => ({ quotaUserPerHour: 1 }));
+    await updateServerSettings(h.deps.stores, GUILD_B, () => ({ quotaUserPerHour: 1 }));
     const user = E2E_BOB;
     const run = h.emu.runSlashCommand({ guildId: GUILD_B, channelId: CHANNEL_B, userId: user, name: 'personalize', options: { prompt: 'two kites', count: 2 } });
     assert.match((await refusalOf(run)).content, /1 image an hour in this server, so 2 at once is too many; ask for 1 or fewer\./);

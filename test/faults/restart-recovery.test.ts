@@ -25,7 +25,7 @@ async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 30_0
   }
 }
 
-const job = (id: string) => h.services.stores.jobs.get(id);
+const job = (id: string) => h.deps.stores.jobs.get(id);
 
 /** The bot's reply to message `id` (after `since`) whose content matches. */
 function replyTo(id: string, content: RegExp, since: number): Promise<APIMessage> {
@@ -66,7 +66,7 @@ test('after kill -9, the running and the waiting job are resumed and their users
     await waitFor(async () => (await job(bob.jobId))?.status === 'cancelled');
   } finally {
     held.release();
-    await waitFor(() => h.services.queue.runningCount === 0 && h.services.queue.waitingCount === 0, 60_000);
+    await waitFor(() => h.deps.queue.runningCount === 0 && h.deps.queue.waitingCount === 0, 60_000);
   }
   h.emu.assertNoViolations();
 });
@@ -92,7 +92,7 @@ test('a job the bot dies on twice is failed, not resumed again, and its user is 
   assert.deepEqual(failed.components ?? [], []);
   await waitFor(async () => (await job(alice.jobId))?.status === 'failed');
   assert.equal((await job(alice.jobId))?.resumes, 1);
-  assert.equal(h.services.queue.waitingCount + h.services.queue.runningCount, 0, 'not queued a third time');
+  assert.equal(h.deps.queue.waitingCount + h.deps.queue.runningCount, 0, 'not queued a third time');
   h.emu.assertNoViolations();
 });
 
@@ -101,7 +101,7 @@ test('killed between showing the status and recording its place: the restarted b
   const alice = await personalize(h, { userId: ALICE, options: { prompt: 'a snail on a leaf' } });
   await hold.reached(1);
   // As if the process died before its write of the status' place landed.
-  await h.services.stores.jobs.update(alice.jobId, { statusMessage: undefined });
+  await h.deps.stores.jobs.update(alice.jobId, { statusMessage: undefined });
   assert.equal((await job(alice.jobId))?.statusMessage, undefined);
 
   const since = h.emu.eventCursor();
@@ -110,6 +110,6 @@ test('killed between showing the status and recording its place: the restarted b
   const { threadId } = await waitForThreadResult(h, since);
   assert.equal(threadId, alice.status.id, 'the thread starts from the original status');
   await waitForMessageState(h, told.id, (m) => /^Done/.test(m.content), 15_000, since);
-  await waitFor(() => h.services.queue.runningCount === 0 && h.services.queue.waitingCount === 0, 60_000);
+  await waitFor(() => h.deps.queue.runningCount === 0 && h.deps.queue.waitingCount === 0, 60_000);
   h.emu.assertNoViolations();
 });

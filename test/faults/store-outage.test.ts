@@ -61,10 +61,10 @@ test('Redis down: /personalize and /subject list answer that storage is unreacha
 
   const list = h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: ALICE, name: 'subject', subcommand: 'list', options: {} });
   assert.match((await list.waitForReply(15_000)).content, OUTAGE);
-  assert.equal(h.services.queue.snapshot().running.length + h.services.queue.snapshot().waiting.length, 0, 'a job was queued without its record');
+  assert.equal(h.deps.queue.snapshot().running.length + h.deps.queue.snapshot().waiting.length, 0, 'a job was queued without its record');
 
   redis = await startRedisServer(binary, { port });
-  await waitUntil(async () => h!.services.stores.jobs.listByUser(ALICE).then(() => true, () => false), 20_000, 'the store to reconnect');
+  await waitUntil(async () => h!.deps.stores.jobs.listByUser(ALICE).then(() => true, () => false), 20_000, 'the store to reconnect');
   const since = h.emu.clock.now();
   const again = h.emu.uploadAttachment(await photo('#3070a0'), 'mug.png', 'image/png', CHANNEL_A);
   h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: ALICE, name: 'personalize', options: { prompt: 'my mug on a beach', image1: again } });

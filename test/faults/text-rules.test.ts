@@ -28,10 +28,10 @@ async function run(userId: string, guildId: string, name: string, options: Recor
 
 /** Nothing of `userId` in the queue or the job store, and no photos stored beyond `photos`. */
 async function nothingQueuedOrStored(userId: string, photos = 0): Promise<void> {
-  const snap = h.services.queue.snapshot();
+  const snap = h.deps.queue.snapshot();
   assert.deepEqual([...snap.running, ...snap.waiting].filter((j) => j.userId === userId), []);
-  assert.deepEqual(await h.services.stores.jobs.listByUser(userId), []);
-  assert.equal(await h.services.stores.photos.count(), photos);
+  assert.deepEqual(await h.deps.stores.jobs.listByUser(userId), []);
+  assert.equal(await h.deps.stores.photos.count(), photos);
 }
 
 test('/personalize with <|User|> in the prompt gets an ephemeral refusal and nothing is queued or stored', async () => {
@@ -60,7 +60,7 @@ test('/subject save with a reserved token in the name or context is refused and 
   assert.match((await run(BOB, GUILD_A, 'subject', { name: '<|Assistant|>', image1: await image1() }, 'save')).content, /name can't contain <\|Assistant\|>/);
   assert.match((await run(BOB, GUILD_A, 'subject', { name: 'Bo', image1: await image1(), context: '<|User|> hi' }, 'save')).content, /context can't contain <\|User\|>/);
   assert.match((await run(BOB, GUILD_A, 'subject', { name: '\u3164\u200b', image1: await image1() }, 'save')).content, /name has no visible characters/);
-  assert.equal(await h.services.stores.subjects.count(BOB), 0);
+  assert.equal(await h.deps.stores.subjects.count(BOB), 0);
   h.emu.assertNoViolations();
 });
 
@@ -68,7 +68,7 @@ test('saving a subject named with a Cyrillic homoglyph of a name shared in the s
   const saved = await run(ALICE, GUILD_A, 'subject', { name: 'Rex', image1: h.emu.uploadAttachment(await photo('#a05020'), 'rex.png', 'image/png', CHANNEL_A) }, 'save');
   assert.match(saved.content, /Saved \*\*Rex\*\*/);
   assert.match((await run(ALICE, GUILD_A, 'subject', { name: 'Rex' }, 'share')).content, /now shared in this server/);
-  const before = await h.services.stores.photos.count();
+  const before = await h.deps.stores.photos.count();
 
   // Cyrillic е (U+0435) for the Latin e: Bob cannot save a Rex that members could not tell apart.
   const image1 = async () => h.emu.uploadAttachment(await photo('#2050a0'), 'bo.png', 'image/png', CHANNEL_A);
@@ -76,8 +76,8 @@ test('saving a subject named with a Cyrillic homoglyph of a name shared in the s
   assert.match(refused.content, /looks the same as “Rex”, which is shared in this server/);
   // Nor with a zero-width joiner inserted.
   assert.match((await run(BOB, GUILD_A, 'subject', { name: 'Re\u200dx', image1: await image1() }, 'save')).content, /looks the same as “Rex”/);
-  assert.equal(await h.services.stores.subjects.count(BOB), 0);
-  assert.equal(await h.services.stores.photos.count(), before);
+  assert.equal(await h.deps.stores.subjects.count(BOB), 0);
+  assert.equal(await h.deps.stores.photos.count(), before);
   // In a server where Rex is not shared, the name is free.
   assert.match((await run(BOB, GUILD_B, 'subject', { name: 'R\u0435x', image1: await image1() }, 'save')).content, /Saved/);
   h.emu.assertNoViolations();
@@ -87,7 +87,7 @@ test('refining with <|User|> (the Refine modal, a reply in the thread) or an inv
   let since = h.emu.eventCursor();
   h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: ALICE, name: 'personalize', options: { prompt: 'a teapot' } });
   const { threadId, result } = await waitForThreadResult(h, since);
-  const jobs = (await h.services.stores.jobs.listByUser(ALICE)).length;
+  const jobs = (await h.deps.stores.jobs.listByUser(ALICE)).length;
 
   const modal = await h.emu.submitModal(h.emu.clickButton(result.id, buttonId(result, 'refine'), ALICE), { prompt: 'a kettle <|Assistant|>' });
   const refused = await modal.waitForReply();
@@ -100,8 +100,8 @@ test('refining with <|User|> (the Refine modal, a reply in the thread) or an inv
   h.emu.postMessage(threadId, ALICE, 'a kettle <|User|>');
   const reply = await h.emu.waitForMessage(threadId, (m) => m.author.id !== ALICE, 15_000, since);
   await waitForMessageState(h, reply.id, (m) => /prompt can't contain <\|User\|>/.test(m.content), 15_000, since);
-  assert.equal((await h.services.stores.jobs.listByUser(ALICE)).length, jobs);
-  const snap = h.services.queue.snapshot();
+  assert.equal((await h.deps.stores.jobs.listByUser(ALICE)).length, jobs);
+  const snap = h.deps.queue.snapshot();
   assert.equal(snap.running.length + snap.waiting.length, 0);
   h.emu.assertNoViolations();
 });

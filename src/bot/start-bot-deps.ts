@@ -9,14 +9,14 @@ import { openStores } from '../store/index.ts';
 import { DISCORD_CDN_HOSTS } from './attachment-downloader.ts';
 import type { BotConfig } from './config.ts';
 import { quotaLimitsFor } from './quota-limits.ts';
-import type { BotServices } from './services.ts';
+import type { BotDeps } from './bot-deps.ts';
 
 /** Builds everything the bot needs except the Discord client; `close()` releases it all. */
-export async function startServices(
+export async function startBotDeps(
   config: BotConfig,
   logger: Logger,
   extra: { attachmentHosts?: readonly string[]; now?: () => number; retryDelaysMs?: readonly number[] } = {},
-): Promise<BotServices & { close(): Promise<void> }> {
+): Promise<BotDeps & { close(): Promise<void> }> {
   // The model loads in worker threads; this thread only needs the bundle's reserved tokens, read once.
   const textRules = UserTextRules.fromBundle(config.modelDir);
   const stores = await openStores({
@@ -33,9 +33,9 @@ export async function startServices(
     const engine = await WorkerEngine.start({
       modelDir: config.modelDir,
       device: config.device,
-      workers: config.slots,
+      workers: config.modelSlots,
       maxBatchRows: 2 * config.batchJobs,
-      prefixCacheMb: config.subjectCacheMb,
+      prefixCacheMb: config.prefixCacheMb,
       visionCacheMb: config.visionCacheMb,
       stallMs: config.engineStallMs,
       scorerDir: config.scorerDir,
@@ -49,7 +49,7 @@ export async function startServices(
     logBundleReport(config, engine, logger);
     const queue = new JobQueue({
       // Each worker draws up to batchJobs jobs at once (continuous batching), so that many run per worker.
-      slots: config.slots * config.batchJobs,
+      concurrency: config.modelSlots * config.batchJobs,
       maxWaitingPerUser: config.maxWaitingPerUser,
       maxPerGuild: config.maxJobsPerGuild,
       maxQueueLength: config.maxQueueLength,

@@ -8,7 +8,7 @@ import type { Stores } from '../store/index.ts';
 import type { BotConfig } from './config.ts';
 
 /** What command handlers get: configuration and the long-lived parts, built once at start. */
-export interface BotServices {
+export interface BotDeps {
   config: BotConfig;
   logger: Logger;
   stores: Stores;
