@@ -1,6 +1,6 @@
 import { Client, Events, GatewayIntentBits, MessageFlags, Partials, type ClientOptions, type Interaction } from 'discord.js';
-import { commands } from '../../commands/index.ts';
 import { handleCandidateComponent } from './candidate-picker.ts';
+import type { BotCommand } from './command.ts';
 import { CommandRegistry } from './command-registry.ts';
 import { handleComponent } from './component-handlers.ts';
 import { parseCustomId } from './custom-ids.ts';
@@ -23,8 +23,11 @@ export interface Bot {
 /** After the queue is drained: how long results and notices may take to be posted. */
 const HANDLER_GRACE_MS = 15_000;
 
-/** The discord.js client wired to our commands, buttons and thread replies. */
-export function createBot(deps: BotDeps, clientOptions: Partial<ClientOptions> = {}): Bot {
+/**
+ * The discord.js client wired to the slash commands it is given (the entry points pass the full list),
+ * our buttons and thread replies.
+ */
+export function createBot(deps: BotDeps, commands: BotCommand[], clientOptions: Partial<ClientOptions> = {}): Bot {
   const registry = new CommandRegistry(commands);
   // Reactions (👍/👎 feedback on results) arrive for messages the client never cached: hence the partials.
   const intents = [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages, GatewayIntentBits.GuildMessageReactions];

@@ -4,6 +4,8 @@
  * chosen by count, ties broken by the pair's text.
  */
 
+import { bytesToUnicode, learnBpeMerges, type BpeWord } from './bpe-merges.ts';
+
 /** GPT-2's pre-tokenization pattern (the ByteLevel pre-tokenizer's use_regex). */
 const WORD_PATTERN = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
 
@@ -35,38 +37,17 @@ export interface TokenizerJsonResult {
 export function buildBpeTokenizer(mergeCount: number, specials: SpecialToken[], specialBase = 0): TokenizerJsonResult {
   const byteChars = bytesToUnicode();
   const vocab = new Map<string, number>();
-  for (let b = 0; b < 256; b++) vocab.set(byteChars[b], b);
+  for (let b = 0; b < 256; b++) vocab.set(byteChars.get(b)!, b);
 
-  const words = new Map<string, number>();
+  const words = new Map<string, BpeWord>();
   const encoder = new TextEncoder();
   for (const m of CORPUS.matchAll(WORD_PATTERN)) {
-    const w = Array.from(encoder.encode(m[0]), (x) => byteChars[x]).join('\u0000');
-    words.set(w, (words.get(w) ?? 0) + 1);
+    const word = words.get(m[0]);
+    if (word) word.count++;
+    else words.set(m[0], { symbols: Array.from(encoder.encode(m[0]), (x) => byteChars.get(x)!), count: 1 });
   }
-  let split = [...words].map(([w, n]) => ({ parts: w.split('\u0000'), n }));
-  const merges: [string, string][] = [];
-  while (merges.length < mergeCount) {
-    const pairs = new Map<string, number>();
-    for (const { parts, n } of split) {
-      for (let i = 0; i + 1 < parts.length; i++) {
-        const key = `${parts[i]}\u0000${parts[i + 1]}`;
-        pairs.set(key, (pairs.get(key) ?? 0) + n);
-      }
-    }
-    let best: string | null = null;
-    let bestCount = 0;
-    for (const [k, c] of pairs) {
-      if (c > bestCount || (c === bestCount && best !== null && k < best)) {
-        best = k;
-        bestCount = c;
-      }
-    }
-    if (best === null) break;
-    const [a, bPart] = best.split('\u0000');
-    merges.push([a, bPart]);
-    vocab.set(a + bPart, vocab.size);
-    split = split.map(({ parts, n }) => ({ parts: mergePair(parts, a, bPart), n }));
-  }
+  const merges = learnBpeMerges(words.values(), mergeCount);
+  for (const [a, b] of merges) vocab.set(a + b, vocab.size);
 
   const specialIds = new Map<string, number>();
   const first = Math.max(vocab.size, specialBase);
@@ -99,31 +80,4 @@ export function buildBpeTokenizer(mergeCount: number, specials: SpecialToken[], 
     },
   };
   return { json, specialIds, size: first + specials.length };
-}
-
-function mergePair(parts: string[], a: string, b: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < parts.length; i++) {
-    if (i + 1 < parts.length && parts[i] === a && parts[i + 1] === b) {
-      out.push(a + b);
-      i++;
-    } else {
-      out.push(parts[i]);
-    }
-  }
-  return out;
-}
-
-/** GPT-2's reversible byte -> printable character table used by ByteLevel. */
-function bytesToUnicode(): string[] {
-  const printable: number[] = [];
-  for (let c = 33; c <= 126; c++) printable.push(c);
-  for (let c = 161; c <= 172; c++) printable.push(c);
-  for (let c = 174; c <= 255; c++) printable.push(c);
-  const table: string[] = new Array(256);
-  let extra = 0;
-  for (let b = 0; b < 256; b++) {
-    table[b] = printable.includes(b) ? String.fromCharCode(b) : String.fromCharCode(256 + extra++);
-  }
-  return table;
 }

@@ -1,11 +1,11 @@
 import { basename } from 'node:path';
 import { InputError } from '../errors.ts';
 import type { ImageEngine } from '../runtime/image-engine.ts';
-import { rankCandidates, type CandidateGroup } from '../pipeline/candidate-group.ts';
+import type { CandidateGroup } from '../pipeline/candidate-group.ts';
 import type { Generation } from '../pipeline/personalizer.ts';
 import type { ScorerKind } from '../scoring/group-scorer.ts';
-import { getServerSettings } from '../store/server-settings.ts';
-import { groupScoring } from './group-scoring.ts';
+import { keepGroup } from './group-record.ts';
+import { rankJobGroup } from './group-ranking.ts';
 import type { JobHandle, JobQueue, JobState } from './job-queue.ts';
 import type { JobRecord, Stores } from '../store/index.ts';
 import { isStoreOutage } from '../store/store-outage.ts';
@@ -135,13 +135,9 @@ export class GenerationService {
       });
       let group: CandidateGroup | undefined;
       if (job.candidates) {
-        const scoring = groupScoring(this.engine, this.options.scorer ?? 'none', { subject, photos: photos.map((p) => p.bytes), prompt: job.prompt, signal });
-        group = await rankCandidates(generation.images, scoring).catch((err: unknown) => {
-          signal.throwIfAborted();
-          return { ...unranked(generation), reason: `scoring failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` };
-        });
+        group = await rankJobGroup(this.engine, this.options.scorer ?? 'none', generation, { subject, photos: photos.map((p) => p.bytes), prompt: job.prompt, signal });
         generation = { ...generation, images: [group.candidates[0]] };
-        await this.keepGroup(job, group, hashes, grounding.text);
+        await keepGroup(this.stores, this.modelId, job, group, hashes, grounding.text);
       }
       // Cancelled while the last step ran: the record must say cancelled, not done.
       signal.throwIfAborted();
@@ -154,35 +150,6 @@ export class GenerationService {
       // An engine that keeps prepared photos elsewhere (a worker) frees them now.
       if (subject) this.engine.releaseImages?.(subject);
     }
-  }
-
-  /** The group with its images, for the swap after a restart and for export; an image is never lost for this. */
-  private async keepGroup(job: JobRecord, group: CandidateGroup, photoHashes: string[], grounding: string): Promise<void> {
-    const settings = await getServerSettings(this.stores, job.guildId).catch(() => undefined);
-    await this.stores.candidates
-      .put({
-        version: 1,
-        jobId: job.id,
-        modelId: this.modelId,
-        grounding,
-        subjectPhotoHashes: photoHashes,
-        scorer: group.scorer,
-        ...(group.reason ? { reason: group.reason } : {}),
-        ...(group.photoAlignment !== undefined ? { photoAlignment: group.photoAlignment } : {}),
-        scoringMs: group.scoringMs,
-        feedback: settings?.feedback ?? false,
-        shown: group.candidates[0].drawn,
-        candidates: group.candidates.map((c) => ({
-          drawn: c.drawn,
-          ...(c.rank !== undefined ? { rank: c.rank } : {}),
-          seed: c.seed,
-          imageTokens: [...c.imageTokens],
-          ...(c.scores ? { scores: { fidelity: c.scores.fidelity, alignment: c.scores.alignment, passes: c.scores.passes } } : {}),
-          data: Buffer.from(c.data).toString('base64'),
-          format: c.format,
-        })),
-      })
-      .catch(() => {});
   }
 
   /**
@@ -229,8 +196,4 @@ export class GenerationService {
     }
     return out;
   }
-}
-
-function unranked(generation: Generation): CandidateGroup {
-  return { candidates: generation.images.map((image, drawn) => ({ ...image, drawn })), ranked: false, scorer: null, scoringMs: 0 };
 }

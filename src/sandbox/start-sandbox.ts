@@ -75,7 +75,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     await emulator.close();
     throw err;
   }
-  const bot = createBot(deps, { rest: { api: config.apiBase } });
+  const bot = createBot(deps, commands, { rest: { api: config.apiBase } });
   const ready = once(bot.client, Events.ClientReady);
   await bot.client.login(config.token);
   await ready;

@@ -102,7 +102,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     // The bot tells time by the emulator's clock, so advanceTime() ages interaction tokens for both.
     // Short pauses between our own retries of failed Discord requests keep the fault tests quick.
     const deps = await startBotDeps(config, logger, { attachmentHosts: [cdnHost], now: () => emu.clock.now(), retryDelaysMs: [20, 50] });
-    const bot = createBot(deps, { rest: { api: emu.restBase } });
+    const bot = createBot(deps, commands, { rest: { api: emu.restBase } });
     const ready = once(bot.client, Events.ClientReady);
     await bot.client.login(TOKEN);
     await ready;

@@ -11,7 +11,7 @@ import { startEmulator, type Emulator } from '../../src/local-discord/driver.ts'
 import { removeTinyBundles, tinyBundle } from '../helpers/tiny-bundle.ts';
 import { ALICE, APP_ID, BOB, CAROL, CHANNEL_A, GUILD_A, TOKEN, customIds } from '../e2e/harness.ts';
 
-// The real `npm start` entry (src/bot/main.ts) in a child process against the local Discord,
+// The real `npm start` entry (src/main.ts) in a child process against the local Discord,
 // killed with SIGKILL while jobs wait and run, then started again on the same data folder.
 
 const REPO = new URL('../../', import.meta.url).pathname;
@@ -52,7 +52,7 @@ after(async () => {
 
 /** `npm start`'s code path in a child process; resolves once it is connected to the emulator. */
 async function startBot(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/bot/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: REPO,
     env: {
       PATH: process.env.PATH,

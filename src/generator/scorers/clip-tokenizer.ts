@@ -7,6 +7,8 @@
  * Merges are trained at generation time on a small corpus; deterministic.
  */
 
+import { bytesToUnicode, learnBpeMerges, type BpeWord } from '../bpe-merges.ts';
+
 const CLIP_SPLIT = "'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+";
 
 const CORPUS = `
@@ -34,38 +36,22 @@ export function buildClipTokenizer(mergeCount: number): ClipTokenizerFiles {
   for (const s of base) vocab.set(`${s}</w>`, vocab.size);
 
   const encoder = new TextEncoder();
-  const words = new Map<string, number>();
+  const words = new Map<string, BpeWord>();
   const text = CORPUS.normalize('NFC').replace(/\s+/g, ' ').toLowerCase();
   for (const m of text.matchAll(new RegExp(CLIP_SPLIT, 'gu'))) {
+    const word = words.get(m[0]);
+    if (word) {
+      word.count++;
+      continue;
+    }
     const symbols = Array.from(encoder.encode(m[0]), (x) => byteChars.get(x)!);
     symbols[symbols.length - 1] += '</w>';
-    const key = symbols.join('\u0000');
-    words.set(key, (words.get(key) ?? 0) + 1);
+    words.set(m[0], { symbols, count: 1 });
   }
-  let split = [...words].map(([w, n]) => ({ parts: w.split('\u0000'), n }));
-  const merges: string[] = [];
-  while (merges.length < mergeCount) {
-    const pairs = new Map<string, number>();
-    for (const { parts, n } of split) {
-      for (let i = 0; i + 1 < parts.length; i++) {
-        const key = `${parts[i]} ${parts[i + 1]}`;
-        pairs.set(key, (pairs.get(key) ?? 0) + n);
-      }
-    }
-    let best: string | null = null;
-    let bestCount = 0;
-    for (const [k, c] of pairs) {
-      if (c > bestCount || (c === bestCount && best !== null && k < best)) {
-        best = k;
-        bestCount = c;
-      }
-    }
-    if (best === null) break;
-    const [a, b] = best.split(' ');
-    merges.push(best);
+  const merges = learnBpeMerges(words.values(), mergeCount).map(([a, b]) => {
     if (!vocab.has(a + b)) vocab.set(a + b, vocab.size);
-    split = split.map(({ parts, n }) => ({ parts: mergePair(parts, a, b), n }));
-  }
+    return `${a} ${b}`;
+  });
   const bosId = vocab.size;
   vocab.set(CLIP_BOS, bosId);
   const eosId = vocab.size;
@@ -102,30 +88,4 @@ export function buildClipTokenizer(mergeCount: number): ClipTokenizerFiles {
     },
   };
   return { tokenizerJson, vocabSize: vocab.size, bosId, eosId };
-}
-
-function mergePair(parts: string[], a: string, b: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < parts.length; i++) {
-    if (i + 1 < parts.length && parts[i] === a && parts[i + 1] === b) {
-      out.push(a + b);
-      i++;
-    } else {
-      out.push(parts[i]);
-    }
-  }
-  return out;
-}
-
-/** GPT-2's byte -> printable character table, in its insertion order (CLIP's vocabulary starts with it). */
-function bytesToUnicode(): Map<number, string> {
-  const table = new Map<number, string>();
-  const printable: number[] = [];
-  for (let c = 33; c <= 126; c++) printable.push(c);
-  for (let c = 161; c <= 172; c++) printable.push(c);
-  for (let c = 174; c <= 255; c++) printable.push(c);
-  for (const c of printable) table.set(c, String.fromCharCode(c));
-  let extra = 0;
-  for (let b = 0; b < 256; b++) if (!table.has(b)) table.set(b, String.fromCharCode(256 + extra++));
-  return table;
 }

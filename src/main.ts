@@ -1,8 +1,9 @@
 import 'dotenv/config';
-import { loadConfig, ConfigError } from './config.ts';
-import { createLogger } from './logger.ts';
-import { startBotDeps } from './start-bot-deps.ts';
-import { createBot } from './bot.ts';
+import { commands } from '../commands/index.ts';
+import { createBot } from './bot/bot.ts';
+import { loadConfig, ConfigError } from './bot/config.ts';
+import { createLogger } from './bot/logger.ts';
+import { startBotDeps } from './bot/start-bot-deps.ts';
 
 /** `npm start`: configuration, store, model, queue, then the Discord connection. */
 async function main(): Promise<void> {
@@ -18,7 +19,7 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
   const deps = await startBotDeps(config, logger);
-  const bot = createBot(deps, config.apiBase ? { rest: { api: config.apiBase } } : {});
+  const bot = createBot(deps, commands, config.apiBase ? { rest: { api: config.apiBase } } : {});
 
   let shuttingDown = false;
   const shutdown = async (signal: string) => {
