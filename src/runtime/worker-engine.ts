@@ -1,7 +1,5 @@
-import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { LRUCache } from 'lru-cache';
-import { Worker, type ResourceLimits } from 'node:worker_threads';
+import type { ResourceLimits } from 'node:worker_threads';
 import type { Device } from '../bundle/load-bundle.ts';
 import type { GraphDtype, GraphName } from '../bundle/contract.ts';
 import type { ImageLimits } from '../images/limits.ts';
@@ -11,26 +9,13 @@ import type { SelfJudgement } from '../pipeline/self-judge.ts';
 import type { GroupScores } from '../scoring/ranking.ts';
 import type { SubjectContext } from '../pipeline/xcot-prompts.ts';
 import type { ModelShape } from '../model/janus-model.ts';
-import { EngineClosedError, EngineCrashedError, EngineStuckError, type EngineGenerateRequest, type ImageEngine, type PhotoFile } from './image-engine.ts';
-import {
-  fromWireError,
-  type CrashMode,
-  type EngineInfo,
-  type FromWorker,
-  type ToWorker,
-  type WireGeneration,
-  type WireGenerateRequest,
-  type WorkerInit,
-} from './protocol.ts';
+import type { EngineGenerateRequest, ImageEngine, PhotoFile } from './image-engine.ts';
+import type { CrashMode, EngineInfo, ToWorker, WireGeneration, WireGenerateRequest } from './protocol.ts';
+import { EngineThreads, Slot, type EngineLogger, type SlotState } from './engine-threads.ts';
+import { Placement } from './placement.ts';
+import type { CallHooks } from './requests.ts';
 
-const BOOTSTRAP = new URL('./bootstrap.mjs', import.meta.url);
-
-/** pino's Logger fits. */
-export interface EngineLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
+export { Slot, type EngineLogger };
 
 export interface WorkerEngineOptions {
   modelDir: string;
@@ -86,53 +71,6 @@ export class WorkerSubject {
   ) {}
 }
 
-interface Pending {
-  resolve(value: unknown): void;
-  reject(err: Error): void;
-  onStep?: (done: number, total: number) => void;
-  onText?: (text: string) => void;
-  signal?: AbortSignal;
-  /** Removes the abort listener and grace timer. */
-  cleanup(): void;
-  /** The caller was already answered (its callback threw); the worker's answer is dropped. */
-  settled: boolean;
-}
-
-type SlotState = 'starting' | 'ready' | 'down' | 'closed';
-
-/** @internal One worker position: its current thread, requests and prepared subjects. */
-export class Slot {
-  worker: Worker | null = null;
-  /** Bumped at every (re)start; subjects and messages of an older thread are void. */
-  generation = 0;
-  state: SlotState = 'down';
-  readonly pending = new Map<number, Pending>();
-  readonly handles = new Set<number>();
-  /** Picked for a request that is not sent yet. */
-  reserved = 0;
-  /** Consecutive crashes or failed starts, for the back-off. */
-  crashes = 0;
-  restarts = 0;
-  startedAt = 0;
-  restartTimer: NodeJS.Timeout | undefined;
-  lastError: Error | undefined;
-  loadError: Error | undefined;
-  startWaiter: { resolve(): void; reject(err: Error): void } | undefined;
-  /** Test-only: terminate the worker once it reports that it hangs. */
-  terminateWhenHanging = false;
-  /** When the unanswered heartbeat was sent (undefined: none outstanding). */
-  pingSentAt: number | undefined;
-  /** Written by the worker: native runs it is inside now, -1 when it cannot tell (see countNativeRuns). */
-  nativeRuns = new Int32Array(new SharedArrayBuffer(4));
-  exited: Promise<void> = Promise.resolve();
-
-  constructor(readonly index: number) {}
-
-  get load(): number {
-    return this.pending.size + this.handles.size + this.reserved;
-  }
-}
-
 export interface WorkerStatus {
   index: number;
   state: SlotState;
@@ -154,57 +92,48 @@ export interface WorkerStatus {
  * EngineCrashedError and is restarted after a back-off; the other workers and later jobs go on.
  * A worker that stops answering (its heartbeat, or a cancel) is replaced the same way, its requests
  * failing with EngineStuckError. A native crash (segfault, abort) of ONNX Runtime still ends the whole process: threads share it.
+ *
+ * The parts: EngineThreads (engine-threads.ts) starts and supervises the threads, one per Slot;
+ * each slot's Requests table (requests.ts) carries the calls to its thread; Placement
+ * (placement.ts) chooses the slot of each call. This class is the ImageEngine API over them.
  */
 export class WorkerEngine implements ImageEngine<WorkerSubject> {
-  #slots: Slot[];
-  #options: WorkerEngineOptions;
-  #init: WorkerInit;
-  #info: EngineInfo | undefined;
-  #nextId = 0;
-  #rr = 0;
-  /** Which worker last prepared these photos: its caches hold their features and prompt prefix. */
-  #affinity = new LRUCache<string, number>({ max: 4096 });
-  #closing = false;
-  #started = false;
-  #fallbacks = new Set<string>();
-  /** Requests waiting for any worker to be ready. */
-  #readyWaiters: { resolve(): void; reject(err: Error): void }[] = [];
-  /** Replaced workers still inside a native run: they exit when it returns (never terminated under it). */
-  #orphans = new Set<Worker>();
-  #supervisor: NodeJS.Timeout | undefined;
+  #threads: EngineThreads;
+  #placement: Placement;
   #released = new FinalizationRegistry<{ slot: Slot; generation: number; handle: number }>((held) => this.#release(held));
 
   private constructor(options: WorkerEngineOptions) {
     const workers = options.workers ?? 1;
     if (!Number.isInteger(workers) || workers < 1) throw new RangeError('workers must be a positive integer');
-    this.#options = options;
     const intraOpThreads = options.intraOpThreads ?? (workers > 1 ? Math.max(1, Math.floor(availableParallelism() / workers)) : undefined);
-    this.#init = {
-      modelDir: options.modelDir,
-      device: options.device,
-      dtypes: options.dtypes,
-      intraOpThreads,
-      preprocess: options.preprocess,
-      visionCacheMb: options.visionCacheMb,
-      prefixCacheMb: options.prefixCacheMb,
-      maxBatchRows: options.maxBatchRows,
-      scorerDir: options.scorerDir,
-      testHooks: options.testHooks,
-    };
-    this.#slots = Array.from({ length: workers }, (_, i) => new Slot(i));
+    this.#threads = new EngineThreads({
+      workers,
+      init: {
+        modelDir: options.modelDir,
+        device: options.device,
+        dtypes: options.dtypes,
+        intraOpThreads,
+        preprocess: options.preprocess,
+        visionCacheMb: options.visionCacheMb,
+        prefixCacheMb: options.prefixCacheMb,
+        maxBatchRows: options.maxBatchRows,
+        scorerDir: options.scorerDir,
+        testHooks: options.testHooks,
+      },
+      resourceLimits: options.resourceLimits,
+      restartDelayMs: options.restartDelayMs,
+      cancelGraceMs: options.cancelGraceMs,
+      stallMs: options.stallMs,
+      onFallback: options.onFallback,
+      logger: options.logger,
+    });
+    this.#placement = new Placement(this.#threads);
   }
 
   /** Starts the workers and waits until each has loaded the bundle; throws the load error (e.g. BundleError). */
   static async start(options: WorkerEngineOptions): Promise<WorkerEngine> {
     const engine = new WorkerEngine(options);
-    const started = await Promise.allSettled(engine.#slots.map((slot) => engine.#startSlot(slot)));
-    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) {
-      await engine.close();
-      throw failed.reason;
-    }
-    engine.#started = true;
-    engine.#startSupervisor();
+    await engine.#threads.start();
     return engine;
   }
 
@@ -233,15 +162,15 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
   }
 
   get workers(): number {
-    return this.#slots.length;
+    return this.#threads.slots.length;
   }
 
   status(): WorkerStatus[] {
-    return this.#slots.map((s) => ({
+    return this.#threads.slots.map((s) => ({
       index: s.index,
       state: s.state,
       threadId: s.worker?.threadId ?? null,
-      pending: s.pending.size,
+      pending: s.requests.size,
       subjects: s.handles.size,
       restarts: s.restarts,
       nativeRuns: Atomics.load(s.nativeRuns, 0),
@@ -249,9 +178,7 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
   }
 
   async prepareImages(inputs: PhotoFile[], limits?: Partial<ImageLimits>): Promise<WorkerSubject> {
-    const key = photosKey(inputs);
-    const slot = await this.#pick(this.#affinity.get(key));
-    this.#affinity.set(key, slot.index);
+    const slot = await this.#placement.pickForPhotos(inputs);
     // Copies: the caller keeps its buffers (often slices of a shared pool), the worker gets its own.
     const photos = inputs.map((p) => ({ bytes: new Uint8Array(p.bytes), name: p.name }));
     const generation = slot.generation;
@@ -262,7 +189,7 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
       { reserved: true },
     )) as { handle: number; count: number };
     const subject = new WorkerSubject(this, slot, generation, handle, count);
-    if (slot.generation === generation) slot.handles.add(handle);
+    this.#placement.pin(slot, generation, handle);
     this.#released.register(subject, { slot, generation, handle }, subject);
     return subject;
   }
@@ -280,7 +207,7 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
 
   async generate(request: EngineGenerateRequest<WorkerSubject>): Promise<Generation> {
     const { subject, signal, onStep, ...rest } = request;
-    const slot = subject ? this.#slotOf(subject) : await this.#pick();
+    const slot = subject ? this.#slotOf(subject) : await this.#placement.pick();
     const wire = (await this.#send(
       slot,
       { op: 'generate', id: 0, handle: subject ? subject.handle : null, request: dropFunctions(rest) as WireGenerateRequest, wantSteps: !!onStep },
@@ -310,7 +237,7 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
     scorer: 'dino' | 'clip',
     args: { candidates: readonly Uint8Array[]; subjectPhotos: readonly Uint8Array[]; prompt: string; signal?: AbortSignal },
   ): Promise<GroupScores> {
-    const slot = await this.#pick();
+    const slot = await this.#placement.pick();
     const candidates = args.candidates.map((b) => new Uint8Array(b));
     const photos = args.subjectPhotos.map((b) => new Uint8Array(b));
     return (await this.#send(
@@ -351,11 +278,7 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
    * then throws a C++ exception nobody catches, and the whole process aborts.
    */
   simulateCrash(index: number, mode: 'terminate' | CrashMode): void {
-    const slot = this.#slots[index];
-    if (!slot?.worker) throw new Error(`no engine worker ${index}`);
-    if (!this.#options.testHooks) throw new Error('simulateCrash needs the testHooks option');
-    if (mode === 'terminate') slot.terminateWhenHanging = true;
-    this.#post(slot, { op: 'crash', mode: mode === 'terminate' ? 'hang' : mode });
+    this.#threads.simulateCrash(index, mode);
   }
 
   /**
@@ -363,347 +286,37 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
    * if the worker is gone first), releases its sessions and exits. Later calls get EngineClosedError.
    */
   async close(): Promise<void> {
-    if (!this.#closing) {
-      this.#closing = true;
-      clearInterval(this.#supervisor);
-      for (const w of this.#readyWaiters.splice(0)) w.reject(new EngineClosedError());
-      for (const orphan of this.#orphans) orphan.postMessage({ op: 'close' } satisfies ToWorker);
-      for (const slot of this.#slots) {
-        clearTimeout(slot.restartTimer);
-        const worker = slot.worker;
-        if (!worker) {
-          slot.state = 'closed';
-          continue;
-        }
-        this.#post(slot, { op: 'close' });
-        // The worker stops its runs and exits by itself (within a few seconds). Terminating it from
-        // here is the last resort: mid-run it aborts the process (see simulateCrash).
-        const timer = setTimeout(() => void worker.terminate(), 60_000);
-        timer.unref();
-        slot.exited = slot.exited.finally(() => clearTimeout(timer));
-      }
-    }
-    await Promise.all(this.#slots.map((s) => s.exited));
+    await this.#threads.close();
   }
 
   // ---- internals -------------------------------------------------------------------------------
 
   #loaded(): EngineInfo {
-    if (!this.#info) throw new Error('WorkerEngine has not loaded a bundle');
-    return this.#info;
+    const info = this.#threads.info;
+    if (!info) throw new Error('WorkerEngine has not loaded a bundle');
+    return info;
   }
 
-  #log(level: 'info' | 'warn' | 'error', obj: object, msg: string): void {
-    this.#options.logger?.[level](obj, msg);
-  }
-
-  #startSlot(slot: Slot): Promise<void> {
-    slot.generation++;
-    slot.state = 'starting';
-    slot.lastError = undefined;
-    slot.loadError = undefined;
-    slot.terminateWhenHanging = false;
-    slot.pingSentAt = undefined;
-    slot.nativeRuns = new Int32Array(new SharedArrayBuffer(4));
-    const generation = slot.generation;
-    const worker = new Worker(BOOTSTRAP, {
-      workerData: { ...this.#init, nativeRuns: slot.nativeRuns.buffer as SharedArrayBuffer } satisfies WorkerInit,
-      resourceLimits: this.#options.resourceLimits,
-      name: `engine-${slot.index}`,
-    });
-    slot.worker = worker;
-    let exited!: () => void;
-    slot.exited = new Promise<void>((resolve) => (exited = resolve));
-    const started = new Promise<void>((resolve, reject) => (slot.startWaiter = { resolve, reject }));
-    worker.on('message', (msg: FromWorker) => {
-      if (slot.generation === generation) this.#onMessage(slot, msg);
-    });
-    worker.on('error', (err) => {
-      if (slot.generation === generation) slot.lastError = err;
-    });
-    worker.on('exit', (code) => {
-      if (slot.generation === generation) this.#onExit(slot, code);
-      exited();
-    });
-    return started;
-  }
-
-  #onMessage(slot: Slot, msg: FromWorker): void {
-    switch (msg.type) {
-      case 'ready':
-        this.#info ??= msg.info;
-        slot.state = 'ready';
-        slot.startedAt = performance.now();
-        slot.startWaiter?.resolve();
-        slot.startWaiter = undefined;
-        for (const w of this.#readyWaiters.splice(0)) w.resolve();
-        break;
-      case 'hanging':
-        if (slot.terminateWhenHanging) void slot.worker?.terminate();
-        break;
-      case 'pong':
-        slot.pingSentAt = undefined;
-        break;
-      case 'load_failed':
-        slot.loadError = fromWireError(msg.error);
-        break;
-      case 'fallback':
-        if (!this.#fallbacks.has(msg.reason)) {
-          this.#fallbacks.add(msg.reason);
-          this.#options.onFallback?.(msg.reason);
-        }
-        break;
-      case 'step':
-      case 'text': {
-        const p = slot.pending.get(msg.id);
-        if (!p || p.settled || p.signal?.aborted) break;
-        try {
-          if (msg.type === 'step') p.onStep?.(msg.done, msg.total);
-          else p.onText?.(msg.text);
-        } catch (err) {
-          // As in-process: a throwing callback ends the request with its error.
-          p.settled = true;
-          p.reject(err instanceof Error ? err : new Error(String(err)));
-          this.#post(slot, { op: 'cancel', id: msg.id });
-        }
-        break;
-      }
-      case 'result':
-      case 'error': {
-        const p = slot.pending.get(msg.id);
-        if (!p) break;
-        slot.pending.delete(msg.id);
-        p.cleanup();
-        if (msg.type === 'result') slot.crashes = 0;
-        if (p.settled) break;
-        p.settled = true;
-        if (msg.type === 'result') p.resolve(msg.value);
-        else p.reject(fromWireError(msg.error));
-        break;
-      }
-    }
-  }
-
-  #onExit(slot: Slot, code: number): void {
-    const wasStarting = slot.state === 'starting';
-    slot.worker = null;
-    this.#failRequests(slot, this.#closing ? new EngineClosedError() : new EngineCrashedError());
-
-    if (this.#closing) {
-      slot.state = 'closed';
-      slot.startWaiter?.reject(new EngineClosedError());
-      slot.startWaiter = undefined;
-      return;
-    }
-    slot.state = 'down';
-    const cause = slot.loadError ?? slot.lastError;
-    if (wasStarting) {
-      const err = slot.loadError ?? new Error(`engine worker ${slot.index} exited with code ${code} while loading${slot.lastError ? `: ${slot.lastError.message}` : ''}`);
-      slot.startWaiter?.reject(err);
-      slot.startWaiter = undefined;
-      // Nothing can run until a worker is up: requests waiting for one fail instead of hanging.
-      if (!this.#slots.some((s) => s.state === 'ready')) {
-        for (const w of this.#readyWaiters.splice(0)) w.reject(new EngineCrashedError('The image engine is restarting after a crash; please try again in a minute.'));
-      }
-      // The first start is WorkerEngine.start's to report; restarts go on with a back-off.
-      if (!this.#started) return;
-    } else if (performance.now() - slot.startedAt > 60_000) {
-      slot.crashes = 0; // It had been healthy for a while: this crash starts a new series.
-    }
-    this.#restartLater(slot, code, cause, wasStarting ? 'engine worker failed to start; retrying' : 'engine worker died; restarting it');
-  }
-
-  /** Fails every request in flight on the slot; the prepared subjects there are gone too. */
-  #failRequests(slot: Slot, failure: Error): void {
-    slot.handles.clear();
-    for (const [, p] of slot.pending) {
-      p.cleanup();
-      if (!p.settled) {
-        p.settled = true;
-        p.reject(failure);
-      }
-    }
-    slot.pending.clear();
-  }
-
-  #restartLater(slot: Slot, code: number | undefined, cause: Error | undefined, message: string): void {
-    slot.crashes++;
-    slot.restarts++;
-    const initial = this.#options.restartDelayMs?.initial ?? 1000;
-    const max = this.#options.restartDelayMs?.max ?? 60_000;
-    const delayMs = Math.min(max, initial * 2 ** (slot.crashes - 1));
-    this.#log(
-      'error',
-      { worker: slot.index, exitCode: code, err: cause ? { name: cause.name, message: cause.message } : undefined, crashes: slot.crashes, restartInMs: delayMs },
-      message,
-    );
-    slot.restartTimer = setTimeout(() => {
-      slot.restartTimer = undefined;
-      if (this.#closing) return;
-      this.#startSlot(slot).then(
-        () => this.#log('info', { worker: slot.index, restarts: slot.restarts }, 'engine worker restarted'),
-        () => {}, // Logged and retried by #onExit.
-      );
-    }, delayMs);
-    slot.restartTimer.unref();
-  }
-
-  /**
-   * The heartbeat: every ready worker is pinged; one with requests in flight whose ping has gone
-   * unanswered for stallMs is replaced. A healthy worker answers between two runs.
-   */
-  #startSupervisor(): void {
-    const stallMs = this.#options.stallMs ?? 120_000;
-    const everyMs = Math.max(20, Math.min(5000, stallMs / 4));
-    this.#supervisor = setInterval(() => {
-      const now = performance.now();
-      for (const slot of this.#slots) {
-        if (slot.state !== 'ready' || !slot.worker) continue;
-        if (slot.pingSentAt === undefined) {
-          slot.pingSentAt = now;
-          this.#post(slot, { op: 'ping' });
-        } else if (slot.pending.size > 0 && now - slot.pingSentAt > stallMs) {
-          this.#replaceStuck(slot, `no heartbeat for ${Math.round(now - slot.pingSentAt)} ms`);
-        }
-      }
-    }, everyMs);
-    this.#supervisor.unref();
-  }
-
-  /**
-   * Gives up on a worker that stopped answering: its requests fail with EngineStuckError, so the jobs
-   * waiting on them end and the queue moves on, and a fresh worker takes its place at once. The old
-   * thread is terminated if it is stuck in JavaScript; inside a native run terminating it would abort
-   * the process, so it is left to exit by itself when the run returns (it has been told to close).
-   */
-  #replaceStuck(slot: Slot, why: string): void {
-    const worker = slot.worker;
-    if (!worker || this.#closing || slot.state !== 'ready') return;
-    const nativeRuns = Atomics.load(slot.nativeRuns, 0);
-    const inNativeRun = nativeRuns !== 0;
-    this.#log('error', { worker: slot.index, why, inNativeRun, requests: slot.pending.size }, 'engine worker stopped responding; replacing it');
-    slot.state = 'down';
-    slot.worker = null;
-    this.#failRequests(slot, new EngineStuckError());
-    if (inNativeRun) {
-      worker.postMessage({ op: 'close' } satisfies ToWorker);
-      worker.unref();
-      this.#orphans.add(worker);
-      worker.once('exit', () => this.#orphans.delete(worker));
-    } else {
-      void worker.terminate();
-    }
-    slot.restarts++;
-    this.#startSlot(slot).then(
-      () => this.#log('info', { worker: slot.index, restarts: slot.restarts }, 'engine worker replaced'),
-      () => {}, // Logged and retried by #onExit.
-    );
-  }
-
-  /**
-   * The least busy ready worker (ties in turn), reserved for a request the caller sends next (so
-   * requests picked in the same tick spread); waits for one while none is up. A `preferred` worker
-   * (the one whose caches know the photos) is taken unless it is busier than that by two or more.
-   */
-  async #pick(preferred?: number): Promise<Slot> {
-    for (;;) {
-      if (this.#closing) throw new EngineClosedError();
-      const n = this.#slots.length;
-      let best: Slot | undefined;
-      for (let k = 0; k < n; k++) {
-        const slot = this.#slots[(this.#rr + k) % n];
-        if (slot.state === 'ready' && (!best || slot.load < best.load)) best = slot;
-      }
-      const favourite = preferred === undefined ? undefined : this.#slots[preferred];
-      if (best && favourite?.state === 'ready' && favourite.load <= best.load + 1) best = favourite;
-      if (best) {
-        this.#rr = (best.index + 1) % n;
-        best.reserved++;
-        return best;
-      }
-      await new Promise<void>((resolve, reject) => this.#readyWaiters.push({ resolve, reject }));
-    }
-  }
-
+  /** The slot of a subject prepared by this engine and not released. */
   #slotOf(subject: WorkerSubject): Slot {
     if (!(subject instanceof WorkerSubject) || subject.engine !== this) throw new TypeError('subject was not prepared by this engine');
     if (subject.released) throw new Error('subject was released');
-    if (this.#closing) throw new EngineClosedError();
-    const slot = subject.slot;
-    // Its worker died since (the subject's pixels with it): this job cannot go on.
-    if (slot.generation !== subject.generation || slot.state !== 'ready') throw new EngineCrashedError();
-    return slot;
+    return this.#placement.home(subject);
   }
 
-  #post(slot: Slot, msg: ToWorker, transfer: ArrayBuffer[] = []): void {
-    slot.worker?.postMessage(msg, transfer);
-  }
-
-  #send(
-    slot: Slot,
-    msg: Extract<ToWorker, { id: number }>,
-    transfer: ArrayBuffer[],
-    hooks: { signal?: AbortSignal; onStep?: (done: number, total: number) => void; onText?: (text: string) => void; reserved?: boolean } = {},
-  ): Promise<unknown> {
-    if (hooks.reserved) slot.reserved--;
-    const id = ++this.#nextId;
-    const { signal } = hooks;
-    return new Promise((resolve, reject) => {
-      let graceTimer: NodeJS.Timeout | undefined;
-      const worker = slot.worker;
-      const onAbort = () => {
-        if (!slot.pending.has(id)) return;
-        this.#post(slot, { op: 'cancel', id });
-        graceTimer = setTimeout(() => {
-          if (!slot.pending.has(id) || slot.worker !== worker) return;
-          this.#replaceStuck(slot, `still busy ${this.#options.cancelGraceMs ?? 60_000} ms after a cancel`);
-        }, this.#options.cancelGraceMs ?? 60_000);
-        graceTimer.unref();
-      };
-      const pending: Pending = {
-        resolve,
-        reject,
-        onStep: hooks.onStep,
-        onText: hooks.onText,
-        signal,
-        settled: false,
-        cleanup: () => {
-          signal?.removeEventListener('abort', onAbort);
-          clearTimeout(graceTimer);
-        },
-      };
-      if (!worker) {
-        reject(new EngineCrashedError());
-        return;
-      }
-      slot.pending.set(id, pending);
-      try {
-        worker.postMessage({ ...msg, id, aborted: signal?.aborted ?? false }, transfer);
-      } catch (err) {
-        // Could not be cloned (a bug in the caller): nothing was sent.
-        slot.pending.delete(id);
-        reject(err instanceof Error ? err : new Error(String(err)));
-        return;
-      }
-      if (signal && !signal.aborted) signal.addEventListener('abort', onAbort, { once: true });
-    });
+  /** Sends a call to the slot's thread; `reserved`: the slot was picked for it (see Placement.pick). */
+  #send(slot: Slot, msg: Extract<ToWorker, { id: number }>, transfer: ArrayBuffer[], hooks: CallHooks & { reserved?: boolean } = {}): Promise<unknown> {
+    const { reserved, ...call } = hooks;
+    if (reserved) this.#placement.unreserve(slot);
+    return slot.requests.send(msg, transfer, call);
   }
 
   #release(held: { slot: Slot; generation: number; handle: number }): void {
-    const { slot, generation, handle } = held;
-    if (slot.generation !== generation || !slot.handles.delete(handle)) return;
-    this.#post(slot, { op: 'release', handle });
+    if (this.#placement.unpin(held)) this.#threads.post(held.slot, { op: 'release', handle: held.handle });
   }
 }
 
 /** Request fields for the wire: callbacks cannot be cloned (and are handled on this side). */
 function dropFunctions<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => typeof v !== 'function')) as T;
-}
-
-/** Photos' identity for worker affinity (the same subject's photos arrive as the same bytes). */
-function photosKey(inputs: PhotoFile[]): string {
-  const h = createHash('sha256');
-  for (const p of inputs) h.update(p.bytes).update(String(p.bytes.byteLength));
-  return h.digest('base64url');
 }
