@@ -7,12 +7,13 @@ import {
   type ChatInputCommandInteraction,
 } from 'discord.js';
 import type { BotCommand } from '../src/bot/command.ts';
-import { deliverResult, interactionStatus } from '../src/bot/deliver.ts';
+import { interactionStatus } from '../src/bot/deliver.ts';
 import { confirmPhotoUse } from '../src/bot/photo-confirmations.ts';
 import { storeJobPhotos } from '../src/bot/photo-intake.ts';
-import { runJobWithQuota, withQuota } from '../src/bot/quota-hold.ts';
+import { withQuota } from '../src/bot/quota-hold.ts';
 import { userMessage } from '../src/bot/reply-errors.ts';
 import { applyCaps, assertChannelAllowed, assertNotBlocked, assertTraceAllowed } from '../src/bot/server-rules.ts';
+import { startJob } from '../src/bot/start-job.ts';
 import type { BotDeps } from '../src/bot/bot-deps.ts';
 import { admitUserJob, type UserJobAdmission } from '../src/bot/user-job-limit.ts';
 import { CandidatesSchema, CONTEXT_MAX_CHARS, GenerateOptionsSchema, MAX_CANDIDATES, MAX_COUNT, NAME_MAX_CHARS, parseOrThrow, PROMPT_MAX_CHARS } from '../src/request-options.ts';
@@ -91,10 +92,8 @@ async function execute(interaction: ChatInputCommandInteraction, deps: BotDeps):
     await replier.followUp({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
     return;
   }
-  // runJob puts the job in the queue before its first await; from then on the queue counts it.
-  const running = runJobWithQuota(deps, job, status, (outcome) =>
-    deliverResult(deps, outcome, { status, trace: request.trace, sizeLimit: interaction.attachmentSizeLimit, startThreadFrom: status.message }),
-  );
+  // startJob puts the job in the queue before its first await; from then on the queue counts it.
+  const running = startJob(deps, job, status, { trace: request.trace, sizeLimit: interaction.attachmentSizeLimit, startThreadFrom: status.message });
   admission.release();
   await running;
 }
@@ -115,7 +114,7 @@ async function createJob(
   const { options } = request;
   const admission = admitUserJob(deps.queue, interaction.user.id, interaction.guildId, settings.jobsPerUser);
   // Refuse a full queue before downloading or storing anything: the place taken here counts against the
-  // caps at once (others running /personalize meanwhile cannot take it) and becomes the job in runJob.
+  // caps at once (others running /personalize meanwhile cannot take it) and becomes the job in startJob.
   const id = newId();
   try {
     const reservation = deps.queue.reserve(id, interaction.user.id, interaction.guildId);

@@ -9,6 +9,7 @@ import { InputError } from '../src/errors.ts';
 import { ImageInputError } from '../src/images/errors.ts';
 import {
   GroundingCache,
+  IdLists,
   NAMESPACES,
   PHOTO_MAX_SIDE,
   SQLITE_FILE,
@@ -670,7 +671,7 @@ test('job store: TTL cleanup after 30 days and maintenance sweep of orphaned pho
 
       const result = await maintenance();
       // The old job's photo goes with the job; the ghost's photo is found by the sweep.
-      assert.deepEqual(result, { jobsDeleted: 1, groundingsDeleted: 0, photosDeleted: 1, refsDropped: 1 });
+      assert.deepEqual(result, { jobsDeleted: 1, threadLinksDeleted: 0, groundingsDeleted: 0, photosDeleted: 1, refsDropped: 1 });
       assert.equal(await jobs.get('oldjob00001'), undefined);
       assert.ok(await jobs.get(recent.id));
       assert.deepEqual((await jobs.listByUser(A)).map((j) => j.id), [recent.id]);
@@ -679,12 +680,87 @@ test('job store: TTL cleanup after 30 days and maintenance sweep of orphaned pho
       assert.deepEqual(await photos.refs(inFlight), ['subject:inflight0001']);
       assert.deepEqual(await store.keys('photorefs'), [inFlight]);
       now += 2 * 60 * 60_000;
-      assert.deepEqual(await maintenance(), { jobsDeleted: 0, groundingsDeleted: 0, photosDeleted: 1, refsDropped: 1 });
+      assert.deepEqual(await maintenance(), { jobsDeleted: 0, threadLinksDeleted: 0, groundingsDeleted: 0, photosDeleted: 1, refsDropped: 1 });
       assert.deepEqual(await store.keys('photorefs'), []);
       assert.equal(await photos.count(), 0);
     },
     { now: () => now },
   );
+});
+
+test('thread links: link, lookup (also links in the form older versions wrote), forgetUser, and expiry with their job', async () => {
+  const DAY = 24 * 60 * 60 * 1000;
+  let now = 100 * DAY;
+  await withStores(
+    async ({ store, jobs, threads, forgetUser, maintenance }) => {
+      const T1 = '700000000000000001';
+      const T2 = '700000000000000002';
+      const T3 = '700000000000000003';
+      const TOLD = '700000000000000004';
+      const a = await jobs.create({ ownerId: A, guildId: G1, channelId: CH, prompt: 'a', seed: 1, options: {} });
+      const a2 = await jobs.create({ ownerId: A, guildId: G1, channelId: T1, threadId: T1, prompt: 'a again', seed: 1, options: {}, parentId: a.id });
+      const b = await jobs.create({ ownerId: B, guildId: G1, channelId: CH, prompt: 'b', seed: 2, options: {} });
+      await threads.link(T1, a.id, A);
+      assert.deepEqual(await threads.lookup(T1), { jobId: a.id, ownerId: A });
+      // A later result in the same thread: a reply refines that one.
+      await threads.link(T1, a2.id, A);
+      assert.deepEqual(await threads.lookup(T1), { jobId: a2.id, ownerId: A });
+      await threads.link(T2, b.id, B);
+      assert.equal(await threads.lookup(T3), undefined);
+      assert.equal(await threads.lookup('not a snowflake:x'), undefined);
+      // Written by an older version straight into meta: found, and forgotten with its user.
+      await store.meta.set(`thread:${TOLD}`, { jobId: 'expiredJob01', ownerId: A });
+      assert.deepEqual(await threads.lookup(TOLD), { jobId: 'expiredJob01', ownerId: A });
+
+      // Retention: a link whose job record is gone (expired) goes; links to live jobs stay.
+      await store.meta.set(`thread:${T3}`, { jobId: 'expiredJob02', ownerId: B });
+      const result = await maintenance();
+      assert.equal(result.threadLinksDeleted, 2);
+      assert.equal(await threads.lookup(TOLD), undefined);
+      assert.equal(await threads.lookup(T3), undefined);
+      assert.deepEqual(await threads.lookup(T1), { jobId: a2.id, ownerId: A });
+      now += 40 * DAY; // every job is past its retention now: their threads' links go with them
+      await jobs.update(b.id, { status: 'done' });
+      assert.equal((await maintenance()).threadLinksDeleted, 1, "A's jobs never finished: expired by creation time");
+      assert.equal(await threads.lookup(T1), undefined);
+      assert.deepEqual(await threads.lookup(T2), { jobId: b.id, ownerId: B }, "B's job finished just now");
+
+      await threads.link(T1, a.id, A); // (the record is gone; forget-me still finds the link by its owner)
+      await store.meta.set(`thread:${TOLD}`, { jobId: 'expiredJob01', ownerId: A });
+      await forgetUser(A);
+      assert.equal(await threads.lookup(T1), undefined);
+      assert.equal(await threads.lookup(TOLD), undefined);
+      assert.deepEqual(await threads.lookup(T2), { jobId: b.id, ownerId: B });
+      assert.deepEqual((await store.keys('meta')).filter((k) => k.startsWith('thread:')), [`thread:${T2}`]);
+      assert.equal(await threads.forgetUser(B), 1);
+      assert.deepEqual((await store.keys('meta')).filter((k) => k.startsWith('thread:')), []);
+    },
+    { now: () => now },
+  );
+});
+
+test('id lists: add keeps order and skips duplicates, remove deletes an emptied list, concurrent changes are all kept', async () => {
+  await withStores(async ({ store }) => {
+    const lists = new IdLists(store, 'jobs');
+    await lists.add('u:x', 'a');
+    await lists.add('u:x', 'b');
+    await lists.add('u:x', 'a');
+    assert.deepEqual(await lists.list('u:x'), ['a', 'b']);
+    await lists.remove('u:x', ['a', 'zz']);
+    assert.deepEqual(await lists.list('u:x'), ['b']);
+    await lists.remove('u:x', ['b']);
+    assert.deepEqual(await lists.list('u:x'), []);
+    assert.equal(await store.jobs.has('u:x'), false, 'an empty list is deleted');
+    const ids = Array.from({ length: 20 }, (_, i) => `id${i}`);
+    await Promise.all(ids.map((id) => lists.add('u:y', id)));
+    assert.deepEqual((await lists.list('u:y')).sort(), [...ids].sort());
+    await Promise.all(ids.slice(0, 10).map((id) => lists.remove('u:y', [id])));
+    assert.deepEqual((await lists.list('u:y')).sort(), ids.slice(10).sort());
+    await lists.update('u:y', (list) => list.filter((id) => id !== 'id15'));
+    assert.equal((await lists.list('u:y')).length, 9);
+    await lists.drop('u:y');
+    assert.equal(await store.jobs.has('u:y'), false);
+  });
 });
 
 test('createStores over an existing Store shares it; unknown namespaces are refused', async () => {

@@ -16,14 +16,14 @@ import { getServerSettings } from '../store/server-settings.ts';
 import { answerStaleQuestion } from './confirm-gate.ts';
 import { customId, parseCustomId, type Action } from './custom-ids.ts';
 import { deleteResult } from './delete-result.ts';
-import { deliverResult, interactionStatus } from './deliver.ts';
+import { interactionStatus } from './deliver.ts';
 import { followUpImages, followUpJob, type FollowUp } from './follow-up-jobs.ts';
 import { reasoningEmbed, type StatusMessage } from './job-flow.ts';
 import { postAgain } from './post-again.ts';
-import { runJobWithQuota } from './quota-hold.ts';
 import { INTERNAL_ERROR_MESSAGE, userMessage } from './reply-errors.ts';
 import { safeText } from '../util/safe-text.ts';
 import type { BotDeps } from './bot-deps.ts';
+import { startJob } from './start-job.ts';
 
 const OWNER_ONLY: Action[] = ['regen', 'vary', 'save', 'cancel', 'refine', 'save-modal', 'refine-modal'];
 
@@ -133,7 +133,7 @@ async function followUp(interaction: ButtonInteraction | ModalSubmitInteraction,
     return;
   }
   const channel = (interaction.channel ?? (await interaction.client.channels.fetch(interaction.channelId!))) as SendableChannels | null;
-  // runJob submits synchronously and then edits the status: the public reply is made on that first
+  // startJob submits synchronously and then edits the status: the public reply is made on that first
   // edit once the queue took the job; a refusal by the queue goes to the clicker alone.
   let opened: Promise<StatusMessage> | undefined;
   const status: StatusMessage = {
@@ -149,9 +149,7 @@ async function followUp(interaction: ButtonInteraction | ModalSubmitInteraction,
       return (await opened).edit(payload);
     },
   };
-  await runJobWithQuota(deps, job, status, (outcome) =>
-    deliverResult(deps, outcome, { status, trace: false, sizeLimit: interaction.attachmentSizeLimit, channel: channel ?? undefined }),
-  );
+  await startJob(deps, job, status, { trace: false, sizeLimit: interaction.attachmentSizeLimit, channel: channel ?? undefined });
 }
 
 /** Answers only the clicker; a public placeholder (a reply deferred before a slow step) is removed. */

@@ -90,7 +90,7 @@ export async function deliverResult(deps: BotDeps, outcome: JobOutcome, target: 
   const where = (thread ?? target.channel) as SendableChannels | undefined;
   if (where) {
     // Remembered before posting, so a reply to the new image refines that image, not the one before.
-    if (thread) await rememberThread(deps, thread.id, jobId, outcome.job.ownerId).catch((err) => logger.warn({ err, ...context }, 'could not remember the thread'));
+    if (thread) await deps.stores.threads.link(thread.id, jobId, outcome.job.ownerId).catch((err) => logger.warn({ err, ...context }, 'could not remember the thread'));
     try {
       const sent: Message = await retrying<Message>(() => where.send(payload), delays);
       await recordDelivered(deps, outcome, { messageId: sent.id, threadId: thread?.id });
@@ -190,15 +190,6 @@ async function startThread(deps: BotDeps, from: Message, outcome: JobOutcome): P
     deps.logger.info({ err, job: outcome.job.id }, 'could not start a thread; answering inline');
     return null;
   }
-}
-
-/** Threads the bot made, so a reply in one can be matched to its job and owner after a restart. */
-export async function rememberThread(deps: BotDeps, threadId: string, jobId: string, ownerId: string): Promise<void> {
-  await deps.stores.store.meta.set(`thread:${threadId}`, { jobId, ownerId });
-}
-
-export async function threadJob(deps: BotDeps, threadId: string): Promise<{ jobId: string; ownerId: string } | undefined> {
-  return (await deps.stores.store.meta.get(`thread:${threadId}`)) as { jobId: string; ownerId: string } | undefined;
 }
 
 function canStartThread(message: Message): boolean {

@@ -99,7 +99,7 @@ export async function runJob(
         refresh();
       },
       onStep: (done, total) => {
-        progress = `Drawing… ${Math.floor((100 * done) / total)}%`;
+        progress = drawingProgress(job, done, total);
         refresh();
       },
     });
@@ -127,6 +127,15 @@ export async function runJob(
     clearTimeout(pending);
     unsubscribe();
   }
+}
+
+/** Scoring has no hook of its own in GenerationService: a group's last drawing step is where it starts. */
+export const SCORING_PROGRESS = 'Scoring candidates…';
+
+/** The status line for a drawing step: the percentage drawn, then, for a group of candidates, scoring. */
+export function drawingProgress(job: Pick<JobRecord, 'candidates'>, done: number, total: number): string {
+  if (done >= total && (job.candidates ?? 1) > 1) return SCORING_PROGRESS;
+  return `Drawing… ${Math.floor((100 * done) / total)}%`;
 }
 
 /** The result message: images, prompt, seed and timings, and the buttons that act on this job. */

@@ -1,13 +1,12 @@
 import type { Client } from 'discord.js';
 import type { JobRecord } from '../store/job-store.ts';
-import { deliverResult } from './deliver.ts';
-import { runJob } from './job-flow.ts';
 import { redeliver } from './redelivery.ts';
 import type { BotDeps } from './bot-deps.ts';
+import { startJob } from './start-job.ts';
 import { settleStatus } from './status-edits.ts';
 import { storedTarget } from './stored-status.ts';
 
-export const RESUMED_NOTE = 'The bot restarted; your image is back in the queue.';
+export { RESUMED_NOTE } from './start-job.ts';
 export const GAVE_UP =
   'The bot restarted twice while making this image, so it was stopped (it may be what stopped the bot). Send it again, perhaps with other words or photos.';
 const CHANNEL_GONE = 'The bot restarted, and the channel of this image is out of its reach now.';
@@ -47,5 +46,6 @@ async function resume(deps: BotDeps, client: Client, job: JobRecord): Promise<vo
   }
   const resumed = await jobs.update(job.id, { status: 'queued', resumes: (current.resumes ?? 0) + 1 });
   deps.logger.info(context, 'job resumed after a restart');
-  await runJob(deps, resumed, target.status, (outcome) => deliverResult(deps, outcome, target), { note: RESUMED_NOTE });
+  const { status, ...where } = target;
+  await startJob(deps, resumed, status, { ...where, resumed: true });
 }

@@ -1,9 +1,9 @@
 import type { Message, SendableChannels } from 'discord.js';
-import { deliverResult, messageStatus, threadJob } from './deliver.ts';
+import { messageStatus } from './deliver.ts';
 import { followUpJob } from './follow-up-jobs.ts';
-import { runJobWithQuota } from './quota-hold.ts';
 import { userMessage } from './reply-errors.ts';
 import type { BotDeps } from './bot-deps.ts';
+import { startJob } from './start-job.ts';
 
 /** Discord's default per-file limit for bots, used when no interaction has told us the channel's. */
 const DEFAULT_UPLOAD_LIMIT = 10 * 2 ** 20;
@@ -14,7 +14,7 @@ const DEFAULT_UPLOAD_LIMIT = 10 * 2 ** 20;
  */
 export async function handleThreadMessage(message: Message, deps: BotDeps): Promise<void> {
   if (message.author.bot || !message.channel.isThread()) return;
-  const known = await threadJob(deps, message.channelId);
+  const known = await deps.stores.threads.lookup(message.channelId);
   if (!known || known.ownerId !== message.author.id) return;
   const photos = [...message.attachments.values()].map((a) => ({ url: a.url, name: a.name, size: a.size }));
   const text = message.content.replace(/<@!?\d+>/g, '').trim();
@@ -34,7 +34,5 @@ export async function handleThreadMessage(message: Message, deps: BotDeps): Prom
     await status.edit({ content: userMessage(err, deps.logger, { thread: message.channelId }), components: [] });
     return;
   }
-  await runJobWithQuota(deps, job, status, (outcome) =>
-    deliverResult(deps, outcome, { status, trace: false, sizeLimit: job.uploadLimit ?? DEFAULT_UPLOAD_LIMIT, channel: message.channel as SendableChannels }),
-  );
+  await startJob(deps, job, status, { trace: false, sizeLimit: job.uploadLimit ?? DEFAULT_UPLOAD_LIMIT, channel: message.channel as SendableChannels });
 }

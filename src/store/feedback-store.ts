@@ -1,4 +1,5 @@
 import { assertId, isValidId } from './ids.ts';
+import { IdLists } from './id-lists.ts';
 import type { Store } from './open-store.ts';
 
 /**
@@ -26,10 +27,15 @@ export type FeedbackChange =
  * the users who did. Rows go with their job (JobStore's removal hook) and with their user (forgetUser).
  */
 export class FeedbackStore {
+  /** `u:<user>` and `j:<job>`. */
+  private readonly index: IdLists;
+
   constructor(
     private readonly store: Store,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.index = new IdLists(store, 'feedback');
+  }
 
   private get ns() {
     return this.store.ns('feedback');
@@ -41,8 +47,8 @@ export class FeedbackStore {
     return this.store.locks.run(`feedback:${jobId}`, async () => {
       const row: FeedbackRow = (await this.ns.get(rowKey(jobId, userId))) ?? { version: 1, jobId, userId, at: this.now(), thumbs: {}, regenerated: [], refined: [] };
       const next = apply({ ...row, thumbs: { ...row.thumbs }, at: this.now() }, change);
-      await this.addIndex(userKey(userId), jobId);
-      await this.addIndex(jobKey(jobId), userId);
+      await this.index.add(userKey(userId), jobId);
+      await this.index.add(jobKey(jobId), userId);
       await this.ns.set(rowKey(jobId, userId), next);
       return next;
     });
@@ -50,7 +56,7 @@ export class FeedbackStore {
 
   async rows(jobId: string): Promise<FeedbackRow[]> {
     if (!isValidId(jobId)) return [];
-    const users: string[] = (await this.ns.get(jobKey(jobId))) ?? [];
+    const users = await this.index.list(jobKey(jobId));
     if (!users.length) return [];
     const rows: (FeedbackRow | undefined)[] = await this.ns.get(users.map((u) => rowKey(jobId, u)));
     return rows.filter((r): r is FeedbackRow => r !== undefined);
@@ -60,12 +66,12 @@ export class FeedbackStore {
   async deleteForJob(jobId: string): Promise<number> {
     if (!isValidId(jobId)) return 0;
     return this.store.locks.run(`feedback:${jobId}`, async () => {
-      const users: string[] = (await this.ns.get(jobKey(jobId))) ?? [];
+      const users = await this.index.list(jobKey(jobId));
       for (const userId of users) {
         await this.ns.delete(rowKey(jobId, userId));
-        await this.removeIndex(userKey(userId), jobId);
+        await this.index.remove(userKey(userId), [jobId]);
       }
-      await this.ns.delete(jobKey(jobId));
+      await this.index.drop(jobKey(jobId));
       return users.length;
     });
   }
@@ -73,7 +79,7 @@ export class FeedbackStore {
   /** Every row a user made, found by the index and by a scan (so nothing a crash left unindexed stays). */
   async deleteForUser(userId: string): Promise<number> {
     assertId(userId, 'user id');
-    const jobs = new Set<string>((await this.ns.get(userKey(userId))) ?? []);
+    const jobs = new Set<string>(await this.index.list(userKey(userId)));
     for (const key of await this.store.keys('feedback')) {
       const m = /^s:([^:]+):([^:]+)$/.exec(key);
       if (m && m[2] === userId) jobs.add(m[1]);
@@ -81,28 +87,11 @@ export class FeedbackStore {
     for (const jobId of jobs) {
       await this.store.locks.run(`feedback:${jobId}`, async () => {
         await this.ns.delete(rowKey(jobId, userId));
-        await this.removeIndex(jobKey(jobId), userId);
+        await this.index.remove(jobKey(jobId), [userId]);
       });
     }
-    await this.ns.delete(userKey(userId));
+    await this.index.drop(userKey(userId));
     return jobs.size;
-  }
-
-  private async addIndex(key: string, value: string): Promise<void> {
-    await this.store.locks.run(`feedback-index:${key}`, async () => {
-      const list: string[] = (await this.ns.get(key)) ?? [];
-      if (!list.includes(value)) await this.ns.set(key, [...list, value]);
-    });
-  }
-
-  private async removeIndex(key: string, value: string): Promise<void> {
-    await this.store.locks.run(`feedback-index:${key}`, async () => {
-      const list: string[] = (await this.ns.get(key)) ?? [];
-      const left = list.filter((v) => v !== value);
-      if (left.length === list.length) return;
-      if (left.length) await this.ns.set(key, left);
-      else await this.ns.delete(key);
-    });
   }
 }
 

@@ -5,6 +5,7 @@ import { JobStore } from './job-store.ts';
 import { openStore, type OpenStoreOptions, type Store } from './open-store.ts';
 import { PhotoStore } from './photo-store.ts';
 import { SubjectStore } from './subject-store.ts';
+import { ThreadLinks } from './thread-links.ts';
 
 export { openStore, NAMESPACES, STORE_SCHEMA_VERSION, SQLITE_FILE, type Namespace, type OpenStoreOptions, type Store } from './open-store.ts';
 export {
@@ -41,11 +42,14 @@ export {
   type JobPatch,
   type JobRecord,
   type JobStatus,
+  type KeptResult,
   type NewJob,
 } from './job-store.ts';
 export { newId, isValidId } from './ids.ts';
 export { CandidateStore, type CandidateGroupRecord, type StoredCandidate } from './candidate-store.ts';
 export { FeedbackStore, type FeedbackRow, type FeedbackChange } from './feedback-store.ts';
+export { ThreadLinks, type ThreadLink } from './thread-links.ts';
+export { IdLists } from './id-lists.ts';
 
 export interface StoresOptions extends OpenStoreOptions {
   maxSubjectsPerUser?: number;
@@ -66,6 +70,8 @@ export interface ForgetUserResult {
 
 export interface MaintenanceResult {
   jobsDeleted: number;
+  /** Links of the bot's threads whose job record is gone. */
+  threadLinksDeleted: number;
   groundingsDeleted: number;
   photosDeleted: number;
   refsDropped: number;
@@ -82,12 +88,14 @@ export interface Stores {
   readonly candidates: CandidateStore;
   /** Users' signals on candidates (picks, reactions, regenerations, refinements). */
   readonly feedback: FeedbackStore;
+  /** The threads the bot made for results, linked to their job and owner (replies in them refine). */
+  readonly threads: ThreadLinks;
   /**
-   * Deletes every subject, job record and cached grounding of a user, and each of their photos that no
-   * other user's subject or job also uses ("forget me" / data deletion requests).
+   * Deletes every subject, job record, thread link and cached grounding of a user, and each of their photos
+   * that no other user's subject or job also uses ("forget me" / data deletion requests).
    */
   forgetUser(userId: string): Promise<ForgetUserResult>;
-  /** Expired job records and groundings, then orphaned photos. Run at startup and daily. */
+  /** Expired job records (and the links of their threads) and groundings, then orphaned photos. Run at startup and daily. */
   maintenance(): Promise<MaintenanceResult>;
   close(): Promise<void>;
 }
@@ -102,6 +110,7 @@ export function createStores(store: Store, options: Omit<StoresOptions, keyof Op
   const groundings = new GroundingCache(store, { now, ...options.grounding });
   const feedback = new FeedbackStore(store, now);
   const candidates = new CandidateStore(store);
+  const threads = new ThreadLinks(store);
   const jobs = new JobStore(store, photos, { now, retentionMs: options.jobRetentionMs, onRemove: async (record) => void (await feedback.deleteForJob(record.id)) });
   const subjects = new SubjectStore(store, photos, { now, maxPerUser: options.maxSubjectsPerUser, groundings, jobs });
 
@@ -110,9 +119,10 @@ export function createStores(store: Store, options: Omit<StoresOptions, keyof Op
 
   const maintenance = async (): Promise<MaintenanceResult> => {
     const jobsDeleted = await jobs.cleanup();
+    const threadLinksDeleted = await threads.cleanup(async (jobId) => (await jobs.get(jobId)) !== undefined);
     const groundingsDeleted = await groundings.cleanup();
     const { photosDeleted, refsDropped } = await photos.sweep(isLive);
-    return { jobsDeleted, groundingsDeleted, photosDeleted, refsDropped };
+    return { jobsDeleted, threadLinksDeleted, groundingsDeleted, photosDeleted, refsDropped };
   };
 
   let timer: NodeJS.Timeout | undefined;
@@ -136,15 +146,10 @@ export function createStores(store: Store, options: Omit<StoresOptions, keyof Op
     jobs,
     candidates,
     feedback,
+    threads,
     forgetUser: async (userId) => {
-      // The bot's thread -> job map (meta "thread:<id>") names the user too, also for jobs already expired.
-      const threadKeys = (await store.keys('meta')).filter((k) => k.startsWith('thread:'));
-      for (let i = 0; i < threadKeys.length; i += 200) {
-        const batch = threadKeys.slice(i, i + 200);
-        const maps = (await store.meta.get(batch)) as ({ ownerId?: string } | undefined)[];
-        const theirs = batch.filter((_, n) => maps[n]?.ownerId === userId);
-        if (theirs.length) await store.meta.delete(theirs);
-      }
+      // A thread link names the user too, also where the job has already expired.
+      await threads.forgetUser(userId);
       const s = await subjects.forgetUser(userId);
       const j = await jobs.deleteForUser(userId);
       const g = await groundings.deleteForUser(userId);

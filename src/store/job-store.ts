@@ -3,6 +3,7 @@ import { assertId, DAY_MS, isPhotoHash, isValidId, newId } from './ids.ts';
 import type { PhotoRef, PhotoStore } from './photo-store.ts';
 import type { Store } from './open-store.ts';
 import { candidatesKey } from './candidate-store.ts';
+import { IdLists } from './id-lists.ts';
 
 /**
  * Persistent job / result records, so that the buttons under a result (Regenerate, Variations, Show
@@ -124,9 +125,12 @@ export class JobStore {
   readonly #retentionMs: number;
   readonly #now: () => number;
   readonly #onRemove?: (record: JobRecord) => Promise<void>;
+  /** `u:<userId>`: each user's job ids. */
+  readonly #index: IdLists;
 
   constructor(store: Store, photos: PhotoStore, options: JobStoreOptions = {}) {
     this.#store = store;
+    this.#index = new IdLists(store, 'jobs');
     this.#photos = photos;
     this.#retentionMs = options.retentionMs ?? DEFAULT_JOB_RETENTION_MS;
     this.#now = options.now ?? Date.now;
@@ -170,12 +174,12 @@ export class JobStore {
           await this.#photos.addRef(hash, ref);
           referenced.push(hash);
         }
-        await this.#indexAdd(record.ownerId, id);
+        await this.#index.add(indexKey(record.ownerId), id);
         indexed = true;
         await this.#store.jobs.set(recordKey(id), record);
       } catch (error) {
         await this.#store.jobs.delete(recordKey(id)).catch(() => {});
-        if (indexed) await this.#indexRemove(record.ownerId, [id]).catch(() => {});
+        if (indexed) await this.#index.remove(indexKey(record.ownerId), [id]).catch(() => {});
         await this.#photos.release(referenced, ref).catch(() => {});
         throw error;
       }
@@ -291,7 +295,7 @@ export class JobStore {
         photos += await this.#remove(record);
         jobs++;
       }
-      await this.#store.jobs.delete(indexKey(userId));
+      await this.#index.drop(indexKey(userId));
       return { jobs, photos };
     });
   }
@@ -343,7 +347,7 @@ export class JobStore {
             deleted++;
           }
         }
-        if (gone.length) await this.#indexRemove(userId, gone);
+        if (gone.length) await this.#index.remove(indexKey(userId), gone);
       });
     }
     return deleted;
@@ -361,7 +365,7 @@ export class JobStore {
     await this.#store.jobs.delete(keptKey(record.id));
     await this.#store.jobs.delete(candidatesKey(record.id));
     await this.#onRemove?.(record);
-    if (!keepIndex) await this.#indexRemove(record.ownerId, [record.id]);
+    if (!keepIndex) await this.#index.remove(indexKey(record.ownerId), [record.id]);
     return record.photoHashes?.length ? this.#photos.release(record.photoHashes, jobRef(record.id)) : 0;
   }
 
@@ -374,21 +378,8 @@ export class JobStore {
     }
   }
 
-  async #ids(userId: string): Promise<string[]> {
-    return (await this.#store.jobs.get(indexKey(userId))) ?? [];
-  }
-
-  async #indexAdd(userId: string, id: string): Promise<void> {
-    const ids = await this.#ids(userId);
-    if (!ids.includes(id)) await this.#store.jobs.set(indexKey(userId), [...ids, id]);
-  }
-
-  async #indexRemove(userId: string, remove: string[]): Promise<void> {
-    const ids = await this.#ids(userId);
-    const left = ids.filter((id) => !remove.includes(id));
-    if (left.length === ids.length) return;
-    if (left.length) await this.#store.jobs.set(indexKey(userId), left);
-    else await this.#store.jobs.delete(indexKey(userId));
+  #ids(userId: string): Promise<string[]> {
+    return this.#index.list(indexKey(userId));
   }
 
   #lockUser<T>(userId: string, fn: () => Promise<T>): Promise<T> {

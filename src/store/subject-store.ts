@@ -7,6 +7,7 @@ import { ListCache } from './subject-list-cache.ts';
 import { checkOwnNameFree, cleanContext, cleanName, fold, lookalike, nameTaken, sortByName, truncateName } from './subject-names.ts';
 import { rankSuggestions, type Suggestion } from './subject-suggestions.ts';
 import { assertId, isValidId, newId } from './ids.ts';
+import { IdLists } from './id-lists.ts';
 import { normalizePhoto, type NormalizedPhoto, type PhotoRef, type PhotoStore } from './photo-store.ts';
 import type { Store } from './open-store.ts';
 
@@ -102,9 +103,12 @@ export class SubjectStore {
   readonly #jobs?: JobCopyInvalidator;
   readonly #own: ListCache<Subject>;
   readonly #shared: ListCache<Subject>;
+  /** `u:<ownerId>` and `g:<guildId>`. */
+  readonly #index: IdLists;
 
   constructor(store: Store, photos: PhotoStore, options: SubjectStoreOptions = {}) {
     this.#store = store;
+    this.#index = new IdLists(store, 'subjects');
     this.#photos = photos;
     this.#maxPerUser = options.maxPerUser ?? DEFAULT_MAX_SUBJECTS_PER_USER;
     this.#now = options.now ?? Date.now;
@@ -168,7 +172,7 @@ export class SubjectStore {
           await this.#photos.putNormalized(photo, ref);
           stored.push(photo.hash);
         }
-        await this.#indexAdd(`u:${ownerId}`, subject.id);
+        await this.#index.add(`u:${ownerId}`, subject.id);
         indexed = true;
         await this.#store.subjects.set(recordKey(subject.id), subject);
       } catch (error) {
@@ -269,7 +273,7 @@ export class SubjectStore {
         result.groundings += removed.groundings;
       }
       await this.#jobs?.forgetSubjects(userId, own.map((s) => s.id)); // one pass over the jobs for all of them
-      await this.#store.subjects.delete(`u:${userId}`); // dangling ids left by crashes
+      await this.#index.drop(`u:${userId}`); // dangling ids left by crashes
       this.#own.invalidate(userId);
       return result;
     });
@@ -487,32 +491,26 @@ export class SubjectStore {
   }
 
   async #loadIndexed(indexKey: string): Promise<Subject[]> {
-    const ids: string[] = (await this.#store.subjects.get(indexKey)) ?? [];
+    const ids = await this.#index.list(indexKey);
     if (ids.length === 0) return [];
     const records: (Subject | undefined)[] = await this.#store.subjects.get(ids.map(recordKey));
     return records.filter((s): s is Subject => s !== undefined && s !== null);
   }
 
-  async #indexAdd(indexKey: string, id: string): Promise<void> {
-    const ids: string[] = (await this.#store.subjects.get(indexKey)) ?? [];
-    if (!ids.includes(id)) await this.#store.subjects.set(indexKey, [...ids, id]);
-  }
-
-  async #indexRemove(indexKey: string, id: string): Promise<void> {
-    const ids: string[] = (await this.#store.subjects.get(indexKey)) ?? [];
-    // Also prunes ids whose record is gone (left by a crash).
-    const records: (Subject | undefined)[] = ids.length ? await this.#store.subjects.get(ids.map(recordKey)) : [];
-    const left = ids.filter((x, i) => x !== id && records[i]);
-    if (left.length === 0) await this.#store.subjects.delete(indexKey);
-    else if (left.length !== ids.length) await this.#store.subjects.set(indexKey, left);
+  /** Also prunes ids whose record is gone (left by a crash). */
+  #indexRemove(indexKey: string, id: string): Promise<void> {
+    return this.#index.update(indexKey, async (ids) => {
+      const records: (Subject | undefined)[] = ids.length ? await this.#store.subjects.get(ids.map(recordKey)) : [];
+      return ids.filter((x, i) => x !== id && records[i]);
+    });
   }
 
   #guildIndexAdd(guildId: string, id: string): Promise<void> {
-    return this.#store.locks.run(`subjects:g:${guildId}`, () => this.#indexAdd(`g:${guildId}`, id));
+    return this.#index.add(`g:${guildId}`, id);
   }
 
   #guildIndexRemove(guildId: string, id: string): Promise<void> {
-    return this.#store.locks.run(`subjects:g:${guildId}`, () => this.#indexRemove(`g:${guildId}`, id));
+    return this.#indexRemove(`g:${guildId}`, id);
   }
 
   #lockUser<T>(userId: string, fn: () => Promise<T>): Promise<T> {

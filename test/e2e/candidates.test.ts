@@ -17,6 +17,7 @@ import { FeedbackGroupSchema } from '../../src/feedback/export-schema.ts';
 import { writeClipFixture, writeDinoFixture } from '../../src/generator/scorers/make-scorer-fixtures.ts';
 import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
 import { KEPT_MESSAGE } from '../../src/bot/deliver.ts';
+import { SCORING_PROGRESS } from '../../src/bot/job-flow.ts';
 import { ALICE, BOB, CAROL, CHANNEL_A, GUILD_A, buttonId, customIds, personalize, photo, startHarness, waitForMessageState, waitForThreadResult, type Harness } from './harness.ts';
 
 const EPHEMERAL = 1 << 6;
@@ -268,6 +269,43 @@ test('where a server turned feedback off nothing is recorded and nothing is expo
   } finally {
     await settings('privacy', { feedback: true });
   }
+});
+
+test('while a group is scored after drawing, its status says “Scoring candidates…”, never “Drawing… 100%”', async () => {
+  const engine = h.deps.engine;
+  const score = engine.scoreGroup;
+  assert.ok(score, 'the engine runs the scorers');
+  // Scoring waits until the test has seen the status say so.
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  engine.scoreGroup = async function held(this: typeof engine, ...args: Parameters<typeof score>) {
+    await released;
+    return score.apply(this, args);
+  };
+  try {
+    const image1 = h.emu.uploadAttachment(await photo('#305070'), 'cat.png', 'image/png', CHANNEL_A);
+    const since = h.emu.eventCursor();
+    const { status } = await personalize(h, { options: { prompt: 'my cat in a boat', image1, seed: 5, candidates: 3 } });
+    const shown: string[] = [];
+    const onStatus = (e: { kind: string; message?: unknown }, last: (content: string) => boolean): boolean => {
+      const m = e.message as APIMessage | undefined;
+      if (e.kind !== 'message_update' || m?.id !== status.id) return false;
+      shown.push(m.content);
+      return last(m.content);
+    };
+    await h.emu.waitFor((e) => onStatus(e, (c) => c === SCORING_PROGRESS), 120_000, since);
+    release();
+    shown.length = 0;
+    await h.emu.waitFor((e) => onStatus(e, (c) => c.startsWith('Done')), 120_000, since);
+    assert.ok(shown.includes(SCORING_PROGRESS), shown.join(' | '));
+    assert.ok(!shown.some((c) => c.includes('Drawing… 100%')), shown.join(' | '));
+    const { result } = await waitForThreadResult(h, since, 120_000);
+    assert.match(result.content, /\(3 candidates\) · scored by dino/);
+  } finally {
+    release();
+    engine.scoreGroup = score;
+  }
+  h.emu.assertNoViolations();
 });
 
 test('after a restart the menu still swaps the image: the group is read back from the store', async () => {

@@ -1,0 +1,34 @@
+import type { JobOutcome } from '../jobs/generation-service.ts';
+import type { JobRecord } from '../store/index.ts';
+import { deliverResult, type DeliverTarget } from './deliver.ts';
+import { runJob, type StatusMessage } from './job-flow.ts';
+import { runJobWithQuota } from './quota-hold.ts';
+import type { BotDeps } from './bot-deps.ts';
+
+/** The first line of a resumed job's status. */
+export const RESUMED_NOTE = 'The bot restarted; your image is back in the queue.';
+
+/** Where and how the result is posted (see DeliverTarget; the status is startJob's own argument). */
+export interface StartJobOptions extends Omit<DeliverTarget, 'status'> {
+  /**
+   * A job a restarted bot put back in the queue (restart-recovery.ts): its status starts with
+   * RESUMED_NOTE, and its images are not held against the quota here (the process that admitted it took
+   * them, and they stay used).
+   */
+  resumed?: boolean;
+}
+
+/**
+ * The one way a stored job is run and delivered, whoever made it (/personalize, the buttons under a
+ * result, a reply in its thread, a restarted bot): queued with `status` kept current (runJob), its images
+ * held against the quota over its life (quota-hold.ts), and the result posted by deliverResult to the
+ * target in `options`, or the status says why not. The job is in the queue when this returns its promise
+ * (nothing is awaited before), so a caller may release what held its place right after the call. Never
+ * throws.
+ */
+export function startJob(deps: BotDeps, job: JobRecord, status: StatusMessage, options: StartJobOptions): Promise<void> {
+  const { resumed, ...target } = options;
+  const deliver = (outcome: JobOutcome): Promise<void> => deliverResult(deps, outcome, { ...target, status });
+  if (resumed) return runJob(deps, job, status, deliver, { note: RESUMED_NOTE });
+  return runJobWithQuota(deps, job, status, deliver);
+}
