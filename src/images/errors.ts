@@ -1,6 +1,6 @@
-import { InputError } from '../errors.ts';
+import { InputError, type ImageErrorCode } from '../errors.ts';
 
-export type ImageErrorCode = 'empty' | 'too_large' | 'unsupported_format' | 'pixel_limit' | 'corrupt' | 'too_many';
+export type { ImageErrorCode };
 
 /** A problem with an image a user supplied. `message` is one short line that is safe to show them. */
 export class ImageInputError extends InputError {

@@ -36,6 +36,8 @@ export type QueueLimit = 'user' | 'guild' | 'queue';
 
 /** The queue refused a job; `message` says which limit, politely. */
 export class QueueFullError extends InputError {
+  declare readonly code: 'queue_full';
+
   constructor(
     readonly limit: QueueLimit,
     message: string,
@@ -46,6 +48,8 @@ export class QueueFullError extends InputError {
 
 /** submit() after drain() began. */
 export class QueueClosedError extends UserFacingError {
+  declare readonly code: 'shutting_down';
+
   constructor(message = 'The bot is restarting and not taking new images; try again in a minute.') {
     super('shutting_down', message);
   }
@@ -53,6 +57,8 @@ export class QueueClosedError extends UserFacingError {
 
 /** A running job went past `maxRunMs` and was stopped. */
 export class JobTimeoutError extends UserFacingError {
+  declare readonly code: 'timeout';
+
   constructor(ms: number) {
     super('timeout', `That took longer than ${formatDuration(ms)} and was stopped.`);
   }

@@ -47,6 +47,8 @@ void personalizerIsAnImageEngine;
  * killed) or could not be restarted. The worker is restarted; trying again is the fix.
  */
 export class EngineCrashedError extends UserFacingError {
+  declare readonly code: 'engine_crashed';
+
   constructor(message = 'The image engine crashed while making this image; please try again.') {
     super('engine_crashed', message);
   }
@@ -57,6 +59,8 @@ export class EngineCrashedError extends UserFacingError {
  * the worker was replaced, and what it was doing is lost. Trying again is the fix.
  */
 export class EngineStuckError extends UserFacingError {
+  declare readonly code: 'engine_stuck';
+
   constructor(message = 'The image engine stopped responding while making this image and was restarted; please try again.') {
     super('engine_stuck', message);
   }
@@ -64,6 +68,8 @@ export class EngineStuckError extends UserFacingError {
 
 /** The engine was closed (shutdown) before or while the request ran. */
 export class EngineClosedError extends UserFacingError {
+  declare readonly code: 'engine_closed';
+
   constructor(message = 'The image engine is shutting down; please try again in a minute.') {
     super('engine_closed', message);
   }
