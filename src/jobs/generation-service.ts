@@ -1,17 +1,10 @@
 import { basename } from 'node:path';
-import { InputError } from '../errors.ts';
 import type { ImageEngine } from '../runtime/image-engine.ts';
-import type { CandidateGroup } from '../pipeline/candidate-group.ts';
 import type { Generation } from '../pipeline/personalizer.ts';
 import type { ScorerKind } from '../scoring/group-scorer.ts';
-import { keepGroup } from './group-record.ts';
-import { rankJobGroup } from './group-ranking.ts';
+import { runStoredJob } from './stored-job-run.ts';
 import type { JobHandle, JobQueue, JobState } from './job-queue.ts';
 import type { JobRecord, Stores } from '../store/index.ts';
-import { isStoreOutage } from '../store/store-outage.ts';
-
-/** Pauses between attempts at the `done` write (a store blip must not cost a drawn image). */
-const DONE_WRITE_DELAYS_MS = [50, 250, 1_000];
 
 /** How many ended jobs stateOf() remembers. */
 const ENDED_REMEMBERED = 10_000;
@@ -103,97 +96,9 @@ export class GenerationService {
   }
 
   private async run(job: JobRecord, signal: AbortSignal, hooks: RunHooks): Promise<JobOutcome> {
-    const started = performance.now();
-    hooks.onStart?.();
-    await this.stores.jobs.update(job.id, { status: 'running' });
-    const { photos, hashes, name, context } = await this.subjectOf(job);
-    const subject = photos.length ? await this.engine.prepareImages(photos) : null;
-    try {
-      let grounding = { text: '', cached: false, ms: 0 };
-      if (subject) {
-        const key = { userId: job.ownerId, modelId: this.modelId, photoHashes: hashes, name, context };
-        const hit = await this.stores.groundings.get(key);
-        if (hit) {
-          grounding = { text: hit.text, cached: true, ms: 0 };
-        } else {
-          const g = await this.engine.ground(subject, { name, context }, { signal });
-          await this.stores.groundings.put(key, { text: g.text, tokenIds: g.tokenIds, ms: g.ms });
-          grounding = { text: g.text, cached: false, ms: g.ms };
-        }
-      }
-
-      let generation = await this.engine.generate({
-        ...job.options,
-        ...(job.candidates ? { candidates: job.candidates } : {}),
-        prompt: job.prompt,
-        seed: job.seed,
-        subject,
-        subjectContext: { name, context },
-        grounding: grounding.text,
-        signal,
-        onStep: hooks.onStep,
-      });
-      let group: CandidateGroup | undefined;
-      if (job.candidates) {
-        group = await rankJobGroup(this.engine, this.options.scorer ?? 'none', generation, { subject, photos: photos.map((p) => p.bytes), prompt: job.prompt, signal });
-        generation = { ...generation, images: [group.candidates[0]] };
-        await keepGroup(this.stores, this.modelId, job, group, hashes, grounding.text);
-      }
-      // Cancelled while the last step ran: the record must say cancelled, not done.
-      signal.throwIfAborted();
-      const totalMs = performance.now() - started;
-      this.durations.push(totalMs);
-      if (this.durations.length > 20) this.durations.shift();
-      const done = await this.markDone(job, grounding.text);
-      return { job: done, generation, grounding, totalMs, ...(group ? { group } : {}) };
-    } finally {
-      // An engine that keeps prepared photos elsewhere (a worker) frees them now.
-      if (subject) this.engine.releaseImages?.(subject);
-    }
-  }
-
-  /**
-   * The `done` write, retried; if the store still fails, the image is delivered anyway (the bot's
-   * delivery writes the record again with the result's place).
-   */
-  private async markDone(job: JobRecord, grounding: string): Promise<JobRecord> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.stores.jobs.update(job.id, { status: 'done', grounding });
-      } catch {
-        const delay = DONE_WRITE_DELAYS_MS[attempt];
-        if (delay === undefined) return { ...job, status: 'done', grounding };
-        await new Promise((resolve) => setTimeout(resolve, delay));
-      }
-    }
-  }
-
-  private async subjectOf(job: JobRecord): Promise<{ photos: { bytes: Uint8Array; name: string }[]; hashes: string[]; name?: string; context?: string }> {
-    if (job.subjectId) {
-      const subject = await this.stores.subjects.get(job.ownerId, job.guildId, job.subjectId).catch((err: unknown) => {
-        if (isStoreOutage(err)) throw err;
-        throw new InputError('subject_gone', 'That subject is no longer available (deleted or unshared).');
-      });
-      const bytes = await this.stores.subjects.getPhotos(subject);
-      const extra = await this.photosOf(job.photoHashes ?? []);
-      return {
-        photos: [...bytes.map((b, i) => ({ bytes: b, name: `${subject.name} photo ${i + 1}` })), ...extra],
-        hashes: [...subject.photoHashes, ...(job.photoHashes ?? [])],
-        name: job.name ?? subject.name,
-        context: job.context ?? subject.context,
-      };
-    }
-    const hashes = job.photoHashes ?? [];
-    return { photos: await this.photosOf(hashes), hashes, name: job.name, context: job.context };
-  }
-
-  private async photosOf(hashes: string[]): Promise<{ bytes: Uint8Array; name: string }[]> {
-    const out: { bytes: Uint8Array; name: string }[] = [];
-    for (const [i, hash] of hashes.entries()) {
-      const bytes = await this.stores.photos.getPhoto(hash);
-      if (!bytes) throw new InputError('photo_gone', 'A photo of this request is no longer stored; send it again.');
-      out.push({ bytes, name: `photo ${i + 1}` });
-    }
-    return out;
+    const outcome = await runStoredJob({ engine: this.engine, stores: this.stores, modelId: this.modelId, scorer: this.options.scorer ?? 'none' }, job, signal, hooks);
+    this.durations.push(outcome.totalMs);
+    if (this.durations.length > 20) this.durations.shift();
+    return outcome;
   }
 }

@@ -1,0 +1,119 @@
+import { InputError } from '../errors.ts';
+import type { CandidateGroup } from '../pipeline/candidate-group.ts';
+import type { ImageEngine } from '../runtime/image-engine.ts';
+import type { ScorerKind } from '../scoring/group-scorer.ts';
+import type { JobRecord, Stores } from '../store/index.ts';
+import { isStoreOutage } from '../store/store-outage.ts';
+import type { JobOutcome, RunHooks } from './generation-service.ts';
+import { keepGroup } from './group-record.ts';
+import { rankJobGroup } from './group-ranking.ts';
+
+/** Pauses between attempts at the `done` write (a store blip must not cost a drawn image). */
+const DONE_WRITE_DELAYS_MS = [50, 250, 1_000];
+
+/** What running a stored job needs: the model, the stores, the model's id (grounding cache keys) and the group scorer. */
+export interface StoredJobContext {
+  engine: ImageEngine;
+  stores: Stores;
+  modelId: string;
+  scorer: ScorerKind;
+}
+
+/**
+ * Runs one stored job: photos from the store, stage 1 from the grounding cache when the same user,
+ * model, photos and context were grounded before, stage 2 always, a group ranked and kept; the record
+ * says running, then done. The in-process GenerationService and the model workers both run jobs so.
+ */
+export async function runStoredJob(ctx: StoredJobContext, job: JobRecord, signal: AbortSignal, hooks: RunHooks = {}): Promise<JobOutcome> {
+  const { engine, stores, modelId } = ctx;
+  const started = performance.now();
+  hooks.onStart?.();
+  await stores.jobs.update(job.id, { status: 'running' });
+  const { photos, hashes, name, context } = await subjectOf(stores, job);
+  const subject = photos.length ? await engine.prepareImages(photos) : null;
+  try {
+    let grounding = { text: '', cached: false, ms: 0 };
+    if (subject) {
+      const key = { userId: job.ownerId, modelId, photoHashes: hashes, name, context };
+      const hit = await stores.groundings.get(key);
+      if (hit) {
+        grounding = { text: hit.text, cached: true, ms: 0 };
+      } else {
+        const g = await engine.ground(subject, { name, context }, { signal });
+        await stores.groundings.put(key, { text: g.text, tokenIds: g.tokenIds, ms: g.ms });
+        grounding = { text: g.text, cached: false, ms: g.ms };
+      }
+    }
+
+    let generation = await engine.generate({
+      ...job.options,
+      ...(job.candidates ? { candidates: job.candidates } : {}),
+      prompt: job.prompt,
+      seed: job.seed,
+      subject,
+      subjectContext: { name, context },
+      grounding: grounding.text,
+      signal,
+      onStep: hooks.onStep,
+    });
+    let group: CandidateGroup | undefined;
+    if (job.candidates) {
+      group = await rankJobGroup(engine, ctx.scorer, generation, { subject, photos: photos.map((p) => p.bytes), prompt: job.prompt, signal });
+      generation = { ...generation, images: [group.candidates[0]] };
+      await keepGroup(stores, modelId, job, group, hashes, grounding.text);
+    }
+    // Cancelled while the last step ran: the record must say cancelled, not done.
+    signal.throwIfAborted();
+    const totalMs = performance.now() - started;
+    const done = await markDone(stores, job, grounding.text);
+    return { job: done, generation, grounding, totalMs, ...(group ? { group } : {}) };
+  } finally {
+    // An engine that keeps prepared photos elsewhere (a worker) frees them now.
+    if (subject) engine.releaseImages?.(subject);
+  }
+}
+
+/**
+ * The `done` write, retried; if the store still fails, the image is delivered anyway (the bot's
+ * delivery writes the record again with the result's place).
+ */
+async function markDone(stores: Stores, job: JobRecord, grounding: string): Promise<JobRecord> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await stores.jobs.update(job.id, { status: 'done', grounding });
+    } catch {
+      const delay = DONE_WRITE_DELAYS_MS[attempt];
+      if (delay === undefined) return { ...job, status: 'done', grounding };
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+async function subjectOf(stores: Stores, job: JobRecord): Promise<{ photos: { bytes: Uint8Array; name: string }[]; hashes: string[]; name?: string; context?: string }> {
+  if (job.subjectId) {
+    const subject = await stores.subjects.get(job.ownerId, job.guildId, job.subjectId).catch((err: unknown) => {
+      if (isStoreOutage(err)) throw err;
+      throw new InputError('subject_gone', 'That subject is no longer available (deleted or unshared).');
+    });
+    const bytes = await stores.subjects.getPhotos(subject);
+    const extra = await photosOf(stores, job.photoHashes ?? []);
+    return {
+      photos: [...bytes.map((b, i) => ({ bytes: b, name: `${subject.name} photo ${i + 1}` })), ...extra],
+      hashes: [...subject.photoHashes, ...(job.photoHashes ?? [])],
+      name: job.name ?? subject.name,
+      context: job.context ?? subject.context,
+    };
+  }
+  const hashes = job.photoHashes ?? [];
+  return { photos: await photosOf(stores, hashes), hashes, name: job.name, context: job.context };
+}
+
+async function photosOf(stores: Stores, hashes: string[]): Promise<{ bytes: Uint8Array; name: string }[]> {
+  const out: { bytes: Uint8Array; name: string }[] = [];
+  for (const [i, hash] of hashes.entries()) {
+    const bytes = await stores.photos.getPhoto(hash);
+    if (!bytes) throw new InputError('photo_gone', 'A photo of this request is no longer stored; send it again.');
+    out.push({ bytes, name: `photo ${i + 1}` });
+  }
+  return out;
+}
