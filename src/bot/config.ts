@@ -1,27 +1,19 @@
 import { z } from 'zod';
 import type { QuotaLimits } from '../jobs/quota.ts';
+import { envInt, ModelEnvFields, scorerOf } from '../model-env.ts';
 
 const snowflake = z.string().regex(/^\d{17,20}$/, 'must be a Discord id (17-20 digits)');
-const int = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
+const int = envInt;
 
 /** Environment variables the bot reads; every one is checked at start. */
 const EnvSchema = z.object({
+  ...ModelEnvFields,
   DISCORD_TOKEN: z.string().min(1, 'is required (the bot token from the Developer Portal)'),
   DISCORD_CLIENT_ID: snowflake,
   GUILD_ID: z.union([snowflake, z.literal('')]).optional(),
-  MODEL_DIR: z.string().min(1).default('models/janus-pro-1b'),
-  DATA_DIR: z.string().min(1).default('data'),
-  REDIS_URL: z.union([z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'), z.literal('')]).optional(),
-  DEVICE: z.enum(['cpu', 'cuda']).default('cpu'),
-  MODEL_SLOTS: int(1, 8, 1),
-  BATCH_JOBS: int(1, 16, 4),
-  SUBJECT_CACHE_MB: int(0, 65536, 4096),
-  VISION_CACHE_MB: int(0, 65536, 256),
   MAX_WAITING_PER_USER: int(0, 20, 2),
   MAX_JOBS_PER_GUILD: int(1, 200, 10),
   MAX_QUEUE_LENGTH: int(1, 1000, 50),
-  MAX_RUN_SECONDS: int(10, 86_400, 900),
-  ENGINE_STALL_SECONDS: int(5, 3600, 120),
   MAX_SUBJECT_PHOTOS: int(1, 4, 4),
   MAX_PHOTO_MB: int(1, 25, 10),
   QUOTA_USER_PER_HOUR: int(0, 100_000, 0),
@@ -30,11 +22,10 @@ const EnvSchema = z.object({
   QUOTA_GUILD_PER_DAY: int(0, 100_000, 0),
   MESSAGE_CONTENT: z.enum(['true', 'false']).default('true'),
   CONSENT_REQUIRED: z.enum(['true', 'false']).default('true'),
+  JOB_QUEUE: z.enum(['local', 'redis'], 'must be local or redis').default('local'),
+  SHARDS: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(4096), z.literal('')], 'must be auto or a number of shards').optional(),
   /** Only for tests and self-hosted proxies: where the REST API lives. */
   DISCORD_API_BASE: z.union([z.string().url(), z.literal('')]).optional(),
-  SCORER: z.enum(['dino', 'clip', 'self', 'none', ''], 'must be dino, clip, self or none').optional(),
-  SCORER_DIR: z.string().optional(),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
 export interface BotConfig {
@@ -73,6 +64,10 @@ export interface BotConfig {
   /** Servers that did not choose (/settings privacy) ask each member once to confirm they may use their photos; default true. */
   consentRequired?: boolean;
   apiBase?: string;
+  /** Where jobs run: 'local' (this process's worker threads) or 'redis' (model workers, `npm run worker`, through REDIS_URL). */
+  jobQueue?: 'local' | 'redis';
+  /** Gateway shards (discord.js ShardingManager): a number, 'auto' (Discord's recommendation), or unset: one process, no manager. */
+  shards?: number | 'auto';
 }
 
 export class ConfigError extends Error {
@@ -88,8 +83,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`));
   }
   const e = parsed.data;
-  const scorer = e.SCORER || (e.SCORER_DIR ? 'dino' : 'none');
-  if ((scorer === 'dino' || scorer === 'clip') && !e.SCORER_DIR) throw new ConfigError([`SCORER ${scorer} needs SCORER_DIR (the folder with the transformers.js scorer models)`]);
+  const { scorer, problem } = scorerOf(e);
+  if (problem) throw new ConfigError([problem]);
+  if (e.JOB_QUEUE === 'redis' && !e.REDIS_URL) throw new ConfigError(['JOB_QUEUE redis needs REDIS_URL (the Redis the gateways and model workers share)']);
   return {
     token: e.DISCORD_TOKEN,
     clientId: e.DISCORD_CLIENT_ID,
@@ -121,5 +117,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     messageContent: e.MESSAGE_CONTENT === 'true',
     consentRequired: e.CONSENT_REQUIRED === 'true',
     apiBase: e.DISCORD_API_BASE || undefined,
+    jobQueue: e.JOB_QUEUE,
+    ...(e.SHARDS ? { shards: e.SHARDS } : {}),
   };
 }

@@ -1,0 +1,370 @@
+import { Queue, QueueEvents, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { CancelledError } from '../../errors.ts';
+import { admissionRefusal, type AdmissionCaps } from '../admission-rules.ts';
+import { projectEta } from '../eta.ts';
+import { QueueClosedError, type DrainResult, type JobEta, type JobHandle, type JobState, type QueueReservation, type QueueSnapshot } from '../job-queue.ts';
+import { BULL_PREFIX, KEYS, QUEUE_NAME, redisConnection } from './cluster-names.ts';
+import { decodeFailure } from './failure-wire.ts';
+import { fairPriority } from './fair-priority.ts';
+import { withRedisLock } from './redis-lock.ts';
+
+/** What a queued job carries in Redis: who it is for (the job record itself is in the store). */
+export interface ClusterJobData {
+  userId: string;
+  guildId: string | null;
+  enqueuedAt: number;
+}
+
+export interface ClusterQueueOptions extends Partial<AdmissionCaps> {
+  redisUrl: string;
+  /** Runs of one job before it fails for good, when its worker crashes or dies (default 3). */
+  attempts?: number;
+  /** How often followed jobs are looked up besides the events, to catch events missed while Redis was away (ms, default 5 s). */
+  pollMs?: number;
+}
+
+export interface FollowHooks {
+  onStart?: () => void;
+  onStep?: (done: number, total: number) => void;
+}
+
+interface Followed {
+  id: string;
+  state: JobState;
+  hooks: FollowHooks;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+  settled: boolean;
+  cancelMessage?: string;
+}
+
+const WAITING_TYPES = ['wait', 'prioritized'] as const;
+
+/**
+ * The gateway's side of the queue shared through Redis (BullMQ): admission against the caps and fair
+ * priorities under one Redis lock, the queue's picture (positions, ETAs, what runs) kept fresh from
+ * BullMQ's events, cancelling, and the jobs this process follows until they end. Model workers
+ * (ModelWorker) take the jobs; every gateway sees every job.
+ */
+export class ClusterQueue {
+  readonly #redis: Redis;
+  readonly #queue: Queue<ClusterJobData>;
+  readonly #events: QueueEvents;
+  readonly #caps: AdmissionCaps;
+  readonly #attempts: number;
+  readonly #followed = new Map<string, Followed>();
+  readonly #listeners = new Set<(snapshot: QueueSnapshot) => void>();
+  #snapshot: QueueSnapshot = { concurrency: 0, accepting: true, running: [], waiting: [] };
+  #durations: number[] = [];
+  #closed = false;
+  #refreshing: Promise<void> | undefined;
+  #refreshAgain = false;
+  #poll: NodeJS.Timeout;
+
+  private constructor(options: ClusterQueueOptions) {
+    this.#redis = redisConnection(options.redisUrl);
+    const connection = redisConnection(options.redisUrl);
+    this.#queue = new Queue<ClusterJobData>(QUEUE_NAME, { connection, prefix: BULL_PREFIX });
+    this.#events = new QueueEvents(QUEUE_NAME, { connection: redisConnection(options.redisUrl), prefix: BULL_PREFIX });
+    this.#caps = {
+      maxWaitingPerUser: options.maxWaitingPerUser ?? 2,
+      maxPerGuild: options.maxPerGuild ?? Number.POSITIVE_INFINITY,
+      maxQueueLength: options.maxQueueLength ?? 50,
+    };
+    this.#attempts = options.attempts ?? 3;
+    this.#events.on('active', ({ jobId }) => this.#started(jobId));
+    this.#events.on('progress', ({ jobId, data }) => this.#progress(jobId, data));
+    this.#events.on('completed', ({ jobId }) => this.#ended(jobId));
+    this.#events.on('failed', ({ jobId }) => this.#ended(jobId));
+    this.#events.on('removed', ({ jobId }) => this.#ended(jobId));
+    for (const event of ['added', 'waiting', 'stalled'] as const) this.#events.on(event, () => this.#refresh());
+    // Events are not replayed after a reconnect: followed jobs are also looked up now and then.
+    this.#poll = setInterval(() => {
+      for (const id of this.#followed.keys()) void this.#ended(id, { quiet: true });
+      this.#refresh();
+    }, options.pollMs ?? 5_000);
+    this.#poll.unref();
+  }
+
+  static async start(options: ClusterQueueOptions): Promise<ClusterQueue> {
+    const queue = new ClusterQueue(options);
+    await Promise.all([queue.#queue.waitUntilReady(), queue.#events.waitUntilReady(), queue.#redis.ping()]);
+    await queue.#refreshNow();
+    return queue;
+  }
+
+  get accepting(): boolean {
+    return !this.#closed;
+  }
+
+  /** Jobs the live model workers run at once, all together. */
+  get concurrency(): number {
+    return this.#snapshot.concurrency;
+  }
+
+  /** Throws what a submit would be refused with right now; returns whether the job would start at once. */
+  async assertAccepts(userId: string, guildId: string | null): Promise<boolean> {
+    if (this.#closed) throw new QueueClosedError();
+    const { counts } = await this.#counts(userId, guildId);
+    const refusal = admissionRefusal(counts, this.#caps);
+    if (refusal) throw refusal;
+    return counts.startsNow;
+  }
+
+  /**
+   * Checks the caps for a job about to be made. Nothing is held across processes: the caps are checked
+   * again, under the admission lock, when the job is added.
+   */
+  async reserve(id: string, userId: string, guildId: string | null): Promise<QueueReservation> {
+    const startsNow = await this.assertAccepts(userId, guildId);
+    let held = true;
+    return {
+      id,
+      startsNow,
+      get held() {
+        return held;
+      },
+      release: () => {
+        const was = held;
+        held = false;
+        return was;
+      },
+    };
+  }
+
+  /**
+   * Adds job `id` (once: a job already in the queue, or already ended, is followed instead) and follows
+   * it until it ends; the handle's result resolves when a worker finished it, and rejects with the
+   * worker's error, a CancelledError, or the admission's QueueFullError.
+   */
+  follow(job: { id: string; userId: string; guildId: string | null }, hooks: FollowHooks = {}): JobHandle<void> {
+    if (this.#closed) throw new QueueClosedError();
+    let resolve!: () => void;
+    let reject!: (err: unknown) => void;
+    const result = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    result.catch(() => {});
+    const followed: Followed = { id: job.id, state: 'waiting', hooks, resolve, reject, settled: false };
+    this.#followed.set(job.id, followed);
+    this.#admit(job)
+      .then(() => this.#ended(job.id, { quiet: true }))
+      .catch((err: unknown) => this.#settle(followed, 'failed', err));
+    return {
+      id: job.id,
+      result,
+      get state() {
+        return followed.state;
+      },
+      cancel: (message?: string) => this.cancel(job.id, message),
+    };
+  }
+
+  /** Cancels a job: removed if still waiting, else its worker is told to stop. False when this process knows it ended. */
+  cancel(id: string, message?: string): boolean {
+    const followed = this.#followed.get(id);
+    if (followed?.settled) return false;
+    if (followed) followed.cancelMessage = message ?? 'Cancelled.';
+    void (async () => {
+      const job = await this.#queue.getJob(id);
+      if (!job) return;
+      // remove() refuses a job a worker holds (locked): that one is stopped through the channel.
+      const removed = await job.remove().then(() => true, () => false);
+      if (!removed) await this.#redis.publish(KEYS.cancelChannel, id);
+      else if (followed) this.#settle(followed, 'cancelled', new CancelledError(followed.cancelMessage));
+    })().catch(() => {});
+    return true;
+  }
+
+  snapshot(): QueueSnapshot {
+    return this.#snapshot;
+  }
+
+  eta(id: string, averageJobMs: number): JobEta | null {
+    const now = Date.now();
+    const running = this.#snapshot.running.find((r) => r.id === id);
+    if (running) return { position: 0, startsInMs: 0, finishesInMs: Math.max(0, running.startedAt + averageJobMs - now) };
+    const waiting = this.#snapshot.waiting.find((w) => w.id === id);
+    if (!waiting) return null;
+    return projectEta({
+      position: waiting.position,
+      concurrency: Math.max(1, this.#snapshot.concurrency),
+      runningStartedAt: this.#snapshot.running.map((r) => r.startedAt),
+      averageJobMs,
+      now,
+    });
+  }
+
+  subscribe(listener: (snapshot: QueueSnapshot) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Average duration of the last jobs any worker ran (a first guess before any). */
+  averageJobMs(): number {
+    if (this.#durations.length === 0) return 60_000;
+    return this.#durations.reduce((a, b) => a + b, 0) / this.#durations.length;
+  }
+
+  /**
+   * Stops taking jobs. Queued and running jobs are not this process's to stop: workers finish them and
+   * their results are posted by a gateway that is up (this one after its restart).
+   */
+  async drain(): Promise<DrainResult> {
+    this.#closed = true;
+    this.#snapshot = { ...this.#snapshot, accepting: false };
+    return { cancelledWaiting: 0, finished: 0, aborted: 0, stuck: 0 };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#poll);
+    for (const f of this.#followed.values()) this.#settle(f, 'failed', new QueueClosedError());
+    await Promise.allSettled([this.#events.close(), this.#queue.close()]);
+    this.#redis.disconnect();
+  }
+
+  // -------------------------------------------------------------------------------------- internals
+
+  async #admit(job: { id: string; userId: string; guildId: string | null }): Promise<void> {
+    await withRedisLock(this.#redis, KEYS.admitLock, async () => {
+      if (await this.#queue.getJob(job.id)) return;
+      const { counts, userPriorities, empty } = await this.#counts(job.userId, job.guildId);
+      const refusal = admissionRefusal(counts, this.#caps);
+      if (refusal) throw refusal;
+      if (empty) await this.#redis.set(KEYS.virtualTime, '0');
+      const virtualTime = Number((await this.#redis.get(KEYS.virtualTime)) ?? 0);
+      await this.#queue.add(
+        'image',
+        { userId: job.userId, guildId: job.guildId, enqueuedAt: Date.now() },
+        {
+          jobId: job.id,
+          priority: fairPriority(virtualTime, userPriorities),
+          attempts: this.#attempts,
+          backoff: { type: 'fixed', delay: 1_000 },
+          removeOnComplete: { age: 24 * 3600, count: 5_000 },
+          removeOnFail: { age: 7 * 24 * 3600, count: 5_000 },
+        },
+      );
+    });
+    this.#refresh();
+  }
+
+  async #counts(userId: string, guildId: string | null) {
+    const [waiting, active, capacity] = await Promise.all([this.#waitingJobs(), this.#queue.getJobs(['active']), this.#capacity()]);
+    const mine = (j: Job<ClusterJobData>) => j.data?.userId === userId;
+    const userWaiting = waiting.filter(mine).length;
+    const userRunning = active.filter(mine).length;
+    const inGuild = guildId === null ? 0 : [...waiting, ...active].filter((j) => j.data?.guildId === guildId).length;
+    return {
+      counts: { startsNow: active.length < capacity && userWaiting === 0 && userRunning === 0, userWaiting, inGuild, waiting: waiting.length, guildId },
+      userPriorities: [...waiting, ...active].filter(mine).map((j) => j.opts.priority ?? 0),
+      empty: waiting.length === 0 && active.length === 0,
+    };
+  }
+
+  /** Waiting jobs in the order workers take them: the plain list first, then by priority. */
+  async #waitingJobs(): Promise<Job<ClusterJobData>[]> {
+    const [plain, prioritized] = await Promise.all(WAITING_TYPES.map((t) => this.#queue.getJobs([t], 0, -1, true)));
+    return [...plain, ...prioritized].filter((j): j is Job<ClusterJobData> => Boolean(j));
+  }
+
+  /** Sum of the live workers' concurrency (each renews its key while it runs). */
+  async #capacity(): Promise<number> {
+    let total = 0;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.#redis.scan(cursor, 'MATCH', `${KEYS.workerPrefix}*`, 'COUNT', 100);
+      cursor = next;
+      if (keys.length) for (const v of await this.#redis.mget(...keys)) total += Number(v ?? 0);
+    } while (cursor !== '0');
+    return total;
+  }
+
+  #started(jobId: string): void {
+    const f = this.#followed.get(jobId);
+    if (f && !f.settled && f.state !== 'running') {
+      f.state = 'running';
+      f.hooks.onStart?.();
+    }
+    this.#refresh();
+  }
+
+  #progress(jobId: string, data: unknown): void {
+    const f = this.#followed.get(jobId);
+    if (!f || f.settled) return;
+    const p = data as { done?: number; total?: number };
+    if (f.state !== 'running') this.#started(jobId);
+    if (typeof p.done === 'number' && typeof p.total === 'number') f.hooks.onStep?.(p.done, p.total);
+  }
+
+  /** Settles a followed job from its state in Redis, if it has ended. */
+  async #ended(jobId: string, { quiet = false } = {}): Promise<void> {
+    if (!quiet) this.#refresh();
+    const f = this.#followed.get(jobId);
+    if (!f || f.settled) return;
+    const job = await this.#queue.getJob(jobId).catch(() => undefined);
+    const state = job ? await job.getState().catch(() => 'unknown') : 'unknown';
+    if (state === 'completed') return this.#settle(f, 'done');
+    if (state === 'failed') {
+      const err = decodeFailure(job!.failedReason);
+      return this.#settle(f, err instanceof CancelledError ? 'cancelled' : 'failed', err);
+    }
+    if (state === 'active' && f.state === 'waiting') return this.#started(jobId);
+    // Gone without ending: removed while waiting (a cancel from any gateway), or never added.
+    if (!job && !quiet) this.#settle(f, 'cancelled', new CancelledError(f.cancelMessage));
+  }
+
+  #settle(f: Followed, state: 'done' | 'failed' | 'cancelled', err?: unknown): void {
+    if (f.settled) return;
+    f.settled = true;
+    f.state = state;
+    this.#followed.delete(f.id);
+    if (state === 'done') f.resolve();
+    else f.reject(err);
+  }
+
+  /** Refreshes the queue's picture soon (coalesced: one read at a time, one more if asked meanwhile). */
+  #refresh(): void {
+    if (this.#refreshing) {
+      this.#refreshAgain = true;
+      return;
+    }
+    this.#refreshing = this.#refreshNow()
+      .catch(() => {})
+      .finally(() => {
+        this.#refreshing = undefined;
+        if (this.#refreshAgain) {
+          this.#refreshAgain = false;
+          setTimeout(() => this.#refresh(), 250).unref();
+        }
+      });
+  }
+
+  async #refreshNow(): Promise<void> {
+    const [waiting, active, capacity, durations] = await Promise.all([
+      this.#waitingJobs(),
+      this.#queue.getJobs(['active']),
+      this.#capacity(),
+      this.#redis.lrange(KEYS.durations, 0, 19),
+    ]);
+    this.#durations = durations.map(Number).filter((n) => Number.isFinite(n) && n > 0);
+    this.#snapshot = {
+      concurrency: capacity,
+      accepting: !this.#closed,
+      running: active
+        .filter((j): j is Job<ClusterJobData> => Boolean(j?.id))
+        .map((j) => ({ id: j.id!, userId: j.data.userId, guildId: j.data.guildId, startedAt: j.processedOn ?? Date.now(), cancelling: false })),
+      waiting: waiting.map((j, i) => ({ id: j.id!, userId: j.data.userId, guildId: j.data.guildId, position: i + 1, enqueuedAt: j.data.enqueuedAt })),
+    };
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(this.#snapshot);
+      } catch {
+        // A listener's failure (e.g. a message edit) must not stop the others.
+      }
+    }
+  }
+}

@@ -1,0 +1,162 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { CancelledError, UserFacingError } from '../../errors.ts';
+import { EngineCrashedError, EngineStuckError } from '../../runtime/image-engine.ts';
+import type { JobRecord, Stores } from '../../store/index.ts';
+import { FINISHED_STATUSES } from '../../store/job-store.ts';
+import { isStoreOutage } from '../../store/store-outage.ts';
+import type { JobOutcome, RunHooks } from '../generation-service.ts';
+import { JobTimeoutError } from '../job-queue.ts';
+import { keptFromOutcome } from '../kept-outcome.ts';
+import { BULL_PREFIX, KEYS, QUEUE_NAME, redisConnection } from './cluster-names.ts';
+import type { ClusterJobData } from './cluster-queue.ts';
+import { encodeFailure } from './failure-wire.ts';
+
+/** The upload limit a result is fitted to when the job record does not know its channel's (Discord's default). */
+const DEFAULT_SIZE_LIMIT = 10 * 2 ** 20;
+/** Progress reaches the gateways at most this often (every step would flood BullMQ's event stream). */
+const PROGRESS_EVERY_MS = 1_000;
+const HEARTBEAT_MS = 5_000;
+
+// Raises the virtual time to a started job's priority, never lowers it (see fairPriority).
+const RAISE_VIRTUAL_TIME = `local v = tonumber(redis.call('get', KEYS[1]) or '0') if tonumber(ARGV[1]) > v then redis.call('set', KEYS[1], ARGV[1]) end return 0`;
+
+export interface ModelWorkerOptions {
+  redisUrl: string;
+  stores: Stores;
+  /** Runs one stored job on this process's engine (runStoredJob bound to the engine). */
+  run: (job: JobRecord, signal: AbortSignal, hooks: RunHooks) => Promise<JobOutcome>;
+  /** Jobs taken at once: the engine batches what it holds (slots x jobs per batch). */
+  concurrency: number;
+  /** A job still running after this long is stopped (ms). */
+  maxRunMs: number;
+  /** How long a job stays ours without a lock renewal: a worker killed mid-job gives it back after this (ms, default 30 s). */
+  lockMs?: number;
+  logger?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+}
+
+/**
+ * A model worker process's side of the shared queue: takes jobs from BullMQ, runs each on the engine,
+ * reports progress, keeps the finished images in the store for a gateway to post, and tells every
+ * gateway how many jobs it takes (a key it renews). A job whose worker dies is given back by BullMQ's
+ * stalled-job check and run again elsewhere (at least once); a job that fails for its own reasons
+ * (bad input, cancelled, too slow) is not run again.
+ */
+export class ModelWorker {
+  readonly id = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  readonly #options: ModelWorkerOptions;
+  readonly #redis: Redis;
+  readonly #subscriber: Redis;
+  readonly #worker: Worker<ClusterJobData>;
+  readonly #running = new Map<string, AbortController>();
+  readonly #heartbeat: NodeJS.Timeout;
+
+  private constructor(options: ModelWorkerOptions) {
+    this.#options = options;
+    this.#redis = redisConnection(options.redisUrl);
+    this.#subscriber = redisConnection(options.redisUrl);
+    const lockDuration = options.lockMs ?? 30_000;
+    this.#worker = new Worker<ClusterJobData>(QUEUE_NAME, (job, token, signal) => this.#process(job, signal), {
+      connection: redisConnection(options.redisUrl),
+      prefix: BULL_PREFIX,
+      concurrency: options.concurrency,
+      lockDuration,
+      stalledInterval: Math.max(1_000, Math.floor(lockDuration / 2)),
+      // A job given back twice (its workers died twice) fails: it is likely the job that kills them.
+      maxStalledCount: 2,
+      autorun: false,
+    });
+    this.#worker.on('error', (err) => options.logger?.warn({ err }, 'queue worker error'));
+    this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_MS);
+    this.#heartbeat.unref();
+  }
+
+  static async start(options: ModelWorkerOptions): Promise<ModelWorker> {
+    const worker = new ModelWorker(options);
+    await worker.#subscriber.subscribe(KEYS.cancelChannel);
+    worker.#subscriber.on('message', (_channel: string, jobId: string) => worker.#running.get(jobId)?.abort(new CancelledError()));
+    await worker.#beat();
+    void worker.#worker.run();
+    await worker.#worker.waitUntilReady();
+    options.logger?.info({ worker: worker.id, concurrency: options.concurrency }, 'model worker taking jobs');
+    return worker;
+  }
+
+  /** Jobs this worker is running now. */
+  get busy(): number {
+    return this.#running.size;
+  }
+
+  /** Whether it is connected and taking jobs (the health check). */
+  get healthy(): boolean {
+    return this.#worker.isRunning() && this.#redis.status === 'ready';
+  }
+
+  /**
+   * Stops taking jobs and lets the running ones finish (graceful shutdown); with `force`, gives them
+   * back at once for another worker to run.
+   */
+  async close({ force = false } = {}): Promise<void> {
+    clearInterval(this.#heartbeat);
+    await this.#redis.del(`${KEYS.workerPrefix}${this.id}`).catch(() => {});
+    await this.#worker.close(force);
+    this.#subscriber.disconnect();
+    this.#redis.disconnect();
+  }
+
+  async #beat(): Promise<void> {
+    await this.#redis.set(`${KEYS.workerPrefix}${this.id}`, String(this.#options.concurrency), 'PX', HEARTBEAT_MS * 3).catch(() => {});
+  }
+
+  async #process(job: Job<ClusterJobData>, bullSignal?: AbortSignal): Promise<{ jobId: string }> {
+    const id = job.id!;
+    const { stores, logger } = this.#options;
+    const controller = new AbortController();
+    this.#running.set(id, controller);
+    bullSignal?.addEventListener('abort', () => controller.abort(new CancelledError()), { once: true });
+    const deadline = setTimeout(() => controller.abort(new JobTimeoutError(this.#options.maxRunMs)), this.#options.maxRunMs);
+    const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    try {
+      await this.#redis.eval(RAISE_VIRTUAL_TIME, 1, KEYS.virtualTime, String(job.opts.priority ?? 0));
+      const record = await stores.jobs.get(id);
+      if (!record) throw new UnrecoverableError(encodeFailure(new CancelledError('That image was deleted before it was made.')));
+      // A run whose images are already kept (its worker died after keeping them) is not drawn again.
+      if (FINISHED_STATUSES.includes(record.status) && record.status === 'done' && (await stores.jobs.keptResult(id))) return { jobId: id };
+      const started = performance.now();
+      let lastProgress = 0;
+      const outcome = await this.#options.run(record, controller.signal, {
+        onStep: (done, total) => {
+          const now = Date.now();
+          if (done < total && now - lastProgress < PROGRESS_EVERY_MS) return;
+          lastProgress = now;
+          void job.updateProgress({ done, total }).catch(() => {});
+        },
+      });
+      await stores.jobs.keepResult(id, keptFromOutcome(outcome, { trace: false, sizeLimit: record.uploadLimit ?? DEFAULT_SIZE_LIMIT }));
+      await this.#redis
+        .multi()
+        .lpush(KEYS.durations, String(Math.round(performance.now() - started)))
+        .ltrim(KEYS.durations, 0, 19)
+        .exec()
+        .catch(() => {});
+      return { jobId: id };
+    } catch (err) {
+      if (err instanceof UnrecoverableError) throw err;
+      const cause = controller.signal.aborted ? controller.signal.reason : err;
+      // A dead engine or store is this worker's trouble, not the job's: another attempt may succeed.
+      const retry = !final && (cause instanceof EngineCrashedError || cause instanceof EngineStuckError || isStoreOutage(cause));
+      logger?.warn({ job: id, code: (cause as UserFacingError)?.code, retry }, 'job failed');
+      if (!retry) {
+        const status = cause instanceof CancelledError ? 'cancelled' : 'failed';
+        await stores.jobs.update(id, { status, error: cause instanceof Error ? cause.message.split('\n')[0] : String(cause) }).catch(() => {});
+        throw new UnrecoverableError(encodeFailure(cause));
+      }
+      throw new Error(encodeFailure(cause));
+    } finally {
+      clearTimeout(deadline);
+      this.#running.delete(id);
+    }
+  }
+}

@@ -1,0 +1,31 @@
+import { z } from 'zod';
+
+/** An integer variable within bounds, with its default. */
+export const envInt = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
+
+/**
+ * The environment variables of every process that loads the model or reaches the shared store: the bot
+ * (`npm start`) and the model workers (`npm run worker`) read them alike.
+ */
+export const ModelEnvFields = {
+  MODEL_DIR: z.string().min(1).default('models/janus-pro-1b'),
+  DATA_DIR: z.string().min(1).default('data'),
+  REDIS_URL: z.union([z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'), z.literal('')]).optional(),
+  DEVICE: z.enum(['cpu', 'cuda']).default('cpu'),
+  MODEL_SLOTS: envInt(1, 8, 1),
+  BATCH_JOBS: envInt(1, 16, 4),
+  SUBJECT_CACHE_MB: envInt(0, 65536, 4096),
+  VISION_CACHE_MB: envInt(0, 65536, 256),
+  MAX_RUN_SECONDS: envInt(10, 86_400, 900),
+  ENGINE_STALL_SECONDS: envInt(5, 3600, 120),
+  SCORER: z.enum(['dino', 'clip', 'self', 'none', ''], 'must be dino, clip, self or none').optional(),
+  SCORER_DIR: z.string().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+};
+
+/** The scorer a process uses: SCORER, else dino when SCORER_DIR is set, else none; an error when dino or clip has no folder. */
+export function scorerOf(env: { SCORER?: string; SCORER_DIR?: string }): { scorer: 'dino' | 'clip' | 'self' | 'none'; problem?: string } {
+  const scorer = (env.SCORER || (env.SCORER_DIR ? 'dino' : 'none')) as 'dino' | 'clip' | 'self' | 'none';
+  if ((scorer === 'dino' || scorer === 'clip') && !env.SCORER_DIR) return { scorer, problem: `SCORER ${scorer} needs SCORER_DIR (the folder with the transformers.js scorer models)` };
+  return { scorer };
+}
