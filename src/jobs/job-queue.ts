@@ -1,4 +1,6 @@
 import { CancelledError, InputError, UserFacingError } from '../errors.ts';
+import { admissionRefusal } from './admission-rules.ts';
+import { projectEta } from './eta.ts';
 
 /**
  * The generation queue: a fixed concurrency (jobs that run at once), fair between users.
@@ -256,25 +258,13 @@ export class JobQueue {
       this.#running.size + resRunning < this.concurrency &&
       (this.#runningByUser.get(userId) ?? 0) + resUserRunning < this.maxRunningPerUser &&
       userWaiting === 0;
-    if (!startsNow && userWaiting >= this.maxWaitingPerUser) {
-      throw new QueueFullError(
-        'user',
-        this.maxWaitingPerUser === 0
-          ? 'You already have an image being made; wait for it to finish.'
-          : `You already have ${plural(userWaiting, 'image')} waiting; wait for one to finish.`,
-      );
-    }
-    if (guildId !== null && Number.isFinite(this.maxPerGuild)) {
-      let inGuild = resGuild;
-      for (const e of this.#byId.values()) if (e.guildId === guildId && !e.settled) inGuild++;
-      if (inGuild >= this.maxPerGuild) {
-        throw new QueueFullError('guild', `This server already has ${plural(inGuild, 'image')} in the queue; try again when one finishes.`);
-      }
-    }
-    const waiting = this.waitingCount + resWaiting;
-    if (!startsNow && waiting >= this.maxQueueLength) {
-      throw new QueueFullError('queue', `The queue is full right now (${waiting} waiting); try again in a few minutes.`);
-    }
+    let inGuild = resGuild;
+    if (guildId !== null && Number.isFinite(this.maxPerGuild)) for (const e of this.#byId.values()) if (e.guildId === guildId && !e.settled) inGuild++;
+    const refusal = admissionRefusal(
+      { startsNow, userWaiting, inGuild, waiting: this.waitingCount + resWaiting, guildId },
+      { maxWaitingPerUser: this.maxWaitingPerUser, maxPerGuild: this.maxPerGuild, maxQueueLength: this.maxQueueLength },
+    );
+    if (refusal) throw refusal;
     return startsNow;
   }
 
@@ -402,17 +392,9 @@ export class JobQueue {
     if (entry.state === 'running') {
       return { position: 0, startsInMs: 0, finishesInMs: Math.max(0, (entry.startedAt ?? now) + avg - now) };
     }
-    const order = this.#projectedOrder();
-    const position = order.indexOf(entry) + 1;
-    // When each place is next free, in ms from now.
-    const free = [...this.#running.values()].map((e) => (e.settled ? 0 : Math.max(0, (e.startedAt ?? now) + avg - now)));
-    while (free.length < this.concurrency) free.push(0);
-    for (let i = 0; i < position - 1; i++) {
-      free.sort((a, b) => a - b);
-      free[0] += avg;
-    }
-    const startsInMs = Math.min(...free);
-    return { position, startsInMs, finishesInMs: startsInMs + avg };
+    const position = this.#projectedOrder().indexOf(entry) + 1;
+    const runningStartedAt = [...this.#running.values()].map((e) => (e.settled ? now - avg : (e.startedAt ?? now)));
+    return projectEta({ position, concurrency: this.concurrency, runningStartedAt, averageJobMs: avg, now });
   }
 
   /** Adds a change listener (like the onChange option); returns a function that removes it. */

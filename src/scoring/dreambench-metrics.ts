@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { ClipScorer } from './clip-scorer.ts';
 import { DinoScorer } from './dino-scorer.ts';
 import type { ScorerImage } from './types.ts';
-import { dot, mean } from './vectors.ts';
+import { mean } from './vectors.ts';
 
 /** DreamBench's three figures for one image. */
 export interface BenchFigures {

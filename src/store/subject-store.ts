@@ -4,7 +4,7 @@ import { safeText } from '../util/safe-text.ts';
 import { nameSkeleton } from '../util/visible-text.ts';
 import { DEFAULT_IMAGE_LIMITS } from '../images/limits.ts';
 import { ListCache } from './subject-list-cache.ts';
-import { checkOwnNameFree, cleanContext, cleanName, fold, lookalike, nameTaken, sortByName, truncateName } from './subject-names.ts';
+import { checkOwnNameFree, cleanContext, cleanName, fold, lookalike, sortByName, truncateName } from './subject-names.ts';
 import { rankSuggestions, type Suggestion } from './subject-suggestions.ts';
 import { assertId, isValidId, newId } from './ids.ts';
 import { IdLists } from './id-lists.ts';
