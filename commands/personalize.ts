@@ -117,7 +117,7 @@ async function createJob(
   // caps at once (others running /personalize meanwhile cannot take it) and becomes the job in startJob.
   const id = newId();
   try {
-    const reservation = deps.queue.reserve(id, interaction.user.id, interaction.guildId);
+    const reservation = await deps.queue.reserve(id, interaction.user.id, interaction.guildId);
     try {
       const images = request.candidates ?? options.count;
       return { job: await withQuota(deps, id, interaction.user.id, interaction.guildId, images, () => intake(interaction, deps, id, options, request.candidates)), admission };

@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
 import type { ImageEngine } from '../runtime/image-engine.ts';
 import type { JobQueue } from '../jobs/job-queue.ts';
+import type { GenerationService } from '../jobs/generation-service.ts';
+import type { JobRunner, QueueView } from '../jobs/front-end.ts';
 import type { Quota } from '../jobs/quota.ts';
 import type { UserTextRules } from '../decoding/user-text.ts';
-import type { GenerationService } from '../jobs/generation-service.ts';
+import type { DeliveryClaims } from '../jobs/delivery-claims.ts';
 import type { Stores } from '../store/index.ts';
 import type { BotConfig } from './config.ts';
 
@@ -12,12 +14,14 @@ export interface BotDeps {
   config: BotConfig;
   logger: Logger;
   stores: Stores;
-  queue: JobQueue;
+  queue: QueueView;
   /** Images per hour and per day, per member and per server. */
   quota: Quota;
-  /** The model (a WorkerEngine in the bot: ONNX sessions in worker threads). */
-  engine: ImageEngine;
-  generation: GenerationService;
+  /** The model (a WorkerEngine: ONNX sessions in worker threads); absent when jobs run on model workers (JOB_QUEUE=redis). */
+  engine?: ImageEngine;
+  generation: JobRunner;
+  /** Who posts a finished result (one process, however many see it finish). */
+  claims: DeliveryClaims;
   /** Checks typed text (prompts, names, contexts) against the loaded bundle's reserved tokens before anything is queued. */
   textRules: UserTextRules;
   /** Hosts attachments may be downloaded from (Discord's CDN; tests add their local CDN). */
@@ -31,3 +35,6 @@ export interface BotDeps {
   /** When a result Discord did not take is posted again by this process (default REDELIVERY_DELAYS_MS). */
   redeliveryDelaysMs?: readonly number[];
 }
+
+/** The bot's dependencies when jobs run in this process (JOB_QUEUE=local, the default). */
+export type LocalBotDeps = BotDeps & { queue: JobQueue; engine: ImageEngine; generation: GenerationService };

@@ -121,7 +121,7 @@ async function cancel(interaction: ButtonInteraction | ModalSubmitInteraction, d
 async function followUp(interaction: ButtonInteraction | ModalSubmitInteraction, deps: BotDeps, parent: JobRecord, change: FollowUp): Promise<void> {
   if (change.photos?.length) {
     // Downloading photos can outlast the 3 s Discord gives a first answer: checked, then deferred first.
-    deps.queue.assertAccepts(parent.ownerId, parent.guildId);
+    await deps.queue.assertAccepts(parent.ownerId, parent.guildId);
     await deps.quota.check(parent.ownerId, parent.guildId, followUpImages(parent, change));
     await interaction.deferReply();
   }

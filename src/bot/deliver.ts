@@ -67,6 +67,7 @@ export interface DeliverTarget {
 }
 
 const NO_MENTIONS = { parse: [] as [], repliedUser: false };
+export const POSTED_ELSEWHERE = 'Done: your image is being posted in this channel.';
 export const KEPT_NOTE = 'Discord kept refusing this image. It is kept safe and will be posted here.';
 export const KEPT_MESSAGE =
   'Your image is finished, but Discord kept refusing it. It is kept safe, and the bot posts it here by itself as soon as Discord takes it (or press Post again).';
@@ -78,6 +79,23 @@ export const KEPT_MESSAGE =
  * (redelivery.ts). A thread left without the image says where it went. Never throws.
  */
 export async function deliverResult(deps: BotDeps, outcome: JobOutcome, target: DeliverTarget, again: { attempt?: number } = {}): Promise<void> {
+  const jobId = outcome.job.id;
+  // One poster per result, across processes: a result is finished once but may be seen by a live
+  // gateway and by another one's start-up pass over kept results.
+  if (!(await deps.claims.claim(jobId))) {
+    deps.logger.info({ job: jobId }, 'result is being posted by another process');
+    await settleStatus(deps, target.status, { content: POSTED_ELSEWHERE, components: [] }, { job: jobId });
+    return;
+  }
+  let posted = false;
+  try {
+    posted = await postResult(deps, outcome, target, again);
+  } finally {
+    await (posted ? deps.claims.posted(jobId) : deps.claims.release(jobId)).catch((err) => deps.logger.warn({ err, job: jobId }, 'could not record the posting claim'));
+  }
+}
+
+async function postResult(deps: BotDeps, outcome: JobOutcome, target: DeliverTarget, again: { attempt?: number }): Promise<boolean> {
   const { logger } = deps;
   const jobId = outcome.job.id;
   const context = { job: jobId };
@@ -96,7 +114,7 @@ export async function deliverResult(deps: BotDeps, outcome: JobOutcome, target: 
       await recordDelivered(deps, outcome, { messageId: sent.id, threadId: thread?.id });
       const done = target.channel ? `Done: ${sent.url}` : 'Done: your image is in the thread. Reply there with more photos or words to refine it.';
       await settleStatus(deps, target.status, { content: done, components: [] }, context);
-      return;
+      return true;
     } catch (err) {
       logger.warn({ err, ...context }, 'could not post the result; posting it in the status message');
     }
@@ -106,7 +124,7 @@ export async function deliverResult(deps: BotDeps, outcome: JobOutcome, target: 
     if (edited) {
       await recordDelivered(deps, outcome, { messageId: edited.id });
       if (made) await noteInThread(deps, made, 'The image is in the message this thread starts from.', context);
-      return;
+      return true;
     }
   } catch (err) {
     logger.warn({ err, ...context }, 'could not post the result in the status message; replying to it');
@@ -118,12 +136,13 @@ export async function deliverResult(deps: BotDeps, outcome: JobOutcome, target: 
       await recordDelivered(deps, outcome, { messageId: sent.id });
       await target.status.edit({ content: `Done: ${sent.url}`, components: [] }).catch(() => {});
       if (made) await noteInThread(deps, made, `The image is here: ${sent.url}`, context);
-      return;
+      return true;
     } catch (err) {
       logger.warn({ err, ...context }, 'could not reply with the result either');
     }
   }
   await keepResult(deps, outcome, target, made, again.attempt ?? 0);
+  return false;
 }
 
 /** The record says done (a failed `done` write is made good here) and where the image is. */

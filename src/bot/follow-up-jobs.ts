@@ -31,7 +31,7 @@ export async function followUpJob(deps: BotDeps, parent: JobRecord, change: Foll
   if (parent.deletedAt !== undefined) throw new InputError('job_deleted', 'That image was deleted; start again with /personalize.');
   // The place is taken before the slow part (photos) and becomes the job when the caller runs it.
   const id = newId();
-  const reservation = deps.queue.reserve(id, parent.ownerId, parent.guildId);
+  const reservation = await deps.queue.reserve(id, parent.ownerId, parent.guildId);
   try {
     const job = await withQuota(deps, id, parent.ownerId, parent.guildId, followUpImages(parent, change), () => makeFollowUp(deps, parent, change, id));
     await recordFollowUpSignal(deps, parent, change.prompt?.trim() || change.photos?.length ? 'refined' : 'regenerated');

@@ -39,12 +39,14 @@ async function resume(deps: BotDeps, client: Client, job: JobRecord): Promise<vo
     await jobs.update(job.id, { status: 'failed', error: CHANNEL_GONE });
     return;
   }
-  if ((current.resumes ?? 0) >= 1) {
+  // On model workers (JOB_QUEUE=redis) the job went on without this process: it is followed again, not run again.
+  const remote = deps.config.jobQueue === 'redis';
+  if (!remote && (current.resumes ?? 0) >= 1) {
     await jobs.update(job.id, { status: 'failed', error: GAVE_UP });
     await settleStatus(deps, target.status, { content: GAVE_UP, components: [], allowedMentions: { parse: [] } }, context);
     return;
   }
-  const resumed = await jobs.update(job.id, { status: 'queued', resumes: (current.resumes ?? 0) + 1 });
+  const resumed = remote ? current : await jobs.update(job.id, { status: 'queued', resumes: (current.resumes ?? 0) + 1 });
   deps.logger.info(context, 'job resumed after a restart');
   const { status, ...where } = target;
   await startJob(deps, resumed, status, { ...where, resumed: true });

@@ -10,6 +10,10 @@ import { DISCORD_CDN_HOSTS } from './attachment-downloader.ts';
 import type { BotConfig } from './config.ts';
 import { quotaLimitsFor } from './quota-limits.ts';
 import type { BotDeps } from './bot-deps.ts';
+import { ClusterQueue } from '../jobs/cluster/cluster-queue.ts';
+import { ClusterRunner } from '../jobs/cluster/cluster-runner.ts';
+import { KEYS, redisConnection } from '../jobs/cluster/cluster-names.ts';
+import { LocalDeliveryClaims, RedisDeliveryClaims } from '../jobs/delivery-claims.ts';
 
 /** Builds everything the bot needs except the Discord client; `close()` releases it all. */
 export async function startBotDeps(
@@ -29,6 +33,45 @@ export async function startBotDeps(
     const cleaned = await stores.maintenance();
     // Jobs a dead process left unfinished are resumed or failed once the client is ready (restart-recovery.ts).
     logger.info(cleaned, 'store maintenance');
+    const quota = new Quota({
+      limitsFor: quotaLimitsFor(stores, config.quota),
+      redisUrl: config.redisUrl,
+      onError: (err) => logger.error({ err }, 'quota error'),
+    });
+    const common = {
+      config,
+      logger,
+      stores,
+      quota,
+      textRules,
+      attachmentHosts: extra.attachmentHosts ?? DISCORD_CDN_HOSTS,
+      messageContent: config.messageContent,
+      now: extra.now ?? Date.now,
+      retryDelaysMs: extra.retryDelaysMs,
+    };
+    if (config.jobQueue === 'redis' && config.redisUrl) {
+      // Jobs run on model workers (npm run worker); this process only talks to Discord.
+      const queue = await ClusterQueue.start({
+        redisUrl: config.redisUrl,
+        maxWaitingPerUser: config.maxWaitingPerUser,
+        maxPerGuild: config.maxJobsPerGuild,
+        maxQueueLength: config.maxQueueLength,
+      });
+      const claimsRedis = redisConnection(config.redisUrl);
+      logger.info({ workers: queue.concurrency }, 'jobs go to model workers through Redis');
+      return {
+        ...common,
+        queue,
+        generation: new ClusterRunner(queue, stores),
+        claims: new RedisDeliveryClaims(claimsRedis, KEYS.postedPrefix),
+        close: async () => {
+          await queue.close();
+          claimsRedis.disconnect();
+          await quota.close();
+          await stores.close();
+        },
+      };
+    }
     // ONNX sessions run in worker threads (one per slot), so the gateway's heartbeats never wait on a model step.
     const engine = await WorkerEngine.start({
       modelDir: config.modelDir,
@@ -43,6 +86,9 @@ export async function startBotDeps(
       cancelGraceMs: 30_000,
       onFallback: (reason) => logger.warn({ reason }, 'execution provider fallback'),
       logger,
+    }).catch(async (err: unknown) => {
+      await quota.close();
+      throw err;
     });
     logger.info({ model: config.modelDir, device: engine.device, shape: engine.shape, workers: engine.workers }, 'model loaded');
     if (engine.kvAppendReason) logger.warn({ reason: engine.kvAppendReason }, 'language model fetches its whole KV cache every step (slower)');
@@ -58,24 +104,12 @@ export async function startBotDeps(
     const scorer = config.scorer ?? (config.scorerDir ? 'dino' : 'none');
     if (scorer === 'none') logger.info('no scorer configured (SCORER, SCORER_DIR): groups of candidates are shown unranked');
     const generation = new GenerationService(engine, stores, queue, { scorer });
-    const quota = new Quota({
-      limitsFor: quotaLimitsFor(stores, config.quota),
-      redisUrl: config.redisUrl,
-      onError: (err) => logger.error({ err }, 'quota error'),
-    });
     return {
-      config,
-      logger,
-      stores,
+      ...common,
       queue,
-      quota,
       engine,
       generation,
-      textRules,
-      attachmentHosts: extra.attachmentHosts ?? DISCORD_CDN_HOSTS,
-      messageContent: config.messageContent,
-      now: extra.now ?? Date.now,
-      retryDelaysMs: extra.retryDelaysMs,
+      claims: new LocalDeliveryClaims(),
       close: async () => {
         await engine.close();
         await quota.close();

@@ -7,6 +7,8 @@ import type { BotDeps } from './bot-deps.ts';
 
 /** The first line of a resumed job's status. */
 export const RESUMED_NOTE = 'The bot restarted; your image is back in the queue.';
+/** The first line of a followed job's status after a gateway restart (JOB_QUEUE=redis: the job never stopped). */
+export const FOLLOWED_NOTE = 'The bot restarted; your image is still being made.';
 
 /** Where and how the result is posted (see DeliverTarget; the status is startJob's own argument). */
 export interface StartJobOptions extends Omit<DeliverTarget, 'status'> {
@@ -29,6 +31,6 @@ export interface StartJobOptions extends Omit<DeliverTarget, 'status'> {
 export function startJob(deps: BotDeps, job: JobRecord, status: StatusMessage, options: StartJobOptions): Promise<void> {
   const { resumed, ...target } = options;
   const deliver = (outcome: JobOutcome): Promise<void> => deliverResult(deps, outcome, { ...target, status });
-  if (resumed) return runJob(deps, job, status, deliver, { note: RESUMED_NOTE });
+  if (resumed) return runJob(deps, job, status, deliver, { note: deps.config.jobQueue === 'redis' ? FOLLOWED_NOTE : RESUMED_NOTE });
   return runJobWithQuota(deps, job, status, deliver);
 }

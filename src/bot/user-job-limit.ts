@@ -1,8 +1,8 @@
 import { InputError } from '../errors.ts';
-import type { JobQueue } from '../jobs/job-queue.ts';
+import type { QueueView } from '../jobs/front-end.ts';
 
 /** Admissions still being taken in (photos downloading, not yet in the queue), per queue, per user and server. */
-const intakes = new WeakMap<JobQueue, Map<string, number>>();
+const intakes = new WeakMap<QueueView, Map<string, number>>();
 
 export interface UserJobAdmission {
   /** Call once the job is in the queue (or was refused): from then on the queue counts it. */
@@ -14,7 +14,7 @@ export interface UserJobAdmission {
  * jobs_per_user; 0 = none): the queue's jobs of that member in that server, plus their requests still
  * being taken in. Synchronous, so two quick requests cannot both take the last place.
  */
-export function admitUserJob(queue: JobQueue, userId: string, guildId: string | null, limit: number): UserJobAdmission {
+export function admitUserJob(queue: QueueView, userId: string, guildId: string | null, limit: number): UserJobAdmission {
   if (guildId === null || limit <= 0) return { release: () => {} };
   let pending = intakes.get(queue);
   if (!pending) intakes.set(queue, (pending = new Map()));

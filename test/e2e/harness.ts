@@ -9,7 +9,7 @@ import { createBot, type Bot } from '../../src/bot/bot.ts';
 import { CommandRegistry } from '../../src/bot/command-registry.ts';
 import type { BotConfig } from '../../src/bot/config.ts';
 import { createLogger } from '../../src/bot/logger.ts';
-import type { BotDeps } from '../../src/bot/bot-deps.ts';
+import type { LocalBotDeps } from '../../src/bot/bot-deps.ts';
 import { startBotDeps } from '../../src/bot/start-bot-deps.ts';
 import { startEmulator, type Emulator, type GuildSeed, type SlashCommandInput } from '../../src/local-discord/driver.ts';
 import type { EmulatorEvent } from '../../src/local-discord/events.ts';
@@ -32,7 +32,7 @@ export const MANAGE_GUILD = 1n << 5n;
 export interface Harness {
   emu: Emulator;
   bot: Bot;
-  deps: BotDeps & { close(): Promise<void> };
+  deps: LocalBotDeps & { close(): Promise<void> };
   config: BotConfig;
   /** Stops the bot (not the emulator or its data) and starts a fresh one on the same data. */
   restart(): Promise<void>;
@@ -101,7 +101,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const connect = async () => {
     // The bot tells time by the emulator's clock, so advanceTime() ages interaction tokens for both.
     // Short pauses between our own retries of failed Discord requests keep the fault tests quick.
-    const deps = await startBotDeps(config, logger, { attachmentHosts: [cdnHost], now: () => emu.clock.now(), retryDelaysMs: [20, 50] });
+    // The harness runs jobs in its own process (JOB_QUEUE local).
+    const deps = (await startBotDeps(config, logger, { attachmentHosts: [cdnHost], now: () => emu.clock.now(), retryDelaysMs: [20, 50] })) as LocalBotDeps & { close(): Promise<void> };
     const bot = createBot(deps, commands, { rest: { api: emu.restBase } });
     const ready = once(bot.client, Events.ClientReady);
     await bot.client.login(TOKEN);
@@ -155,7 +156,7 @@ export interface GenerationHold {
   release(): void;
 }
 
-function holdGenerations(deps: BotDeps): GenerationHold {
+function holdGenerations(deps: LocalBotDeps): GenerationHold {
   const engine = deps.engine;
   const draw = engine.generate;
   let release!: () => void;

@@ -218,10 +218,10 @@ export class ClusterQueue {
     return { cancelledWaiting: 0, finished: 0, aborted: 0, stuck: 0 };
   }
 
+  /** Disconnects. Followed jobs are left unsettled: they go on on the workers, and a gateway that starts later posts them. */
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#poll);
-    for (const f of this.#followed.values()) this.#settle(f, 'failed', new QueueClosedError());
     await Promise.allSettled([this.#events.close(), this.#queue.close()]);
     this.#redis.disconnect();
   }

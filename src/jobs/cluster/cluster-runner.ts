@@ -1,7 +1,7 @@
 import { UserFacingError } from '../../errors.ts';
 import type { JobRecord, Stores } from '../../store/index.ts';
 import type { JobOutcome, RunHooks } from '../generation-service.ts';
-import type { JobHandle, JobState } from '../job-queue.ts';
+import { QueueClosedError, QueueFullError, type JobHandle, type JobState } from '../job-queue.ts';
 import { outcomeFromKept } from '../kept-outcome.ts';
 import type { ClusterQueue } from './cluster-queue.ts';
 
@@ -40,6 +40,8 @@ export class ClusterRunner {
     const result = followed.result.then(
       () => this.#outcome(job.id, Date.now() - started),
       async (err: unknown) => {
+        // Refused at admission: photos stored only for this job do not stay behind (others' references keep theirs).
+        if (err instanceof QueueFullError || err instanceof QueueClosedError) await this.#stores.photos.release(job.photoHashes ?? [], `job:${job.id}`).catch(() => {});
         // The worker writes how its run ended; a job refused, cancelled while waiting or given up by BullMQ is written here.
         const current = await this.#stores.jobs.get(job.id).catch(() => undefined);
         if (current && (current.status === 'queued' || current.status === 'running')) {

@@ -67,6 +67,7 @@ export class ModelWorker {
       // A job given back twice (its workers died twice) fails: it is likely the job that kills them.
       maxStalledCount: 2,
       autorun: false,
+      name: this.id,
     });
     this.#worker.on('error', (err) => options.logger?.warn({ err }, 'queue worker error'));
     this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_MS);
