@@ -67,7 +67,6 @@ export interface DeliverTarget {
 }
 
 const NO_MENTIONS = { parse: [] as [], repliedUser: false };
-export const POSTED_ELSEWHERE = 'Done: your image is being posted in this channel.';
 export const KEPT_NOTE = 'Discord kept refusing this image. It is kept safe and will be posted here.';
 export const KEPT_MESSAGE =
   'Your image is finished, but Discord kept refusing it. It is kept safe, and the bot posts it here by itself as soon as Discord takes it (or press Post again).';
@@ -82,9 +81,9 @@ export async function deliverResult(deps: BotDeps, outcome: JobOutcome, target: 
   const jobId = outcome.job.id;
   // One poster per result, across processes: a result is finished once but may be seen by a live
   // gateway and by another one's start-up pass over kept results.
+  // The process that holds the claim settles the status too (the stored status location is the same message).
   if (!(await deps.claims.claim(jobId))) {
     deps.logger.info({ job: jobId }, 'result is being posted by another process');
-    await settleStatus(deps, target.status, { content: POSTED_ELSEWHERE, components: [] }, { job: jobId });
     return;
   }
   let posted = false;

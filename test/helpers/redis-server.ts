@@ -24,13 +24,18 @@ export async function findRedisServer(): Promise<string | undefined> {
   return undefined;
 }
 
-/** A throwaway redis-server on a free loopback port (or `port`, to bring one back), without persistence. */
-export async function startRedisServer(binary: string, options: { port?: number } = {}): Promise<RedisServer> {
-  const dir = await mkdtemp(join(tmpdir(), 'xcot-redis-'));
+/**
+ * A throwaway redis-server on a free loopback port (or `port`, to bring one back). Without persistence,
+ * unless `dir` is given: then it keeps an append-only file there (a server started again on that folder
+ * has the data back), and stop() leaves the folder.
+ */
+export async function startRedisServer(binary: string, options: { port?: number; dir?: string } = {}): Promise<RedisServer> {
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'xcot-redis-')));
+  const persistence = options.dir ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--save', '', '--appendonly', 'no'];
   const port = options.port ?? (await freeLoopbackPort());
   const child = spawn(
     binary,
-    ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'],
+    ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, ...persistence, '--protected-mode', 'yes'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -38,7 +43,7 @@ export async function startRedisServer(binary: string, options: { port?: number 
     await waitForReady(child);
   } catch (error) {
     child.kill('SIGTERM');
-    await rm(dir, { recursive: true, force: true });
+    if (!options.dir) await rm(dir, { recursive: true, force: true });
     throw error;
   }
   return {
@@ -46,7 +51,7 @@ export async function startRedisServer(binary: string, options: { port?: number 
     async stop() {
       child.kill('SIGTERM');
       await exited;
-      await rm(dir, { recursive: true, force: true });
+      if (!options.dir) await rm(dir, { recursive: true, force: true });
     },
   };
 }

@@ -27,5 +27,8 @@ export const KEYS = {
  * command waits for a reconnect instead of failing after a few retries (maxRetriesPerRequest: null).
  */
 export function redisConnection(url: string, options: RedisOptions = {}): Redis {
-  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, ...options });
+  const redis = new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, ...options });
+  // ioredis reconnects by itself; without a listener it would also print every failed attempt.
+  redis.on('error', () => {});
+  return redis;
 }

@@ -5,7 +5,6 @@ import type { Redis } from 'ioredis';
 import { CancelledError, UserFacingError } from '../../errors.ts';
 import { EngineCrashedError, EngineStuckError } from '../../runtime/image-engine.ts';
 import type { JobRecord, Stores } from '../../store/index.ts';
-import { FINISHED_STATUSES } from '../../store/job-store.ts';
 import { isStoreOutage } from '../../store/store-outage.ts';
 import type { JobOutcome, RunHooks } from '../generation-service.ts';
 import { JobTimeoutError } from '../job-queue.ts';
@@ -64,7 +63,7 @@ export class ModelWorker {
       concurrency: options.concurrency,
       lockDuration,
       stalledInterval: Math.max(1_000, Math.floor(lockDuration / 2)),
-      // A job given back twice (its workers died twice) fails: it is likely the job that kills them.
+      // A job given back twice fails at its third stall: it is likely the job that kills its workers.
       maxStalledCount: 2,
       autorun: false,
       name: this.id,
@@ -124,7 +123,7 @@ export class ModelWorker {
       const record = await stores.jobs.get(id);
       if (!record) throw new UnrecoverableError(encodeFailure(new CancelledError('That image was deleted before it was made.')));
       // A run whose images are already kept (its worker died after keeping them) is not drawn again.
-      if (FINISHED_STATUSES.includes(record.status) && record.status === 'done' && (await stores.jobs.keptResult(id))) return { jobId: id };
+      if (record.status === 'done' && (await stores.jobs.keptResult(id))) return { jobId: id };
       const started = performance.now();
       let lastProgress = 0;
       const outcome = await this.#options.run(record, controller.signal, {

@@ -3,7 +3,7 @@ import { envInt, ModelEnvFields, scorerOf } from '../../model-env.ts';
 
 const WorkerEnvSchema = z.object({
   ...ModelEnvFields,
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'is required (the Redis the gateways share) and must start with redis:// or rediss://'),
+  REDIS_URL: z.string({ error: 'is required (the Redis the gateways share)' }).regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'),
   WORKER_LOCK_SECONDS: envInt(2, 600, 30),
   HEALTH_PORT: z.union([envInt(1, 65535, 0), z.literal('')]).optional(),
 });
