@@ -1,15 +1,34 @@
 import 'dotenv/config';
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { REST, Routes, ShardingManager, type RESTGetAPIGatewayBotResult, type Shard } from 'discord.js';
+import type { Logger } from 'pino';
 import { commands } from '../commands/index.ts';
 import { createBot } from './bot/bot.ts';
-import { loadConfig, ConfigError } from './bot/config.ts';
+import { loadConfig, ConfigError, type BotConfig } from './bot/config.ts';
 import { createLogger } from './bot/logger.ts';
 import { startBotDeps } from './bot/start-bot-deps.ts';
 
-/** `npm start`: configuration, store, model, queue, then the Discord connection. */
+/**
+ * A process forked by discord.js' ShardingManager (this same file): discord.js sets SHARDING_MANAGER and
+ * SHARD_COUNT, and SHARDS to this shard's id, which the Client reads; it is not our SHARDS (auto|N).
+ */
+const shardChild = process.env.SHARDING_MANAGER === 'true' && process.env.SHARD_COUNT !== undefined;
+
+/** How long a shard may take from its start to its gateway session (store, queue, login). */
+const SHARD_READY_MS = 180_000;
+/** How long a shard may take to stop after SIGTERM (its bot.stop() waits up to 45 s) before it is killed. */
+const SHARD_STOP_MS = 60_000;
+
+/**
+ * `npm start`: configuration, store, model, queue, then the Discord connection. With SHARDS set, this
+ * process is only a ShardingManager, and each shard runs this file again as one bot.
+ */
 async function main(): Promise<void> {
   let config;
   try {
-    config = loadConfig();
+    config = loadConfig(shardChild ? { ...process.env, SHARDS: undefined } : process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\nSee .env.example.\n`);
@@ -18,6 +37,11 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
+  if (config.shards !== undefined) await runShards(config, config.shards, logger);
+  else await runBot(config, logger);
+}
+
+async function runBot(config: BotConfig, logger: Logger): Promise<void> {
   const deps = await startBotDeps(config, logger);
   const bot = createBot(deps, commands, config.apiBase ? { rest: { api: config.apiBase } } : {});
 
@@ -32,6 +56,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  // A shard whose manager is gone (killed) stops too, so a restarted manager does not run it twice.
+  if (shardChild) process.on('disconnect', () => void shutdown('manager gone'));
   try {
     await bot.client.login(config.token);
   } catch (err) {
@@ -39,6 +65,59 @@ async function main(): Promise<void> {
     await deps.close();
     process.exit(1);
   }
+}
+
+/** One shard process per gateway shard (discord.js respawns one that dies); SIGINT/SIGTERM stop them all, each gracefully. */
+async function runShards(config: BotConfig, shards: number | 'auto', logger: Logger): Promise<void> {
+  const totalShards = shards === 'auto' ? await recommendedShardCount(config) : shards;
+  const manager = new ShardingManager(fileURLToPath(import.meta.url), {
+    totalShards,
+    token: config.token,
+    respawn: true,
+    // This file is TypeScript: the shards load it through tsx, found from here whatever the working folder.
+    execArgv: ['--import', import.meta.resolve('tsx')],
+  });
+  manager.on('shardCreate', (shard: Shard) => {
+    shard.on('ready', () => logger.info({ shard: shard.id, of: totalShards }, 'shard connected'));
+    shard.on('death', (child) => logger.warn({ shard: shard.id, code: (child as ChildProcess).exitCode, respawn: manager.respawn }, 'shard exited'));
+  });
+
+  let stopping = false;
+  const shutdown = async (signal: string, code: number) => {
+    if (stopping) return;
+    stopping = true;
+    manager.respawn = false;
+    logger.info({ signal, shards: manager.shards.size }, 'stopping shards');
+    await Promise.all(manager.shards.map((shard) => stopShard(shard, signal as NodeJS.Signals)));
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT', 0));
+  process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
+  logger.info({ shards: totalShards }, 'starting shards');
+  try {
+    await manager.spawn({ amount: totalShards, timeout: SHARD_READY_MS });
+  } catch (err) {
+    if (stopping) return;
+    logger.fatal({ err: { message: (err as Error).message } }, 'a shard did not connect; stopping the others');
+    await shutdown('SIGTERM', 1);
+  }
+}
+
+async function stopShard(shard: Shard, signal: NodeJS.Signals): Promise<void> {
+  const child = shard.process;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), SHARD_STOP_MS);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** discord.js' own 'auto' always asks discord.com; this asks DISCORD_API_BASE when it is set. */
+async function recommendedShardCount(config: BotConfig): Promise<number> {
+  const rest = new REST(config.apiBase ? { api: config.apiBase } : {}).setToken(config.token);
+  const { shards } = (await rest.get(Routes.gatewayBot())) as RESTGetAPIGatewayBotResult;
+  return shards;
 }
 
 main().catch((err) => {

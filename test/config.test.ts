@@ -51,3 +51,21 @@ test('SCORER: dino with a SCORER_DIR, else none; dino and clip need the folder; 
   assert.throws(() => loadConfig({ ...BASE, SCORER: 'clip' }), (e: unknown) => e instanceof ConfigError && /SCORER clip needs SCORER_DIR/.test(e.problems[0]));
   assert.throws(() => loadConfig({ ...BASE, SCORER: 'best' }), (e: unknown) => e instanceof ConfigError && e.problems[0] === 'SCORER must be dino, clip, self or none');
 });
+
+test('SHARDS (auto or a number) is refused without JOB_QUEUE=redis, with a line naming both; with the Redis queue it is read as given', () => {
+  for (const shards of ['2', 'auto']) {
+    let err: unknown;
+    try {
+      loadConfig({ ...BASE, SHARDS: shards });
+    } catch (e) {
+      err = e;
+    }
+    assert.ok(err instanceof ConfigError, `SHARDS=${shards} without JOB_QUEUE=redis was accepted`);
+    assert.equal(err.problems.length, 1);
+    assert.match(err.problems[0], /^SHARDS needs JOB_QUEUE=redis/);
+  }
+  const redis = { ...BASE, JOB_QUEUE: 'redis', REDIS_URL: 'redis://127.0.0.1:6379' };
+  assert.equal(loadConfig({ ...redis, SHARDS: '2' }).shards, 2);
+  assert.equal(loadConfig({ ...redis, SHARDS: 'auto' }).shards, 'auto');
+  assert.equal(loadConfig({ ...redis }).shards, undefined);
+});

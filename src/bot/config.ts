@@ -86,6 +86,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
   const { scorer, problem } = scorerOf(e);
   if (problem) throw new ConfigError([problem]);
   if (e.JOB_QUEUE === 'redis' && !e.REDIS_URL) throw new ConfigError(['JOB_QUEUE redis needs REDIS_URL (the Redis the gateways and model workers share)']);
+  if (e.SHARDS && e.JOB_QUEUE !== 'redis') {
+    throw new ConfigError(['SHARDS needs JOB_QUEUE=redis (shards share the job queue and the store through Redis; with local jobs each shard would load the model)']);
+  }
   return {
     token: e.DISCORD_TOKEN,
     clientId: e.DISCORD_CLIENT_ID,

@@ -1,4 +1,4 @@
-import type { Client } from 'discord.js';
+import { ShardClientUtil, type Client } from 'discord.js';
 import type { JobRecord } from '../store/job-store.ts';
 import { redeliver } from './redelivery.ts';
 import type { BotDeps } from './bot-deps.ts';
@@ -22,10 +22,23 @@ const CHANNEL_GONE = 'The bot restarted, and the channel of this image is out of
  */
 export async function recoverJobs(deps: BotDeps, client: Client, track: (work: Promise<unknown>) => void): Promise<void> {
   const { jobs } = deps.stores;
-  const left = await jobs.unfinished();
+  const left = (await jobs.unfinished()).filter((job) => onThisShard(client, job.guildId));
   if (left.length) deps.logger.info({ jobs: left.length }, 'jobs left by a previous process');
   for (const job of left) track(resume(deps, client, job).catch((err) => deps.logger.error({ err, job: job.id }, 'could not resume a job')));
-  for (const id of await jobs.keptResultIds()) track(redeliver(deps, client, id));
+  for (const id of await jobs.keptResultIds()) {
+    const job = await jobs.get(id);
+    if (onThisShard(client, job?.guildId ?? null)) track(redeliver(deps, client, id));
+  }
+}
+
+/**
+ * With several shards (SHARDS), each one recovers only the jobs of the guilds Discord routes to it, by
+ * Discord's formula, so that its client is the one that sees their buttons; jobs outside a guild go to shard 0.
+ */
+export function onThisShard(client: Client, guildId: string | null): boolean {
+  if (!client.shard) return true;
+  const shard = guildId ? ShardClientUtil.shardIdForGuildId(guildId, client.shard.count) : 0;
+  return client.shard.ids.includes(shard);
 }
 
 async function resume(deps: BotDeps, client: Client, job: JobRecord): Promise<void> {
