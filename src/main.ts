@@ -77,12 +77,15 @@ async function runShards(config: BotConfig, shards: number | 'auto', logger: Log
     // This file is TypeScript: the shards load it through tsx, found from here whatever the working folder.
     execArgv: ['--import', import.meta.resolve('tsx')],
   });
+  let stopping = false;
   manager.on('shardCreate', (shard: Shard) => {
     shard.on('ready', () => logger.info({ shard: shard.id, of: totalShards }, 'shard connected'));
-    shard.on('death', (child) => logger.warn({ shard: shard.id, code: (child as ChildProcess).exitCode, respawn: manager.respawn }, 'shard exited'));
+    shard.on('death', (child) => {
+      const exit = { shard: shard.id, code: (child as ChildProcess).exitCode, signal: (child as ChildProcess).signalCode };
+      if (stopping) logger.info(exit, 'shard stopped');
+      else logger.warn(exit, 'shard exited; starting it again');
+    });
   });
-
-  let stopping = false;
   const shutdown = async (signal: string, code: number) => {
     if (stopping) return;
     stopping = true;

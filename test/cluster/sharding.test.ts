@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,6 +96,29 @@ async function waitUntilBothShardsAnswer(): Promise<void> {
   emu.clearViolations();
 }
 
+/** The processes a process forked (a ShardingManager's shards). */
+function childPids(pid: number): number[] {
+  const out = spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).stdout;
+  return out.split('\n').map((l) => Number(l.trim())).filter((n) => n > 0);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitUntil(check: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) assert.fail(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
 /** Messages in the channel and its threads that carry the job's image (file names carry the job id). */
 function posts(channelId: string, jobId: string): APIMessage[] {
   const everywhere = [...emu.messages(channelId), ...emu.threads(channelId).flatMap((t) => emu.messages(t.id))];
@@ -112,12 +136,12 @@ function startWorker(): EntryProcess {
   });
 }
 
-function startGateway(): EntryProcess {
+function startGateway(shards = '2'): EntryProcess {
   return spawnEntry('src/main.ts', {
     DISCORD_TOKEN: TOKEN,
     DISCORD_CLIENT_ID: APP_ID,
     DISCORD_API_BASE: emu.restBase,
-    SHARDS: '2',
+    SHARDS: shards,
     JOB_QUEUE: 'redis',
     REDIS_URL: redis!.url,
     MODEL_DIR: modelDir,
@@ -185,12 +209,44 @@ test(
   },
 );
 
+test('a shard process killed with SIGKILL is started again by the manager: it identifies with its shard again and its guild is answered', { skip, timeout: 180_000 }, async () => {
+  assert.ok(gateway, 'the first test did not start the processes');
+  const before = childPids(gateway.child.pid!);
+  assert.equal(before.length, 2, `shard processes: ${before.join(', ')}`);
+  process.kill(before[1], 'SIGKILL');
+  await waitUntil(() => connectedShards().length === 1, 10_000, 'the killed shard to drop its gateway connection');
+  await Promise.race([waitUntil(() => connectedShards().length === 2, 150_000, 'the shard to come back'), gateway.exited]);
+  assert.deepEqual(connectedShards(), [[0, 2], [1, 2]]);
+  const after = childPids(gateway.child.pid!);
+  assert.equal(after.length, 2);
+  assert.ok(after.includes(before[0]) && !after.includes(before[1]), `shards before ${before.join(', ')}, after ${after.join(', ')}`);
+  await waitUntilBothShardsAnswer();
+  emu.assertNoViolations();
+});
+
 test('SIGTERM to the manager stops both shards gracefully: their gateway sessions end and it exits 0', { skip, timeout: 120_000 }, async () => {
   assert.ok(gateway, 'the first test did not start the processes');
   const started = Date.now();
   const { code, signal } = await gateway.stop('SIGTERM', 90_000);
   assert.deepEqual({ code, signal }, { code: 0, signal: null });
   assert.ok(Date.now() - started < 60_000, `stopping took ${Date.now() - started} ms`);
+  assert.deepEqual(connectedShards(), []);
+  emu.assertNoViolations();
+});
+
+test('SHARDS=auto takes the count from DISCORD_API_BASE\'s GET /gateway/bot (the emulator says 1): one shard identifies as [0,1] and answers in both guilds', { skip, timeout: 180_000 }, async () => {
+  gateway = startGateway('auto');
+  await Promise.race([waitUntilBothShardsAnswer(), gateway.exited]);
+  assert.deepEqual(connectedShards(), [[0, 1]]);
+  emu.assertNoViolations();
+});
+
+test('SIGKILL of the manager alone: its shard process stops by itself and ends its gateway session', { skip, timeout: 120_000 }, async () => {
+  assert.ok(gateway, 'the previous test did not start the gateway');
+  const shards = childPids(gateway.child.pid!);
+  assert.equal(shards.length, 1, `shard processes: ${shards.join(', ')}`);
+  process.kill(gateway.child.pid!, 'SIGKILL');
+  await waitUntil(() => !alive(shards[0]), 60_000, 'the orphaned shard to exit');
   assert.deepEqual(connectedShards(), []);
   emu.assertNoViolations();
 });
