@@ -156,12 +156,12 @@ async function kill(child: ChildProcess): Promise<void> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs /personalize; returns the status message and the job id from its Cancel button. */
-async function personalize(userId: string, prompt: string): Promise<{ statusId: string; jobId: string }> {
+async function personalize(userId: string, prompt: string): Promise<{ statusId: string; jobId: string; userId: string }> {
   const run = emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId, name: 'personalize', options: { prompt } });
   const status = await run.waitForReply(30_000);
   const cancel = customIds(status).find((c) => c.startsWith('xcot:cancel:'));
   assert.ok(cancel, `not queued: ${status.content}`);
-  return { statusId: status.id, jobId: cancel.split(':')[2] };
+  return { statusId: status.id, jobId: cancel.split(':')[2], userId };
 }
 
 function visibleState(statusId: string): APIMessage {
@@ -276,7 +276,7 @@ test('Redis restarted while jobs wait and run: gateway and workers reconnect, an
 });
 
 test('a burst of 200 jobs from ten members: every one is posted, none twice', { skip, timeout: 600_000 }, async () => {
-  const jobs: { statusId: string; jobId: string }[] = [];
+  const jobs: { statusId: string; jobId: string; userId: string }[] = [];
   for (let round = 0; round < 20; round++) {
     jobs.push(...(await Promise.all(CROWD.map((user, i) => personalize(user, `burst ${round}-${i}`)))));
   }
@@ -288,5 +288,34 @@ test('a burst of 200 jobs from ten members: every one is posted, none twice', { 
     [],
     'jobs not posted exactly once',
   );
+  emu.assertNoViolations();
+});
+
+test('Cancel on a job a worker runs and on one still waiting: both statuses say cancelled and neither image is posted', { skip, timeout: 180_000 }, async () => {
+  // Enough jobs that some wait while both workers are busy.
+  const jobs = [];
+  for (const [i, user] of [ALICE, BOB, CAROL, ALICE, BOB, CAROL].entries()) jobs.push(await personalize(user, `a tall ship, take ${i}`));
+  let running: (typeof jobs)[number] | undefined;
+  const end = Date.now() + 60_000;
+  while (!running && Date.now() < end) {
+    for (const j of jobs) if ((await (await queue.getJob(j.jobId))?.getState()) === 'active') running = j;
+    if (!running) await sleep(10);
+  }
+  assert.ok(running, 'no job was seen running');
+  const waiting = jobs.at(-1)!;
+  assert.notEqual(waiting, running);
+  for (const j of [running, waiting]) {
+    const click = emu.clickButton(j.statusId, `xcot:cancel:${j.jobId}`, j.userId);
+    await click.waitForReply(10_000).catch(() => {});
+  }
+  await waitAllFinal(jobs, 120_000);
+  for (const j of [running, waiting]) {
+    const seen = visibleState(j.statusId);
+    // A run can end just before its cancel arrives: then it is posted, once, like any other.
+    if (posts(j.jobId) === 0) assert.match(seen.content, /Cancelled/, `job ${j.jobId}: "${seen.content}"`);
+    else assert.equal(posts(j.jobId), 1);
+  }
+  assert.equal(posts(waiting.jobId), 0, 'the waiting job was not drawn');
+  assert.match(visibleState(waiting.statusId).content, /Cancelled/);
   emu.assertNoViolations();
 });

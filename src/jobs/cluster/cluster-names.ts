@@ -14,6 +14,8 @@ export const KEYS = {
   workerPrefix: `${BULL_PREFIX}:worker:`,
   /** Durations of the last jobs (ms), newest first: ETAs in every gateway. */
   durations: `${BULL_PREFIX}:durations`,
+  /** Jobs cancelled while a worker may be taking them (checked when a run starts), expiring after an hour. */
+  cancelledPrefix: `${BULL_PREFIX}:cancelled:`,
   /** Pub/sub channel: ids of running jobs to cancel, heard by every worker. */
   cancelChannel: `${BULL_PREFIX}:cancel`,
   /** Claims on posting a result (one gateway posts it). */

@@ -172,7 +172,11 @@ export class ClusterQueue {
       if (!job) return;
       // remove() refuses a job a worker holds (locked): that one is stopped through the channel.
       const removed = await job.remove().then(() => true, () => false);
-      if (!removed) await this.#redis.publish(KEYS.cancelChannel, id);
+      if (!removed) {
+        // Marked first: a worker that took the job a moment ago checks the mark before it runs it.
+        await this.#redis.set(KEYS.cancelledPrefix + id, '1', 'EX', 3600);
+        await this.#redis.publish(KEYS.cancelChannel, id);
+      }
       else if (followed) this.#settle(followed, 'cancelled', new CancelledError(followed.cancelMessage));
     })().catch(() => {});
     return true;
@@ -310,7 +314,9 @@ export class ClusterQueue {
     if (state === 'completed') return this.#settle(f, 'done');
     if (state === 'failed') {
       const err = decodeFailure(job!.failedReason);
-      return this.#settle(f, err instanceof CancelledError ? 'cancelled' : 'failed', err);
+      // A cancel from this process says who cancelled, as the in-process queue does.
+      if (err instanceof CancelledError) return this.#settle(f, 'cancelled', f.cancelMessage ? new CancelledError(f.cancelMessage) : err);
+      return this.#settle(f, 'failed', err);
     }
     if (state === 'active' && f.state === 'waiting') return this.#started(jobId);
     // Gone without ending: removed while waiting (a cancel from any gateway), or never added.

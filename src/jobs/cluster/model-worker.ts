@@ -122,6 +122,8 @@ export class ModelWorker {
       await this.#redis.eval(RAISE_VIRTUAL_TIME, 1, KEYS.virtualTime, String(job.opts.priority ?? 0));
       const record = await stores.jobs.get(id);
       if (!record) throw new UnrecoverableError(encodeFailure(new CancelledError('That image was deleted before it was made.')));
+      if (await this.#redis.exists(KEYS.cancelledPrefix + id)) controller.abort(new CancelledError());
+      controller.signal.throwIfAborted();
       // A run whose images are already kept (its worker died after keeping them) is not drawn again.
       if (record.status === 'done' && (await stores.jobs.keptResult(id))) return { jobId: id };
       const started = performance.now();
