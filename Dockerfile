@@ -14,10 +14,9 @@ COPY package.json package-lock.json .npmrc ./
 # As in .npmrc and .ci/run: onnxruntime-node's postinstall would download the CUDA provider from
 # NuGet; the CPU provider ships inside the package (Dockerfile.cuda adds the CUDA one).
 ENV ONNXRUNTIME_NODE_INSTALL=skip
-# All dependencies, dev ones included, on purpose: `npm start` and `npm run worker` run TypeScript
-# through tsx, a devDependency, and the engine's worker threads register tsx at run time
-# (src/runtime/bootstrap.mjs). `--omit=dev` would leave the image unable to start.
-RUN npm ci --no-audit --no-fund
+# Runtime dependencies only: tsx, which runs the TypeScript (npm start, npm run worker, the engine's
+# worker threads through src/runtime/bootstrap.mjs, shards), is one of them.
+RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim
 WORKDIR /app
