@@ -139,3 +139,45 @@ export class CancelledError extends UserFacingError {
     super('cancelled', message);
   }
 }
+
+export type QueueLimit = 'user' | 'guild' | 'queue';
+
+/** The queue refused a job; `message` says which limit, politely. */
+export class QueueFullError extends InputError {
+  declare readonly code: 'queue_full';
+
+  constructor(
+    readonly limit: QueueLimit,
+    message: string,
+  ) {
+    super('queue_full', message);
+  }
+}
+
+/** The queue is closing (a restart): it takes no new job. */
+export class QueueClosedError extends UserFacingError {
+  declare readonly code: 'shutting_down';
+
+  constructor(message = 'The bot is restarting and not taking new images; try again in a minute.') {
+    super('shutting_down', message);
+  }
+}
+
+/** A running job went past `maxRunMs` and was stopped. */
+export class JobTimeoutError extends UserFacingError {
+  declare readonly code: 'timeout';
+
+  constructor(ms: number) {
+    super('timeout', `That took longer than ${formatDuration(ms)} and was stopped.`);
+  }
+}
+
+function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 120_000) return plural(Math.round(ms / 1000), 'second');
+  return plural(Math.round(ms / 60_000), 'minute');
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}

@@ -1,4 +1,4 @@
-import { QueueFullError } from './job-queue.ts';
+import { QueueFullError } from '../errors.ts';
 
 /** The caps a new job is checked against (JobQueueOptions' names). */
 export interface AdmissionCaps {

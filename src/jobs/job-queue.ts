@@ -1,4 +1,4 @@
-import { CancelledError, InputError, UserFacingError } from '../errors.ts';
+import { CancelledError, JobTimeoutError, QueueClosedError, UserFacingError } from '../errors.ts';
 import { admissionRefusal } from './admission-rules.ts';
 import { projectEta } from './eta.ts';
 
@@ -34,37 +34,7 @@ import { projectEta } from './eta.ts';
  * A runner that throws fails only its own job (result rejects with that error); the queue goes on.
  */
 
-export type QueueLimit = 'user' | 'guild' | 'queue';
-
-/** The queue refused a job; `message` says which limit, politely. */
-export class QueueFullError extends InputError {
-  declare readonly code: 'queue_full';
-
-  constructor(
-    readonly limit: QueueLimit,
-    message: string,
-  ) {
-    super('queue_full', message);
-  }
-}
-
-/** submit() after drain() began. */
-export class QueueClosedError extends UserFacingError {
-  declare readonly code: 'shutting_down';
-
-  constructor(message = 'The bot is restarting and not taking new images; try again in a minute.') {
-    super('shutting_down', message);
-  }
-}
-
-/** A running job went past `maxRunMs` and was stopped. */
-export class JobTimeoutError extends UserFacingError {
-  declare readonly code: 'timeout';
-
-  constructor(ms: number) {
-    super('timeout', `That took longer than ${formatDuration(ms)} and was stopped.`);
-  }
-}
+export { JobTimeoutError, QueueClosedError, QueueFullError, type QueueLimit } from '../errors.ts';
 
 export interface JobQueueOptions {
   /** Jobs running at once (default 1). */
@@ -612,10 +582,6 @@ function nextJob(heads: readonly Entry[], servedAt: (userId: string) => number):
   return best;
 }
 
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
-
 function positiveInt(value: number, name: string): number {
   if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
   return value;
@@ -626,8 +592,3 @@ function nonNegativeInt(value: number, name: string): number {
   return value;
 }
 
-function formatDuration(ms: number): string {
-  if (ms < 1000) return `${ms} ms`;
-  if (ms < 120_000) return plural(Math.round(ms / 1000), 'second');
-  return plural(Math.round(ms / 60_000), 'minute');
-}

@@ -1,9 +1,8 @@
 import type { EngineFacts } from '../pipeline/bundle-report.ts';
 import type { BundleGraph, Device } from '../bundle/load-bundle.ts';
 import type { GraphDtype, GraphName } from '../bundle/contract.ts';
-import { BundleError, CancelledError, InputError, UserFacingError, type ErrorCode } from '../errors.ts';
+import { BundleError, CancelledError, InputError, JobTimeoutError, QueueClosedError, QueueFullError, UserFacingError, type ErrorCode } from '../errors.ts';
 import { ImageInputError } from '../images/errors.ts';
-import { JobTimeoutError, QueueClosedError, QueueFullError } from '../jobs/job-queue.ts';
 import { StoreUnavailableError } from '../store/store-outage.ts';
 import { EngineClosedError, EngineCrashedError, EngineStuckError } from './image-engine.ts';
 import type { ImageLimits } from '../images/limits.ts';

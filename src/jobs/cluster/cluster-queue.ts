@@ -1,9 +1,9 @@
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { CancelledError } from '../../errors.ts';
+import { CancelledError, QueueClosedError } from '../../errors.ts';
 import { admissionRefusal, type AdmissionCaps } from '../admission-rules.ts';
 import { projectEta } from '../eta.ts';
-import { QueueClosedError, type DrainResult, type JobEta, type JobHandle, type JobState, type QueueReservation, type QueueSnapshot } from '../job-queue.ts';
+import type { DrainResult, JobEta, JobHandle, JobState, QueueReservation, QueueSnapshot } from '../job-queue.ts';
 import { BULL_PREFIX, KEYS, QUEUE_NAME, redisConnection } from './cluster-names.ts';
 import { decodeFailure } from './failure-wire.ts';
 import { fairPriority } from './fair-priority.ts';

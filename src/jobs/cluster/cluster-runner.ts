@@ -1,7 +1,7 @@
-import { UserFacingError } from '../../errors.ts';
+import { QueueClosedError, QueueFullError, UserFacingError } from '../../errors.ts';
 import type { JobRecord, Stores } from '../../store/index.ts';
 import type { JobOutcome, RunHooks } from '../generation-service.ts';
-import { QueueClosedError, QueueFullError, type JobHandle, type JobState } from '../job-queue.ts';
+import type { JobHandle, JobState } from '../job-queue.ts';
 import { outcomeFromKept } from '../kept-outcome.ts';
 import type { ClusterQueue } from './cluster-queue.ts';
 
