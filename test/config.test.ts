@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, loadConfig } from '../src/bot/config.ts';
+import { loadWorkerConfig, WorkerConfigError } from '../src/jobs/cluster/worker-config.ts';
 
 const BASE = { DISCORD_TOKEN: 'secret-token-value', DISCORD_CLIENT_ID: '123456789012345678' };
 
@@ -68,4 +69,20 @@ test('SHARDS (auto or a number) is refused without JOB_QUEUE=redis, with a line 
   assert.equal(loadConfig({ ...redis, SHARDS: '2' }).shards, 2);
   assert.equal(loadConfig({ ...redis, SHARDS: 'auto' }).shards, 'auto');
   assert.equal(loadConfig({ ...redis }).shards, undefined);
+});
+
+test('JOB_QUEUE: empty or unset is local; redis without REDIS_URL is refused with a line naming both; a typo is refused', () => {
+  assert.equal(loadConfig({ ...BASE }).jobQueue, 'local');
+  assert.equal(loadConfig({ ...BASE, JOB_QUEUE: '' }).jobQueue, 'local');
+  assert.equal(loadConfig({ ...BASE, JOB_QUEUE: 'redis', REDIS_URL: 'redis://127.0.0.1:6379' }).jobQueue, 'redis');
+  assert.throws(() => loadConfig({ ...BASE, JOB_QUEUE: 'redis' }), (err: unknown) => err instanceof ConfigError && /^JOB_QUEUE redis needs REDIS_URL/.test(err.problems[0]));
+  assert.throws(() => loadConfig({ ...BASE, JOB_QUEUE: 'rediss' }), (err: unknown) => err instanceof ConfigError && /JOB_QUEUE must be local or redis/.test(err.problems.join('\n')));
+});
+
+test('npm run worker: REDIS_URL is required (a line saying so), WORKER_LOCK_SECONDS becomes ms, HEALTH_PORT is read when set', () => {
+  assert.throws(() => loadWorkerConfig({}), (err: unknown) => err instanceof WorkerConfigError && err.problems.some((p) => /^REDIS_URL is required/.test(p)));
+  assert.throws(() => loadWorkerConfig({ REDIS_URL: 'http://x' }), (err: unknown) => err instanceof WorkerConfigError && err.problems.some((p) => /^REDIS_URL must start with redis:\/\//.test(p)));
+  const c = loadWorkerConfig({ REDIS_URL: 'redis://127.0.0.1:6379', WORKER_LOCK_SECONDS: '7', HEALTH_PORT: '8080', BATCH_JOBS: '2' });
+  assert.deepEqual([c.lockMs, c.healthPort, c.batchJobs, c.scorer], [7000, 8080, 2, 'none']);
+  assert.equal(loadWorkerConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).healthPort, undefined);
 });

@@ -22,7 +22,7 @@ const EnvSchema = z.object({
   QUOTA_GUILD_PER_DAY: int(0, 100_000, 0),
   MESSAGE_CONTENT: z.enum(['true', 'false']).default('true'),
   CONSENT_REQUIRED: z.enum(['true', 'false']).default('true'),
-  JOB_QUEUE: z.enum(['local', 'redis'], 'must be local or redis').default('local'),
+  JOB_QUEUE: z.enum(['local', 'redis', ''], 'must be local or redis').default('local'),
   SHARDS: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(4096), z.literal('')], 'must be auto or a number of shards').optional(),
   /** Only for tests and self-hosted proxies: where the REST API lives. */
   DISCORD_API_BASE: z.union([z.string().url(), z.literal('')]).optional(),
@@ -120,7 +120,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     messageContent: e.MESSAGE_CONTENT === 'true',
     consentRequired: e.CONSENT_REQUIRED === 'true',
     apiBase: e.DISCORD_API_BASE || undefined,
-    jobQueue: e.JOB_QUEUE,
+    jobQueue: e.JOB_QUEUE || 'local',
     ...(e.SHARDS ? { shards: e.SHARDS } : {}),
   };
 }
