@@ -232,7 +232,16 @@ export class ClusterQueue {
 
   // -------------------------------------------------------------------------------------- internals
 
-  async #admit(job: { id: string; userId: string; guildId: string | null }): Promise<void> {
+  /** Admissions of this process one after another, so they queue here instead of polling the Redis lock. */
+  #admitting: Promise<unknown> = Promise.resolve();
+
+  #admit(job: { id: string; userId: string; guildId: string | null }): Promise<void> {
+    const turn = this.#admitting.then(() => this.#admitNow(job));
+    this.#admitting = turn.catch(() => {});
+    return turn;
+  }
+
+  async #admitNow(job: { id: string; userId: string; guildId: string | null }): Promise<void> {
     await withRedisLock(this.#redis, KEYS.admitLock, async () => {
       if (await this.#queue.getJob(job.id)) return;
       const { counts, userPriorities, empty } = await this.#counts(job.userId, job.guildId);
