@@ -22,6 +22,8 @@ async function execute(interaction: ChatInputCommandInteraction, deps: BotDeps):
         return `• \`${w.id}\` is number ${w.position} in line${when}`;
       }),
   ];
+  // With model workers (JOB_QUEUE=redis) the capacity is theirs: none up means nothing is drawn yet.
+  if (snap.concurrency === 0) lines.push('No model worker is running right now; images wait until one starts.');
   lines.push(mine.length ? `Your images:\n${mine.join('\n')}` : 'You have nothing in the queue.');
   await interaction.reply({ content: lines.join('\n'), flags: MessageFlags.Ephemeral });
 }

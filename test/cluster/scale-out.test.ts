@@ -193,7 +193,7 @@ function posts(jobId: string): number {
 let gateway: ChildProcess;
 const workers: ChildProcess[] = [];
 
-test('with no model worker up, positions follow fair turns across users; the first worker then runs them in that order', { skip, timeout: 180_000 }, async () => {
+test('with no model worker up, positions follow fair turns across users (statuses and /queue say so); the first worker then runs them in that order', { skip, timeout: 180_000 }, async () => {
   gateway = await startGateway();
   // Alice asks three times, then Bob once: Bob's goes second, not fourth.
   const a1 = await personalize(ALICE, 'a red kite, take 1');
@@ -205,6 +205,10 @@ test('with no model worker up, positions follow fair turns across users; the fir
   const positions = () => expected.map((j) => /position (\d+) of 4/.exec(emu.message(j.statusId)?.content ?? '')?.[1]);
   while (Date.now() < end && positions().join() !== '1,2,3,4') await sleep(200);
   assert.deepEqual(positions(), ['1', '2', '3', '4'], 'the statuses show fair positions');
+  const queueView = await emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: BOB, name: 'queue', options: {} }).waitForReply(10_000);
+  assert.match(queueView.content, /waiting: 4/);
+  assert.match(queueView.content, /No model worker is running right now/);
+  assert.match(queueView.content, /is number 2 in line/, "Bob's job is second");
 
   workers.push(await startWorker());
   await waitAllFinal(expected, 120_000);

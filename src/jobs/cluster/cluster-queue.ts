@@ -51,6 +51,7 @@ export class ClusterQueue {
   readonly #redis: Redis;
   readonly #queue: Queue<ClusterJobData>;
   readonly #events: QueueEvents;
+  readonly #connections: Redis[];
   readonly #caps: AdmissionCaps;
   readonly #attempts: number;
   readonly #followed = new Map<string, Followed>();
@@ -64,9 +65,10 @@ export class ClusterQueue {
 
   private constructor(options: ClusterQueueOptions) {
     this.#redis = redisConnection(options.redisUrl);
-    const connection = redisConnection(options.redisUrl);
-    this.#queue = new Queue<ClusterJobData>(QUEUE_NAME, { connection, prefix: BULL_PREFIX });
-    this.#events = new QueueEvents(QUEUE_NAME, { connection: redisConnection(options.redisUrl), prefix: BULL_PREFIX });
+    // BullMQ leaves connections it was given open at close(): they are ours to end.
+    this.#connections = [redisConnection(options.redisUrl), redisConnection(options.redisUrl)];
+    this.#queue = new Queue<ClusterJobData>(QUEUE_NAME, { connection: this.#connections[0], prefix: BULL_PREFIX });
+    this.#events = new QueueEvents(QUEUE_NAME, { connection: this.#connections[1], prefix: BULL_PREFIX });
     this.#caps = {
       maxWaitingPerUser: options.maxWaitingPerUser ?? 2,
       maxPerGuild: options.maxPerGuild ?? Number.POSITIVE_INFINITY,
@@ -227,7 +229,7 @@ export class ClusterQueue {
     this.#closed = true;
     clearInterval(this.#poll);
     await Promise.allSettled([this.#events.close(), this.#queue.close()]);
-    this.#redis.disconnect();
+    for (const c of [this.#redis, ...this.#connections]) c.disconnect();
   }
 
   // -------------------------------------------------------------------------------------- internals

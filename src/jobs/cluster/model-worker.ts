@@ -47,6 +47,7 @@ export class ModelWorker {
   readonly #options: ModelWorkerOptions;
   readonly #redis: Redis;
   readonly #subscriber: Redis;
+  readonly #workerConnection: Redis;
   readonly #worker: Worker<ClusterJobData>;
   readonly #running = new Map<string, AbortController>();
   readonly #heartbeat: NodeJS.Timeout;
@@ -55,9 +56,11 @@ export class ModelWorker {
     this.#options = options;
     this.#redis = redisConnection(options.redisUrl);
     this.#subscriber = redisConnection(options.redisUrl);
+    this.#workerConnection = redisConnection(options.redisUrl);
     const lockDuration = options.lockMs ?? 30_000;
     this.#worker = new Worker<ClusterJobData>(QUEUE_NAME, (job, token, signal) => this.#process(job, signal), {
-      connection: redisConnection(options.redisUrl),
+      // BullMQ leaves a connection it was given open at close(): close() ends it.
+      connection: this.#workerConnection,
       prefix: BULL_PREFIX,
       concurrency: options.concurrency,
       lockDuration,
@@ -101,8 +104,7 @@ export class ModelWorker {
     clearInterval(this.#heartbeat);
     await this.#redis.del(`${KEYS.workerPrefix}${this.id}`).catch(() => {});
     await this.#worker.close(force);
-    this.#subscriber.disconnect();
-    this.#redis.disconnect();
+    for (const c of [this.#subscriber, this.#redis, this.#workerConnection]) c.disconnect();
   }
 
   async #beat(): Promise<void> {
