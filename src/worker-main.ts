@@ -5,7 +5,7 @@ import { createLogger } from './bot/logger.ts';
 import { ModelWorker } from './jobs/cluster/model-worker.ts';
 import { loadWorkerConfig, WorkerConfigError } from './jobs/cluster/worker-config.ts';
 import { runStoredJob } from './jobs/stored-job-run.ts';
-import { WorkerEngine } from './runtime/worker-engine.ts';
+import { startModelEngine } from './runtime/start-model-engine.ts';
 import { openStores } from './store/index.ts';
 
 /** `npm run worker`: a model worker. Loads the bundle, then takes jobs from the Redis queue the gateways fill. */
@@ -22,20 +22,7 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
   const stores = await openStores({ dataDir: config.dataDir, redisUrl: config.redisUrl, onError: (err) => logger.error({ err }, 'store error') });
-  const engine = await WorkerEngine.start({
-    modelDir: config.modelDir,
-    device: config.device,
-    workers: config.modelSlots,
-    maxBatchRows: 2 * config.batchJobs,
-    prefixCacheMb: config.prefixCacheMb,
-    visionCacheMb: config.visionCacheMb,
-    stallMs: config.engineStallMs,
-    scorerDir: config.scorerDir,
-    cancelGraceMs: 30_000,
-    onFallback: (reason) => logger.warn({ reason }, 'execution provider fallback'),
-    logger,
-  });
-  logger.info({ model: config.modelDir, device: engine.device, workers: engine.workers }, 'model loaded');
+  const engine = await startModelEngine(config, logger);
   const context = { engine, stores, modelId: basename(config.modelDir), scorer: config.scorer };
   const worker = await ModelWorker.start({
     redisUrl: config.redisUrl,

@@ -10,7 +10,8 @@ import {
   type ThreadChannel,
 } from 'discord.js';
 import type { JobOutcome } from '../jobs/generation-service.ts';
-import type { JobPatch, KeptResult } from '../store/job-store.ts';
+import type { JobPatch } from '../store/job-store.ts';
+import { keptFromOutcome } from '../jobs/kept-outcome.ts';
 import { resultMessage, threadName, type StatusMessage } from './job-flow.ts';
 import { postAgainRow } from './post-again.ts';
 import { scheduleRedelivery } from './redelivery.ts';
@@ -161,21 +162,7 @@ async function recordDelivered(deps: BotDeps, outcome: JobOutcome, where: { mess
 /** Nothing took the image: it goes into the store until redelivery.ts posts it, and the user is told. */
 async function keepResult(deps: BotDeps, outcome: JobOutcome, target: DeliverTarget, made: ThreadChannel | undefined, attempt: number): Promise<void> {
   const jobId = outcome.job.id;
-  const kept: KeptResult = {
-    images: outcome.generation.images.map((img) => ({
-      data: Buffer.from(img.data).toString('base64'),
-      format: img.format,
-      width: img.width,
-      height: img.height,
-      seed: img.seed,
-      imageTokens: [...img.imageTokens],
-    })),
-    tokensMs: outcome.generation.timings.tokensMs,
-    grounding: outcome.grounding,
-    trace: target.trace,
-    sizeLimit: target.sizeLimit,
-    ...(made ? { threadId: made.id } : {}),
-  };
+  const kept = keptFromOutcome(outcome, { trace: target.trace, sizeLimit: target.sizeLimit, ...(made ? { threadId: made.id } : {}) });
   try {
     await retrying(() => deps.stores.jobs.keepResult(jobId, kept), STORE_RETRY_DELAYS_MS, () => true);
   } catch (err) {

@@ -1,6 +1,5 @@
 import type { Client } from 'discord.js';
-import type { JobOutcome } from '../jobs/generation-service.ts';
-import type { OutputFormat } from '../images/encode.ts';
+import { outcomeFromKept } from '../jobs/kept-outcome.ts';
 import { deliverResult } from './deliver.ts';
 import type { BotDeps } from './bot-deps.ts';
 import { storedTarget } from './stored-status.ts';
@@ -36,18 +35,7 @@ export async function redeliver(deps: BotDeps, client: Client, jobId: string, at
       deps.logger.warn({ job: jobId }, 'kept result: its channel is out of reach; keeping it');
       return;
     }
-    const outcome: JobOutcome = {
-      job,
-      generation: {
-        images: kept.images.map((img) => ({ ...img, format: img.format as OutputFormat, data: Buffer.from(img.data, 'base64') })),
-        promptTokens: 0,
-        timings: { tokensMs: kept.tokensMs, decodeMs: 0, imageTokensPerSec: 0 },
-      },
-      grounding: kept.grounding,
-      totalMs: 0,
-      // A group's menu comes back with it: the kept image is its best candidate.
-      ...(group ? { group } : {}),
-    };
+    const outcome = outcomeFromKept(job, kept, group ?? undefined);
     await deliverResult(deps, outcome, { ...target, trace: kept.trace, sizeLimit: kept.sizeLimit }, { attempt });
   } catch (err) {
     deps.logger.error({ err, job: jobId }, 'posting a kept result failed');

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import { describeLoadedBundle } from '../pipeline/bundle-report.ts';
 import { UserTextRules } from '../decoding/user-text.ts';
-import { WorkerEngine } from '../runtime/worker-engine.ts';
+import type { WorkerEngine } from '../runtime/worker-engine.ts';
+import { startModelEngine } from '../runtime/start-model-engine.ts';
 import { JobQueue } from '../jobs/job-queue.ts';
 import { Quota } from '../jobs/quota.ts';
 import { GenerationService } from '../jobs/generation-service.ts';
@@ -72,26 +73,10 @@ export async function startBotDeps(
         },
       };
     }
-    // ONNX sessions run in worker threads (one per slot), so the gateway's heartbeats never wait on a model step.
-    const engine = await WorkerEngine.start({
-      modelDir: config.modelDir,
-      device: config.device,
-      workers: config.modelSlots,
-      maxBatchRows: 2 * config.batchJobs,
-      prefixCacheMb: config.prefixCacheMb,
-      visionCacheMb: config.visionCacheMb,
-      stallMs: config.engineStallMs,
-      scorerDir: config.scorerDir,
-      // The queue's deadline cancels a run; a worker that ignores that cancel this long is replaced.
-      cancelGraceMs: 30_000,
-      onFallback: (reason) => logger.warn({ reason }, 'execution provider fallback'),
-      logger,
-    }).catch(async (err: unknown) => {
+    const engine = await startModelEngine(config, logger).catch(async (err: unknown) => {
       await quota.close();
       throw err;
     });
-    logger.info({ model: config.modelDir, device: engine.device, shape: engine.shape, workers: engine.workers }, 'model loaded');
-    if (engine.kvAppendReason) logger.warn({ reason: engine.kvAppendReason }, 'language model fetches its whole KV cache every step (slower)');
     logBundleReport(config, engine, logger);
     const queue = new JobQueue({
       // Each worker draws up to batchJobs jobs at once (continuous batching), so that many run per worker.

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,8 @@ import { commands } from '../../commands/index.ts';
 import { CommandRegistry } from '../../src/bot/command-registry.ts';
 import { BULL_PREFIX, QUEUE_NAME } from '../../src/jobs/cluster/cluster-names.ts';
 import { startEmulator, type Emulator } from '../../src/local-discord/driver.ts';
+import { waitUntilAnswering } from '../helpers/bot-answers.ts';
+import { spawnEntry, type EntryProcess } from '../helpers/cluster-processes.ts';
 import { findRedisServer, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
 import { removeTinyBundles, tinyBundle } from '../helpers/tiny-bundle.ts';
 import { ALICE, APP_ID, BOB, CAROL, CHANNEL_A, GUILD_A, TOKEN, customIds } from '../e2e/harness.ts';
@@ -18,7 +20,6 @@ import { ALICE, APP_ID, BOB, CAROL, CHANNEL_A, GUILD_A, TOKEN, customIds } from 
 // One gateway (`npm start`, JOB_QUEUE=redis) and model workers (`npm run worker`) as child processes,
 // a real redis-server between them, the local Discord in front.
 
-const REPO = new URL('../../', import.meta.url).pathname;
 /** Ten more members for the burst. */
 const CROWD = Array.from({ length: 10 }, (_, i) => `13000000000000001${10 + i}`);
 const IN_PROGRESS = /In the queue|Working on it|Starting|Reading your photos|Drawing|Scoring|still being made/;
@@ -32,7 +33,7 @@ let redisDir: string;
 let modelDir: string;
 let queue: Queue;
 let redisClient: Redis;
-const children: ChildProcess[] = [];
+const children: EntryProcess[] = [];
 
 before(async () => {
   if (skip) return;
@@ -62,7 +63,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const spawned of children) await spawned.stop();
   await queue?.close();
   redisClient?.disconnect();
   await emu?.close();
@@ -73,28 +74,18 @@ after(async () => {
 });
 
 function baseEnv(): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    XCOT_GRAPH_CACHE: process.env.XCOT_GRAPH_CACHE,
-    REDIS_URL: redis.url,
-    MODEL_DIR: modelDir,
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'warn',
-  };
+  return { REDIS_URL: redis.url, MODEL_DIR: modelDir, DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
 }
 
-function spawnChild(entry: string, env: NodeJS.ProcessEnv): { child: ChildProcess; stderr: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: REPO, env, stdio: ['ignore', 'ignore', 'pipe'] });
-  children.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  return { child, stderr: () => stderr };
+function spawnChild(entry: 'src/main.ts' | 'src/worker-main.ts', env: NodeJS.ProcessEnv): EntryProcess {
+  const spawned = spawnEntry(entry, env);
+  children.push(spawned);
+  return spawned;
 }
 
 /** `npm start` with jobs on model workers; resolves once it answers interactions. */
 async function startGateway(): Promise<ChildProcess> {
-  const { child, stderr } = spawnChild('src/main.ts', {
+  const { child, exited } = spawnChild('src/main.ts', {
     ...baseEnv(),
     DISCORD_TOKEN: TOKEN,
     DISCORD_CLIENT_ID: APP_ID,
@@ -105,45 +96,23 @@ async function startGateway(): Promise<ChildProcess> {
     MAX_QUEUE_LENGTH: '1000',
     CONSENT_REQUIRED: 'false',
   });
-  const exited = new Promise<never>((_, reject) => child.once('exit', (code, signal) => reject(new Error(`gateway exited (${code ?? signal}): ${stderr()}`))));
-  await Promise.race([waitUntilAnswering(), exited]);
-  child.removeAllListeners('exit');
+  await Promise.race([waitUntilAnswering(emu, [{ guildId: GUILD_A, channelId: CHANNEL_A }], CAROL), exited]);
   return child;
 }
 
 /** `npm run worker` (one model slot, one job at a time unless `batchJobs`); resolves once it takes jobs. */
 async function startWorker(batchJobs = 1): Promise<ChildProcess> {
   const before = await workerKeys();
-  const { child, stderr } = spawnChild('src/worker-main.ts', { ...baseEnv(), BATCH_JOBS: String(batchJobs), WORKER_LOCK_SECONDS: '3' });
-  const exited = new Promise<never>((_, reject) => child.once('exit', (code, signal) => reject(new Error(`worker exited (${code ?? signal}): ${stderr()}`))));
+  const { child, exited } = spawnChild('src/worker-main.ts', { ...baseEnv(), BATCH_JOBS: String(batchJobs), WORKER_LOCK_SECONDS: '3' });
   const registered = (async () => {
     while ((await workerKeys()) <= before) await sleep(100);
   })();
   await Promise.race([registered, exited]);
-  child.removeAllListeners('exit');
   return child;
 }
 
 async function workerKeys(): Promise<number> {
   return (await redisClient.keys(`${BULL_PREFIX}:worker:*`)).length;
-}
-
-async function waitUntilAnswering(): Promise<void> {
-  const end = Date.now() + 60_000;
-  while (Date.now() < end) {
-    try {
-      const probe = emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: CAROL, name: 'queue', options: {} });
-      await probe.waitForReply(3500);
-      const others = emu.violations().filter((v) => !/\(queue\) was never acknowledged/.test(v.message));
-      assert.deepEqual(others, [], 'violations while the gateway connected');
-      emu.clearViolations();
-      return;
-    } catch (err) {
-      if (err instanceof assert.AssertionError) throw err;
-      await sleep(250);
-    }
-  }
-  throw new Error('the gateway did not answer within 60 s');
 }
 
 async function kill(child: ChildProcess): Promise<void> {

@@ -9,6 +9,7 @@ import { commands } from '../../commands/index.ts';
 import { CommandRegistry } from '../../src/bot/command-registry.ts';
 import { onThisShard } from '../../src/bot/restart-recovery.ts';
 import { startEmulator, type Emulator } from '../../src/local-discord/driver.ts';
+import { waitUntilAnswering } from '../helpers/bot-answers.ts';
 import { spawnEntry, waitForWorkers, type EntryProcess } from '../helpers/cluster-processes.ts';
 import { findRedisServer, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
 import { removeTinyBundles, tinyBundle } from '../helpers/tiny-bundle.ts';
@@ -73,27 +74,9 @@ function connectedShards(): [number, number][] {
   return [...gw.sessions.values()].filter((s) => s.socket).map((s) => s.shard).sort((a, b) => a[0] - b[0]);
 }
 
-/**
- * Both shards answer: a /queue probe in each guild until one is answered. A probe sent before its shard
- * is connected is never acknowledged (a violation 3 s later); each probe waits past that mark, so once
- * both are answered the violations on record are the probes' own.
- */
-async function waitUntilBothShardsAnswer(): Promise<void> {
-  const end = Date.now() + 150_000;
-  for (const { guildId, channelId } of GUILDS) {
-    for (;;) {
-      if (Date.now() > end) throw new Error(`no shard answered in guild ${guildId} within 150 s`);
-      try {
-        await emu.runSlashCommand({ guildId, channelId, userId: BOB, name: 'queue', options: {} }).waitForReply(3500);
-        break;
-      } catch {
-        await sleep(250);
-      }
-    }
-  }
-  const others = emu.violations().filter((v) => !/\(queue\) was never acknowledged/.test(v.message));
-  assert.deepEqual(others, [], 'violations while the shards connected');
-  emu.clearViolations();
+/** Both shards answer (a /queue probe in each guild). */
+function waitUntilBothShardsAnswer(): Promise<void> {
+  return waitUntilAnswering(emu, GUILDS, BOB, 150_000);
 }
 
 /** The processes a process forked (a ShardingManager's shards). */

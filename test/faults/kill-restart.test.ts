@@ -8,6 +8,7 @@ import { REST, Routes, type APIMessage } from 'discord.js';
 import { commands } from '../../commands/index.ts';
 import { CommandRegistry } from '../../src/bot/command-registry.ts';
 import { startEmulator, type Emulator } from '../../src/local-discord/driver.ts';
+import { waitUntilAnswering } from '../helpers/bot-answers.ts';
 import { removeTinyBundles, tinyBundle } from '../helpers/tiny-bundle.ts';
 import { ALICE, APP_ID, BOB, CAROL, CHANNEL_A, GUILD_A, TOKEN, customIds } from '../e2e/harness.ts';
 
@@ -74,33 +75,9 @@ async function startBot(): Promise<ChildProcess> {
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<never>((_, reject) => child.once('exit', (code, signal) => reject(new Error(`bot exited (${code ?? signal}): ${stderr.slice(-2000)}`))));
-  await Promise.race([waitUntilConnected(), exited]);
+  await Promise.race([waitUntilAnswering(emu, [{ guildId: GUILD_A, channelId: CHANNEL_A }], CAROL), exited]);
   child.removeAllListeners('exit');
   return child;
-}
-
-/**
- * The bot answers an interaction only once its gateway session is up: probe with /queue. A probe sent
- * before that is never acknowledged, which the emulator records as a violation 3 s later; each probe
- * waits past that mark, so once one is answered the violations on record are the probes' own.
- */
-async function waitUntilConnected(): Promise<void> {
-  const end = Date.now() + 60_000;
-  while (Date.now() < end) {
-    try {
-      const probe = emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: CAROL, name: 'queue', options: {} });
-      await probe.waitForReply(3500);
-      const others = emu.violations().filter((v) => !/\(queue\) was never acknowledged/.test(v.message));
-      assert.deepEqual(others, [], 'violations while the bot connected');
-      emu.clearViolations();
-      return;
-    } catch (err) {
-      if (err instanceof assert.AssertionError) throw err;
-      // not connected yet
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-  throw new Error('the bot did not connect within 60 s');
 }
 
 function current(id: string): APIMessage {

@@ -1,0 +1,39 @@
+import type { Device } from '../bundle/load-bundle.ts';
+import { WorkerEngine, type EngineLogger } from './worker-engine.ts';
+
+/** The model settings of every process that loads the model (the bot, a model worker; src/model-env.ts). */
+export interface ModelSettings {
+  modelDir: string;
+  device: Device;
+  modelSlots: number;
+  /** Jobs one worker thread draws together. */
+  batchJobs: number;
+  prefixCacheMb: number;
+  visionCacheMb: number;
+  engineStallMs: number;
+  scorerDir?: string;
+}
+
+/**
+ * The model in worker threads (one per slot), as `npm start` and `npm run worker` run it, so the process's
+ * own thread never waits on a model step; logs what loaded and why the KV cache is fetched whole, if it is.
+ */
+export async function startModelEngine(settings: ModelSettings, logger: EngineLogger): Promise<WorkerEngine> {
+  const engine = await WorkerEngine.start({
+    modelDir: settings.modelDir,
+    device: settings.device,
+    workers: settings.modelSlots,
+    maxBatchRows: 2 * settings.batchJobs,
+    prefixCacheMb: settings.prefixCacheMb,
+    visionCacheMb: settings.visionCacheMb,
+    stallMs: settings.engineStallMs,
+    scorerDir: settings.scorerDir,
+    // A run's deadline cancels it; a worker that ignores that cancel this long is replaced.
+    cancelGraceMs: 30_000,
+    onFallback: (reason) => logger.warn({ reason }, 'execution provider fallback'),
+    logger,
+  });
+  logger.info({ model: settings.modelDir, device: engine.device, shape: engine.shape, workers: engine.workers }, 'model loaded');
+  if (engine.kvAppendReason) logger.warn({ reason: engine.kvAppendReason }, 'language model fetches its whole KV cache every step (slower)');
+  return engine;
+}
