@@ -320,8 +320,15 @@ export class ClusterQueue {
     if (!quiet) this.#refresh();
     const f = this.#followed.get(jobId);
     if (!f || f.settled) return;
-    const job = await this.#queue.getJob(jobId).catch(() => undefined);
-    const state = job ? await job.getState().catch(() => 'unknown') : 'unknown';
+    // Redis away: nothing is decided now; the poll looks again once it is back.
+    let job: Job<ClusterJobData> | undefined;
+    let state: string;
+    try {
+      job = await this.#queue.getJob(jobId);
+      state = job ? await job.getState() : 'unknown';
+    } catch {
+      return;
+    }
     if (state === 'completed') return this.#settle(f, 'done');
     if (state === 'failed') {
       const err = decodeFailure(job!.failedReason);

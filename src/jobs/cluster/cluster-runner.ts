@@ -1,5 +1,6 @@
 import { QueueClosedError, QueueFullError, UserFacingError } from '../../errors.ts';
 import type { JobRecord, Stores } from '../../store/index.ts';
+import { isStoreOutage } from '../../store/store-outage.ts';
 import type { JobOutcome, RunHooks } from '../generation-service.ts';
 import type { JobHandle, JobState } from '../job-queue.ts';
 import { outcomeFromKept } from '../kept-outcome.ts';
@@ -80,8 +81,25 @@ export class ClusterRunner {
   }
 
   async #outcome(jobId: string, totalMs: number): Promise<JobOutcome> {
-    const [job, kept, group] = await Promise.all([this.#stores.jobs.get(jobId), this.#stores.jobs.keptResult(jobId), this.#stores.candidates.get(jobId)]);
+    const [job, kept, group] = await withStoreRetries(() =>
+      Promise.all([this.#stores.jobs.get(jobId), this.#stores.jobs.keptResult(jobId), this.#stores.candidates.get(jobId)]),
+    );
     if (!job || !kept) throw new ResultTakenError();
     return outcomeFromKept(job, kept, group ?? undefined, totalMs);
+  }
+}
+
+/** Pauses between reads of a finished job's images while the store (Redis) is away: it is finished, only its reading waits. */
+const STORE_RETRY_DELAYS_MS = [250, 1_000, 2_000, 4_000, 8_000];
+
+async function withStoreRetries<T>(read: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await read();
+    } catch (err) {
+      const delay = STORE_RETRY_DELAYS_MS[attempt];
+      if (!isStoreOutage(err) || delay === undefined) throw err;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
   }
 }
