@@ -3,12 +3,16 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import type { ScorerWeights } from '../src/generator/scorers/encoder.ts';
 import { writeClipFixture, writeDinoFixture } from '../src/generator/scorers/make-scorer-fixtures.ts';
+import { UPSCALER_FIXTURES, writeUpscalerFixtures } from '../src/generator/upscalers/make-upscaler-fixtures.ts';
 import { loadScorers, scoreGroup } from '../src/scoring/index.ts';
 
 const USAGE = `Usage: npm run make-scorer-fixtures -- --out DIR [--seed N] [--variants fp32,q8] [--real] [--time]
 Writes DIR/dino-vits16 and DIR/clip-vit-base-patch32: random-weight scorer models in the layout of
-Xenova/dino-vits16 and Xenova/clip-vit-base-patch32 (a SCORER_DIR for tests, not models).
---real: the real models' sizes (ViT-S/16; CLIP ViT-B/32), for timing.
+Xenova/dino-vits16 and Xenova/clip-vit-base-patch32 (a SCORER_DIR for tests, not models), and
+DIR/swin2SR-realworld-sr-x4-64-bsrgan-psnr and DIR/swin2SR-lightweight-x2-64: random-weight upscalers
+in the layout of the Xenova Swin2SR repositories (an UPSCALER_DIR or --upscale folder for tests).
+--real: the real models' sizes (ViT-S/16; CLIP ViT-B/32; Swin2SR embed_dim 180 x 6 groups of 6 and
+the lightweight 60 x 4 x 6), for timing.
 --time: then score 3 groups of 4 new candidates against the same 2 subject photos (DINO fidelity,
 CLIP-T) and print the time of each (the first one embeds the photos too).`;
 
@@ -41,7 +45,8 @@ async function main(): Promise<void> {
   if (unknown.length) fail(`unknown --variants ${unknown.join(',')} (fp32, q8)`);
   writeDinoFixture(join(values.out, 'dino-vits16'), { seed, variants, real: values.real });
   writeClipFixture(join(values.out, 'clip-vit-base-patch32'), { seed: seed + 1, variants, real: values.real });
-  console.error(`wrote ${values.out}/dino-vits16 and ${values.out}/clip-vit-base-patch32`);
+  writeUpscalerFixtures(values.out, { seed: seed + 2, real: values.real });
+  console.error(`wrote ${values.out}/dino-vits16, ${values.out}/clip-vit-base-patch32, ${values.out}/${UPSCALER_FIXTURES.x4} and ${values.out}/${UPSCALER_FIXTURES.x2}`);
   if (values.time) await time(values.out);
 }
 

@@ -23,6 +23,10 @@ export type InputErrorCode =
   | 'uncond_unsupported'
   | 'invalid_option'
   | 'scorer_missing'
+  | 'upscaler_missing'
+  | 'upscale_off'
+  | 'upscale_cap'
+  | 'image_too_small'
   // Attachments downloaded from Discord.
   | 'bad_url'
   | 'bad_host'
@@ -83,7 +87,9 @@ export type BundleErrorCode =
   | 'graph_mismatch'
   | 'template_missing'
   | 'template_invalid'
-  | 'tokenizer_invalid';
+  | 'tokenizer_invalid'
+  // An upscaler folder (UPSCALER_DIR, --upscale) that is incomplete or not a Swin2SR export.
+  | 'upscaler_invalid';
 
 /** The bot's own state rather than the user's input: cancelled, engine trouble, shutdown, storage down. */
 export type ServiceErrorCode =
@@ -94,6 +100,8 @@ export type ServiceErrorCode =
   | 'engine_stuck'
   | 'engine_closed'
   | 'store_unavailable'
+  // An upscale tile that ONNX Runtime could not allocate memory for.
+  | 'out_of_memory'
   // A job run by another process (JOB_QUEUE=redis) whose images that process posts (ResultTakenError).
   | 'result_taken';
 

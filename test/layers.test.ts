@@ -20,7 +20,7 @@ const LAYERS: Record<string, number> = {
   'src/model': 1,
   'src/bundle': 0,
 };
-const BESIDE = ['src/store', 'src/scoring', 'src/images', 'src/util', 'src/errors.ts', 'src/request-options.ts', 'src/model-env.ts'];
+const BESIDE = ['src/store', 'src/scoring', 'src/upscaling', 'src/images', 'src/util', 'src/errors.ts', 'src/request-options.ts', 'src/model-env.ts'];
 
 function filesUnder(dir: string): string[] {
   return readdirSync(join(REPO, dir)).flatMap((name) => {
