@@ -28,15 +28,15 @@ function main(): void {
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
-    options: {
-      out: { type: 'string' },
-      seed: { type: 'string', default: '1' },
-      preset: { type: 'string', default: 'tiny' },
-      variants: { type: 'string', default: 'fp32' },
-      attention: { type: 'string' },
-      help: { type: 'boolean' },
-      ...Object.fromEntries(Object.keys(SIZE_FLAGS).map((k) => [k, { type: 'string' as const }])),
-    },
+      options: {
+        out: { type: 'string' },
+        seed: { type: 'string', default: '1' },
+        preset: { type: 'string', default: 'tiny' },
+        variants: { type: 'string', default: 'fp32' },
+        attention: { type: 'string' },
+        help: { type: 'boolean' },
+        ...Object.fromEntries(Object.keys(SIZE_FLAGS).map((k) => [k, { type: 'string' as const }])),
+      },
     }));
   } catch (err) {
     fail((err as Error).message.split('\n')[0]);

@@ -31,7 +31,6 @@ const CFG = 5;
 const CONTEXT: SubjectContext = { name: 'Rex', context: 'he loves the beach' };
 const GROUND_TOKENS = 24;
 
-
 const loaded: Reference[] = [];
 const personalizers: Personalizer[] = [];
 

@@ -36,10 +36,12 @@ const SAMPLES: { [K in WorkerErrorClassName]: () => InstanceType<Registered[K]> 
   StoreUnavailableError: () => new StoreUnavailableError(),
 };
 
+type ErrorClass = abstract new (...args: never[]) => Error;
+
 /** Every class that `cls`'s instances are instances of, up to and including UserFacingError. */
-function classChain(cls: Function): Function[] {
-  const out: Function[] = [];
-  for (let c: Function | null = cls; c && c !== Error; c = Object.getPrototypeOf(c) as Function | null) out.push(c);
+function classChain(cls: ErrorClass): ErrorClass[] {
+  const out: ErrorClass[] = [];
+  for (let c: ErrorClass | null = cls; c && c !== Error; c = Object.getPrototypeOf(c) as ErrorClass | null) out.push(c);
   return out;
 }
 

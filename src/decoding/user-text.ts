@@ -9,7 +9,6 @@ import { isBlankText } from '../util/visible-text.ts';
  * queued): no reserved model tokens, and something visible.
  */
 
-
 /**
  * The strings user text must not contain: the tokenizer's special added tokens (and added tokens
  * shaped like a tag, `<...>`), its bos/eos/pad and additional special tokens, and the processor's

@@ -13,6 +13,7 @@ export class ImageInputError extends InputError {
 
 /** A file name fit for a one-line message: no control characters, bounded length. */
 export function displayName(name: string | undefined): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what this removes
   const clean = (name ?? '').replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').trim();
   if (!clean) return 'That file';
   return clean.length > 80 ? `${clean.slice(0, 79)}…` : clean;

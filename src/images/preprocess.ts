@@ -69,10 +69,10 @@ async function resize(image: RgbImage, width: number, height: number, resample: 
     mode === 'janus'
       ? pipeline.resize({ width, height, fit: 'fill', kernel: 'cubic' })
       : resample === 1
-      ? pipeline.resize({ width, height, fit: 'fill', kernel: 'lanczos3' })
-      : pipeline.affine([width / image.width, 0, 0, height / image.height], {
-          interpolator: sharp.interpolators[INTERPOLATOR[resample] ?? 'bilinear'],
-        });
+        ? pipeline.resize({ width, height, fit: 'fill', kernel: 'lanczos3' })
+        : pipeline.affine([width / image.width, 0, 0, height / image.height], {
+            interpolator: sharp.interpolators[INTERPOLATOR[resample] ?? 'bilinear'],
+          });
   const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new Error(`resize produced ${info.channels} channels`);
   return { data, width: info.width, height: info.height };

@@ -6,7 +6,7 @@ import { freshStart, gqaMaskProblem, type AttentionForm } from './attention-form
 import { fromHalf, toHalf } from './float16.ts';
 import type { KvArena } from './kv-arena.ts';
 import { pickRows, stackRows } from './hidden-rows.ts';
-import { kvConcatColumns, kvExtend, kvGather, kvStack } from './kv-rows.ts';
+import { kvConcatColumns, kvExtend, kvGather, kvStack, type KvCache } from './kv-rows.ts';
 import { createSessions, type KvAppendOutputs, type SessionOptions } from './sessions.ts';
 
 /** Sizes the engine needs, read from the graphs' own metadata and the bundle's configs. */
@@ -28,7 +28,7 @@ export interface PixelBatch {
   count: number;
 }
 
-export type KvCache = Record<string, ort.Tensor>;
+export type { KvCache };
 
 /**
  * One loaded bundle: the six sessions and typed calls into them. It holds no generation state;

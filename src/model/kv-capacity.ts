@@ -1,5 +1,5 @@
 import ort from 'onnxruntime-node';
-import type { KvCache } from './janus-model.ts';
+import type { KvCache } from './kv-rows.ts';
 
 type KvData = Float32Array | Uint16Array;
 

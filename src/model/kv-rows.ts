@@ -1,11 +1,13 @@
 import ort from 'onnxruntime-node';
-import type { KvCache } from './janus-model.ts';
 import type { KvArena } from './kv-arena.ts';
 
 /**
  * Row (batch axis) operations on a KV cache: every tensor is [B, kvHeads, T, headDim], float32 or
  * float16 (Uint16Array). Used to cache one prompt row's prefix and to build batches from rows.
  */
+
+/** A model's past keys and values, one tensor per cache input name. */
+export type KvCache = Record<string, ort.Tensor>;
 
 type KvData = Float32Array | Uint16Array;
 

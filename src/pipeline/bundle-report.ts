@@ -540,7 +540,7 @@ function templates(raw: unknown, issue: (s: BundleIssue['severity'], file: strin
   for (const need of REQUIRED_TEMPLATES) {
     if (!names.includes(need)) {
       issue('error', 'tokenizer_config.json', `has no chat template named "${need}" (the pipeline renders grounding with "${GROUNDING_TEMPLATE}" and generation with "${GENERATION_TEMPLATE}")`,
-        "use the tokenizer_config.json of onnx-community/Janus-Pro-1B-ONNX, whose chat_template holds both");
+        'use the tokenizer_config.json of onnx-community/Janus-Pro-1B-ONNX, whose chat_template holds both');
     }
   }
   return { names, form };
@@ -618,7 +618,7 @@ async function inspectLanguageModel(
   try {
     const session = await open(plan.path);
     lm.kvStrategy = 'new-rows';
-    lm.kvWhy = `load-time outputs: ${plan.form === 'concat' ? "each Concat's second input" : plan.form === 'mha' ? "the last columns of each present" : 'the columns GroupQueryAttention wrote, found from the mask'}`;
+    lm.kvWhy = `load-time outputs: ${plan.form === 'concat' ? "each Concat's second input" : plan.form === 'mha' ? 'the last columns of each present' : 'the columns GroupQueryAttention wrote, found from the mask'}`;
     return session;
   } catch (err) {
     lm.kvStrategy = 'whole-present';

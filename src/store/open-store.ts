@@ -249,6 +249,8 @@ class SqliteNamespace extends EventEmitter implements KeyvStoreAdapter {
     await this.db.query(`DELETE FROM ${this.db.opts.table ?? 'keyv'} WHERE substr(key, 1, ?) = ?`, prefix.length, prefix);
   }
 
+  // Keyv's store interface types its iterator with any.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   iterator(): AsyncGenerator<any, void, any> {
     return this.db.iterator(this.fixedNamespace);
   }
@@ -284,7 +286,7 @@ async function openRedis(url: string, options: OpenStoreOptions, onError: (error
     ]);
   } catch (error) {
     client.destroy();
-    throw new Error(`Could not connect to Redis at ${location}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`Could not connect to Redis at ${location}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   } finally {
     clearTimeout(timer);
   }
@@ -293,6 +295,8 @@ async function openRedis(url: string, options: OpenStoreOptions, onError: (error
     backend: 'redis',
     location,
     adapter: (name) =>
+      // @keyv/redis types its client as its own copy of @redis/client's type.
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
       new KeyvRedis(client as any, {
         namespace: name,
         keyPrefixSeparator: separator,

@@ -178,8 +178,7 @@ export class ClusterQueue {
         // Marked first: a worker that took the job a moment ago checks the mark before it runs it.
         await this.#redis.set(KEYS.cancelledPrefix + id, '1', 'EX', 3600);
         await this.#redis.publish(KEYS.cancelChannel, id);
-      }
-      else if (followed) this.#settle(followed, 'cancelled', new CancelledError(followed.cancelMessage));
+      } else if (followed) this.#settle(followed, 'cancelled', new CancelledError(followed.cancelMessage));
     })().catch(() => {});
     return true;
   }

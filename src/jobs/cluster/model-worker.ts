@@ -156,6 +156,8 @@ export class ModelWorker {
         await stores.jobs.update(id, { status, error: cause instanceof Error ? cause.message.split('\n')[0] : String(cause) }).catch(() => {});
         throw new UnrecoverableError(encodeFailure(cause));
       }
+      // BullMQ keeps only the message: the failure travels encoded in it.
+      // eslint-disable-next-line preserve-caught-error
       throw new Error(encodeFailure(cause));
     } finally {
       clearTimeout(deadline);
