@@ -137,3 +137,38 @@ test('--candidates 3 --scorer dino --json: every candidate with seed, tokens and
   assert.match(u.ranking.reason, /no scorer/);
   assert.deepEqual(u.candidates.map((c) => c.path), [join(folder, 'out', 'rex-candidate1.png'), join(folder, 'out', 'rex-candidate2.png')]);
 });
+
+// ---- upscale ---------------------------------------------------------------------------------------
+
+test('--upscale DIR writes out-x4.png beside out.png at 4 x 384 px, --json gives its path, size and time; a folder of another model exits 2 before the model loads', async () => {
+  const { writeUpscalerFixtures } = await import('../src/generator/upscalers/make-upscaler-fixtures.ts');
+  const { writeFileSync, existsSync, readdirSync } = await import('node:fs');
+  const sharp = (await import('sharp')).default;
+  const cli = fileURLToPath(new URL('../src/cli/personalize.ts', import.meta.url));
+  const folder = scratchDir('upscale');
+  const { x4 } = writeUpscalerFixtures(join(folder, 'upscalers'));
+  const out = join(folder, 'out', 'rex.png');
+  mkdirSync(join(folder, 'out'));
+  const common = ['--import', 'tsx', cli, '--model', tinyBundle(1), '--prompt', 'a dog on the moon', '--seed', '7', '--out', out];
+
+  const r = spawnSync(process.execPath, [...common, '--upscale', x4, '--json'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as { images: { path: string; upscaled: { path: string; width: number; height: number; ms: number; tiles: number } }[]; timings: { upscaleMs: number } };
+  const up = report.images[0].upscaled;
+  assert.equal(up.path, join(folder, 'out', 'rex-x4.png'));
+  assert.deepEqual([up.width, up.height], [1536, 1536]);
+  const meta = await sharp(up.path).metadata();
+  assert.deepEqual([meta.format, meta.width, meta.height], ['png', 1536, 1536]);
+  assert.ok(up.ms > 0 && report.timings.upscaleMs === up.ms);
+  assert.ok(existsSync(out));
+
+  const notSwin = join(folder, 'not-swin');
+  mkdirSync(notSwin);
+  writeFileSync(join(notSwin, 'config.json'), JSON.stringify({ model_type: 'vit', architectures: ['ViTModel'] }));
+  const bad = spawnSync(process.execPath, [...common.slice(0, -1), join(folder, 'out', 'bad.png'), '--upscale', notSwin], { encoding: 'utf8' });
+  assert.equal(bad.status, 2, bad.stderr);
+  assert.match(bad.stderr, /upscaler .*not-swin: config\.json is not a Swin2SR super-resolution model/);
+  assert.doesNotMatch(bad.stderr, /loading/);
+  assert.equal(bad.stderr.trim().split('\n').length, 1);
+  assert.deepEqual(readdirSync(join(folder, 'out')).sort(), ['rex-x4.png', 'rex.png']);
+});

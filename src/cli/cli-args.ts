@@ -11,13 +11,15 @@ export const USAGE = `Usage: npm run personalize -- --model DIR --prompt TEXT [-
          [--context TEXT] [--seed N] [--cfg X] [--temperature T] [--top-k K] [--greedy]
          [--uncond janus|transformers-js] [--count N] [--trace] [--out FILE] [--json] [--debug]
          [--device cpu|cuda] [--dtype GRAPH=DTYPE ...]
-         [--candidates N [--scorer dino|clip|self|none] [--scorers DIR]]
+         [--candidates N [--scorer dino|clip|self|none] [--scorers DIR]] [--upscale DIR]
 With --image: MM-R1 X-CoT (grounding, then generation). Without: plain text-to-image.
 --out FILE.png or FILE.webp (default out.png); with --count N > 1, FILE-1.png ... FILE-N.png.
 --candidates N (1-8): a group drawn in one batch, scored and written best first as
 FILE-rank1-f0.712-a0.301.png ... (unranked: FILE-candidate1.png ...). --scorer dino or clip
 needs --scorers DIR (or SCORER_DIR) holding dino-vits16/ and clip-vit-base-patch32/;
-self asks the bundle itself (no download). Default: dino with a scorers folder, else none.`;
+self asks the bundle itself (no download). Default: dino with a scorers folder, else none.
+--upscale DIR: also write each image (the best candidate of a group) upscaled by the Swin2SR
+folder DIR (Xenova/swin2SR-realworld-sr-x4-64-bsrgan-psnr's layout): FILE-x4.png beside FILE.png.`;
 
 export interface CliArgs {
   model: string;
@@ -37,6 +39,8 @@ export interface CliArgs {
   scorer: ScorerKind;
   /** Where the embedding scorers are (--scorers, else SCORER_DIR). */
   scorerDir?: string;
+  /** A Swin2SR folder: each written image is also upscaled (FILE-x4.png). */
+  upscaleDir?: string;
 }
 
 /** Parses and checks every flag before anything heavy runs. Throws InputError with one line. */
@@ -68,6 +72,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
         candidates: { type: 'string' },
         scorer: { type: 'string' },
         scorers: { type: 'string' },
+        upscale: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -112,6 +117,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     debug: values.debug === true,
     device,
     dtypes: parseDtypes((values.dtype as string[] | undefined) ?? []),
+    ...(typeof values.upscale === 'string' ? { upscaleDir: values.upscale } : {}),
     ...group,
   };
 }
@@ -179,6 +185,12 @@ function parseDtypes(entries: string[]): Partial<Record<GraphName, GraphDtype>> 
     out[graph as GraphName] = dtype;
   }
   return out;
+}
+
+/** Where an image's upscaled copy goes: FILE-x4.png beside FILE.png (same format). */
+export function upscaledPath(path: string, scale: number): string {
+  const ext = extname(path);
+  return `${path.slice(0, path.length - ext.length)}-x${scale}${ext}`;
 }
 
 /** Output paths: FILE for one image, FILE-1 ... FILE-N otherwise. */

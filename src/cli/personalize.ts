@@ -11,7 +11,10 @@ import { Personalizer, type Generation, type Grounding, type SubjectImages } fro
 import { selfJudgeScorer } from '../pipeline/self-judge-ranking.ts';
 import { embeddingGroupScorer, type GroupScorer } from '../scoring/group-scorer.ts';
 import { loadScorers, type LoadedScorers } from '../scoring/load-scorers.ts';
-import { candidatePath, outputPaths, parseCliArgs, USAGE, type CliArgs } from './cli-args.ts';
+import { encodeImage } from '../images/encode.ts';
+import { loadImage } from '../images/load.ts';
+import { Upscaler } from '../upscaling/upscaler.ts';
+import { candidatePath, outputPaths, parseCliArgs, upscaledPath, USAGE, type CliArgs } from './cli-args.ts';
 
 /** `npm run personalize`: the pipeline from a terminal. Results on stdout, progress on stderr. */
 async function main(argv: string[]): Promise<number> {
@@ -36,6 +39,17 @@ async function main(argv: string[]): Promise<number> {
     }
     progress(args, `scorers ${embedding.name} loaded from ${args.scorerDir}`);
   }
+  // The upscaler too: a wrong folder is one line before the model loads.
+  let upscaler: Upscaler | undefined;
+  if (args.upscaleDir) {
+    try {
+      upscaler = await Upscaler.load(args.upscaleDir, { device: args.device });
+    } catch (err) {
+      if (scorers) await releaseScorers(scorers);
+      throw err;
+    }
+    progress(args, `upscaler x${upscaler.scale} loaded from ${args.upscaleDir}`);
+  }
   progress(args, `loading ${args.model}`);
   const personalizer = await Personalizer.load(args.model, {
     device: args.device,
@@ -46,10 +60,11 @@ async function main(argv: string[]): Promise<number> {
     // The same summary as `npm run check-bundle`, with the loaded model's own facts.
     const facts = engineFacts(personalizer.model, personalizer.bundle.graphs);
     for (const line of reportLines(describeLoadedBundle(args.model, { device: args.device, dtypes: args.dtypes }, facts))) progress(args, line);
-    return await run(personalizer, args, photos, embedding);
+    return await run(personalizer, args, photos, embedding, upscaler);
   } finally {
     await personalizer.close();
     if (scorers) await releaseScorers(scorers);
+    await upscaler?.release();
   }
 }
 
@@ -57,7 +72,27 @@ async function releaseScorers(s: LoadedScorers): Promise<void> {
   await Promise.all([s.dino?.release(), s.clip?.release()]);
 }
 
-async function run(p: Personalizer, args: CliArgs, photos: { bytes: Uint8Array; name: string }[], embedding?: GroupScorer): Promise<number> {
+interface UpscaledFile {
+  path: string;
+  width: number;
+  height: number;
+  ms: number;
+  tiles: number;
+}
+
+/** Writes `path`'s image upscaled beside it (FILE-x4.png), in the original's format. */
+async function upscaleFile(upscaler: Upscaler, args: CliArgs, path: string, data: Uint8Array): Promise<UpscaledFile> {
+  const out = upscaledPath(path, upscaler.scale);
+  progress(args, `upscaling ${path} x${upscaler.scale}`);
+  const run = await upscaler.upscale(await loadImage(data), {
+    onTile: ({ tile, tiles }) => tiles > 1 && progress(args, `upscale tile ${tile}/${tiles}`),
+  });
+  const encoded = await encodeImage(run.image.data, run.image.width, run.image.height, { format: args.format });
+  await writeAll([out], [encoded]);
+  return { path: out, width: run.image.width, height: run.image.height, ms: round(run.ms), tiles: run.tiles };
+}
+
+async function run(p: Personalizer, args: CliArgs, photos: { bytes: Uint8Array; name: string }[], embedding?: GroupScorer, upscaler?: Upscaler): Promise<number> {
   const subject = photos.length ? await p.prepareImages(photos) : null;
   let grounding: Grounding | null = null;
   if (subject) {
@@ -94,23 +129,27 @@ async function run(p: Personalizer, args: CliArgs, photos: { bytes: Uint8Array; 
     },
   });
 
-  if (args.candidates) return writeGroup(p, args, result, grounding, subject, photos, embedding);
+  if (args.candidates) return writeGroup(p, args, result, grounding, subject, photos, embedding, upscaler);
   const paths = outputPaths(args.out, result.images.length);
   await writeAll(paths, result.images.map((i) => i.data));
+  const upscaled: UpscaledFile[] = [];
+  if (upscaler) for (const [i, img] of result.images.entries()) upscaled.push(await upscaleFile(upscaler, args, paths[i], img.data));
   if (args.json) {
     process.stdout.write(`${JSON.stringify({
       grounding: grounding ? { text: grounding.text, ms: round(grounding.ms) } : null,
-      images: result.images.map((img, i) => ({ path: paths[i], imageTokens: img.imageTokens, seed: img.seed })),
+      images: result.images.map((img, i) => ({ path: paths[i], imageTokens: img.imageTokens, seed: img.seed, ...(upscaler ? { upscaled: upscaled[i] } : {}) })),
       timings: {
         groundingMs: grounding ? round(grounding.ms) : 0,
         imageTokensMs: round(result.timings.tokensMs),
         decodeMs: round(result.timings.decodeMs),
         imageTokensPerSec: round(result.timings.imageTokensPerSec),
+        ...(upscaler ? { upscaleMs: round(upscaled.reduce((t, u) => t + u.ms, 0)) } : {}),
       },
       device: p.device,
     })}\n`);
   } else {
     for (const [i, img] of result.images.entries()) process.stdout.write(`${paths[i]} (seed ${img.seed})\n`);
+    for (const u of upscaled) process.stdout.write(`${u.path} (${u.width} x ${u.height}, ${(u.ms / 1000).toFixed(1)} s)\n`);
   }
   return 0;
 }
@@ -124,6 +163,7 @@ async function writeGroup(
   subject: SubjectImages | null,
   photos: { bytes: Uint8Array }[],
   embedding?: GroupScorer,
+  upscaler?: Upscaler,
 ): Promise<number> {
   const scorer = args.scorer === 'self' && subject ? selfJudgeScorer((c, prompt) => p.judge(subject, c, prompt)) : embedding;
   const scoring: GroupScoring = scorer
@@ -134,17 +174,19 @@ async function writeGroup(
   if (!group.ranked) progress(args, `candidates unranked: ${group.reason}`);
   const paths = group.candidates.map((c) => candidatePath(args.out, c));
   await writeAll(paths, group.candidates.map((c) => c.data));
+  const upscaled = upscaler ? await upscaleFile(upscaler, args, paths[0], group.candidates[0].data) : undefined;
   if (args.json) {
     process.stdout.write(`${JSON.stringify({
       grounding: grounding ? { text: grounding.text, ms: round(grounding.ms) } : null,
       ranking: { ranked: group.ranked, scorer: group.scorer, reason: group.reason, photoAlignment: group.photoAlignment },
-      candidates: group.candidates.map((c, i) => ({ path: paths[i], rank: c.rank ?? null, drawn: c.drawn, seed: c.seed, scores: c.scores ?? null, imageTokens: c.imageTokens })),
+      candidates: group.candidates.map((c, i) => ({ path: paths[i], rank: c.rank ?? null, drawn: c.drawn, seed: c.seed, scores: c.scores ?? null, imageTokens: c.imageTokens, ...(i === 0 && upscaled ? { upscaled } : {}) })),
       timings: {
         groundingMs: grounding ? round(grounding.ms) : 0,
         imageTokensMs: round(result.timings.tokensMs),
         decodeMs: round(result.timings.decodeMs),
         scoringMs: round(group.scoringMs),
         imageTokensPerSec: round(result.timings.imageTokensPerSec),
+        ...(upscaled ? { upscaleMs: upscaled.ms } : {}),
       },
       device: p.device,
     })}\n`);
@@ -153,6 +195,7 @@ async function writeGroup(
       const s = c.scores ? `, fidelity ${c.scores.fidelity.toFixed(3)}, alignment ${c.scores.alignment.toFixed(3)}${c.scores.passes ? '' : ', fails the prompt gate'}` : '';
       process.stdout.write(`${paths[i]} (seed ${c.seed}${s})\n`);
     }
+    if (upscaled) process.stdout.write(`${upscaled.path} (${upscaled.width} x ${upscaled.height}, ${(upscaled.ms / 1000).toFixed(1)} s)\n`);
   }
   return 0;
 }

@@ -1,0 +1,5 @@
+// Entry of the upscale worker thread (see bootstrap.mjs for why tsx is registered here first).
+import { register } from 'tsx/esm/api';
+
+register();
+await import(new URL('./upscale-worker.ts', import.meta.url).href);
