@@ -11,7 +11,7 @@ import { Intent, PRIVILEGED_INTENTS } from './intents.ts';
 import { MessageService } from './messages.ts';
 import { fillModal, type ModalValue } from './modal-submit.ts';
 import { Renderer } from './payloads.ts';
-import { hasPermission } from './permissions.ts';
+import { maySeeCommand } from './permissions.ts';
 import { RateLimiter, type ForcedRateLimit } from './rate-limit.ts';
 import { ReactionService } from './reactions.ts';
 import { appRoutes } from './routes-app.ts';
@@ -197,6 +197,16 @@ export class Emulator {
   }
 
   /**
+   * Frees an upload that no message took (a client's upload that expired unused): its bytes leave the
+   * CDN. Files that messages carry are separate records and stay.
+   */
+  discardUpload(id: string): boolean {
+    const file = this.state.files.get(id);
+    if (!file?.ephemeral || [...this.state.messages.values()].some((m) => m.attachmentIds.includes(id))) return false;
+    return this.state.files.delete(id);
+  }
+
+  /**
    * Like uploadAttachment, but the attachment's URL points at `url` (a host that is not Discord's CDN),
    * as a modified client or a forged payload could send.
    */
@@ -232,6 +242,8 @@ export class Emulator {
 
   /** Submits the modal the bot opened in answer to `opened`. */
   async submitModal(opened: InteractionHandle, values: Record<string, ModalValue>, userId = opened.record.userId): Promise<InteractionHandle> {
+    // Discord shows a modal only to the member whose interaction opened it.
+    if (userId !== opened.record.userId) throw new Error('this modal was opened by another member; only they can submit it');
     const modal = await opened.waitForModal();
     const { components, attachmentIds } = fillModal(modal, values);
     const ctx = { guildId: opened.record.guildId, channelId: opened.record.channelId, userId };
@@ -319,6 +331,20 @@ export class Emulator {
 
   threads(parentId: string): APIChannel[] {
     return [...this.state.channels.values()].filter((c) => c.parentId === parentId).map((c) => json<APIChannel>(this.core.renderer.channel(c)));
+  }
+
+  /** A server's roles (id and name), @everyone first. */
+  roles(guildId: string): { id: string; name: string }[] {
+    return [...this.state.guild(guildId).roles.values()].map(({ id, name }) => ({ id, name }));
+  }
+
+  /**
+   * The commands a member's picker lists in a server, as Discord's client lists them: the server's
+   * and the global ones, without those whose default member permissions the member lacks.
+   */
+  commandsFor(guildId: string, userId: string): APIApplicationCommand[] {
+    const granted = this.state.permissions(guildId, userId);
+    return [...this.commands(guildId), ...this.commands()].filter((c) => maySeeCommand(granted, c.default_member_permissions));
   }
 
   commands(guildId?: string): APIApplicationCommand[] {
@@ -415,9 +441,8 @@ export class Emulator {
   /** Discord hides commands whose default_member_permissions the user lacks. */
   private assertMayUse(command: JsonObject | undefined, ctx: InteractionContext): void {
     const needed = command?.default_member_permissions;
-    if (typeof needed !== 'string') return;
-    if (!hasPermission(this.state.permissions(ctx.guildId, ctx.userId), BigInt(needed))) {
-      throw new Error(`User ${ctx.userId} cannot see /${String(command!.name)} (needs permissions ${needed})`);
+    if (!maySeeCommand(this.state.permissions(ctx.guildId, ctx.userId), needed)) {
+      throw new Error(`User ${ctx.userId} cannot see /${String(command!.name)} (needs permissions ${String(needed)})`);
     }
   }
 

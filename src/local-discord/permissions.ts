@@ -38,3 +38,14 @@ export function hasPermission(granted: bigint, needed: bigint): boolean {
   if ((granted & Permission.Administrator) !== 0n) return true;
   return (granted & needed) === needed;
 }
+
+/**
+ * Whether a member sees a command with these default member permissions in the command picker:
+ * no value means everyone, "0" means administrators only, otherwise every bit of it.
+ */
+export function maySeeCommand(granted: bigint, defaultMemberPermissions: unknown): boolean {
+  if (typeof defaultMemberPermissions !== 'string') return true;
+  const needed = BigInt(defaultMemberPermissions);
+  if (needed === 0n) return (granted & Permission.Administrator) !== 0n;
+  return hasPermission(granted, needed);
+}

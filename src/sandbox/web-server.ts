@@ -22,6 +22,10 @@ const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.j
 const MAX_UPLOAD_BYTES = 25 * 2 ** 20;
 /** Discord shows "This interaction failed" when the bot has not answered within 3 s. */
 const ACK_WAIT_MS = 3_500;
+/** An upload no command or message took within this long is freed (Discord's client uploads expire too). */
+const UPLOAD_TTL_MS = 15 * 60_000;
+/** Unused uploads held at once; past it the oldest is freed first. */
+const MAX_HELD_UPLOAD_BYTES = 200 * 2 ** 20;
 
 export interface WebServerOptions {
   emulator: Emulator;
@@ -29,6 +33,10 @@ export interface WebServerOptions {
   port: number;
   fixtureModel: boolean;
   modelDir: string;
+  /** How long an unused upload is kept (default 15 minutes). */
+  uploadTtlMs?: number;
+  /** Unused uploads held at once, in bytes (default 200 MiB). */
+  maxHeldUploadBytes?: number;
 }
 
 class HttpError extends Error {
@@ -45,6 +53,25 @@ class HttpError extends Error {
 export async function startWebServer(o: WebServerOptions): Promise<{ url: string; close(): Promise<void> }> {
   const emu = o.emulator;
   const uploads = new Map<string, APIAttachment>();
+  const uploadTimers = new Map<string, NodeJS.Timeout>();
+  const freeUpload = (id: string) => {
+    clearTimeout(uploadTimers.get(id));
+    uploadTimers.delete(id);
+    uploads.delete(id);
+    emu.discardUpload(id);
+  };
+  const keepUpload = (attachment: APIAttachment) => {
+    let held = [...uploads.values()].reduce((sum, a) => sum + a.size, 0) + attachment.size;
+    for (const old of [...uploads.values()]) {
+      if (held <= (o.maxHeldUploadBytes ?? MAX_HELD_UPLOAD_BYTES)) break;
+      held -= old.size;
+      freeUpload(old.id);
+    }
+    uploads.set(attachment.id, attachment);
+    const timer = setTimeout(() => freeUpload(attachment.id), o.uploadTtlMs ?? UPLOAD_TTL_MS);
+    timer.unref();
+    uploadTimers.set(attachment.id, timer);
+  };
   const openModals = new Map<string, InteractionHandle>();
   const reactions = new ReactionBoard();
   const cdnOrigin = new URL(emu.cdnBase).origin;
@@ -89,19 +116,23 @@ export async function startWebServer(o: WebServerOptions): Promise<{ url: string
     'GET /api/world': async () => ({
       guild: SANDBOX_GUILD,
       channels: SANDBOX_CHANNELS,
+      // Every thread of every channel, so the sidebar lists them all after a reload.
+      threads: SANDBOX_CHANNELS.flatMap((c) => emu.threads(c.id)),
+      roles: emu.roles(SANDBOX_GUILD.id).map(({ id, name }) => ({ id, name })),
       members: SANDBOX_MEMBERS.map(({ id, username }) => ({ id, username })),
       botUserId: emu.botUserId,
-      commands: emu.commands(SANDBOX_GUILD.id),
       fixtureModel: o.fixtureModel,
       modelDir: o.modelDir,
       violations: emu.violations().map(describeViolation),
     }),
+    // Each member's command picker lists what Discord's would list for them.
+    'GET /api/commands': async (_, url) => emu.commandsFor(SANDBOX_GUILD.id, member(url.searchParams.get('viewer'))),
     'GET /api/channel': async (_, url) => channelView(String(url.searchParams.get('id')), member(url.searchParams.get('viewer'))),
     'POST /api/upload': async (_, url, req) => {
       const bytes = await readBody(req, MAX_UPLOAD_BYTES);
       const filename = url.searchParams.get('filename') || 'upload.bin';
       const attachment = emu.uploadAttachment(bytes, filename, req.headers['content-type'] || undefined);
-      uploads.set(attachment.id, attachment);
+      keepUpload(attachment);
       return { id: attachment.id, filename: attachment.filename, size: attachment.size };
     },
     'POST /api/command': async (b) =>
@@ -122,7 +153,9 @@ export async function startWebServer(o: WebServerOptions): Promise<{ url: string
     'POST /api/modal': async (b) => {
       const opened = openModals.get(String(b.modalId));
       if (!opened) throw new HttpError(400, 'that modal is no longer open');
-      const handle = await emu.submitModal(opened, b.values as Record<string, ModalValue>, member(b.userId));
+      // Discord shows a modal only to the member who opened it; nobody else can send it.
+      if (member(b.userId) !== opened.record.userId) throw new HttpError(403, 'that modal was opened by another member');
+      const handle = await emu.submitModal(opened, b.values as Record<string, ModalValue>, opened.record.userId);
       openModals.delete(opened.id);
       return answer(handle);
     },
@@ -144,7 +177,13 @@ export async function startWebServer(o: WebServerOptions): Promise<{ url: string
     },
   };
 
-  const server = createServer((req, res) => void handle(req, res));
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      // Only reached when the answer itself failed (the client went away mid-answer): end the socket.
+      o.logger.warn({ err: (err as Error).message, path: new URL(req.url ?? '/', 'http://sandbox').pathname }, 'sandbox request could not be answered');
+      res.destroy();
+    });
+  });
   // Only names of this machine: a DNS-rebinding page under another name cannot reach the API.
   const localHost = (host: string | undefined) => {
     const { port } = server.address() as AddressInfo;
@@ -156,13 +195,15 @@ export async function startWebServer(o: WebServerOptions): Promise<{ url: string
       if (!localHost(req.headers.host)) throw new HttpError(403, 'open the sandbox at 127.0.0.1 or localhost');
       const file = req.method === 'GET' ? staticFile(url.pathname) : undefined;
       if (file) {
+        // Read before answering, so a missing file is a 404 and not a second answer after a 200.
+        const bytes = await readFile(join(WEB_DIR, file));
         res.writeHead(200, {
           'content-type': TYPES[extname(file)],
           'cache-control': 'no-store',
           // Bot and member text is only ever set as text, but nothing inline may run even if it were not.
           'content-security-policy': `default-src 'self'; img-src 'self' blob: ${cdnOrigin}; connect-src 'self'; style-src 'self'`,
         });
-        res.end(await readFile(join(WEB_DIR, file)));
+        res.end(bytes);
         return;
       }
       if (url.pathname === '/favicon.ico') {
@@ -179,8 +220,14 @@ export async function startWebServer(o: WebServerOptions): Promise<{ url: string
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(result));
     } catch (err) {
       const status = err instanceof HttpError ? err.status : (err as NodeJS.ErrnoException).code === 'ENOENT' ? 404 : 400;
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
       // Emulator refusals (a disabled button, a modal field too long) are what Discord's client would stop.
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: (err as Error).message }));
+      // A request body that did not parse or a file that is not there gets its message, never a stack.
+      const message = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (err as Error).message;
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: message }));
     }
   }
 
@@ -192,6 +239,7 @@ export async function startWebServer(o: WebServerOptions): Promise<{ url: string
   return {
     url: `http://127.0.0.1:${port}/`,
     async close() {
+      for (const timer of uploadTimers.values()) clearTimeout(timer);
       live.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

@@ -34,6 +34,8 @@ async function runOnce(): Promise<{ stdout: string; stderr: string; world: { fix
       child.once('exit', (code) => reject(new Error(`sandbox exited with ${code}: ${stderr}`)));
     });
     const world = (await (await fetch(`${url}api/world`)).json()) as Awaited<ReturnType<typeof runOnce>>['world'];
+    // The first member (alice) may manage the server: her picker lists every command.
+    world.commands = (await (await fetch(`${url}api/commands?viewer=1500000000000000021`)).json()) as { name: string }[];
     assert.match(await (await fetch(url)).text(), /<script type="module" src="\/app.js">/);
     // Another web page cannot act as a member: no custom header without a preflight, no other host name.
     assert.equal((await fetch(`${url}api/message`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' })).status, 403);

@@ -3,6 +3,7 @@ import { commandButtons } from './command-form.js';
 import { dropTarget, el } from './dom.js';
 import { openModal } from './modal.js';
 import { renderMessage } from './render.js';
+import { keepRelativeTimesLive } from './timestamps.js';
 
 // The page: channels and threads, the member you are, messages kept live over the WebSocket, the message box.
 const $ = (id) => document.getElementById(id);
@@ -38,8 +39,10 @@ const ctx = {
     $('lightbox-img').alt = name;
     $('lightbox').showModal();
   },
-  openChannel: (id) => selectChannel(id),
-  userName: (id) => state.world.members.find((m) => m.id === id)?.username ?? (id === state.world.botUserId ? 'xcot-bot' : 'unknown'),
+  openChannel: (id, messageId) => selectChannel(id, messageId),
+  userName: (id) => state.world.members.find((m) => m.id === id)?.username ?? (id === state.world.botUserId ? 'xcot-bot' : undefined),
+  roleName: (id) => state.world.roles.find((r) => r.id === id)?.name,
+  channelName: (id) => state.world.channels.find((c) => c.id === id)?.name ?? state.threads.get(id)?.name,
   pressButton: (message, c) => act('/api/button', { messageId: message.id, customId: c.custom_id }),
   chooseOptions: (message, c, values) => act('/api/select', { messageId: message.id, customId: c.custom_id, values }),
   react: (message, emoji) => act('/api/react', { messageId: message.id, emoji }),
@@ -79,14 +82,19 @@ function channelName(id) {
   return thread ? `Thread: ${thread.name}` : id;
 }
 
-async function selectChannel(id) {
+async function selectChannel(id, messageId) {
   state.channelId = id;
   $('channel-title').textContent = channelName(id);
   const view = await api(`/api/channel?id=${id}&viewer=${state.viewer}`);
   for (const t of view.threads) state.threads.set(t.id, t);
   renderChannels();
   $('messages').replaceChildren(...view.messages.map((m) => renderMessage(m, ctx)));
-  $('messages').lastElementChild?.scrollIntoView();
+  $('guide').hidden = view.messages.length > 0;
+  const target = messageId && $('messages').querySelector(`[data-message-id="${CSS.escape(messageId)}"]`);
+  if (target) {
+    target.classList.add('highlight');
+    target.scrollIntoView({ block: 'center' });
+  } else $('messages').lastElementChild?.scrollIntoView();
   $('command-panel').hidden = true;
 }
 
@@ -100,6 +108,7 @@ function onPush(event) {
     if (old) old.replaceWith(node);
     else {
       $('messages').append(node);
+      $('guide').hidden = true;
       node.scrollIntoView();
     }
   } else if (event.type === 'delete' && event.channelId === state.channelId) {
@@ -169,11 +178,14 @@ async function start() {
   $('viewer').addEventListener('change', () => {
     state.viewer = $('viewer').value;
     state.socket?.send(JSON.stringify({ viewer: state.viewer }));
+    commandButtons(page).catch((err) => showError(err.message));
     selectChannel(state.channelId);
   });
+  for (const t of state.world.threads) state.threads.set(t.id, t);
   for (const v of state.world.violations) addViolation(v);
+  keepRelativeTimesLive($('messages'));
   $('lightbox-close').addEventListener('click', () => $('lightbox').close());
-  commandButtons(page);
+  await commandButtons(page);
   composer();
   connect();
   await selectChannel(state.world.channels[0].id);

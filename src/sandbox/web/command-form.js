@@ -7,9 +7,15 @@ const $ = (id) => document.getElementById(id);
 // Slash command forms, built from the commands the bot registered. `page` gives the world, the
 // member, the channel, and `act` (sends an interaction and shows its answer).
 
-export function commandButtons(page) {
+/** The member's command picker: only the commands Discord would list for them (default member permissions). */
+export async function commandButtons(page) {
+  const viewer = page.state.viewer;
+  const commands = await api(`/api/commands?viewer=${encodeURIComponent(viewer)}`);
+  if (viewer !== page.state.viewer) return;
   const box = $('command-buttons');
-  for (const command of page.state.world.commands.filter((c) => c.type === 1)) {
+  box.replaceChildren();
+  $('command-panel').hidden = true;
+  for (const command of commands.filter((c) => c.type === 1)) {
     const button = el('button', { type: 'button', title: command.description }, `/${command.name}`);
     button.addEventListener('click', () => openCommand(page, command));
     box.append(button);
@@ -19,6 +25,8 @@ export function commandButtons(page) {
 function openCommand(page, command, subName) {
   const form = $('command-form');
   form.replaceChildren();
+  // The checks below say what is wrong the way Discord's client does, instead of the browser's bubbles.
+  form.noValidate = true;
   form.setAttribute('aria-label', `/${command.name}`);
   const subs = (command.options ?? []).filter((o) => o.type === OPTION.SUBCOMMAND);
   let sub = subs.find((s) => s.name === subName) ?? subs[0];
@@ -32,7 +40,7 @@ function openCommand(page, command, subName) {
   }
   const options = sub ? sub.options ?? [] : command.options ?? [];
   const fields = options.map((option) => optionField(page, command, sub, option, () => fields));
-  for (const f of fields) form.append(f.label, f.input);
+  for (const f of fields) form.append(f.label, f.input, f.help, f.error);
   const send = el('button', { type: 'submit' }, 'Send');
   const cancel = el('button', { type: 'button' }, 'Close');
   cancel.addEventListener('click', () => ($('command-panel').hidden = true));
@@ -41,6 +49,15 @@ function openCommand(page, command, subName) {
   form.append(actions);
   form.onsubmit = async (e) => {
     e.preventDefault();
+    // Discord's client checks required options, ranges and lengths before anything is sent.
+    let ok = true;
+    for (const f of fields) {
+      const problem = f.check();
+      f.error.textContent = problem ?? '';
+      f.error.hidden = !problem;
+      if (problem) ok = false;
+    }
+    if (!ok) return;
     const values = {};
     for (const f of fields) {
       const v = f.value();
@@ -59,6 +76,9 @@ function openCommand(page, command, subName) {
 function optionField(page, command, sub, option, allFields) {
   const id = `opt-${option.name}`;
   const label = el('label', { for: id, title: option.description }, option.required ? `${option.name} *` : option.name);
+  const help = el('div', { class: 'option-help', id: `${id}-help` }, describeOption(option));
+  const error = el('div', { class: 'option-error', role: 'alert', id: `${id}-error` });
+  error.hidden = true;
   let input;
   let value;
   if (option.type === OPTION.ATTACHMENT) {
@@ -92,7 +112,7 @@ function optionField(page, command, sub, option, allFields) {
   } else {
     const numeric = option.type === OPTION.INTEGER || option.type === OPTION.NUMBER;
     input = el('div');
-    const box = el('input', { id, type: numeric ? 'number' : 'text', placeholder: option.description, autocomplete: 'off' });
+    const box = el('input', { id, type: numeric ? 'number' : 'text', autocomplete: 'off', 'aria-describedby': `${id}-help` });
     if (numeric && option.type === OPTION.NUMBER) box.step = 'any';
     if (option.min_value !== undefined) box.min = option.min_value;
     if (option.max_value !== undefined) box.max = option.max_value;
@@ -139,5 +159,40 @@ function optionField(page, command, sub, option, allFields) {
       return numeric ? Number(box.value) : box.value;
     };
   }
-  return { option, label, input, value };
+  const check = () => {
+    const v = value();
+    if (v === undefined) return option.required ? 'This option is required.' : undefined;
+    if (typeof v === 'object') return undefined;
+    return optionProblem(option, v);
+  };
+  return { option, label, input, help, error, value, check };
+}
+
+/** The line under a field: its description and what it accepts. */
+function describeOption(option) {
+  const parts = [option.description];
+  const numeric = option.type === OPTION.INTEGER || option.type === OPTION.NUMBER;
+  if (numeric && option.min_value !== undefined && option.max_value !== undefined) parts.push(`${option.type === OPTION.INTEGER ? 'whole number ' : ''}${option.min_value} to ${option.max_value}`);
+  else if (numeric && option.min_value !== undefined) parts.push(`at least ${option.min_value}`);
+  else if (numeric && option.max_value !== undefined) parts.push(`at most ${option.max_value}`);
+  if (option.max_length) parts.push(`up to ${option.max_length} characters`);
+  if (option.choices) parts.push(`one of ${option.choices.length}`);
+  return parts.join(' · ');
+}
+
+/** What Discord's client says about a value it will not send; undefined when it is fine. */
+function optionProblem(option, v) {
+  if (option.type === OPTION.INTEGER || option.type === OPTION.NUMBER) {
+    if (typeof v !== 'number' || Number.isNaN(v)) return 'Enter a number.';
+    if (option.type === OPTION.INTEGER && !Number.isInteger(v)) return 'Enter a whole number.';
+    if (option.min_value !== undefined && v < option.min_value) return `The value must be ${option.min_value} or more.`;
+    if (option.max_value !== undefined && v > option.max_value) return `The value must be ${option.max_value} or less.`;
+  }
+  if (typeof v === 'string') {
+    const length = [...v].length;
+    if (option.min_length !== undefined && length < option.min_length) return `Enter at least ${option.min_length} characters.`;
+    if (option.max_length !== undefined && length > option.max_length) return `Enter at most ${option.max_length} characters.`;
+    if (option.choices && !option.choices.some((c) => String(c.value) === v)) return 'Pick one of the choices.';
+  }
+  return undefined;
 }
