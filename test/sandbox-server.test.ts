@@ -32,7 +32,7 @@ before(async () => {
       ));
     } else if (interaction.isModalSubmit()) {
       submitted.push(interaction.user.id);
-      void interaction.reply({ content: "noted", flags: MessageFlags.Ephemeral });
+      void interaction.reply({ content: 'noted', flags: MessageFlags.Ephemeral });
     }
   });
   const ready = once(client, Events.ClientReady);
