@@ -72,6 +72,8 @@ export type InputErrorCode =
   | 'nothing_to_refine'
   | 'not_owner'
   | 'stale'
+  | 'wrong_server'
+  | 'not_on_message'
   // Admission: the queue (QueueFullError), quotas (QuotaExceededError), jobs per user.
   | 'queue_full'
   | 'quota'

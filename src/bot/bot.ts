@@ -1,9 +1,7 @@
 import { Client, Events, GatewayIntentBits, MessageFlags, Partials, type ClientOptions, type Interaction } from 'discord.js';
-import { handleCandidateComponent } from './candidate-picker.ts';
 import type { BotCommand } from './command.ts';
 import { CommandRegistry } from './command-registry.ts';
-import { handleComponent } from './component-handlers.ts';
-import { parseCustomId } from './custom-ids.ts';
+import { routeComponent } from './components/route-component.ts';
 import { InFlight } from './in-flight.ts';
 import { handleReaction } from './reaction-feedback.ts';
 import { recoverJobs } from './restart-recovery.ts';
@@ -77,10 +75,11 @@ export function createBot(deps: BotDeps, commands: BotCommand[], clientOptions: 
         logger.warn({ err }, 'autocomplete failed');
         await interaction.respond([]).catch(() => {});
       });
-    } else if (interaction.isStringSelectMenu() || (interaction.isButton() && parseCustomId(interaction.customId)?.action === 'keep')) {
-      await handleCandidateComponent(interaction, deps);
-    } else if (interaction.isButton() || interaction.isModalSubmit()) {
-      await handleComponent(interaction, deps);
+    } else if (interaction.isButton() || interaction.isStringSelectMenu() || interaction.isModalSubmit()) {
+      await routeComponent(interaction, deps);
+    } else if (interaction.isRepliable()) {
+      // Another kind of menu: none of ours.
+      await interaction.reply({ content: 'That menu is not one of this bot’s.', flags: MessageFlags.Ephemeral }).catch(() => {});
     }
   }
 

@@ -181,7 +181,7 @@ export function resultButtons(job: JobRecord, group?: { view: CandidateView; sho
     new ButtonBuilder().setCustomId(customId('save', job.id)).setLabel('Save subject').setStyle(ButtonStyle.Secondary).setDisabled(!job.photoHashes?.length),
     new ButtonBuilder().setCustomId(customId('refine', job.id)).setLabel('Refine').setStyle(ButtonStyle.Secondary),
   );
-  // A row holds five buttons. Delete works for the owner and moderators (src/bot/delete-result.ts).
+  // A row holds five buttons. Delete works for the owner and moderators (src/bot/components/delete-result.ts).
   const owner = new ActionRowBuilder<ButtonBuilder>().addComponents(
     new ButtonBuilder().setCustomId(customId('delete', job.id)).setLabel('Delete').setStyle(ButtonStyle.Danger),
   );

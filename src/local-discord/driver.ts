@@ -240,6 +240,20 @@ export class Emulator {
     return this.useComponent(messageId, customId, userId, 3, values);
   }
 
+  /**
+   * A component interaction from `messageId` with any custom id, carried by the message or not: a
+   * forged payload Discord would never send, for testing that the bot checks what it is given.
+   */
+  forgeComponent(messageId: string, customId: string, userId: string, componentType: 2 | 3 = 2, values?: string[]): InteractionHandle {
+    const message = this.state.messages.get(messageId);
+    if (!message) throw new Error(`No message ${messageId}`);
+    const ctx = { guildId: message.guildId, channelId: message.channelId, userId };
+    return this.dispatchInteraction(ctx, InteractionType.MessageComponent, this.payloads.componentData(customId, componentType, values), {
+      sourceMessageId: message.id,
+      message: this.core.renderer.message(message),
+    });
+  }
+
   /** Submits the modal the bot opened in answer to `opened`. */
   async submitModal(opened: InteractionHandle, values: Record<string, ModalValue>, userId = opened.record.userId): Promise<InteractionHandle> {
     // Discord shows a modal only to the member whose interaction opened it.

@@ -1,9 +1,10 @@
-import { DiscordAPIError, MessageFlags, PermissionFlagsBits, RESTJSONErrorCodes, Routes, type ButtonInteraction } from 'discord.js';
-import { InputError } from '../errors.ts';
-import type { JobRecord } from '../store/index.ts';
-import { getServerSettings } from '../store/server-settings.ts';
-import { postModLog } from './mod-log.ts';
-import type { BotDeps } from './bot-deps.ts';
+import { DiscordAPIError, MessageFlags, RESTJSONErrorCodes, Routes, type ButtonInteraction } from 'discord.js';
+import type { JobRecord } from '../../store/index.ts';
+import { getServerSettings } from '../../store/server-settings.ts';
+import type { BotDeps } from '../bot-deps.ts';
+import { postModLog } from '../mod-log.ts';
+import type { ButtonAction } from './component-action.ts';
+import { ownerOrModerator } from './preconditions.ts';
 
 /**
  * The Delete button under a result: its owner, or a member who may manage messages or the server,
@@ -13,14 +14,17 @@ import type { BotDeps } from './bot-deps.ts';
  *
  * The thread the result may sit in, and the reply it was started from, are left as they are: the
  * reply says only that the image is in the thread, and the thread may hold other members' messages
- * and later images.
+ * and later images. A deleted job's button answers "Already deleted.".
  */
-export async function deleteResult(interaction: ButtonInteraction, deps: BotDeps, job: JobRecord): Promise<void> {
+export const deleteResultAction: ButtonAction = {
+  action: 'delete',
+  kind: 'button',
+  requires: [ownerOrModerator],
+  handle: deleteResult,
+};
+
+async function deleteResult(interaction: ButtonInteraction, deps: BotDeps, job: JobRecord): Promise<void> {
   const owner = interaction.user.id === job.ownerId;
-  const moderator = interaction.inGuild() && interaction.memberPermissions.any([PermissionFlagsBits.ManageMessages, PermissionFlagsBits.ManageGuild]);
-  if (!owner && !moderator) {
-    throw new InputError('not_owner', 'Only the person who made this image, or someone who can manage messages here, can delete it.');
-  }
   // A click that comes while another is deleting, or after it, asks Discord nothing.
   if (deleting.has(job.id)) {
     await interaction.reply({ content: 'Already deleted.', flags: MessageFlags.Ephemeral });

@@ -1,35 +1,39 @@
 import { AttachmentBuilder, MessageFlags, type ButtonInteraction, type StringSelectMenuInteraction } from 'discord.js';
-import { InputError } from '../errors.ts';
-import { reencodeToFit } from '../images/encode.ts';
-import { loadImage } from '../images/load.ts';
-import type { CandidateGroupRecord, JobRecord } from '../store/index.ts';
-import { candidateLine } from './candidate-view.ts';
-import { parseCustomId } from './custom-ids.ts';
-import { recordSignal } from './feedback-signals.ts';
-import { resultButtons } from './job-flow.ts';
-import { userMessage } from './reply-errors.ts';
-import type { BotDeps } from './bot-deps.ts';
+import { InputError } from '../../errors.ts';
+import { reencodeToFit } from '../../images/encode.ts';
+import { loadImage } from '../../images/load.ts';
+import type { CandidateGroupRecord, JobRecord } from '../../store/index.ts';
+import type { BotDeps } from '../bot-deps.ts';
+import { candidateLine } from '../candidate-view.ts';
+import { recordSignal } from '../feedback-signals.ts';
+import { resultButtons } from '../job-flow.ts';
+import type { ButtonAction, SelectAction } from './component-action.ts';
+import { notDeleted, ownerOnly } from './preconditions.ts';
 
 /**
- * The candidate menu and Keep this one under a group's result. The owner's choice swaps the shown
- * image (an edit of the result's attachment) and is their pick; anyone else sees the candidate alone.
- * Everything comes from the store, so this works after a restart.
+ * The candidate menu under a group's result. The owner's choice swaps the shown image (an edit of the
+ * result's attachment) and is their pick; anyone else sees the candidate alone. Everything comes from
+ * the store, so this works after a restart.
  */
-export async function handleCandidateComponent(interaction: StringSelectMenuInteraction | ButtonInteraction, deps: BotDeps): Promise<void> {
-  const parsed = parseCustomId(interaction.customId);
-  try {
-    if (!parsed) throw new InputError('stale', 'That menu is out of date; start again with /personalize.');
-    const job = await deps.stores.jobs.get(parsed.jobId);
-    if (!job || job.deletedAt !== undefined) throw new InputError('job_gone', 'That image is too old or was deleted; start again with /personalize.');
-    const group = await deps.stores.candidates.get(job.id);
-    if (!group) throw new InputError('candidates_gone', 'The other candidates of this image are no longer kept.');
-    if (interaction.isStringSelectMenu()) return await choose(interaction, deps, job, group);
-    return await keep(interaction, deps, job, group);
-  } catch (err) {
-    const content = userMessage(err, deps.logger, { customId: interaction.customId });
-    if (interaction.deferred || interaction.replied) await interaction.followUp({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } }).catch(() => {});
-    else await interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } }).catch(() => {});
-  }
+export const pickCandidateAction: SelectAction = {
+  action: 'pick',
+  kind: 'select',
+  requires: [notDeleted],
+  handle: async (interaction, deps, job) => choose(interaction, deps, job, await candidateGroup(deps, job)),
+};
+
+/** Keep this one: the owner's pick of the candidate shown. */
+export const keepCandidateAction: ButtonAction = {
+  action: 'keep',
+  kind: 'button',
+  requires: [notDeleted, ownerOnly],
+  handle: async (interaction, deps, job) => keep(interaction, deps, job, await candidateGroup(deps, job)),
+};
+
+async function candidateGroup(deps: BotDeps, job: JobRecord): Promise<CandidateGroupRecord> {
+  const group = await deps.stores.candidates.get(job.id);
+  if (!group) throw new InputError('candidates_gone', 'The other candidates of this image are no longer kept.');
+  return group;
 }
 
 async function choose(interaction: StringSelectMenuInteraction, deps: BotDeps, job: JobRecord, group: CandidateGroupRecord): Promise<void> {
@@ -53,7 +57,6 @@ async function choose(interaction: StringSelectMenuInteraction, deps: BotDeps, j
 }
 
 async function keep(interaction: ButtonInteraction, deps: BotDeps, job: JobRecord, group: CandidateGroupRecord): Promise<void> {
-  if (interaction.user.id !== job.ownerId) throw new InputError('not_owner', 'Only the person who made this image can do that.');
   const recorded = await recordSignal(deps, job, interaction.user.id, { kind: 'pick', drawn: group.shown });
   const which = candidateLine(group, group.shown).split(' · ')[0];
   await interaction.reply({ content: recorded ? `Kept: ${which}. Thanks, noted.` : `Kept: ${which}.`, flags: MessageFlags.Ephemeral });

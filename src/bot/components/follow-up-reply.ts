@@ -1,0 +1,48 @@
+import type { ButtonInteraction, ModalSubmitInteraction, SendableChannels } from 'discord.js';
+import type { JobRecord } from '../../store/index.ts';
+import type { BotDeps } from '../bot-deps.ts';
+import { interactionStatus } from '../deliver.ts';
+import { followUpImages, followUpJob, type FollowUp } from '../follow-up-jobs.ts';
+import type { StatusMessage } from '../job-flow.ts';
+import { INTERNAL_ERROR_MESSAGE, userMessage } from '../reply-errors.ts';
+import { startJob } from '../start-job.ts';
+import { refuse } from './refuse.ts';
+
+/**
+ * Reroll, variations and refinement: a new job, its status as a reply in the thread. Nothing public is
+ * posted before the job is in the queue, so a refusal (a full queue, a cap, bad text) reaches only the
+ * clicker, however fast the clicks come.
+ */
+export async function followUpReply(interaction: ButtonInteraction | ModalSubmitInteraction, deps: BotDeps, parent: JobRecord, change: FollowUp): Promise<void> {
+  if (change.photos?.length) {
+    // Downloading photos can outlast the 3 s Discord gives a first answer: checked, then deferred first.
+    await deps.queue.assertAccepts(parent.ownerId, parent.guildId);
+    await deps.quota.check(parent.ownerId, parent.guildId, followUpImages(parent, change));
+    await interaction.deferReply();
+  }
+  let job: JobRecord;
+  try {
+    job = await followUpJob(deps, parent, change);
+  } catch (err) {
+    await refuse(interaction, userMessage(err, deps.logger, { parent: parent.id }));
+    return;
+  }
+  const channel = (interaction.channel ?? (await interaction.client.channels.fetch(interaction.channelId!))) as SendableChannels | null;
+  // startJob submits synchronously and then edits the status: the public reply is made on that first
+  // edit once the queue took the job; a refusal by the queue goes to the clicker alone.
+  let opened: Promise<StatusMessage> | undefined;
+  const status: StatusMessage = {
+    edit: async (payload) => {
+      if (deps.generation.stateOf(job.id) === undefined) {
+        await refuse(interaction, typeof payload.content === 'string' ? payload.content : INTERNAL_ERROR_MESSAGE);
+        return null;
+      }
+      opened ??= (async () => {
+        if (!interaction.deferred && !interaction.replied) await interaction.deferReply();
+        return interactionStatus(interaction, deps);
+      })();
+      return (await opened).edit(payload);
+    },
+  };
+  await startJob(deps, job, status, { trace: false, sizeLimit: interaction.attachmentSizeLimit, channel: channel ?? undefined });
+}

@@ -1,0 +1,49 @@
+import { FileUploadBuilder, LabelBuilder, ModalBuilder, TextInputBuilder, TextInputStyle } from 'discord.js';
+import { InputError } from '../../errors.ts';
+import type { JobRecord } from '../../store/index.ts';
+import { customId } from '../custom-ids.ts';
+import type { ButtonAction, ModalAction } from './component-action.ts';
+import { followUpReply } from './follow-up-reply.ts';
+import { notDeleted, ownerOnly } from './preconditions.ts';
+
+/** Refine: opens the modal for a new prompt and more photos. */
+export const refineAction: ButtonAction = {
+  action: 'refine',
+  kind: 'button',
+  requires: [notDeleted, ownerOnly],
+  async handle(interaction, deps, job) {
+    await interaction.showModal(refineModal(job, deps.config.maxSubjectPhotos));
+  },
+};
+
+/** The Refine modal: a follow-up job with the new prompt (none keeps the last) and photos. */
+export const refineModalAction: ModalAction = {
+  action: 'refine-modal',
+  kind: 'modal',
+  openedBy: 'refine',
+  requires: [notDeleted, ownerOnly],
+  async handle(interaction, deps, job) {
+    const files = interaction.fields.getUploadedFiles('photos') ?? new Map();
+    const photos = [...files.values()].map((a) => ({ url: a.url, name: a.name, size: a.size }));
+    const prompt = interaction.fields.getTextInputValue('prompt').trim();
+    // Refused here, before the public reply, so only the user sees why.
+    deps.textRules.check({ prompt });
+    // Same prompt, same seed, same photos would only draw the same picture again.
+    if (!prompt && !photos.length) throw new InputError('nothing_to_refine', 'Write what to change or add a photo to refine the image.');
+    await followUpReply(interaction, deps, job, { prompt, photos });
+  },
+};
+
+function refineModal(job: JobRecord, maxPhotos: number): ModalBuilder {
+  return new ModalBuilder()
+    .setCustomId(customId('refine-modal', job.id))
+    .setTitle('Refine this image')
+    .addLabelComponents(
+      new LabelBuilder().setLabel('New prompt (empty keeps the last one)').setTextInputComponent(
+        new TextInputBuilder().setCustomId('prompt').setStyle(TextInputStyle.Paragraph).setMaxLength(1000).setRequired(false),
+      ),
+      new LabelBuilder().setLabel('More photos of the subject (optional)').setFileUploadComponent(
+        new FileUploadBuilder().setCustomId('photos').setMinValues(0).setMaxValues(maxPhotos).setRequired(false),
+      ),
+    );
+}

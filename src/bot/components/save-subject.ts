@@ -1,0 +1,58 @@
+import { LabelBuilder, MessageFlags, ModalBuilder, TextInputBuilder, TextInputStyle } from 'discord.js';
+import { InputError } from '../../errors.ts';
+import type { JobRecord } from '../../store/index.ts';
+import { SUBJECT_CONTEXT_MAX_CHARS, SUBJECT_NAME_MAX_CHARS } from '../../store/subject-store.ts';
+import { safeText } from '../../util/safe-text.ts';
+import { customId } from '../custom-ids.ts';
+import type { ButtonAction, ModalAction } from './component-action.ts';
+import { notDeleted, ownerOnly } from './preconditions.ts';
+
+/** Save subject: opens the modal that names the subject. */
+export const saveSubjectAction: ButtonAction = {
+  action: 'save',
+  kind: 'button',
+  requires: [notDeleted, ownerOnly],
+  async handle(interaction, _deps, job) {
+    await interaction.showModal(saveModal(job));
+  },
+};
+
+/** The Save subject modal: the job's photos become a stored subject of the owner's. */
+export const saveSubjectModal: ModalAction = {
+  action: 'save-modal',
+  kind: 'modal',
+  openedBy: 'save',
+  requires: [notDeleted, ownerOnly],
+  async handle(interaction, deps, job) {
+    // Re-checking and storing up to four photos can take longer than the 3 s Discord gives a reply.
+    await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+    const name = interaction.fields.getTextInputValue('name');
+    const context = interaction.fields.getTextInputValue('context') || undefined;
+    deps.textRules.check({ name, context }, { required: ['name'] });
+    const photos = [];
+    for (const hash of job.photoHashes ?? []) {
+      const bytes = await deps.stores.photos.getPhoto(hash);
+      if (bytes) photos.push(bytes);
+    }
+    if (!photos.length) throw new InputError('photo_gone', 'The photos of this image are no longer stored.');
+    const subject = await deps.stores.subjects.save({ ownerId: job.ownerId, guildId: job.guildId, name, photos, context: context ?? job.context });
+    await interaction.editReply({
+      content: `Saved as “${safeText(subject.name)}”. Use it with /personalize subject:${safeText(subject.name)}, or share it with /subject share.`,
+      allowedMentions: { parse: [] },
+    });
+  },
+};
+
+function saveModal(job: JobRecord): ModalBuilder {
+  return new ModalBuilder()
+    .setCustomId(customId('save-modal', job.id))
+    .setTitle('Save this subject')
+    .addLabelComponents(
+      new LabelBuilder().setLabel('Name').setTextInputComponent(
+        new TextInputBuilder().setCustomId('name').setStyle(TextInputStyle.Short).setMaxLength(SUBJECT_NAME_MAX_CHARS).setRequired(true).setValue((job.name ?? '').slice(0, SUBJECT_NAME_MAX_CHARS)),
+      ),
+      new LabelBuilder().setLabel('What else defines it (optional)').setTextInputComponent(
+        new TextInputBuilder().setCustomId('context').setStyle(TextInputStyle.Paragraph).setMaxLength(SUBJECT_CONTEXT_MAX_CHARS).setRequired(false),
+      ),
+    );
+}
