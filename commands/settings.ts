@@ -7,6 +7,7 @@ import {
   type ChatInputCommandInteraction,
 } from 'discord.js';
 import type { BotCommand } from '../src/bot/command.ts';
+import { fitLines, listWithin } from '../src/bot/message-fit.ts';
 import { postModLog } from '../src/bot/mod-log.ts';
 import { consentRequired } from '../src/bot/photo-confirmations.ts';
 import { userMessage } from '../src/bot/reply-errors.ts';
@@ -27,7 +28,8 @@ import { normalizeForMatch } from '../src/util/blocked-phrases.ts';
 import { safeText } from '../src/util/safe-text.ts';
 
 const NO_MENTIONS = { parse: [] as [] };
-const MESSAGE_MAX = 2000;
+/** A list's share of a changed-settings line (the reply and the mod log hold one such line each). */
+const LIST_LINE_MAX_CHARS = 800;
 const LIST_ACTIONS = [
   { name: 'add', value: 'add' },
   { name: 'remove', value: 'remove' },
@@ -131,16 +133,7 @@ async function show(interaction: ChatInputCommandInteraction, deps: BotDeps): Pr
     ...(Object.keys(LABELS) as (keyof typeof LABELS)[]).filter((k) => k !== 'blockedPhrases').map((k) => `${LABELS[k]}: ${describe(k, s, deps)}`),
     `${LABELS.blockedPhrases}: ${s.blockedPhrases.length === 0 ? 'none' : ''}`,
   ];
-  let content = lines.join('\n');
-  for (const [i, phrase] of s.blockedPhrases.entries()) {
-    const line = `\n• “${safeText(phrase)}”`;
-    if (content.length + line.length > MESSAGE_MAX - 30) {
-      content += `\n…and ${s.blockedPhrases.length - i} more.`;
-      break;
-    }
-    content += line;
-  }
-  return content;
+  return fitLines([...lines, ...s.blockedPhrases.map((phrase) => `• “${safeText(phrase)}”`)]);
 }
 
 async function change(interaction: ChatInputCommandInteraction, deps: BotDeps, sub: string): Promise<string> {
@@ -151,7 +144,7 @@ async function change(interaction: ChatInputCommandInteraction, deps: BotDeps, s
   if (lines.length === 0) return 'Nothing changed.';
   // Turning the mod log off is logged where it was.
   const problem = await postModLog(interaction, deps, after.modLogChannel ?? before.modLogChannel, lines);
-  return [`Saved:`, ...lines.map((l) => `• ${l}`), ...(problem ? [problem] : [])].join('\n');
+  return fitLines(['Saved:', ...lines.map((l) => `• ${l}`), ...(problem ? [problem] : [])]);
 }
 
 // ------------------------------------------------------------------------------------------ changes
@@ -295,7 +288,7 @@ function diff(before: ServerSettings, after: ServerSettings, deps: BotDeps): str
       const show = (v: string) => (key === 'channels' ? `<#${v}>` : `“${safeText(v)}”`);
       const added = now.filter((v) => !was.includes(v)).map(show);
       const removed = was.filter((v) => !now.includes(v)).map(show);
-      const parts = [added.length ? `added ${added.join(', ')}` : '', removed.length ? `removed ${removed.join(', ')}` : ''].filter(Boolean);
+      const parts = [added.length ? `added ${listWithin(added, LIST_LINE_MAX_CHARS)}` : '', removed.length ? `removed ${listWithin(removed, LIST_LINE_MAX_CHARS)}` : ''].filter(Boolean);
       lines.push(`${LABELS[key]}: ${parts.join('; ')}${now.length === 0 ? ' (list now empty)' : ''}`);
       continue;
     }

@@ -11,6 +11,7 @@ import {
 } from 'discord.js';
 import { downloadAttachment } from '../src/bot/attachment-downloader.ts';
 import type { BotCommand } from '../src/bot/command.ts';
+import { fitLines, MESSAGE_MAX_CHARS } from '../src/bot/message-fit.ts';
 import { postModLog } from '../src/bot/mod-log.ts';
 import { confirmPhotoUse } from '../src/bot/photo-confirmations.ts';
 import { userMessage } from '../src/bot/reply-errors.ts';
@@ -25,7 +26,6 @@ const IMAGE_OPTIONS = ['image1', 'image2', 'image3', 'image4'] as const;
 const NO_MENTIONS = { parse: [] as [] };
 /** What an autocomplete choice sends: a subject id (see src/store/ids.ts newId). */
 const AUTOCOMPLETE_ID = /^[A-Za-z0-9_-]{12}$/;
-const MESSAGE_MAX = 2000;
 /** How long forget-me waits for the user's cancelled, still-running jobs to wind down. */
 const WIND_DOWN_MS = 10_000;
 
@@ -154,7 +154,7 @@ async function list(interaction: ChatInputCommandInteraction, deps: BotDeps): Pr
     lines.push('**Shared in this server by others**');
     for (const s of others) lines.push(`• ${quote(s.name)} by <@${s.ownerId}>: ${plural(s.photoHashes.length, 'photo')}`);
   }
-  return { content: fitLines(lines, MESSAGE_MAX) };
+  return { content: fitLines(lines) };
 }
 
 async function show(interaction: ChatInputCommandInteraction, deps: BotDeps): Promise<Answer> {
@@ -167,7 +167,7 @@ async function show(interaction: ChatInputCommandInteraction, deps: BotDeps): Pr
   const files = photos.filter((p) => p.byteLength <= limit).map((p, i) => new AttachmentBuilder(p, { name: `subject-photo-${i + 1}.png` }));
   if (files.length < photos.length) lines.push(`(${plural(photos.length - files.length, 'photo')} too large to show here.)`);
   const base = lines.join('\n');
-  const context = s.context ? `Context: ${safeText(s.context, { max: MESSAGE_MAX - base.length - 10 })}` : 'No context. Add one with `/subject context`.';
+  const context = s.context ? `Context: ${safeText(s.context, { max: MESSAGE_MAX_CHARS - base.length - 10 })}` : 'No context. Add one with `/subject context`.';
   return { content: `${base}\n${context}`, files };
 }
 
@@ -348,22 +348,6 @@ function plural(n: number, word: string): string {
 }
 
 /** Joins lines up to `max` characters; the subjects that do not fit become "…and N more." */
-function fitLines(lines: string[], max: number): string {
-  const out: string[] = [];
-  let length = 0;
-  for (const [i, line] of lines.entries()) {
-    const reserve = i < lines.length - 1 ? 30 : 0;
-    if (length + line.length + reserve > max) {
-      const more = lines.slice(i).filter((l) => l.startsWith('• ')).length;
-      out.push(`…and ${more} more.`);
-      break;
-    }
-    out.push(line);
-    length += line.length + 1;
-  }
-  return out.join('\n');
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { InputError } from './errors.ts';
+import { charCount } from './util/text-length.ts';
 
 export const PROMPT_MAX_CHARS = 1000;
 export const CONTEXT_MAX_CHARS = 500;
@@ -7,9 +8,14 @@ export const NAME_MAX_CHARS = 64;
 export const MAX_COUNT = 4;
 export const MAX_CANDIDATES = 8;
 
+/** Trimmed text of at most `max` characters as Discord counts them (code points). */
+function textOfAtMost(max: number, what: string) {
+  return z.string().trim().refine((s) => charCount(s) <= max, `The ${what} is longer than ${max} characters.`);
+}
+
 /** Options of one generation, with defaults; every bound is checked here, once. */
 export const GenerateOptionsSchema = z.object({
-  prompt: z.string().trim().min(1, 'The prompt is empty.').max(PROMPT_MAX_CHARS, `The prompt is longer than ${PROMPT_MAX_CHARS} characters.`),
+  prompt: textOfAtMost(PROMPT_MAX_CHARS, 'prompt').refine((s) => s.length > 0, 'The prompt is empty.'),
   seed: z.number().int('The seed must be a whole number.').min(0, 'The seed must be 0 or more.').max(2 ** 32 - 1, 'The seed must be below 4294967296.').optional(),
   cfgWeight: z.number().min(1, 'Guidance must be between 1 and 20.').max(20, 'Guidance must be between 1 and 20.').default(5),
   temperature: z.number().gt(0, 'Temperature must be above 0.').max(5, 'Temperature must be at most 5.').default(1),
@@ -29,8 +35,8 @@ export type GenerateOptionsInput = z.input<typeof GenerateOptionsSchema>;
 export type GenerateOptions = z.output<typeof GenerateOptionsSchema>;
 
 export const SubjectContextSchema = z.object({
-  name: z.string().trim().max(NAME_MAX_CHARS, `The name is longer than ${NAME_MAX_CHARS} characters.`).optional(),
-  context: z.string().trim().max(CONTEXT_MAX_CHARS, `The context is longer than ${CONTEXT_MAX_CHARS} characters.`).optional(),
+  name: textOfAtMost(NAME_MAX_CHARS, 'name').optional(),
+  context: textOfAtMost(CONTEXT_MAX_CHARS, 'context').optional(),
 });
 
 /** Parses with `schema`, turning the first problem into an InputError with its message. */

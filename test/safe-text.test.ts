@@ -54,7 +54,7 @@ test('safeText never escapes twice: backslashes show, already escaped text stays
   assert.doesNotMatch(once, /\\\\/, 'no escaped backslash appears where there was none');
 });
 
-test('safeText cuts to max characters after escaping, never inside an escape or a surrogate pair', () => {
+test('safeText cuts to max characters (code points) after escaping, never inside an escape or a surrogate pair', () => {
   const long = '[Nitro](https://evil.example) '.repeat(20);
   const cut = safeText(long, { max: 50 });
   assert.ok(cut.length <= 50, String(cut.length));
@@ -62,7 +62,8 @@ test('safeText cuts to max characters after escaping, never inside an escape or 
   assert.doesNotMatch(cut, /\\…$/);
   assert.ok(cut.startsWith('\\[Nitro](https://evil.example) \\[Nitro]'), cut);
   assert.equal(safeText(cut, { max: 50 }), cut, 'a cut text escaped again stays the same');
-  assert.equal(safeText('😀😀😀😀', { max: 4 }), '😀…');
+  assert.equal(safeText('😀😀😀😀', { max: 4 }), '😀😀😀😀', 'four emoji are four characters');
+  assert.equal(safeText('😀😀😀😀😀', { max: 4 }), '😀😀😀…');
   assert.equal(safeText('short', { max: 50 }), 'short');
 });
 

@@ -18,6 +18,7 @@ import { candidateLine, candidateMenu, keepButton, scoringStat, type CandidateVi
 import { customId } from './custom-ids.ts';
 import { userMessage } from './reply-errors.ts';
 import { plainText, safeText } from '../util/safe-text.ts';
+import { truncateChars } from '../util/text-length.ts';
 import type { BotDeps } from './bot-deps.ts';
 import { editStatus, locationOf, settleStatus } from './status-edits.ts';
 
@@ -165,7 +166,7 @@ export async function resultMessage(outcome: JobOutcome, options: { sizeLimit: n
   const stats = `Seed ${seeds} · ${stage1} · ${drawing}${group ? `\n${candidateLine(group, group.candidates[0].drawn)}` : ''}`;
   // The user's words shown literally (no markdown, links or timestamps), cut to fit beside the stats.
   const name = job.name ? `${safeText(job.name, { max: 200 })}: ` : '';
-  const content = truncate(`**${name}${safeText(job.prompt, { max: Math.max(1, 2000 - stats.length - name.length - 5) })}**\n${stats}`, 2000);
+  const content = truncateChars(`**${name}${safeText(job.prompt, { max: Math.max(1, 2000 - stats.length - name.length - 5) })}**\n${stats}`, 2000);
   const embeds = options.trace && grounding.text ? [reasoningEmbed(grounding.text)] : [];
   const shown = group ? { view: group, shown: group.candidates[0].drawn } : undefined;
   return { content, files, embeds, components: resultButtons(job, shown), allowedMentions: NO_MENTIONS };
@@ -200,6 +201,3 @@ export function threadName(prompt: string): string {
   return plainText(prompt, 100, 'Personalized image');
 }
 
-export function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
-}

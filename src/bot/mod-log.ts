@@ -1,8 +1,7 @@
 import type { Interaction } from 'discord.js';
 import { safeText } from '../util/safe-text.ts';
 import type { BotDeps } from './bot-deps.ts';
-
-const MESSAGE_MAX = 2000;
+import { fitLines } from './message-fit.ts';
 
 /** Who acted, where: any interaction in a server. */
 type Actor = Pick<Interaction, 'client' | 'user' | 'guildId'>;
@@ -21,15 +20,7 @@ export async function postModLog(
 ): Promise<string | null> {
   if (!channelId || changes.length === 0) return null;
   const head = `**${title}** by <@${interaction.user.id}> (${safeText(interaction.user.username)}):`;
-  let content = head;
-  for (const [i, line] of changes.entries()) {
-    const next = `\n• ${line}`;
-    if (content.length + next.length > MESSAGE_MAX - 30) {
-      content += `\n…and ${changes.length - i} more.`;
-      break;
-    }
-    content += next;
-  }
+  const content = fitLines([head, ...changes.map((line) => `• ${line}`)]);
   try {
     const channel = await interaction.client.channels.fetch(channelId);
     if (!channel || !('guildId' in channel) || channel.guildId !== interaction.guildId || !channel.isSendable()) {

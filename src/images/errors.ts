@@ -1,4 +1,5 @@
 import { InputError, type ImageErrorCode } from '../errors.ts';
+import { truncateChars } from '../util/text-length.ts';
 
 export type { ImageErrorCode };
 
@@ -16,5 +17,5 @@ export function displayName(name: string | undefined): string {
   // eslint-disable-next-line no-control-regex -- control characters are what this removes
   const clean = (name ?? '').replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').trim();
   if (!clean) return 'That file';
-  return clean.length > 80 ? `${clean.slice(0, 79)}…` : clean;
+  return truncateChars(clean, 80);
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { InputError } from '../errors.ts';
 import { MAX_CANDIDATES, MAX_COUNT } from '../request-options.ts';
+import { charCount } from '../util/text-length.ts';
 import type { Stores } from './index.ts';
 import type { Store } from './open-store.ts';
 
@@ -42,7 +43,7 @@ export const ServerSettingsSchema = z
     /** Channels /personalize may be used in (their threads too); empty: everywhere. */
     channels: z.array(snowflake).max(MAX_ALLOWED_CHANNELS).default([]),
     /** Words or phrases refused in prompts, names and contexts (see src/util/blocked-phrases.ts). */
-    blockedPhrases: z.array(z.string().min(1).max(BLOCKED_PHRASE_MAX_CHARS)).max(MAX_BLOCKED_PHRASES).default([]),
+    blockedPhrases: z.array(z.string().min(1).refine((p) => charCount(p) <= BLOCKED_PHRASE_MAX_CHARS)).max(MAX_BLOCKED_PHRASES).default([]),
     /** false: members must confirm their photos show no real person (nothing checks the pixels). */
     peopleAllowed: z.boolean().default(true),
     /** Ask each member once to confirm they may use their photos; unset: the bot's default (CONSENT_REQUIRED). */

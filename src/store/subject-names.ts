@@ -3,6 +3,7 @@ import { CONTEXT_MAX_CHARS } from '../request-options.ts';
 import { isBlankText, nameSkeleton } from '../util/visible-text.ts';
 // Names in these messages are users' text, shown in Discord: escaped so they show literally.
 import { safeText } from '../util/safe-text.ts';
+import { charCount } from '../util/text-length.ts';
 
 /** What a subject's name may be, how names compare, and when two are too alike to share one list. */
 
@@ -21,7 +22,7 @@ const BAD_NAME_CHARS = /[\p{Cc}\p{Co}\p{Cn}\p{Zl}\p{Zp}]|(?!\u200d)\p{Cf}/u;
 export function cleanName(raw: unknown): string {
   const name = typeof raw === 'string' ? raw.normalize('NFC').replace(/\s+/gu, ' ').trim() : '';
   if (!name) throw new InputError('subject_name', 'The subject needs a name.');
-  if ([...name].length > SUBJECT_NAME_MAX_CHARS) {
+  if (charCount(name) > SUBJECT_NAME_MAX_CHARS) {
     throw new InputError('subject_name', `The name is longer than ${SUBJECT_NAME_MAX_CHARS} characters.`);
   }
   if (BAD_NAME_CHARS.test(name) || !/[\p{L}\p{N}\p{S}\p{P}]/u.test(name)) {
@@ -37,7 +38,7 @@ export function cleanContext(raw: string | undefined): string | undefined {
   if (raw === undefined || raw === null) return undefined;
   const context = String(raw).replace(/\r\n?/g, '\n').trim();
   if (!context) return undefined;
-  if (context.length > SUBJECT_CONTEXT_MAX_CHARS) {
+  if (charCount(context) > SUBJECT_CONTEXT_MAX_CHARS) {
     throw new InputError('subject_context', `The context is longer than ${SUBJECT_CONTEXT_MAX_CHARS} characters.`);
   }
   return context;
@@ -72,8 +73,3 @@ export function sortByName<T extends { name: string; createdAt: number }>(list: 
   return [...list].sort((a, b) => compareNames(a.name, b.name) || a.createdAt - b.createdAt);
 }
 
-/** At most `max` characters (code points), an ellipsis marking a cut. */
-export function truncateName(text: string, max: number): string {
-  const chars = [...text];
-  return chars.length <= max ? text : `${chars.slice(0, max - 1).join('')}…`;
-}

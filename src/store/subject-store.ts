@@ -4,7 +4,8 @@ import { safeText } from '../util/safe-text.ts';
 import { nameSkeleton } from '../util/visible-text.ts';
 import { DEFAULT_IMAGE_LIMITS } from '../images/limits.ts';
 import { ListCache } from './subject-list-cache.ts';
-import { checkOwnNameFree, cleanContext, cleanName, fold, lookalike, sortByName, truncateName } from './subject-names.ts';
+import { checkOwnNameFree, cleanContext, cleanName, fold, lookalike, sortByName } from './subject-names.ts';
+import { truncateChars } from '../util/text-length.ts';
 import { rankSuggestions, type Suggestion } from './subject-suggestions.ts';
 import { assertId, isValidId, newId } from './ids.ts';
 import { IdLists } from './id-lists.ts';
@@ -470,7 +471,7 @@ export class SubjectStore {
       // An autocomplete value (an id) that no longer resolves: never echo the raw id.
       throw new InputError('subject_not_found', 'That subject was deleted or is not shared in this server; pick one from the list.');
     }
-    throw new InputError('subject_not_found', `You have no subject named “${safeText(truncateName(query, 40))}”.`);
+    throw new InputError('subject_not_found', `You have no subject named “${safeText(truncateChars(query, 40))}”.`);
   }
 
   /** The record as it is now, under the owner's lock; gone means someone else deleted it meanwhile. */

@@ -1,4 +1,5 @@
-import { compareNames, fold, truncateName } from './subject-names.ts';
+import { truncateChars } from '../util/text-length.ts';
+import { compareNames, fold } from './subject-names.ts';
 
 /** Discord's limit on autocomplete choices, and on a choice's name. */
 export const MAX_SUGGESTIONS = 25;
@@ -38,6 +39,6 @@ export function rankSuggestions(
   return ranked.slice(0, MAX_SUGGESTIONS).map(({ s, group }) => {
     const by = group === 1 ? ownerLabel?.(s.ownerId) : undefined;
     const label = group === 0 ? s.name : by ? `${s.name} (shared by ${by})` : `${s.name} (shared)`;
-    return { name: truncateName(label, SUGGESTION_NAME_MAX), value: s.id };
+    return { name: truncateChars(label, SUGGESTION_NAME_MAX), value: s.id };
   });
 }

@@ -1,4 +1,5 @@
 import { escapeMarkdown } from 'discord.js';
+import { charCount, graphemesOf, truncateChars } from './text-length.ts';
 
 /**
  * User text the bot echoes (prompts, names, contexts, refinement text, subject names, grounding text
@@ -19,29 +20,29 @@ export function safeText(text: string, options: { max?: number } = {}): string {
   const raw = unescape(String(text ?? ''));
   const escaped = escapeAll(raw);
   const max = options.max;
-  if (max === undefined || escaped.length <= max) return escaped;
+  if (max === undefined || charCount(escaped) <= max) return escaped;
   if (max < 1) return '';
-  // The longest prefix of the raw text whose escaped form leaves room for the ellipsis. Cutting the
-  // raw text (not the escaped one) never leaves half an escape or half a surrogate pair behind.
+  // The most grapheme clusters of the raw text whose escaped form leaves room for the ellipsis, in
+  // characters as Discord counts them. Cutting the raw text (not the escaped one) on cluster
+  // boundaries never leaves half an escape, half a surrogate pair or half an emoji behind.
+  const clusters = graphemesOf(raw);
   let lo = 0;
-  let hi = raw.length;
+  let hi = clusters.length;
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2);
-    if (escapeAll(raw.slice(0, cut(raw, mid))).length + 1 <= max) lo = mid;
+    if (charCount(escapeAll(clusters.slice(0, mid).join(''))) + 1 <= max) lo = mid;
     else hi = mid - 1;
   }
-  return `${escapeAll(raw.slice(0, cut(raw, lo)).trimEnd())}…`;
+  return `${escapeAll(clusters.slice(0, lo).join('').trimEnd())}…`;
 }
 
 /**
  * User text for fields Discord shows without markdown (thread names, autocomplete choice names):
- * whitespace collapsed to single spaces, at most `max` characters (never half a surrogate pair),
- * `fallback` when nothing is left.
+ * whitespace collapsed to single spaces, at most `max` characters as Discord counts them (cut on a
+ * grapheme boundary), `fallback` when nothing is left.
  */
 export function plainText(text: string, max: number, fallback = ''): string {
-  const clean = String(text ?? '').replace(/\s+/gu, ' ').trim() || fallback;
-  if (clean.length <= max) return clean;
-  return `${clean.slice(0, cut(clean, max - 1)).trimEnd()}…`;
+  return truncateChars(String(text ?? '').replace(/\s+/gu, ' ').trim() || fallback, max);
 }
 
 /** Removes the backslash of every `\X` where X is ASCII punctuation (what Discord reads as an escape). */
@@ -67,12 +68,4 @@ function escapeAll(text: string): string {
     // `<t:1700000000:R>` timestamps, `<@id>` `<#id>` `<@&id>` mentions, `</cmd:id>`, `<:emoji:id>`, `<https://…>`.
     .replace(/<(?=[^<>\n]*>)/g, '\\<');
   return out;
-}
-
-/** A cut position at or below `at` that does not split a surrogate pair. */
-function cut(text: string, at: number): number {
-  if (at <= 0) return 0;
-  if (at >= text.length) return text.length;
-  const code = text.charCodeAt(at - 1);
-  return code >= 0xd800 && code <= 0xdbff ? at - 1 : at;
 }

@@ -3,6 +3,7 @@ import { InputError } from '../../errors.ts';
 import type { JobRecord } from '../../store/index.ts';
 import { SUBJECT_CONTEXT_MAX_CHARS, SUBJECT_NAME_MAX_CHARS } from '../../store/subject-store.ts';
 import { safeText } from '../../util/safe-text.ts';
+import { cutToChars } from '../../util/text-length.ts';
 import { customId } from '../custom-ids.ts';
 import type { ButtonAction, ModalAction } from './component-action.ts';
 import { notDeleted, ownerOnly } from './preconditions.ts';
@@ -49,7 +50,7 @@ function saveModal(job: JobRecord): ModalBuilder {
     .setTitle('Save this subject')
     .addLabelComponents(
       new LabelBuilder().setLabel('Name').setTextInputComponent(
-        new TextInputBuilder().setCustomId('name').setStyle(TextInputStyle.Short).setMaxLength(SUBJECT_NAME_MAX_CHARS).setRequired(true).setValue((job.name ?? '').slice(0, SUBJECT_NAME_MAX_CHARS)),
+        new TextInputBuilder().setCustomId('name').setStyle(TextInputStyle.Short).setMaxLength(SUBJECT_NAME_MAX_CHARS).setRequired(true).setValue(cutToChars(job.name ?? '', SUBJECT_NAME_MAX_CHARS)),
       ),
       new LabelBuilder().setLabel('What else defines it (optional)').setTextInputComponent(
         new TextInputBuilder().setCustomId('context').setStyle(TextInputStyle.Paragraph).setMaxLength(SUBJECT_CONTEXT_MAX_CHARS).setRequired(false),
