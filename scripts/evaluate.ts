@@ -17,6 +17,7 @@ import { readDreamBenchSet, type BenchSubject } from '../src/scoring/dreambench-
 import { benchTable, type BenchResult } from '../src/scoring/dreambench-table.ts';
 import { embeddingGroupScorer, type GroupScorer } from '../src/scoring/group-scorer.ts';
 import { loadScorers, type LoadedScorers } from '../src/scoring/load-scorers.ts';
+import type { EmbeddingScorerKind } from '../src/model-env.ts';
 
 const log = (line: string) => process.stderr.write(`[evaluate] ${line}\n`);
 const f3 = (x: number) => x.toFixed(3);
@@ -51,7 +52,7 @@ async function main(args: EvaluateArgs): Promise<void> {
       const grounding = await groundOnce(p, args, subject, prepared);
       const model = p;
       const reranker: GroupScorer | null =
-        args.scorer === 'self' ? selfJudgeScorer((c, prompt) => model.judge(prepared, c, prompt)) : rerankers && args.scorer !== 'none' ? embeddingGroupScorer(rerankers, args.scorer as 'dino' | 'clip', args.scorers) : null;
+        args.scorer === 'self' ? selfJudgeScorer((c, prompt) => model.judge(prepared, c, prompt)) : rerankers && args.scorer !== 'none' ? embeddingGroupScorer(rerankers, args.scorer as EmbeddingScorerKind, args.scorers) : null;
       mkdirSync(join(args.out, 'images', subject.name), { recursive: true });
       mkdirSync(join(args.out, 'results', subject.name), { recursive: true });
       for (const i of todo) {

@@ -42,7 +42,6 @@ export type InputErrorCode =
   | 'count_and_candidates'
   | 'guidance_cap'
   | 'trace_private'
-  | 'invalid_setting'
   | 'setting_invalid'
   | 'setting_missing'
   | 'setting_present'

@@ -1,5 +1,15 @@
 import { z } from 'zod';
 
+/** Where the model runs. */
+export const DEVICES = ['cpu', 'cuda'] as const;
+export type Device = (typeof DEVICES)[number];
+
+/** Which scores rank a group: DINO or CLIP-I fidelity (both with CLIP-T), the bundle's self-judge, or none. */
+export const SCORER_KINDS = ['dino', 'clip', 'self', 'none'] as const;
+export type ScorerKind = (typeof SCORER_KINDS)[number];
+/** The scorers that rank by image embeddings (they need SCORER_DIR). */
+export type EmbeddingScorerKind = Extract<ScorerKind, 'dino' | 'clip'>;
+
 /** An integer variable within bounds, with its default. */
 export const envInt = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 
@@ -11,21 +21,21 @@ export const ModelEnvFields = {
   MODEL_DIR: z.string().min(1).default('models/janus-pro-1b'),
   DATA_DIR: z.string().min(1).default('data'),
   REDIS_URL: z.union([z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'), z.literal('')]).optional(),
-  DEVICE: z.enum(['cpu', 'cuda']).default('cpu'),
+  DEVICE: z.enum(DEVICES).default('cpu'),
   MODEL_SLOTS: envInt(1, 8, 1),
   BATCH_JOBS: envInt(1, 16, 4),
   SUBJECT_CACHE_MB: envInt(0, 65536, 4096),
   VISION_CACHE_MB: envInt(0, 65536, 256),
   MAX_RUN_SECONDS: envInt(10, 86_400, 900),
   ENGINE_STALL_SECONDS: envInt(5, 3600, 120),
-  SCORER: z.enum(['dino', 'clip', 'self', 'none', ''], 'must be dino, clip, self or none').optional(),
+  SCORER: z.enum([...SCORER_KINDS, ''], `must be ${SCORER_KINDS.slice(0, -1).join(', ')} or ${SCORER_KINDS.at(-1)}`).optional(),
   SCORER_DIR: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
 
 /** The scorer a process uses: SCORER, else dino when SCORER_DIR is set, else none; an error when dino or clip has no folder. */
-export function scorerOf(env: { SCORER?: string; SCORER_DIR?: string }): { scorer: 'dino' | 'clip' | 'self' | 'none'; problem?: string } {
-  const scorer = (env.SCORER || (env.SCORER_DIR ? 'dino' : 'none')) as 'dino' | 'clip' | 'self' | 'none';
+export function scorerOf(env: { SCORER?: string; SCORER_DIR?: string }): { scorer: ScorerKind; problem?: string } {
+  const scorer = (env.SCORER || (env.SCORER_DIR ? 'dino' : 'none')) as ScorerKind;
   if ((scorer === 'dino' || scorer === 'clip') && !env.SCORER_DIR) return { scorer, problem: `SCORER ${scorer} needs SCORER_DIR (the folder with the transformers.js scorer models)` };
   return { scorer };
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { QuotaLimits } from '../jobs/quota.ts';
 import { envInt, ModelEnvFields, scorerOf } from '../model-env.ts';
+import type { Device, ScorerKind } from '../model-env.ts';
 
 const snowflake = z.string().regex(/^\d{17,20}$/, 'must be a Discord id (17-20 digits)');
 const int = envInt;
@@ -35,7 +36,7 @@ export interface BotConfig {
   modelDir: string;
   dataDir: string;
   redisUrl?: string;
-  device: 'cpu' | 'cuda';
+  device: Device;
   /** Engine workers, each with its own copy of the model. */
   modelSlots: number;
   /** Jobs one worker draws together (each decoder step serves them all). */
@@ -56,7 +57,7 @@ export interface BotConfig {
   quota?: QuotaLimits;
   logLevel: string;
   /** What ranks a group of candidates (default: dino with a scorers folder, else none: unranked). */
-  scorer?: 'dino' | 'clip' | 'self' | 'none';
+  scorer?: ScorerKind;
   /** The embedding scorers' folder (Xenova/dino-vits16, Xenova/clip-vit-base-patch32); dino and clip need it. */
   scorerDir?: string;
   /** Ask for the privileged MessageContent intent (refinement by reply); off: a Refine button only. */

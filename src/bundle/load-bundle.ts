@@ -15,8 +15,9 @@ import {
   type TokenizerConfig,
 } from './bundle-config.ts';
 import { DTYPE_SUFFIX, GRAPH_NAMES, graphFileName, type GraphDtype, type GraphName } from './contract.ts';
+import type { Device } from '../model-env.ts';
 
-export type Device = 'cpu' | 'cuda';
+export type { Device };
 
 /** The general preference per device: on CPU 4-bit weights (MatMulNBits) read the least memory per step; on CUDA half precision is native. */
 const CPU_ORDER: readonly GraphDtype[] = ['q4', 'fp32', 'q8', 'fp16', 'q4f16'];

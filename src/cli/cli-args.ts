@@ -6,6 +6,7 @@ import { InputError } from '../errors.ts';
 import type { OutputFormat } from '../images/encode.ts';
 import { CandidatesSchema, GenerateOptionsSchema, parseOrThrow, SubjectContextSchema, type GenerateOptions } from '../request-options.ts';
 import { SCORER_KINDS, type ScorerKind } from '../scoring/group-scorer.ts';
+import type { Device } from '../model-env.ts';
 
 export const USAGE = `Usage: npm run personalize -- --model DIR --prompt TEXT [--image FILE ...] [--name TEXT]
          [--context TEXT] [--seed N] [--cfg X] [--temperature T] [--top-k K] [--greedy]
@@ -32,7 +33,7 @@ export interface CliArgs {
   format: OutputFormat;
   json: boolean;
   debug: boolean;
-  device: 'cpu' | 'cuda';
+  device: Device;
   dtypes: Partial<Record<GraphName, GraphDtype>>;
   /** A group to draw and rank instead of `count` images. */
   candidates?: number;

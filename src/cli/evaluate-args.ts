@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { InputError } from '../errors.ts';
 import { CandidatesSchema, parseOrThrow } from '../request-options.ts';
 import { SCORER_KINDS, type ScorerKind } from '../scoring/group-scorer.ts';
+import type { Device } from '../model-env.ts';
 
 export const EVALUATE_USAGE = `Usage: npm run evaluate -- --set DIR --model DIR --scorers DIR [--candidates N] [--out DIR]
          [--scorer dino|clip|self|none] [--prompts N] [--seed N] [--unique-token TEXT] [--device cpu|cuda]
@@ -22,7 +23,7 @@ export interface EvaluateArgs {
   prompts?: number;
   seed: number;
   uniqueToken: string;
-  device: 'cpu' | 'cuda';
+  device: Device;
 }
 
 export function parseEvaluateArgs(argv: string[]): EvaluateArgs | 'help' {

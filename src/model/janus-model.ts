@@ -8,6 +8,7 @@ import type { KvArena } from './kv-arena.ts';
 import { pickRows, stackRows } from './hidden-rows.ts';
 import { kvConcatColumns, kvExtend, kvGather, kvStack, type KvCache } from './kv-rows.ts';
 import { createSessions, type KvAppendOutputs, type SessionOptions } from './sessions.ts';
+import type { Device } from '../model-env.ts';
 
 /** Sizes the engine needs, read from the graphs' own metadata and the bundle's configs. */
 export interface ModelShape {
@@ -38,7 +39,7 @@ export class JanusModel {
   private constructor(
     private readonly sessions: Record<GraphName, ort.InferenceSession>,
     readonly shape: ModelShape,
-    readonly device: 'cpu' | 'cuda',
+    readonly device: Device,
     /** Whether the language model declares position_ids (fed from the attention mask). */
     readonly usesPositionIds: boolean,
     /** Set when the language model outputs each step's new KV rows (fetched instead of present). */

@@ -25,6 +25,7 @@ import {
   type SubjectContext,
 } from './xcot-prompts.ts';
 import { yesNoTokens, type YesNoTokens } from './yes-no-tokens.ts';
+import type { Device } from '../model-env.ts';
 
 export interface PersonalizerOptions extends LoadBundleOptions, SessionOptions, PromptCacheOptions {
   /** Most decoder rows drawn together across concurrent generate() calls (2 per image with guidance). Default 8. */
@@ -107,7 +108,7 @@ export class Personalizer {
     return new Personalizer(bundle, model, tokenizer, options.preprocess ?? 'janus', caches, batcher);
   }
 
-  get device(): 'cpu' | 'cuda' {
+  get device(): Device {
     return this.model.device;
   }
 

@@ -4,6 +4,7 @@ import type { GenerateRequest, Generation, GroundOptions, Grounding, Personalize
 import type { SubjectContext } from '../pipeline/xcot-prompts.ts';
 import type { SelfJudgement } from '../pipeline/self-judge.ts';
 import type { GroupScores } from '../scoring/ranking.ts';
+import type { EmbeddingScorerKind } from '../model-env.ts';
 
 /** A subject photo as received (bytes) with a name for error messages. */
 export interface PhotoFile {
@@ -30,7 +31,7 @@ export interface ImageEngine<S = unknown> {
   judge?(subject: S, candidates: Uint8Array[], prompt: string, options?: { signal?: AbortSignal }): Promise<SelfJudgement>;
   /** A group ranked by the embedding scorers where the engine runs them (WorkerEngine: in its workers); optional. */
   scoreGroup?(
-    scorer: 'dino' | 'clip',
+    scorer: EmbeddingScorerKind,
     args: { candidates: readonly Uint8Array[]; subjectPhotos: readonly Uint8Array[]; prompt: string; signal?: AbortSignal },
   ): Promise<GroupScores>;
   /** Frees a prepared subject early (engines that keep subjects elsewhere); optional. */

@@ -11,6 +11,7 @@ import type { OutputFormat } from '../images/encode.ts';
 import type { GenerateRequest, GroundOptions } from '../pipeline/personalizer.ts';
 import type { SubjectContext } from '../pipeline/xcot-prompts.ts';
 import type { ModelShape } from '../model/janus-model.ts';
+import type { EmbeddingScorerKind } from '../model-env.ts';
 
 /**
  * Messages between WorkerEngine (main thread) and engine-worker.ts. Everything travels by
@@ -58,7 +59,7 @@ export type ToWorker =
   | { op: 'prepareImages'; id: number; photos: { bytes: Uint8Array; name?: string }[]; limits?: Partial<ImageLimits>; aborted?: boolean }
   | { op: 'ground'; id: number; handle: number; context: SubjectContext; options: WireGroundOptions; wantText: boolean; aborted?: boolean }
   | { op: 'generate'; id: number; handle: number | null; request: WireGenerateRequest; wantSteps: boolean; aborted?: boolean }
-  | { op: 'scoreGroup'; id: number; scorer: 'dino' | 'clip'; candidates: Uint8Array[]; photos: Uint8Array[]; prompt: string; aborted?: boolean }
+  | { op: 'scoreGroup'; id: number; scorer: EmbeddingScorerKind; candidates: Uint8Array[]; photos: Uint8Array[]; prompt: string; aborted?: boolean }
   | { op: 'judge'; id: number; handle: number; candidates: Uint8Array[]; prompt: string; aborted?: boolean }
   | { op: 'cancel'; id: number }
   | { op: 'release'; handle: number }

@@ -1,11 +1,12 @@
 import type { WireError } from './protocol.ts';
+import type { Device } from '../model-env.ts';
 
 /** Messages between UpscaleThread (main thread) and upscale-worker.ts. Images travel encoded, as transferred buffers. */
 
 export interface UpscaleWorkerInit {
   dir: string;
   threads?: number;
-  device?: 'cpu' | 'cuda';
+  device?: Device;
   memoryBudgetMb?: number;
 }
 

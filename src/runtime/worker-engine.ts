@@ -14,6 +14,7 @@ import type { CrashMode, EngineInfo, ToWorker, WireGeneration, WireGenerateReque
 import { EngineThreads, Slot, type EngineLogger, type SlotState } from './engine-threads.ts';
 import { Placement } from './placement.ts';
 import type { CallHooks } from './requests.ts';
+import type { EmbeddingScorerKind } from '../model-env.ts';
 
 export { Slot, type EngineLogger };
 
@@ -234,7 +235,7 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
    * copy guard (see scoring/ranking.ts). Each image tower runs the group's images in one batch.
    */
   async scoreGroup(
-    scorer: 'dino' | 'clip',
+    scorer: EmbeddingScorerKind,
     args: { candidates: readonly Uint8Array[]; subjectPhotos: readonly Uint8Array[]; prompt: string; signal?: AbortSignal },
   ): Promise<GroupScores> {
     const slot = await this.#placement.pick();

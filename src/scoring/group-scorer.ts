@@ -1,11 +1,10 @@
 import { InputError } from '../errors.ts';
+import type { EmbeddingScorerKind } from '../model-env.ts';
 import type { LoadedScorers } from './load-scorers.ts';
 import { scoreGroup, type GroupScores, type RankOptions } from './ranking.ts';
 import type { ScorerImage } from './types.ts';
 
-/** Which scores rank a group: DINO or CLIP-I fidelity (both with CLIP-T), the bundle's self-judge, or none. */
-export type ScorerKind = 'dino' | 'clip' | 'self' | 'none';
-export const SCORER_KINDS: readonly ScorerKind[] = ['dino', 'clip', 'self', 'none'];
+export { SCORER_KINDS, type ScorerKind } from '../model-env.ts';
 
 /** Scores a whole group at once and orders it (see ranking.ts for the rule and its copy guard). */
 export interface GroupScorer {
@@ -17,7 +16,7 @@ export interface GroupScorer {
  * An embedding scorer's group ranking: fidelity from DINO (`dino`) or CLIP-I (`clip`), alignment
  * from CLIP-T either way, so both need the CLIP folder. Throws an InputError naming what is missing.
  */
-export function embeddingGroupScorer(loaded: LoadedScorers, kind: 'dino' | 'clip', dir: string, options?: RankOptions): GroupScorer {
+export function embeddingGroupScorer(loaded: LoadedScorers, kind: EmbeddingScorerKind, dir: string, options?: RankOptions): GroupScorer {
   const { dino, clip } = loaded;
   const subject = kind === 'dino' ? dino : clip;
   if (!subject || !clip) {

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
+import type { Device } from '../model-env.ts';
 
 /** Which ONNX file of a transformers.js folder: fp32 onnx/NAME.onnx, q8 onnx/NAME_quantized.onnx. */
 export type ScorerDtype = 'fp32' | 'q8';
@@ -10,7 +11,7 @@ export interface ScorerSessionOptions {
   dtype?: ScorerDtype;
   /** ONNX Runtime intra-op threads (0: its default). */
   threads?: number;
-  device?: 'cpu' | 'cuda';
+  device?: Device;
 }
 
 export function onnxPath(dir: string, name: string, dtype: ScorerDtype = 'fp32'): string {

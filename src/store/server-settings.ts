@@ -95,7 +95,7 @@ export async function updateServerSettings(
     const parsed = ServerSettingsSchema.safeParse({ ...before, ...change(before), version: SERVER_SETTINGS_VERSION });
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new InputError('invalid_setting', issue?.code === 'custom' ? issue.message : `That setting is not valid (${issue?.path.join('.')}: ${issue?.message}).`);
+      throw new InputError('setting_invalid', issue?.code === 'custom' ? issue.message : `That setting is not valid (${issue?.path.join('.')}: ${issue?.message}).`);
     }
     await store.ns('settings').set(guildId, parsed.data);
     return { before, after: parsed.data };

@@ -4,11 +4,12 @@ import type { RgbImage } from '../images/load.ts';
 import { toPixelValues, toRgb, type PixelPlanes } from './swin2sr-processor.ts';
 import { blendWeight, tileForBudget, tileSpans, type TileSpan } from './tiles.ts';
 import { readUpscalerFolder, type UpscalerSpec } from './upscaler-folder.ts';
+import type { Device } from '../model-env.ts';
 
 export interface UpscalerOptions {
   /** ONNX Runtime intra-op threads (0: its default). */
   threads?: number;
-  device?: 'cpu' | 'cuda';
+  device?: Device;
   /** What one model run may take; larger images are tiled (default 2048 MiB). */
   memoryBudgetMb?: number;
   /** Input pixels two neighbouring tiles share (default 32, rounded up to the window grid). */

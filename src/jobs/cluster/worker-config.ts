@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { envInt, ModelEnvFields, scorerOf } from '../../model-env.ts';
+import type { Device, ScorerKind } from '../../model-env.ts';
 
 const WorkerEnvSchema = z.object({
   ...ModelEnvFields,
@@ -12,14 +13,14 @@ export interface WorkerConfig {
   redisUrl: string;
   modelDir: string;
   dataDir: string;
-  device: 'cpu' | 'cuda';
+  device: Device;
   modelSlots: number;
   batchJobs: number;
   prefixCacheMb: number;
   visionCacheMb: number;
   maxRunMs: number;
   engineStallMs: number;
-  scorer: 'dino' | 'clip' | 'self' | 'none';
+  scorer: ScorerKind;
   scorerDir?: string;
   /** A job whose worker stops renewing its lock this long is given to another worker (ms). */
   lockMs: number;
