@@ -147,7 +147,7 @@ test('grounding: greedy ids and text with two photos equal transformers.js gener
   const eos = p.tokenizer.eos;
   // transformers.js keeps the EOS it stops on; ground() stops before it.
   const expectedIds = expected.tokens.at(-1) === eos ? expected.tokens.slice(0, -1) : expected.tokens;
-  const g = await p.ground(subject, CONTEXT, { maxNewTokens: GROUND_TOKENS });
+  const g = await p.ground(subject, CONTEXT, { maxNewTokens: GROUND_TOKENS, greedy: true });
   assert.deepEqual(g.tokenIds, expectedIds, `first difference ${firstDifference(g.tokenIds, expectedIds)}`);
   assert.equal(g.text, expected.text.trim());
   assert.ok(g.tokenIds.length > 0);
@@ -169,7 +169,7 @@ test('grounding: both stop at the EOS the bundle names; transformers.js keeps it
   assert.equal(mine.tokenizer.eos, eos);
   const expected = await referenceGrounding(r, mine);
   assert.deepEqual(expected.tokens, base.slice(0, stopAt + 1), 'transformers.js did not stop at the new EOS');
-  const g = await mine.ground(subject, CONTEXT, { maxNewTokens: GROUND_TOKENS });
+  const g = await mine.ground(subject, CONTEXT, { maxNewTokens: GROUND_TOKENS, greedy: true });
   assert.deepEqual(g.tokenIds, base.slice(0, stopAt));
   assert.equal(g.text, mine.tokenizer.decode(base.slice(0, stopAt)).trim());
 });
@@ -177,7 +177,7 @@ test('grounding: both stop at the EOS the bundle names; transformers.js keeps it
 // ---- X-CoT generation step ------------------------------------------------------------------------
 
 test('X-CoT: generation with photos and grounding equals transformers.js (transformers-js uncond)', async () => {
-  const g = await p.ground(subject, CONTEXT, { maxNewTokens: 12 });
+  const g = await p.ground(subject, CONTEXT, { maxNewTokens: 12, greedy: true });
   const messages = generationMessages(xcotPrompts(p.bundle), p.bundle.processor.image_tag, subject.pixels.count, CONTEXT, g.text, PROMPT);
   const images = await Promise.all(photos.map((b) => RawImage.fromBlob(new Blob([new Uint8Array(b)]))));
   const inputs = await ref.processor(messages, { images, chat_template: GENERATION_TEMPLATE });

@@ -196,7 +196,7 @@ test('prepareImages takes a PNG and a JPEG: two normalized 3x384x384 images', as
 test('ground() streams its text as it grows and is deterministic when greedy', async () => {
   const s = await subject();
   const seen: string[] = [];
-  const g = await p.ground(s, { name: 'Rex', context: 'he loves the beach' }, { maxNewTokens: 16, onText: (t) => seen.push(t) });
+  const g = await p.ground(s, { name: 'Rex', context: 'he loves the beach' }, { greedy: true, maxNewTokens: 16, onText: (t) => seen.push(t) });
   assert.ok(g.tokenIds.length > 0 && g.tokenIds.length <= 16, `${g.tokenIds.length} tokens`);
   assert.ok(g.ms > 0);
   assert.equal(seen.length, g.tokenIds.length, 'onText is called once per token');
@@ -209,9 +209,18 @@ test('ground() streams its text as it grows and is deterministic when greedy', a
   assert.ok(g.text.length > 0);
   assert.ok(!g.tokenIds.includes(p.tokenizer.eos), 'EOS is not part of the grounding');
 
-  const again = await p.ground(s, { name: 'Rex', context: 'he loves the beach' }, { maxNewTokens: 16 });
+  const again = await p.ground(s, { name: 'Rex', context: 'he loves the beach' }, { greedy: true, maxNewTokens: 16 });
   assert.deepEqual(again.tokenIds, g.tokenIds);
   assert.equal(again.text, g.text);
+});
+
+test('on a random-weight test bundle ground() samples by default, so the reasoning a newcomer sees has words in it', async () => {
+  assert.equal(p.bundle.randomWeights, true);
+  const s = await subject();
+  const g = await p.ground(s, { name: 'Rex' });
+  assert.match(g.text, /\p{L}{3}.*\s.*\p{L}{3}/su, `grounding text: ${JSON.stringify(g.text)}`);
+  const again = await p.ground(s, { name: 'Rex' });
+  assert.equal(again.text, g.text, 'seeded: the same photos give the same text');
 });
 
 test('ground() depends on the photos', async () => {

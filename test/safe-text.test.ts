@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { reasoningEmbed, threadName } from '../src/bot/job-flow.ts';
+import { EMPTY_GROUNDING, reasoningEmbed, threadName } from '../src/bot/job-flow.ts';
 import { plainText, safeText } from '../src/util/safe-text.ts';
 
 /** Escapes `text`, checks the result is `expected`, and that escaping it again changes nothing. */
@@ -79,4 +79,10 @@ test('the reasoning embed shows grounding text literally (it repeats user names 
   const embed = reasoningEmbed('A dog called [Rex](https://evil.example).\n# Loud').toJSON();
   assert.equal(embed.description, 'A dog called \\[Rex](https://evil.example).\n\\# Loud');
   assert.ok((reasoningEmbed('x'.repeat(5000)).toJSON().description ?? '').length <= 4096);
+});
+
+test('an empty grounding is said in words in the reasoning embed, not shown as a blank', () => {
+  const description = reasoningEmbed('').toJSON().description ?? '';
+  assert.equal(description, EMPTY_GROUNDING);
+  assert.match(description, /wrote nothing about your subject/);
 });

@@ -63,11 +63,15 @@ export interface DeliverTarget {
   startThreadFrom?: Message;
   /** Post the result in this channel (a thread the bot made, for follow-up jobs). */
   channel?: SendableChannels;
+  /** The status's last words when the result is posted right after it in `channel` (default DONE_BELOW). */
+  doneNote?: string;
   /** A thread made for this result earlier and left empty (a kept result posted again). */
   thread?: ThreadChannel;
 }
 
 const NO_MENTIONS = { parse: [] as [], repliedUser: false };
+/** A follow-up's status, when the new image follows it in the same channel: no link to what is right below. */
+export const DONE_BELOW = 'Done. The new image is below.';
 export const KEPT_NOTE = 'Discord kept refusing this image. It is kept safe and will be posted here.';
 export const KEPT_MESSAGE =
   'Your image is finished, but Discord kept refusing it. It is kept safe, and the bot posts it here by itself as soon as Discord takes it (or press Post again).';
@@ -112,7 +116,7 @@ async function postResult(deps: BotDeps, outcome: JobOutcome, target: DeliverTar
     try {
       const sent: Message = await retrying<Message>(() => where.send(payload), delays);
       await recordDelivered(deps, outcome, { messageId: sent.id, threadId: thread?.id });
-      const done = target.channel ? `Done: ${sent.url}` : 'Done: your image is in the thread. Reply there with more photos or words to refine it.';
+      const done = target.channel ? (target.doneNote ?? DONE_BELOW) : 'Done: your image is in the thread. Reply there with more photos or words to refine it.';
       await settleStatus(deps, target.status, { content: done, components: [] }, context);
       return true;
     } catch (err) {

@@ -167,7 +167,7 @@ export async function resultMessage(outcome: JobOutcome, options: { sizeLimit: n
   // The user's words shown literally (no markdown, links or timestamps), cut to fit beside the stats.
   const name = job.name ? `${safeText(job.name, { max: 200 })}: ` : '';
   const content = truncateChars(`**${name}${safeText(job.prompt, { max: Math.max(1, 2000 - stats.length - name.length - 5) })}**\n${stats}`, 2000);
-  const embeds = options.trace && grounding.text ? [reasoningEmbed(grounding.text)] : [];
+  const embeds = options.trace && (job.photoHashes?.length || job.subjectId) ? [reasoningEmbed(grounding.text)] : [];
   const shown = group ? { view: group, shown: group.candidates[0].drawn } : undefined;
   return { content, files, embeds, components: resultButtons(job, shown), allowedMentions: NO_MENTIONS };
 }
@@ -191,9 +191,12 @@ export function resultButtons(job: JobRecord, group?: { view: CandidateView; sho
   return [candidateMenu(job.id, group.view, group.shown), row, owner];
 }
 
+/** What an empty grounding means, in words: the model described nothing, and the picture went on without it. */
+export const EMPTY_GROUNDING = 'The model wrote nothing about your subject this time (an empty grounding), so the picture was drawn from your words and photos alone.';
+
 export function reasoningEmbed(text: string): EmbedBuilder {
   // Model output, but it repeats the user's name and context: shown literally like user text.
-  return new EmbedBuilder().setTitle('How I see your subject').setDescription(text ? safeText(text, { max: 4096 }) : '(no grounding text)');
+  return new EmbedBuilder().setTitle('How I see your subject').setDescription(text ? safeText(text, { max: 4096 }) : EMPTY_GROUNDING);
 }
 
 /** Thread names are plain text (no markdown, so nothing to escape), 1 to 100 characters. */

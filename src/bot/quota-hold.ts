@@ -1,6 +1,6 @@
 import type { JobOutcome } from '../jobs/generation-service.ts';
 import type { JobRecord } from '../store/index.ts';
-import { runJob, type StatusMessage } from './job-flow.ts';
+import { runJob, type RunOptions, type StatusMessage } from './job-flow.ts';
 import type { BotDeps } from './bot-deps.ts';
 
 /**
@@ -32,9 +32,10 @@ export async function runJobWithQuota(
   job: JobRecord,
   status: StatusMessage,
   deliver: (outcome: JobOutcome) => Promise<void>,
+  options: RunOptions = {},
 ): Promise<void> {
   try {
-    await runJob(deps, job, status, deliver);
+    await runJob(deps, job, status, deliver, options);
   } finally {
     const record = await deps.stores.jobs.get(job.id).catch(() => undefined);
     if (record?.startedAt !== undefined || record?.status === 'done') deps.quota.settle(job.id);

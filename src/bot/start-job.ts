@@ -18,6 +18,8 @@ export interface StartJobOptions extends Omit<DeliverTarget, 'status'> {
    * them, and they stay used).
    */
   resumed?: boolean;
+  /** A first line for the status while the job runs (a refinement: what it changed). */
+  note?: string;
 }
 
 /**
@@ -29,8 +31,8 @@ export interface StartJobOptions extends Omit<DeliverTarget, 'status'> {
  * throws.
  */
 export function startJob(deps: BotDeps, job: JobRecord, status: StatusMessage, options: StartJobOptions): Promise<void> {
-  const { resumed, ...target } = options;
+  const { resumed, note, ...target } = options;
   const deliver = (outcome: JobOutcome): Promise<void> => deliverResult(deps, outcome, { ...target, status });
   if (resumed) return runJob(deps, job, status, deliver, { note: deps.config.jobQueue === 'redis' ? FOLLOWED_NOTE : RESUMED_NOTE });
-  return runJobWithQuota(deps, job, status, deliver);
+  return runJobWithQuota(deps, job, status, deliver, note ? { note } : {});
 }

@@ -1,16 +1,19 @@
 import type { Message, SendableChannels } from 'discord.js';
 import { messageStatus } from './deliver.ts';
 import { followUpJob } from './follow-up-jobs.ts';
+import { editPrompt } from './prompt-edit.ts';
 import { userMessage } from './reply-errors.ts';
 import type { BotDeps } from './bot-deps.ts';
 import { startJob } from './start-job.ts';
+import { safeText } from '../util/safe-text.ts';
 
 /** Discord's default per-file limit for bots, used when no interaction has told us the channel's. */
 const DEFAULT_UPLOAD_LIMIT = 10 * 2 ** 20;
 
 /**
  * A message in a thread the bot made, from the thread's owner, refines the last image: new photos
- * join the subject, new text replaces the prompt (none keeps it), and both stages run again.
+ * join the subject, new text edits the request (prompt-edit.ts: "now make him wear sunglasses" adds to
+ * it, none keeps it), both stages run again, and the status says what changed and what is drawn.
  */
 export async function handleThreadMessage(message: Message, deps: BotDeps): Promise<void> {
   if (message.author.bot || !message.channel.isThread()) return;
@@ -27,12 +30,23 @@ export async function handleThreadMessage(message: Message, deps: BotDeps): Prom
     await status.edit({ content: 'That image is too old to refine; start again with /personalize.' });
     return;
   }
+  const edit = text ? editPrompt(parent.prompt, text) : undefined;
   let job;
   try {
-    job = await followUpJob(deps, parent, { prompt: text, photos });
+    job = await followUpJob(deps, parent, { prompt: edit?.prompt ?? '', photos });
   } catch (err) {
     await status.edit({ content: userMessage(err, deps.logger, { thread: message.channelId }), components: [] });
     return;
   }
-  await startJob(deps, job, status, { trace: false, sizeLimit: job.uploadLimit ?? DEFAULT_UPLOAD_LIMIT, channel: message.channel as SendableChannels });
+  const added = photos.length ? `added ${photos.length === 1 ? 'your photo' : `your ${photos.length} photos`} to the subject` : '';
+  const change = [edit?.change, added].filter(Boolean).join(', and ');
+  const what = `Refined: ${safeText(change, { max: 300 })}.`;
+  const prompt = `**${safeText(job.prompt, { max: 1200 })}**`;
+  await startJob(deps, job, status, {
+    trace: false,
+    sizeLimit: job.uploadLimit ?? DEFAULT_UPLOAD_LIMIT,
+    channel: message.channel as SendableChannels,
+    note: `${what} Drawing ${prompt}`,
+    doneNote: `Done. ${what} Drew ${prompt}; the new image is below.`,
+  });
 }

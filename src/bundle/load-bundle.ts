@@ -78,6 +78,8 @@ export interface Bundle {
   tokenizerJson: object;
   tokenizerConfig: TokenizerConfig;
   graphs: Record<GraphName, BundleGraph>;
+  /** A generated test fixture (random weights): its tokenizer carries the generator's reserved-token names. */
+  randomWeights: boolean;
 }
 
 export interface LoadBundleOptions {
@@ -86,23 +88,28 @@ export interface LoadBundleOptions {
   dtypes?: Partial<Record<GraphName, GraphDtype>>;
 }
 
+/** The generator's reserved-token names: only a generated random-weight bundle has them. */
+export const RANDOM_WEIGHTS_MARK = '<|fixture_reserved_';
+
 /** Reads and checks a bundle folder laid out like the public Janus-Pro ONNX exports. */
 export function loadBundle(dir: string, options: LoadBundleOptions = {}): Bundle {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new BundleError('bundle_missing', `Model bundle not found: ${dir} is not a folder.`);
   }
   const device = options.device ?? 'cpu';
+  const tokenizerJson = readJson(dir, 'tokenizer.json', null) as object;
   return {
     dir,
     config: readJson(dir, 'config.json', ModelConfigSchema),
     generation: readJson(dir, 'generation_config.json', GenerationConfigSchema),
     preprocessor: readJson(dir, 'preprocessor_config.json', PreprocessorConfigSchema),
     processor: readJson(dir, 'processor_config.json', ProcessorConfigSchema),
-    tokenizerJson: readJson(dir, 'tokenizer.json', null) as object,
+    tokenizerJson,
     tokenizerConfig: readJson(dir, 'tokenizer_config.json', TokenizerConfigSchema),
     graphs: Object.fromEntries(
       GRAPH_NAMES.map((g) => [g, pickGraph(dir, g, options.dtypes?.[g], device)]),
     ) as Record<GraphName, BundleGraph>,
+    randomWeights: JSON.stringify(tokenizerJson).includes(RANDOM_WEIGHTS_MARK),
   };
 }
 

@@ -106,7 +106,12 @@ async function run(p: Personalizer, args: CliArgs, photos: { bytes: Uint8Array; 
           }
         : undefined,
     });
-    if (args.trace) (args.json ? process.stderr : process.stdout).write('\n');
+    if (args.trace) {
+      const out = args.json ? process.stderr : process.stdout;
+      if (!grounding.text) out.write('(the model wrote nothing about the subject: an empty grounding; the image is drawn from the prompt and photos alone)');
+      else if (p.bundle.randomWeights) out.write('\n(random-weight test bundle: the grounding above is random text)');
+      out.write('\n');
+    }
     progress(args, `grounding done in ${(grounding.ms / 1000).toFixed(1)} s`);
   }
 

@@ -121,7 +121,11 @@ export class Personalizer {
     return { pixels: { data: stackPixelValues(pixels), count: pixels.length } };
   }
 
-  /** Stage 1: the grounding text for the subject. Greedy by default. */
+  /**
+   * Stage 1: the grounding text for the subject. Greedy by default; on a random-weight test bundle
+   * sampled by default (greedy decoding of random weights settles on tokens that decode to nothing,
+   * and a newcomer should see what a reasoning trace looks like, even if it is random text).
+   */
   async ground(subject: SubjectImages, context: SubjectContext = {}, options: GroundOptions = {}): Promise<Grounding> {
     const started = performance.now();
     const ctx = this.checkUserText(parseOrThrow(SubjectContextSchema, context));
@@ -130,7 +134,7 @@ export class Personalizer {
     const ids: number[] = [];
     await generateText(this.model, this.caches, prompt, subject.pixels, {
       storePrefix: this.sharesGenerationPrefix(prompt.ids, subject.pixels.count, ctx),
-      greedy: options.greedy ?? true,
+      greedy: options.greedy ?? !this.bundle.randomWeights,
       temperature: options.temperature ?? 1,
       maxNewTokens: options.maxNewTokens ?? 96,
       eos: this.tokenizer.eos,

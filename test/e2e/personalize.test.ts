@@ -108,9 +108,16 @@ test('a reply in the thread with a photo refines: the photo joins, grounding is 
   const jobId = buttonId(latest, 'regen').split(':')[2];
   const since = h.emu.eventCursor();
   const extra = h.emu.uploadAttachment(await photo('#305080'), 'dog3.png', 'image/png');
-  h.emu.postMessage(threadId, ALICE, 'now on a beach', [extra]);
+  const reply = h.emu.postMessage(threadId, ALICE, 'now on a beach', [extra]);
   const refined = await h.emu.waitForMessage(threadId, (m) => m.attachments.length > 0, 60_000, since);
-  assert.match(refined.content, /now on a beach/);
+  // The reply edits the request (the subject and scene stay), and the status says so: no bare "Done: <link>".
+  assert.match(refined.content, /^\*\*Rex: my dog on the moon, on a beach\*\*/);
+  const status = h.emu.messages(threadId).find((m) => m.message_reference?.message_id === reply.id)!;
+  await waitForMessageState(h, status.id, (m) => /^Done/.test(m.content), 15_000, since);
+  assert.equal(
+    h.emu.message(status.id)?.content,
+    'Done. Refined: added “on a beach”, and added your photo to the subject. Drew **my dog on the moon, on a beach**; the new image is below.',
+  );
   assert.doesNotMatch(refined.content, /grounding cached/);
   const child = await h.deps.stores.jobs.get(buttonId(refined, 'regen').split(':')[2]);
   const parent = await h.deps.stores.jobs.get(jobId);

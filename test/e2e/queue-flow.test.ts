@@ -82,10 +82,13 @@ test('two users at once: fair order, positions in the status messages, /queue, a
     const bobQueue = await h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: BOB, name: 'queue' }).waitForReply();
     assert.equal(bobQueue.flags! & 64, 64);
     assert.match(bobQueue.content, /Drawing now: 1 of 1 at once · waiting: 3/);
-    assert.match(bobQueue.content, new RegExp(`\`${b1.jobId}\` is number 1 in line`));
+    // Each job is named by its prompt, with a link to its status message.
+    const link = (status: { id: string }) => `https://discord.com/channels/${GUILD_A}/${CHANNEL_A}/${status.id}`;
+    assert.match(bobQueue.content, new RegExp(`“bob one” \\(status: ${link(b1.status)}\\) is number 1 in line`));
     const aliceQueue = await h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: ALICE, name: 'queue' }).waitForReply();
-    assert.match(aliceQueue.content, /is being drawn/);
-    assert.match(aliceQueue.content, new RegExp(`\`${a2.jobId}\` is number 2 in line[^]*\`${a3.jobId}\` is number 3 in line`));
+    assert.match(aliceQueue.content, /“alice one” \(status: [^)]+\) is being drawn/);
+    assert.match(aliceQueue.content, new RegExp(`“alice two” \\(status: ${link(a2.status)}\\) is number 2 in line[^]*“alice three” \\(status: ${link(a3.status)}\\) is number 3 in line`));
+    assert.doesNotMatch(aliceQueue.content, new RegExp(a2.jobId));
 
     const recordsBefore = (await h.deps.stores.jobs.listByUser(ALICE)).length;
     const refused = h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: ALICE, name: 'personalize', options: { prompt: 'alice four' } });

@@ -35,13 +35,14 @@ export const refineModalAction: ModalAction = {
 };
 
 function refineModal(job: JobRecord, maxPhotos: number): ModalBuilder {
+  const request = new TextInputBuilder().setCustomId('prompt').setStyle(TextInputStyle.Paragraph).setMaxLength(1000).setRequired(false);
+  // Opens with the request as it stands, to edit rather than retype.
+  if (job.prompt.length <= 1000) request.setValue(job.prompt);
   return new ModalBuilder()
     .setCustomId(customId('refine-modal', job.id))
     .setTitle('Refine this image')
     .addLabelComponents(
-      new LabelBuilder().setLabel('New prompt (empty keeps the last one)').setTextInputComponent(
-        new TextInputBuilder().setCustomId('prompt').setStyle(TextInputStyle.Paragraph).setMaxLength(1000).setRequired(false),
-      ),
+      new LabelBuilder().setLabel('The request (edit it; empty keeps it)').setTextInputComponent(request),
       new LabelBuilder().setLabel('More photos of the subject (optional)').setFileUploadComponent(
         new FileUploadBuilder().setCustomId('photos').setMinValues(0).setMaxValues(maxPhotos).setRequired(false),
       ),
