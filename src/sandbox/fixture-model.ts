@@ -1,6 +1,5 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RANDOM_WEIGHTS_MARK } from '../bundle/load-bundle.ts';
 import { TINY_DIMS } from '../generator/dims.ts';
 import { makeBundle } from '../generator/make-bundle.ts';
 
@@ -25,7 +24,7 @@ export function ensureFixtureBundle(dataDir: string): { dir: string; generated: 
 /** Whether `dir` holds a generated fixture (its tokenizer has the generator's reserved-token names), e.g. one from make-tiny-bundle. */
 export function isFixtureBundle(dir: string): boolean {
   try {
-    return readFileSync(join(dir, 'tokenizer.json'), 'utf8').includes(RANDOM_WEIGHTS_MARK);
+    return readFileSync(join(dir, 'tokenizer.json'), 'utf8').includes('<|fixture_reserved_');
   } catch {
     return false;
   }
