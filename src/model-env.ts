@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** Where the model runs. */
-export const DEVICES = ['cpu', 'cuda'] as const;
+export const DEVICES = ['cpu', 'cuda', 'webgpu'] as const;
 export type Device = (typeof DEVICES)[number];
 
 /** Which scores rank a group: DINO or CLIP-I fidelity (both with CLIP-T), the bundle's self-judge, or none. */

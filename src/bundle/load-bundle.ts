@@ -22,6 +22,7 @@ export type { Device };
 /** The general preference per device: on CPU 4-bit weights (MatMulNBits) read the least memory per step; on CUDA half precision is native. */
 const CPU_ORDER: readonly GraphDtype[] = ['q4', 'fp32', 'q8', 'fp16', 'q4f16'];
 const CUDA_ORDER: readonly GraphDtype[] = ['fp16', 'q4f16', 'fp32', 'q4', 'q8'];
+const WEBGPU_ORDER: readonly GraphDtype[] = ['fp16', 'q4f16', 'fp32', 'q4', 'q8'];
 /** `first`, then the rest of `order`: the fallback behaviour stays "the first variant that exists". */
 const preferring = (first: GraphDtype, order: readonly GraphDtype[]): readonly GraphDtype[] => [first, ...order.filter((d) => d !== first)];
 
@@ -43,6 +44,10 @@ const preferring = (first: GraphDtype, order: readonly GraphDtype[]): readonly G
  * - lm_head / gen_head: the device order (q4 on CPU, fp16 on CUDA). The demo loads them fp32 on
  *   CPU, but they run at every step (lm_head alone is 2048 x 102400 weights, 0.8 GB in fp32) and
  *   test/bundle.test.ts pins q4 first on CPU; `--dtype lm_head=fp32` gives the demo's choice.
+ * - webgpu: the demo's fp16 choices (language_model q4f16, lm_head / gen_head fp16), with
+ *   prepare_inputs_embeds, gen_img_embeds and image_decode in full precision as above. Every current
+ *   GPU's Vulkan driver and Mesa's lavapipe offer WebGPU's shader-f16; on an adapter without it,
+ *   `--dtype language_model=q4` (and fp32 heads) is the demo's other branch.
  * An explicit dtype (`--dtype GRAPH=DTYPE`, `dtypes`) never falls back to another file.
  */
 export const DEFAULT_DTYPE_ORDER: Record<Device, Record<GraphName, readonly GraphDtype[]>> = {
@@ -61,6 +66,14 @@ export const DEFAULT_DTYPE_ORDER: Record<Device, Record<GraphName, readonly Grap
     gen_head: CUDA_ORDER,
     gen_img_embeds: preferring('fp32', CUDA_ORDER),
     image_decode: preferring('fp32', CUDA_ORDER),
+  },
+  webgpu: {
+    prepare_inputs_embeds: preferring('fp32', WEBGPU_ORDER),
+    language_model: preferring('q4f16', WEBGPU_ORDER),
+    lm_head: WEBGPU_ORDER,
+    gen_head: WEBGPU_ORDER,
+    gen_img_embeds: preferring('fp32', WEBGPU_ORDER),
+    image_decode: preferring('fp32', WEBGPU_ORDER),
   },
 };
 

@@ -6,12 +6,12 @@ import { InputError } from '../errors.ts';
 import type { OutputFormat } from '../images/encode.ts';
 import { CandidatesSchema, GenerateOptionsSchema, parseOrThrow, SubjectContextSchema, type GenerateOptions } from '../request-options.ts';
 import { SCORER_KINDS, type ScorerKind } from '../scoring/group-scorer.ts';
-import type { Device } from '../model-env.ts';
+import { DEVICES, type Device } from '../model-env.ts';
 
 export const USAGE = `Usage: npm run personalize -- --model DIR --prompt TEXT [--image FILE ...] [--name TEXT]
          [--context TEXT] [--seed N] [--cfg X] [--temperature T] [--top-k K] [--greedy]
          [--uncond janus|transformers-js] [--count N] [--trace] [--out FILE] [--json] [--debug]
-         [--device cpu|cuda] [--dtype GRAPH=DTYPE ...]
+         [--device cpu|cuda|webgpu] [--kv host|device] [--dtype GRAPH=DTYPE ...]
          [--candidates N [--scorer dino|clip|self|none] [--scorers DIR]] [--upscale DIR]
 With --image: MM-R1 X-CoT (grounding, then generation). Without: plain text-to-image.
 --out FILE.png or FILE.webp (default out.png); with --count N > 1, FILE-1.png ... FILE-N.png.
@@ -20,7 +20,9 @@ FILE-rank1-f0.712-a0.301.png ... (unranked: FILE-candidate1.png ...). --scorer d
 needs --scorers DIR (or SCORER_DIR) holding dino-vits16/ and clip-vit-base-patch32/;
 self asks the bundle itself (no download). Default: dino with a scorers folder, else none.
 --upscale DIR: also write each image (the best candidate of a group) upscaled by the Swin2SR
-folder DIR (Xenova/swin2SR-realworld-sr-x4-64-bsrgan-psnr's layout): FILE-x4.png beside FILE.png.`;
+folder DIR (Xenova/swin2SR-realworld-sr-x4-64-bsrgan-psnr's layout): FILE-x4.png beside FILE.png.
+--device webgpu: ONNX Runtime's WebGPU provider (Vulkan; falls back to CPU with the reason when no
+adapter is found). --kv: where the KV cache lives on webgpu (device by default; host for checking).`;
 
 export interface CliArgs {
   model: string;
@@ -34,6 +36,8 @@ export interface CliArgs {
   json: boolean;
   debug: boolean;
   device: Device;
+  /** Where the KV cache lives on webgpu. */
+  kv: 'host' | 'device';
   dtypes: Partial<Record<GraphName, GraphDtype>>;
   /** A group to draw and rank instead of `count` images. */
   candidates?: number;
@@ -69,6 +73,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
         json: { type: 'boolean' },
         debug: { type: 'boolean' },
         device: { type: 'string' },
+        kv: { type: 'string' },
         dtype: { type: 'string', multiple: true },
         candidates: { type: 'string' },
         scorer: { type: 'string' },
@@ -101,7 +106,10 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
   if (ext !== '.png' && ext !== '.webp') throw new InputError('usage', '--out must end in .png or .webp.');
 
   const device = values.device ?? 'cpu';
-  if (device !== 'cpu' && device !== 'cuda') throw new InputError('usage', '--device must be cpu or cuda.');
+  if (!DEVICES.includes(device as Device)) throw new InputError('usage', '--device must be cpu, cuda or webgpu.');
+  const kv = values.kv ?? 'device';
+  if (kv !== 'host' && kv !== 'device') throw new InputError('usage', '--kv must be host or device.');
+  if (values.kv !== undefined && device !== 'webgpu') throw new InputError('usage', '--kv applies to --device webgpu only.');
   const images = (values.image as string[] | undefined) ?? [];
   const group = parseGroup(values, images.length, env);
 
@@ -116,7 +124,8 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     format: ext === '.webp' ? 'webp' : 'png',
     json: values.json === true,
     debug: values.debug === true,
-    device,
+    device: device as Device,
+    kv,
     dtypes: parseDtypes((values.dtype as string[] | undefined) ?? []),
     ...(typeof values.upscale === 'string' ? { upscaleDir: values.upscale } : {}),
     ...group,

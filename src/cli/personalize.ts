@@ -30,7 +30,7 @@ async function main(argv: string[]): Promise<number> {
   let embedding: GroupScorer | undefined;
   if (args.scorerDir && (args.scorer === 'dino' || args.scorer === 'clip')) {
     if (!(await stat(args.scorerDir).catch(() => null))?.isDirectory()) throw new InputError('usage', `--scorers ${args.scorerDir} is not a folder.`);
-    scorers = await loadScorers(args.scorerDir, { device: args.device });
+    scorers = await loadScorers(args.scorerDir, { device: args.device === 'cuda' ? 'cuda' : 'cpu' });
     try {
       embedding = embeddingGroupScorer(scorers, args.scorer, args.scorerDir);
     } catch (err) {
@@ -53,6 +53,7 @@ async function main(argv: string[]): Promise<number> {
   progress(args, `loading ${args.model}`);
   const personalizer = await Personalizer.load(args.model, {
     device: args.device,
+    kv: args.kv,
     dtypes: args.dtypes,
     onFallback: (reason) => progress(args, reason),
   });
@@ -60,6 +61,8 @@ async function main(argv: string[]): Promise<number> {
     // The same summary as `npm run check-bundle`, with the loaded model's own facts.
     const facts = engineFacts(personalizer.model, personalizer.bundle.graphs);
     for (const line of reportLines(describeLoadedBundle(args.model, { device: args.device, dtypes: args.dtypes }, facts))) progress(args, line);
+    const m = personalizer.model;
+    if (m.adapter) progress(args, `WebGPU adapter: ${m.adapter.adapter} (driver ${m.adapter.driver}); KV cache ${m.kvOnDevice ? 'on the device' : `in host memory (${m.kvHostReason})`}`);
     return await run(personalizer, args, photos, embedding, upscaler);
   } finally {
     await personalizer.close();
@@ -150,7 +153,7 @@ async function run(p: Personalizer, args: CliArgs, photos: { bytes: Uint8Array; 
         imageTokensPerSec: round(result.timings.imageTokensPerSec),
         ...(upscaler ? { upscaleMs: round(upscaled.reduce((t, u) => t + u.ms, 0)) } : {}),
       },
-      device: p.device,
+      ...deviceFields(p),
     })}\n`);
   } else {
     for (const [i, img] of result.images.entries()) process.stdout.write(`${paths[i]} (seed ${img.seed})\n`);
@@ -193,7 +196,7 @@ async function writeGroup(
         imageTokensPerSec: round(result.timings.imageTokensPerSec),
         ...(upscaled ? { upscaleMs: upscaled.ms } : {}),
       },
-      device: p.device,
+      ...deviceFields(p),
     })}\n`);
   } else {
     for (const [i, c] of group.candidates.entries()) {
@@ -203,6 +206,12 @@ async function writeGroup(
     if (upscaled) process.stdout.write(`${upscaled.path} (${upscaled.width} x ${upscaled.height}, ${(upscaled.ms / 1000).toFixed(1)} s)\n`);
   }
   return 0;
+}
+
+/** --json's device facts: the provider in use, the WebGPU adapter and driver, where the KV cache lives. */
+function deviceFields(p: Personalizer): { device: string; adapter: string | null; driver: string | null; kv: 'host' | 'device' } {
+  const m = p.model;
+  return { device: p.device, adapter: m.adapter?.adapter ?? null, driver: m.adapter?.driver ?? null, kv: m.kvOnDevice ? 'device' : 'host' };
 }
 
 async function readPhotos(files: string[]): Promise<{ bytes: Uint8Array; name: string }[]> {

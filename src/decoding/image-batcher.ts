@@ -2,6 +2,7 @@ import ort from 'onnxruntime-node';
 import type { JanusModel, KvCache, PixelBatch } from '../model/janus-model.ts';
 import { pickRows, stackRows } from '../model/hidden-rows.ts';
 import { KvCapacity } from '../model/kv-capacity.ts';
+import { DeviceKvCapacity } from '../model/device-kv-capacity.ts';
 import { guide, pickToken, type SamplingOptions } from '../model/sampler.ts';
 import { CancelledError } from '../errors.ts';
 import { SeededRandom } from '../util/seeded-random.ts';
@@ -49,9 +50,9 @@ interface Pending {
   reject(err: unknown): void;
 }
 
-/** The rows being stepped: every active job's rows in order, in one in-place cache. */
+/** The rows being stepped: every active job's rows in order, in one in-place cache (in WebGPU memory when the model keeps it there). */
 interface BatchState {
-  kv: KvCapacity;
+  kv: KvCapacity | DeviceKvCapacity;
   /** The last position's hidden state per row [rows, 1, H]: the next logits come from it. */
   hidden: ort.Tensor;
 }
@@ -124,7 +125,7 @@ export class ImageBatcher {
           // A failed step leaves no usable cache: every job in it fails with the error.
           for (const a of this.active) a.reject(err);
           this.active = [];
-          this.state = null;
+          this.setState(null);
         }
       }
     } finally {
@@ -146,7 +147,7 @@ export class ImageBatcher {
       }
       try {
         const pre = await prefillPrompt(this.model, this.caches, next.job.rows, next.job.images, { signal: next.job.signal });
-        this.join(next, pre);
+        await this.join(next, pre);
         rows += need;
       } catch (err) {
         next.reject(err);
@@ -154,11 +155,34 @@ export class ImageBatcher {
     }
   }
 
-  private join(p: Pending, pre: { hidden: ort.Tensor; cache: KvCache; mask: BigInt64Array }): void {
+  private async join(p: Pending, pre: { hidden: ort.Tensor; cache: KvCache; mask: BigInt64Array }): Promise<void> {
     const { job } = p;
     const n = job.count;
     const distinct = job.rows.length;
     const total = this.model.shape.imageTokens;
+    // Each distinct row copied to the job's n images: [cond x n, uncond x n].
+    const copies = Array.from({ length: distinct * n }, (_, r) => Math.floor(r / n));
+    const hidden = pickRows(pre.hidden, copies);
+    const old = this.state;
+    const ops = this.model.deviceKv;
+    if (ops) {
+      // The prompt's cache goes to the device once; from here on it is only changed there.
+      const joining = await DeviceKvCapacity.fromCache(ops, pre.cache, pre.mask, copies, this.quantum, HEADROOM);
+      let kv = joining;
+      if (old) {
+        try {
+          kv = await DeviceKvCapacity.concat([{ kv: old.kv as DeviceKvCapacity }, { kv: joining }], this.quantum, HEADROOM);
+        } finally {
+          joining.dispose();
+        }
+      }
+      this.setState({ kv, hidden: old ? stackRows([old.hidden, hidden]) : hidden });
+    } else {
+      const joining = KvCapacity.fromCache(pre.cache, pre.mask, copies, this.quantum, HEADROOM);
+      this.state = old
+        ? { kv: KvCapacity.concat([{ kv: old.kv as KvCapacity }, { kv: joining }], this.quantum, HEADROOM), hidden: stackRows([old.hidden, hidden]) }
+        : { kv: joining, hidden };
+    }
     this.active.push({
       job,
       rows: distinct * n,
@@ -169,14 +193,13 @@ export class ImageBatcher {
       resolve: p.resolve,
       reject: p.reject,
     });
-    // Each distinct row copied to the job's n images: [cond x n, uncond x n].
-    const copies = Array.from({ length: distinct * n }, (_, r) => Math.floor(r / n));
-    const joining = KvCapacity.fromCache(pre.cache, pre.mask, copies, this.quantum, HEADROOM);
-    const hidden = pickRows(pre.hidden, copies);
-    const old = this.state;
-    this.state = old
-      ? { kv: KvCapacity.concat([{ kv: old.kv }, { kv: joining }], this.quantum, HEADROOM), hidden: stackRows([old.hidden, hidden]) }
-      : { kv: joining, hidden };
+  }
+
+  /** Replaces the batch state, freeing the device cache it no longer uses. */
+  private setState(next: BatchState | null): void {
+    const old = this.state?.kv;
+    if (old instanceof DeviceKvCapacity && old !== next?.kv) old.dispose();
+    this.state = next;
   }
 
   /** One image token for every active row, then the decoder step that makes the next logits. */
@@ -219,17 +242,28 @@ export class ImageBatcher {
     }
     this.active = stillActive;
     if (keep.length === 0) {
-      this.state = null;
+      this.setState(null);
       return;
     }
-    let kv = state.kv;
-    // Rows left (a copy without theirs), or a row would run out of columns (a bigger copy).
-    if (keep.length < kv.rows) kv = KvCapacity.concat([{ kv, rows: keep }], this.quantum, HEADROOM);
-    else if (!kv.hasRoom) kv = KvCapacity.concat([{ kv }], this.quantum, HEADROOM);
     const ids = keep.length < next.length ? BigInt64Array.from(keep, (r) => next[r]) : next;
     const embeds = await this.model.embedImageTokens(ids);
-    const out = await this.model.decodeFresh(embeds, kv.past(), kv.stepMask());
-    kv.push(out.fresh);
-    this.state = { kv, hidden: out.hidden };
+    const kv = state.kv;
+    if (kv instanceof DeviceKvCapacity) {
+      let now = kv;
+      // Rows left (a copy without theirs), or a row would run out of columns (a bigger copy).
+      if (keep.length < kv.rows) now = await DeviceKvCapacity.concat([{ kv, rows: keep }], this.quantum, HEADROOM);
+      else if (!kv.hasRoom) now = await DeviceKvCapacity.concat([{ kv }], this.quantum, HEADROOM);
+      this.setState({ kv: now, hidden: state.hidden });
+      const out = await this.model.decodeStep(embeds, now.past(), now.stepMask());
+      await now.push(out.fresh);
+      this.state = { kv: now, hidden: out.hidden };
+      return;
+    }
+    let host = kv;
+    if (keep.length < host.rows) host = KvCapacity.concat([{ kv: host, rows: keep }], this.quantum, HEADROOM);
+    else if (!host.hasRoom) host = KvCapacity.concat([{ kv: host }], this.quantum, HEADROOM);
+    const out = await this.model.decodeFresh(embeds, host.past(), host.stepMask());
+    host.push(out.fresh);
+    this.state = { kv: host, hidden: out.hidden };
   }
 }

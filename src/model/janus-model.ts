@@ -9,6 +9,9 @@ import { pickRows, stackRows } from './hidden-rows.ts';
 import { kvConcatColumns, kvExtend, kvGather, kvStack, type KvCache } from './kv-rows.ts';
 import { createSessions, type KvAppendOutputs, type SessionOptions } from './sessions.ts';
 import type { Device } from '../model-env.ts';
+import { DeviceKvOps } from './device-kv-ops.ts';
+import { HostTraffic, runOnDevice, type DeviceTensor } from './device-tensor.ts';
+import type { WebGpuAdapter } from './webgpu-probe.ts';
 
 /** Sizes the engine needs, read from the graphs' own metadata and the bundle's configs. */
 export interface ModelShape {
@@ -36,6 +39,15 @@ export type { KvCache };
  * the caller owns the KV cache it passes in and gets back.
  */
 export class JanusModel {
+  /** Bytes of the tensors fed from and fetched to host memory, over every session run. */
+  readonly traffic = new HostTraffic();
+  /** On webgpu with the KV cache on the device: the device-side KV graphs. */
+  readonly deviceKv: DeviceKvOps | null = null;
+  /** On webgpu: the adapter found. */
+  adapter?: WebGpuAdapter;
+  /** On webgpu: why the KV cache is kept in host memory, when it is. */
+  kvHostReason?: string;
+
   private constructor(
     private readonly sessions: Record<GraphName, ort.InferenceSession>,
     readonly shape: ModelShape,
@@ -56,10 +68,20 @@ export class JanusModel {
   ) {}
 
   static async load(bundle: Bundle, options: SessionOptions = {}): Promise<JanusModel> {
-    const { sessions, device, kvAppend, kvAppendReason, attention, rewritten } = await createSessions(bundle, options);
+    const loaded = await createSessions(bundle, options);
+    const { sessions, device, kvAppend, kvAppendReason, attention, rewritten } = loaded;
     const shape = readShape(bundle, sessions);
     const usesPositionIds = sessions.language_model.inputNames.includes(GRAPH_IO.language_model.positionIds);
-    return new JanusModel(sessions, shape, device, usesPositionIds, kvAppend, attention, attention !== 'mha' || rewritten, kvAppendReason);
+    const model = new JanusModel(sessions, shape, device, usesPositionIds, kvAppend, attention, attention !== 'mha' || rewritten, kvAppendReason);
+    model.adapter = loaded.adapter;
+    model.kvHostReason = loaded.kvHostReason;
+    if (loaded.kvOnDevice) (model as { deviceKv: DeviceKvOps | null }).deviceKv = new DeviceKvOps(2 * shape.layers, model.traffic, loaded.providerOptions);
+    return model;
+  }
+
+  /** Whether decodeStep keeps the KV cache on the device (webgpu, the default there). */
+  get kvOnDevice(): boolean {
+    return this.deviceKv !== null;
   }
 
   /**
@@ -73,6 +95,7 @@ export class JanusModel {
   /** One line on how the KV cache leaves the runtime each step. */
   get kvStrategy(): string {
     const form = this.attention ?? 'unknown';
+    if (this.deviceKv) return `${form} attention: the KV cache stays in WebGPU memory; each step's new rows are written there by device graphs`;
     if (this.kvAppend) return `${form} attention: only each step's new KV rows are fetched (load-time outputs)`;
     return `${form} attention: the whole present cache is fetched each step (${this.kvAppendReason ?? 'no reason given'})`;
   }
@@ -84,7 +107,7 @@ export class JanusModel {
     const s = this.shape.imageSize;
     const count = images?.count ?? 0;
     const session = this.sessions.prepare_inputs_embeds;
-    const out = await session.run({
+    const out = await this.run(session, {
       [io.inputIds]: new ort.Tensor('int64', ids, [batch, len]),
       [io.pixelValues]: this.floatInput(session, io.pixelValues, images?.data ?? new Float32Array(0), count ? [1, count, 3, s, s] : [0, 0, 3, s, s]),
       [io.imagesSeqMask]: new ort.Tensor('bool', seqMask, [seqMaskBatch, len]),
@@ -146,20 +169,66 @@ export class JanusModel {
     const kv = this.kvAppend;
     if (kv) {
       // Only the new rows leave the runtime (its copy-out of the whole present cache is the cost).
-      const out = await this.sessions.language_model.run(feeds, [io.hiddenStates, ...kv.newKeys, ...kv.newValues]);
+      const names = [...kv.newKeys, ...kv.newValues];
+      const ran = await runOnDevice(this.sessions.language_model, feeds, {}, [io.hiddenStates, ...names], this.traffic);
+      const out: Record<string, ort.Tensor> = { ...ran.host };
+      if (Object.keys(ran.device).length > 0) {
+        // On webgpu with the KV on the device: prompt prefill keeps its cache in host memory.
+        const onDevice = names.map((n) => ran.device[n]);
+        try {
+          (await this.deviceKv!.download(onDevice)).forEach((t, i) => (out[names[i]] = t));
+        } finally {
+          for (const t of onDevice) t.dispose();
+        }
+      }
       for (let i = 0; i < this.shape.layers; i++) {
         fresh[io.pastKey(i)] = out[kv.newKeys[i]];
         fresh[io.pastValue(i)] = out[kv.newValues[i]];
       }
       return { hidden: lastPosition(out[io.hiddenStates]), fresh };
     }
-    const out = await this.sessions.language_model.run(feeds);
+    const out = await this.run(this.sessions.language_model, feeds);
     const starts = Array.from({ length: batch }, (_, b) => freshStart(this.attention ?? 'concat', attentionMask, b, total, len));
     for (let i = 0; i < this.shape.layers; i++) {
       fresh[io.pastKey(i)] = columnsAt(out[io.presentKey(i)], starts, len);
       fresh[io.pastValue(i)] = columnsAt(out[io.presentValue(i)], starts, len);
     }
     return { hidden: lastPosition(out[io.hiddenStates]), fresh };
+  }
+
+  /**
+   * One new position per row after a device cache (DeviceKvCapacity.past()): the hidden state
+   * [B, 1, H] comes back in host memory, each layer's new key/value rows [B, kvHeads, 1, D] stay on
+   * the device (under the past_key_values names; the caller disposes them).
+   */
+  async decodeStep(embeds: ort.Tensor, past: Record<string, DeviceTensor>, attentionMask: BigInt64Array): Promise<{ hidden: ort.Tensor; fresh: Record<string, DeviceTensor> }> {
+    const io = GRAPH_IO.language_model;
+    const kv = this.kvAppend;
+    if (!this.deviceKv || !kv) throw new Error('decodeStep needs the KV cache on the device');
+    const [batch, len] = embeds.dims as number[];
+    if (len !== 1) throw new RangeError('decodeStep runs one new position per row');
+    const total = attentionMask.length / batch;
+    if (this.attention === 'gqa') {
+      const problem = gqaMaskProblem(attentionMask, batch, total, len);
+      if (problem) throw new RangeError(`GroupQueryAttention cannot run this attention mask: ${problem}`);
+    }
+    const feeds: Record<string, ort.Tensor> = {
+      [io.inputsEmbeds]: this.floatInput(this.sessions.language_model, io.inputsEmbeds, floatData(embeds), [batch, len, this.shape.hidden]),
+      [io.attentionMask]: new ort.Tensor('int64', attentionMask, [batch, total]),
+    };
+    if (this.usesPositionIds) feeds[io.positionIds] = new ort.Tensor('int64', positionIds(attentionMask, batch, total, len), [batch, len]);
+    const ran = await runOnDevice(this.sessions.language_model, feeds, past, [io.hiddenStates, ...kv.newKeys, ...kv.newValues], this.traffic);
+    const fresh: Record<string, DeviceTensor> = {};
+    for (let i = 0; i < this.shape.layers; i++) {
+      fresh[io.pastKey(i)] = ran.device[kv.newKeys[i]];
+      fresh[io.pastValue(i)] = ran.device[kv.newValues[i]];
+    }
+    const hidden = ran.host[io.hiddenStates];
+    if (!hidden || Object.values(fresh).some((t) => !t)) {
+      for (const t of Object.values(ran.device)) t.dispose();
+      throw new Error('the language model did not return its hidden states on the host and its new KV rows on the device');
+    }
+    return { hidden: lastPosition(hidden), fresh };
   }
 
   private async decodeRowByRow(embeds: ort.Tensor, cache: KvCache, attentionMask: BigInt64Array): Promise<{ hidden: ort.Tensor; fresh: KvCache }> {
@@ -211,26 +280,32 @@ export class JanusModel {
   /** Embeddings [B, 1, H] of one sampled image token per row. */
   async embedImageTokens(ids: BigInt64Array): Promise<ort.Tensor> {
     const io = GRAPH_IO.gen_img_embeds;
-    const out = await this.sessions.gen_img_embeds.run({ [io.imageIds]: new ort.Tensor('int64', ids, [ids.length, 1]) });
+    const out = await this.run(this.sessions.gen_img_embeds, { [io.imageIds]: new ort.Tensor('int64', ids, [ids.length, 1]) });
     return this.asFloat32Tensor(out[io.inputsEmbeds]);
   }
 
   /** Pixels in [-1, 1], [count, 3, S, S], from `count` rows of image tokens. */
   async decodeImages(tokens: BigInt64Array, count: number): Promise<Float32Array> {
     const io = GRAPH_IO.image_decode;
-    const out = await this.sessions.image_decode.run({ [io.generatedTokens]: new ort.Tensor('int64', tokens, [count, tokens.length / count]) });
+    const out = await this.run(this.sessions.image_decode, { [io.generatedTokens]: new ort.Tensor('int64', tokens, [count, tokens.length / count]) });
     return floatData(out[io.decodedImage]);
   }
 
   async release(): Promise<void> {
+    await this.deviceKv?.release();
     await Promise.all(Object.values(this.sessions).map((s) => s.release()));
+  }
+
+  /** A session run whose inputs and outputs are all in host memory, counted in `traffic`. */
+  private async run(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+    return (await runOnDevice(session, feeds, {}, [...session.outputNames], this.traffic)).host;
   }
 
   private async head(graph: 'lm_head' | 'gen_head', hidden: ort.Tensor): Promise<Float32Array> {
     const io = GRAPH_IO[graph];
     const session = this.sessions[graph];
     const input = this.floatInput(session, io.hiddenStates, floatData(hidden), hidden.dims as number[]);
-    const out = await session.run({ [io.hiddenStates]: input });
+    const out = await this.run(session, { [io.hiddenStates]: input });
     return floatData(out[io.logits]);
   }
 

@@ -1,10 +1,11 @@
 import ort from 'onnxruntime-node';
 import { BundleError } from '../errors.ts';
 import type { Bundle, Device } from '../bundle/load-bundle.ts';
-import { GRAPH_NAMES, type GraphName } from '../bundle/contract.ts';
+import { GRAPH_IO, GRAPH_NAMES, type GraphName } from '../bundle/contract.ts';
 import { checkGraphContract } from '../bundle/check-graph-contract.ts';
 import type { AttentionForm } from './attention-form.ts';
 import { defaultGraphCacheDir, planKvAppend } from './kv-append-graph.ts';
+import { probeWebGpu, type WebGpuAdapter } from './webgpu-probe.ts';
 
 export interface SessionOptions {
   device?: Device;
@@ -15,7 +16,13 @@ export interface SessionOptions {
    * runs three sessions in turn, and each one's spinning threads took cores from the next.
    */
   allowSpinning?: boolean;
-  /** Told why CUDA was not used, when it was asked for. */
+  /**
+   * Where the language model's KV cache lives between steps on webgpu: 'device' (default) keeps
+   * each step's new rows in WebGPU memory and the batch cache there; 'host' fetches them like the
+   * CPU provider does (for checking). Ignored on cpu and cuda.
+   */
+  kv?: 'host' | 'device';
+  /** Told why CUDA or WebGPU was not used, when it was asked for. */
   onFallback?: (reason: string) => void;
   /**
    * Fetch only each step's new KV rows instead of the whole present cache (see planKvAppend).
@@ -52,20 +59,54 @@ export interface Sessions {
   attention: AttentionForm | null;
   /** Whether the language model in use is the load-time rewrite. */
   rewritten: boolean;
+  /** On webgpu: the adapter found. */
+  adapter?: WebGpuAdapter;
+  /** Whether the language model's new KV rows come back in WebGPU memory (DeviceTensor). */
+  kvOnDevice: boolean;
+  /** Why the KV cache is in host memory on webgpu, when it is. */
+  kvHostReason?: string;
+  /** Options for more sessions on the provider in use (the device KV graphs). */
+  providerOptions: ort.InferenceSession.SessionOptions;
 }
 
 /**
- * Creates one session per graph, once. CUDA is used when asked for and loadable; otherwise CPU,
- * with the reason passed to onFallback (a missing CUDA library must never crash the bot).
+ * Creates one session per graph, once. CUDA or WebGPU is used when asked for and loadable;
+ * otherwise CPU, with the reason passed to onFallback (a missing CUDA library or Vulkan driver must
+ * never crash the bot). WebGPU is first probed in a child process (see probeWebGpu).
  */
 export async function createSessions(bundle: Bundle, options: SessionOptions = {}): Promise<Sessions> {
   let device: Device = options.device ?? 'cpu';
+  let adapter: WebGpuAdapter | undefined;
+  if (device === 'webgpu') {
+    const probe = await probeWebGpu();
+    if (probe.ok) adapter = probe.adapter;
+    else {
+      options.onFallback?.(`WebGPU unavailable: ${probe.reason}; using CPU.`);
+      device = 'cpu';
+    }
+  }
+  let kvOnDevice = false;
+  let kvHostReason: string | undefined;
   const sessions: Partial<Record<GraphName, ort.InferenceSession>> = {};
   let kvAppend: KvAppendOutputs | null = null;
   let kvAppendReason: string | undefined;
   let attention: AttentionForm | null = null;
   let rewritten = false;
-  const open = async (path: string): Promise<ort.InferenceSession> => {
+  const open = async (path: string, deviceOutputs: string[] = [], graph?: GraphName): Promise<ort.InferenceSession> => {
+    // prepare_inputs_embeds runs on CPU under webgpu, as in transformers.js' Janus-Pro WebGPU demo
+    // (its vision encoder runs once per photo, and the WebGPU Conv refuses the empty image batch
+    // of a text-only prompt: "Invalid dispatch group size").
+    if (device === 'webgpu' && graph !== 'prepare_inputs_embeds') {
+      try {
+        const preferredOutputLocation = Object.fromEntries(deviceOutputs.map((n) => [n, 'gpu-buffer'])) as Record<string, ort.Tensor.DataLocation>;
+        return await ort.InferenceSession.create(path, { ...sessionOptions(['webgpu'], options), ...(deviceOutputs.length ? { preferredOutputLocation } : {}) });
+      } catch (err) {
+        const session = await openCpu(path, options);
+        options.onFallback?.(`WebGPU execution provider failed on ${path.split(/[\\/]/).pop()} (${firstLine(err)}); using CPU.`);
+        device = 'cpu';
+        return session;
+      }
+    }
     if (device !== 'cuda') return openCpu(path, options);
     try {
       return await ort.InferenceSession.create(path, sessionOptions(['cuda', 'cpu'], options));
@@ -90,8 +131,10 @@ export async function createSessions(bundle: Bundle, options: SessionOptions = {
           plan.cleanup();
         } else {
           try {
-            session = await open(plan.path);
+            const onDevice = device === 'webgpu' && options.kv !== 'host' && options.kvAppend !== false;
+            session = await open(plan.path, onDevice ? [...plan.newKeys, ...plan.newValues, ...presentNames(plan.newKeys.length)] : []);
             rewritten = true;
+            kvOnDevice = onDevice && device === 'webgpu';
             if (options.kvAppend === false) kvAppendReason = 'turned off (kvAppend: false)';
             else kvAppend = { newKeys: plan.newKeys, newValues: plan.newValues };
           } catch (err) {
@@ -102,15 +145,25 @@ export async function createSessions(bundle: Bundle, options: SessionOptions = {
           }
         }
       }
-      session ??= await open(path);
+      session ??= await open(path, [], name);
       sessions[name] = session;
+      if (name === 'language_model' && device === 'webgpu' && !kvOnDevice) {
+        kvHostReason = options.kv === 'host' ? 'asked for (--kv host)' : `the language model cannot output its new KV rows alone (${kvAppendReason ?? 'not rewritten'})`;
+      }
       checkGraphContract(name, session, `onnx/${path.split(/[\\/]/).pop()}`);
     }
   } catch (err) {
     await Promise.all(Object.values(sessions).map((s) => s.release()));
     throw err;
   }
-  return { sessions: sessions as Record<GraphName, ort.InferenceSession>, device, kvAppend, kvAppendReason, attention, rewritten };
+  return {
+    sessions: sessions as Record<GraphName, ort.InferenceSession>, device, kvAppend, kvAppendReason, attention, rewritten,
+    adapter: device === 'webgpu' ? adapter : undefined,
+    // The language model keeps its device outputs even when a later graph fell back to CPU.
+    kvOnDevice,
+    kvHostReason: device === 'webgpu' && !kvOnDevice ? kvHostReason : undefined,
+    providerOptions: sessionOptions([kvOnDevice || device === 'webgpu' ? 'webgpu' : 'cpu'], options),
+  };
 }
 
 async function openCpu(path: string, options: SessionOptions): Promise<ort.InferenceSession> {
@@ -128,6 +181,10 @@ function sessionOptions(providers: string[], options: SessionOptions): ort.Infer
     extra: { session: { intra_op: { allow_spinning: options.allowSpinning ? '1' : '0' } } },
     ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
   };
+}
+
+function presentNames(layers: number): string[] {
+  return Array.from({ length: layers }, (_, i) => [GRAPH_IO.language_model.presentKey(i), GRAPH_IO.language_model.presentValue(i)]).flat();
 }
 
 function firstLine(err: unknown): string {

@@ -63,6 +63,7 @@ export interface GraphReport {
   variants: GraphVariantFile[];
   cpu: GraphChoice;
   cuda: GraphChoice;
+  webgpu: GraphChoice;
   /** The file opened to read names (checkBundle, with them) or the one the engine loaded. */
   opened?: { file: string; inputs?: string[]; outputs?: string[] };
 }
@@ -208,6 +209,16 @@ export async function checkBundle(dir: string, options: ReportOptions = {}): Pro
     }
     return ort.InferenceSession.create(path, opts(['cpu']));
   };
+  if (device === 'webgpu') {
+    // Compiling WebGPU shaders to read names would take minutes on a software driver: names are
+    // read on CPU, and the adapter is probed (as the engine does) to say whether webgpu would run.
+    const { probeWebGpu } = await import('../model/webgpu-probe.ts');
+    const probe = await probeWebGpu();
+    report.deviceInUse = probe.ok ? 'webgpu' : 'cpu';
+    report.deviceNote = probe.ok
+      ? `WebGPU adapter ${probe.adapter.adapter} (driver ${probe.adapter.driver}); graphs were opened on CPU to read their names`
+      : `WebGPU is not available here (${probe.reason}); the engine would fall back to CPU; graphs were opened on CPU to read their names`;
+  }
 
   for (const g of report.graphs) {
     const choice = g[report.device];
@@ -221,11 +232,11 @@ export async function checkBundle(dir: string, options: ReportOptions = {}): Pro
       session ??= await open(path);
     } catch (err) {
       // Checking a CUDA set where CUDA is absent: a float16 graph may lack CPU kernels, which says nothing about CUDA.
-      const elsewhere = report.device === 'cuda' && report.deviceInUse === 'cpu';
+      const elsewhere = (report.device === 'cuda' && report.deviceInUse === 'cpu') || report.device === 'webgpu';
       report.issues.push({
         severity: elsewhere ? 'warning' : 'error',
         file: choice.file,
-        problem: `cannot be opened by ONNX Runtime${elsewhere ? ' on CPU (CUDA is not available here), so it was not checked' : ''}: ${firstLine(err)}`,
+        problem: `cannot be opened by ONNX Runtime${elsewhere ? ` on CPU (${report.device === 'webgpu' ? 'names are read on CPU' : 'CUDA is not available here'}), so it was not checked` : ''}: ${firstLine(err)}`,
         fix: `re-download ${choice.file}${g.variants.find((v) => v.file === choice.file)?.sidecars.length ? ' and its .onnx_data sidecar' : ' (and its .onnx_data sidecar if the repository has one)'}, or choose another variant with --dtype ${g.graph}=DTYPE`,
       });
       continue;
@@ -292,7 +303,7 @@ export function reportLines(r: BundleReport): string[] {
     const variants = g.variants.length ? g.variants.map((v) => `${v.dtype} ${mb(v.bytes + v.sidecarBytes)}`).join(', ') : 'none';
     const choice = (d: Device) => (g[d].dtype ? `${g[d].dtype} (${g[d].why})` : `none (${g[d].why})`);
     const opened = g.opened && g.opened.file !== g[r.device].file ? `; ${g.opened.file} is loaded` : '';
-    lines.push(`graph ${g.graph}: variants ${variants}; cpu loads ${choice('cpu')}; cuda loads ${choice('cuda')}${opened}`);
+    lines.push(`graph ${g.graph}: variants ${variants}; cpu loads ${choice('cpu')}; cuda loads ${choice('cuda')}; webgpu loads ${choice('webgpu')}${opened}`);
   }
   for (const o of r.otherFiles) lines.push(`file ${o.file}: ${o.note}`);
   const lm = r.languageModel;
@@ -399,7 +410,7 @@ function staticReport(dir: string, options: ReportOptions): Ctx | null {
           : pick.dtype === order[0] ? `default order ${order.join(' > ')}` : `first present of default order ${order.join(' > ')}`;
       return { dtype: pick.dtype, file: pick.path === null ? null : `onnx/${graphFileName(graph, pick.dtype)}`, explicit: pick.explicit, why };
     };
-    const g: GraphReport = { graph, variants, cpu: choice('cpu'), cuda: choice('cuda') };
+    const g: GraphReport = { graph, variants, cpu: choice('cpu'), cuda: choice('cuda'), webgpu: choice('webgpu') };
     report.graphs.push(g);
     const mine = g[device];
     if (!mine.file && entries.length) {

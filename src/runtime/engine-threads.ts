@@ -338,9 +338,16 @@ export class EngineThreads {
       void worker.terminate();
     }
     slot.restarts++;
-    this.#startSlot(slot).then(
-      () => this.#log('info', { worker: slot.index, restarts: slot.restarts }, 'engine worker replaced'),
-      () => {}, // Logged and retried by #onExit.
-    );
+    const start = () => {
+      if (this.#closing) return;
+      this.#startSlot(slot).then(
+        () => this.#log('info', { worker: slot.index, restarts: slot.restarts }, 'engine worker replaced'),
+        () => {}, // Logged and retried by #onExit.
+      );
+    };
+    // On webgpu the old thread may still be inside a device run: a second thread running WebGPU
+    // sessions alongside it would crash the process, so the new one starts when the old one is gone.
+    if (inNativeRun && this.#options.init.device === 'webgpu') worker.once('exit', start);
+    else start();
   }
 }

@@ -63,7 +63,8 @@ let scorers: Promise<LoadedScorers> | null = null;
 function loadedScorers(): Promise<LoadedScorers> {
   const dir = init.scorerDir;
   if (!dir) return Promise.reject(new InputError('scorer_missing', 'No embedding scorers are configured (set SCORER_DIR to a folder with dino-vits16/ and clip-vit-base-patch32/).'));
-  scorers ??= loadScorers(dir, { threads: init.intraOpThreads, device: init.device });
+  // On webgpu the scorers run on CPU: one thread's WebGPU sessions only (two threads crash Dawn).
+  scorers ??= loadScorers(dir, { threads: init.intraOpThreads, device: init.device === 'cuda' ? 'cuda' : 'cpu' });
   // A failed load is tried again by the next request (the folder may be fixed meanwhile).
   scorers.catch(() => (scorers = null));
   return scorers;

@@ -104,8 +104,14 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
   #released = new FinalizationRegistry<{ slot: Slot; generation: number; handle: number }>((held) => this.#release(held));
 
   private constructor(options: WorkerEngineOptions) {
-    const workers = options.workers ?? 1;
+    let workers = options.workers ?? 1;
     if (!Number.isInteger(workers) || workers < 1) throw new RangeError('workers must be a positive integer');
+    if (options.device === 'webgpu' && workers > 1) {
+      // Two threads running WebGPU sessions at once crash the process (Dawn, SIGSEGV): one thread
+      // runs all device work; its batcher still steps every job of the batch together.
+      options.logger?.warn({ asked: workers }, 'DEVICE=webgpu runs the model in one worker thread (MODEL_SLOTS taken as 1)');
+      workers = 1;
+    }
     const intraOpThreads = options.intraOpThreads ?? (workers > 1 ? Math.max(1, Math.floor(availableParallelism() / workers)) : undefined);
     this.#threads = new EngineThreads({
       workers,
