@@ -22,12 +22,17 @@ import { benchCandidates } from './bench-candidates.ts';
  * both do the same work). Figures go to stdout and, with --json, to a file.
  */
 const USAGE =
-  'Usage: npm run bench -- [--bundle DIR] [--quick] [--steps N] [--json FILE] [--candidates [--scorers DIR]]\n--steps N times the first N image tokens (prefill included) instead of whole images, for big bundles.\n--candidates: only the group figure instead: draw 4 candidates, then score them (embedding scorers from --scorers, and the self-judge).';
+  'Usage: npm run bench -- [--bundle DIR] [--quick] [--steps N] [--json FILE] [--candidates [--scorers DIR]]\n--steps N times the first N image tokens (prefill included) instead of whole images, for big bundles.\n--candidates: only the group figure instead: draw 4 candidates, then score them (embedding scorers from --scorers, and the self-judge).\n--device webgpu|cpu[,...]: per-step time, bytes across the host per step and tokens/s per device instead (npm run bench -- --device webgpu --help).';
 const PROMPT = 'a dog wearing a space suit on the moon';
 /** Four jobs of different lengths for the concurrency figure (ours: batched together; reference: in turn). */
 const PROMPTS = [PROMPT, 'a red mug on a wooden table', 'the same dog asleep on a sofa in a sunny living room, watercolour', 'a cat'];
 
 async function main(): Promise<void> {
+  // --device: the per-device decode figures instead (scripts/bench-device.ts).
+  if (process.argv.slice(2).some((a) => a === '--device' || a.startsWith('--device='))) {
+    const { benchDevicesMain } = await import('./bench-device.ts');
+    return benchDevicesMain(process.argv.slice(2));
+  }
   const { values } = parseArgs({
     options: { bundle: { type: 'string' }, quick: { type: 'boolean' }, steps: { type: 'string' }, json: { type: 'string' }, candidates: { type: 'boolean' }, scorers: { type: 'string' }, help: { type: 'boolean' } },
   });

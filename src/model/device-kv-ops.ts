@@ -1,5 +1,5 @@
 import ort from 'onnxruntime-node';
-import { DeviceTensor, HostTraffic, runOnDevice } from './device-tensor.ts';
+import { DeviceTensor, HostTraffic, markDeviceOutputs, runOnDevice } from './device-tensor.ts';
 import { ElemType, SmallGraph } from './small-graph.ts';
 
 type KvType = 'float32' | 'float16';
@@ -100,7 +100,7 @@ export class DeviceKvOps {
       const bytes = buildGraph(kind, this.count, type === 'float16' ? ElemType.float16 : ElemType.float);
       const location = kind === 'download' ? 'cpu' : 'gpu-buffer';
       const preferredOutputLocation = Object.fromEntries(this.names('y').map((n) => [n, location])) as Record<string, ort.Tensor.DataLocation>;
-      s = ort.InferenceSession.create(bytes, { ...this.sessionOptions, preferredOutputLocation });
+      s = ort.InferenceSession.create(bytes, { ...this.sessionOptions, preferredOutputLocation }).then(markDeviceOutputs);
       this.#sessions.set(key, s);
       s.catch(() => this.#sessions.delete(key));
     }

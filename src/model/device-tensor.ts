@@ -69,6 +69,20 @@ function hostBytes(t: ort.Tensor): number {
   return ArrayBuffer.isView(data) ? data.byteLength : 0;
 }
 
+/** Sessions created with preferredOutputLocation (see markDeviceOutputs). */
+const withDeviceOutputs = new WeakSet<ort.InferenceSession>();
+
+/**
+ * Records that `session` was created with preferredOutputLocation. onnxruntime-node 1.30 applies
+ * those locations by position in the fetch list, not by output name (fetching a subset put
+ * hidden_states on the device and a KV output on the host): such a session is always run with
+ * every output fetched, in the session's order, and the outputs not asked for are dropped.
+ */
+export function markDeviceOutputs(session: ort.InferenceSession): ort.InferenceSession {
+  withDeviceOutputs.add(session);
+  return session;
+}
+
 /**
  * Runs `session` with host inputs and device inputs; every fetched output comes back wrapped as a
  * DeviceTensor when the session put it on the device, and as a plain tensor only when it is in
@@ -83,10 +97,15 @@ export async function runOnDevice(
 ): Promise<DeviceRunResult> {
   const feeds: Record<string, ort.Tensor> = { ...host };
   for (const [name, t] of Object.entries(device)) feeds[name] = DeviceTensor.feed(t);
-  const out = await session.run(feeds, fetches);
+  const all = withDeviceOutputs.has(session);
+  const out = await session.run(feeds, all ? [...session.outputNames] : fetches);
   const result: DeviceRunResult = { host: {}, device: {} };
-  for (const name of fetches) {
-    const t = out[name];
+  const wanted = new Set(fetches);
+  for (const [name, t] of Object.entries(out)) {
+    if (!wanted.has(name)) {
+      if (t.location === 'gpu-buffer') t.dispose();
+      continue;
+    }
     if (t.location === 'gpu-buffer') result.device[name] = DeviceTensor.wrap(t);
     else result.host[name] = t;
   }

@@ -6,6 +6,7 @@ import { checkGraphContract } from '../bundle/check-graph-contract.ts';
 import type { AttentionForm } from './attention-form.ts';
 import { defaultGraphCacheDir, planKvAppend } from './kv-append-graph.ts';
 import { probeWebGpu, type WebGpuAdapter } from './webgpu-probe.ts';
+import { markDeviceOutputs } from './device-tensor.ts';
 
 export interface SessionOptions {
   device?: Device;
@@ -99,7 +100,8 @@ export async function createSessions(bundle: Bundle, options: SessionOptions = {
     if (device === 'webgpu' && graph !== 'prepare_inputs_embeds') {
       try {
         const preferredOutputLocation = Object.fromEntries(deviceOutputs.map((n) => [n, 'gpu-buffer'])) as Record<string, ort.Tensor.DataLocation>;
-        return await ort.InferenceSession.create(path, { ...sessionOptions(['webgpu'], options), ...(deviceOutputs.length ? { preferredOutputLocation } : {}) });
+        const session = await ort.InferenceSession.create(path, { ...sessionOptions(['webgpu'], options), ...(deviceOutputs.length ? { preferredOutputLocation } : {}) });
+        return deviceOutputs.length ? markDeviceOutputs(session) : session;
       } catch (err) {
         const session = await openCpu(path, options);
         options.onFallback?.(`WebGPU execution provider failed on ${path.split(/[\\/]/).pop()} (${firstLine(err)}); using CPU.`);
@@ -177,6 +179,8 @@ async function openCpu(path: string, options: SessionOptions): Promise<ort.Infer
 function sessionOptions(providers: string[], options: SessionOptions): ort.InferenceSession.SessionOptions {
   return {
     executionProviders: providers,
+    // WebGPU sessions warn at every load that shape ops stay on CPU (by design): errors only.
+    ...(providers.includes('webgpu') ? { logSeverityLevel: 3 as const } : {}),
     graphOptimizationLevel: 'all',
     extra: { session: { intra_op: { allow_spinning: options.allowSpinning ? '1' : '0' } } },
     ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
