@@ -43,7 +43,7 @@ async function main(argv: string[]): Promise<number> {
   let upscaler: Upscaler | undefined;
   if (args.upscaleDir) {
     try {
-      upscaler = await Upscaler.load(args.upscaleDir, { device: args.device });
+      upscaler = await Upscaler.load(args.upscaleDir, { device: args.device === 'cuda' ? 'cuda' : 'cpu' });
     } catch (err) {
       if (scorers) await releaseScorers(scorers);
       throw err;
