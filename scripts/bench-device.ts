@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEVICES, type Device } from '../src/bundle/load-bundle.ts';
+import { DEVICES, type Device } from '../src/model-env.ts';
 import { JANUS_PRO_1B_DIMS, TINY_DIMS, type BundleDims } from '../src/generator/dims.ts';
 import { makeBundle } from '../src/generator/make-bundle.ts';
 import { Personalizer } from '../src/pipeline/personalizer.ts';

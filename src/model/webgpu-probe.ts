@@ -64,7 +64,7 @@ async function runProbe(): Promise<WebGpuProbe> {
     child.on('error', () => resolve([null, null]));
   });
   clearTimeout(timer);
-  let result: { ok: boolean; error?: string } | null = null;
+  let result: { ok: boolean; error?: string } | null;
   try {
     result = JSON.parse(stdout);
   } catch {
