@@ -56,11 +56,13 @@ function fillInput(input: JsonObject, value: ModalValue | undefined, attachmentI
 
 function checkTextInput(input: JsonObject, text: string, required: boolean): void {
   const customId = String(input.custom_id);
-  if (required && text.length === 0) throw new Error(`Text input "${customId}" is required`);
-  if (typeof input.min_length === 'number' && text.length > 0 && text.length < input.min_length) {
+  // Characters as Discord counts them: code points (an emoji is one).
+  const length = [...text].length;
+  if (required && length === 0) throw new Error(`Text input "${customId}" is required`);
+  if (typeof input.min_length === 'number' && length > 0 && length < input.min_length) {
     throw new Error(`Text input "${customId}" needs at least ${input.min_length} characters`);
   }
-  if (typeof input.max_length === 'number' && text.length > input.max_length) {
+  if (typeof input.max_length === 'number' && length > input.max_length) {
     throw new Error(`Text input "${customId}" allows at most ${input.max_length} characters`);
   }
 }

@@ -57,6 +57,24 @@ test('Save subject prefills the job’s name cut to 32 characters as Discord cou
   h.emu.assertNoViolations();
 });
 
+test('a subject saved from the modal with 32 emoji as its name (64 UTF-16 units) and a 300-emoji context is stored whole', async () => {
+  const since = h.emu.eventCursor();
+  const image1 = h.emu.uploadAttachment(await photo('#507030'), 'pet.png', 'image/png', CHANNEL_A);
+  await personalize(h, { userId: ALICE, options: { prompt: 'a portrait on a hill', image1 } });
+  const { result } = await waitForThreadResult(h, since);
+  const opened = h.emu.clickButton(result.id, buttonId(result, 'save'), ALICE);
+  const name = CAT.repeat(32);
+  const context = CAT.repeat(300);
+  const submitted = await h.emu.submitModal(opened, { name, context });
+  // The first visible response is the edit of the deferred ephemeral reply.
+  const reply = await submitted.waitForReply(15_000);
+  assert.match(reply.content, /^Saved as “🐱+”/u, reply.content);
+  const saved = (await h.deps.stores.subjects.list(ALICE, GUILD_A)).find((s) => s.name === name);
+  assert.ok(saved, 'stored under the whole name');
+  assert.equal(saved.context, context);
+  h.emu.assertNoViolations();
+});
+
 test('/settings blocklist action:clear with a long list answers within 2000 characters, says how many it left out, and the list is empty', async () => {
   const phrases = Array.from({ length: 100 }, (_, i) => `${CAT.repeat(40)} phrase number ${i} ${'x'.repeat(30)}`);
   await updateServerSettings(h.deps.stores, GUILD_A, () => ({ blockedPhrases: phrases }));
