@@ -86,3 +86,8 @@ test('an empty grounding is said in words in the reasoning embed, not shown as a
   assert.equal(description, EMPTY_GROUNDING);
   assert.match(description, /wrote nothing about your subject/);
 });
+
+test('the reasoning embed leaves out control characters and U+FFFD (bytes of a character the model cut)', () => {
+  assert.equal(reasoningEmbed('a dog\u0000 with\u001d a \uFFFDhat\nand more').toJSON().description, 'a dog with a hat\nand more');
+  assert.equal(reasoningEmbed('\u0002\uFFFD').toJSON().description, EMPTY_GROUNDING);
+});

@@ -196,7 +196,9 @@ export const EMPTY_GROUNDING = 'The model wrote nothing about your subject this 
 
 export function reasoningEmbed(text: string): EmbedBuilder {
   // Model output, but it repeats the user's name and context: shown literally like user text.
-  return new EmbedBuilder().setTitle('How I see your subject').setDescription(text ? safeText(text, { max: 4096 }) : EMPTY_GROUNDING);
+  // Control, private-use and unassigned characters and U+FFFD (bytes of a character cut by the model) carry nothing to read.
+  const readable = text.replace(/[\p{Cc}\p{Co}\p{Cn}\p{Cs}\uFFFD]/gu, (c) => (c === '\n' ? c : '')).trim();
+  return new EmbedBuilder().setTitle('How I see your subject').setDescription(readable ? safeText(readable, { max: 4096 }) : EMPTY_GROUNDING);
 }
 
 /** Thread names are plain text (no markdown, so nothing to escape), 1 to 100 characters. */

@@ -82,7 +82,7 @@ test('personalize with two photos, regenerate, show reasoning and refine in the 
   await page.locator('#composer-picker').setInputFiles(await s.photo('dog-hat.png', '#c02020'));
   await page.locator('#composer-files .chip', { hasText: 'dog-hat.png' }).waitFor();
   await page.locator('#composer').getByRole('button', { name: 'Send' }).click();
-  await page.locator('#messages .message', { hasText: 'now wearing a red hat' }).waitFor();
+  await page.locator('#messages .message', { hasText: 'now wearing a red hat' }).first().waitFor();
   await page.waitForFunction((n) => document.querySelectorAll('#messages .images img').length > n + 1, beforeRefine, { timeout: 60_000 });
   await s.shot('08-refined');
 

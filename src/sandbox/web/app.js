@@ -8,7 +8,7 @@ import { keepRelativeTimesLive } from './timestamps.js';
 // The page: channels and threads, the member you are, messages kept live over the WebSocket, the message box.
 const $ = (id) => document.getElementById(id);
 
-const state = { world: null, viewer: '', channelId: '', threads: new Map(), composerFiles: [], socket: null };
+const state = { world: null, viewer: '', channelId: '', threads: new Map(), messages: new Map(), composerFiles: [], socket: null };
 
 /** Shows an error the way Discord's client would (a line in red under the messages). */
 function showError(text) {
@@ -40,6 +40,7 @@ const ctx = {
     $('lightbox').showModal();
   },
   openChannel: (id, messageId) => selectChannel(id, messageId),
+  message: (id) => state.messages.get(id),
   userName: (id) => state.world.members.find((m) => m.id === id)?.username ?? (id === state.world.botUserId ? 'xcot-bot' : undefined),
   roleName: (id) => state.world.roles.find((r) => r.id === id)?.name,
   channelName: (id) => state.world.channels.find((c) => c.id === id)?.name ?? state.threads.get(id)?.name,
@@ -87,6 +88,7 @@ async function selectChannel(id, messageId) {
   $('channel-title').textContent = channelName(id);
   const view = await api(`/api/channel?id=${id}&viewer=${state.viewer}`);
   for (const t of view.threads) state.threads.set(t.id, t);
+  for (const m of view.messages) state.messages.set(m.id, m);
   renderChannels();
   $('messages').replaceChildren(...view.messages.map((m) => renderMessage(m, ctx)));
   $('guide').hidden = view.messages.length > 0;
@@ -103,6 +105,7 @@ function onPush(event) {
     state.threads.set(event.thread.id, event.thread);
     renderChannels();
   } else if (event.type === 'message' && event.channelId === state.channelId) {
+    state.messages.set(event.message.id, event.message);
     const node = renderMessage(event.message, ctx);
     const old = $('messages').querySelector(`[data-message-id="${CSS.escape(event.message.id)}"]`);
     if (old) old.replaceWith(node);

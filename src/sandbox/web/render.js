@@ -15,6 +15,15 @@ export function renderMessage(message, ctx) {
   // Only the deprecated `interaction` field still carries the command's name.
   const used = message.interaction;
   if (used?.name && message.type === 20) li.append(el('div', { class: 'used' }, `${used.user?.username ?? 'someone'} used /${used.name}`));
+  const ref = message.message_reference?.message_id;
+  if (ref && message.type === 19) {
+    // A reply: Discord shows the message it answers above it, shortened.
+    const answered = ctx.message(ref);
+    const line = el('div', { class: 'reply-ref' }, '↪ ');
+    if (answered) line.append(el('span', { class: 'author' }, answered.author?.username ?? 'unknown'), ' ', plainSnippet(answered.content));
+    else line.append('Original message was deleted');
+    li.append(line);
+  }
   const head = el('div', { class: 'meta' });
   head.append(el('span', { class: 'author' }, message.author?.username ?? 'unknown'));
   if (fromBot) head.append(el('span', { class: 'bot-tag' }, 'BOT'));
@@ -23,7 +32,6 @@ export function renderMessage(message, ctx) {
   li.append(head);
   if (message.flags & LOADING) li.append(el('div', { class: 'thinking' }, `${message.author?.username ?? 'The bot'} is thinking…`));
   if (message.content) li.appendChild(el('div', { class: 'content' })).append(markdown(message.content, ctx));
-  for (const embed of message.embeds ?? []) li.append(renderEmbed(embed, ctx));
   const images = (message.attachments ?? []).filter(isImage);
   if (images.length > 0) {
     const box = el('div', { class: 'images' });
@@ -34,6 +42,8 @@ export function renderMessage(message, ctx) {
     }
     li.append(box);
   }
+  // As in Discord's client: attachments first, then embeds.
+  for (const embed of message.embeds ?? []) li.append(renderEmbed(embed, ctx));
   if (fromBot && ctx.fixtureModel && (images.length > 0 || (message.embeds ?? []).length > 0)) {
     li.append(el('div', { class: 'fixture-note' }, 'Random-weight test model: its images and reasoning are noise. Start the sandbox with --model DIR for real pictures.'));
   }
@@ -49,6 +59,11 @@ export function renderMessage(message, ctx) {
   }
   if (ephemeral) li.append(el('div', { class: 'ephemeral-note' }, 'Only you can see this'));
   return li;
+}
+
+function plainSnippet(text) {
+  const flat = String(text ?? '').replace(/\s+/g, ' ').trim();
+  return flat.length > 80 ? `${flat.slice(0, 79)}…` : flat;
 }
 
 function renderEmbed(embed, ctx) {
