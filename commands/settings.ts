@@ -100,6 +100,13 @@ const data = new SlashCommandBuilder()
   )
   .addSubcommand((s) =>
     s
+      .setName('upscale')
+      .setDescription('The Upscale button under results: on or off, and the largest factor')
+      .addBooleanOption((o) => o.setName('enabled').setDescription('False: no Upscale button in this server'))
+      .addIntegerOption((o) => o.setName('max_factor').setDescription('Largest upscale (2 = at most twice the size; 0 = the model’s own)').setMinValue(0).setMaxValue(8)),
+  )
+  .addSubcommand((s) =>
+    s
       .setName('modlog')
       .setDescription('Where settings changes are logged (leave out the channel to stop)')
       .addChannelOption((o) => o.setName('channel').setDescription('The mod-log channel').addChannelTypes(ChannelType.GuildText, ChannelType.GuildAnnouncement)),
@@ -107,7 +114,7 @@ const data = new SlashCommandBuilder()
 
 type Change = (interaction: ChatInputCommandInteraction, current: ServerSettings) => Partial<ServerSettings>;
 
-const changes: Record<string, Change> = { limits, quotas, subjects, privacy, channels, blocklist, modlog };
+const changes: Record<string, Change> = { limits, quotas, subjects, privacy, channels, blocklist, modlog, upscale };
 
 /** Every answer is ephemeral; Manage Server is required by the command's default permissions and checked again here. */
 async function execute(interaction: ChatInputCommandInteraction, deps: BotDeps): Promise<void> {
@@ -160,6 +167,13 @@ function limits(interaction: ChatInputCommandInteraction): Partial<ServerSetting
     guidanceMax: o.getNumber('guidance_max'),
     jobsPerUser: o.getInteger('jobs_per_user'),
   });
+}
+
+function upscale(interaction: ChatInputCommandInteraction): Partial<ServerSettings> {
+  const o = interaction.options;
+  const max = o.getInteger('max_factor');
+  if (max === 1) throw new InputError('setting_invalid', 'An upscale of at most 1 is no upscale: turn it off with enabled:False instead.');
+  return given({ upscale: o.getBoolean('enabled'), upscaleMax: max });
 }
 
 function quotas(interaction: ChatInputCommandInteraction): Partial<ServerSettings> {
@@ -249,6 +263,8 @@ const LABELS = {
   tracePublic: 'Reasoning is public',
   consentRequired: 'Members confirm they may use their photos',
   feedback: 'Picks and reactions recorded as training data',
+  upscale: 'Upscale button',
+  upscaleMax: 'Largest upscale',
   modLogChannel: 'Mod log',
   blockedPhrases: 'Blocked phrases',
 } satisfies Partial<Record<keyof ServerSettings, string>>;
@@ -266,6 +282,10 @@ function describe(key: keyof typeof LABELS, s: ServerSettings, deps: BotDeps): s
       return s.consentRequired === undefined ? `${yesNo(consentRequired(deps, s))} (the bot’s default)` : yesNo(s.consentRequired);
     case 'blockedPhrases':
       return `${s.blockedPhrases.length}`;
+    case 'upscale':
+      return deps.upscale ? yesNo(s.upscale) : `${yesNo(s.upscale)} (no upscaler on this bot)`;
+    case 'upscaleMax':
+      return s.upscaleMax === 0 ? `the model’s own${deps.upscale ? ` (×${deps.upscale.scale})` : ''}` : `×${s.upscaleMax}`;
     case 'jobsPerUser':
     case 'quotaUserPerHour':
     case 'quotaUserPerDay':

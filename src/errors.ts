@@ -25,7 +25,6 @@ export type InputErrorCode =
   | 'scorer_missing'
   | 'upscaler_missing'
   | 'upscale_off'
-  | 'upscale_cap'
   | 'image_too_small'
   // Attachments downloaded from Discord.
   | 'bad_url'

@@ -30,6 +30,9 @@ export const ModelEnvFields = {
   ENGINE_STALL_SECONDS: envInt(5, 3600, 120),
   SCORER: z.enum([...SCORER_KINDS, ''], `must be ${SCORER_KINDS.slice(0, -1).join(', ')} or ${SCORER_KINDS.at(-1)}`).optional(),
   SCORER_DIR: z.string().optional(),
+  /** A Swin2SR folder in the Xenova layout: the Upscale button; unset or empty: no button. */
+  UPSCALER_DIR: z.string().optional(),
+  UPSCALE_MEMORY_MB: envInt(64, 262_144, 3072),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
 

@@ -24,6 +24,8 @@ export interface BotDeps {
   claims: DeliveryClaims;
   /** Checks typed text (prompts, names, contexts) against the loaded bundle's reserved tokens before anything is queued. */
   textRules: UserTextRules;
+  /** The upscaler's factor where one is loaded (UPSCALER_DIR): the Upscale button; absent: no button. */
+  upscale?: { scale: number };
   /** Hosts attachments may be downloaded from (Discord's CDN; tests add their local CDN). */
   attachmentHosts: readonly string[];
   /** Whether the gateway delivers message content (the privileged MessageContent intent). */

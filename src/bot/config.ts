@@ -60,6 +60,10 @@ export interface BotConfig {
   scorer?: ScorerKind;
   /** The embedding scorers' folder (Xenova/dino-vits16, Xenova/clip-vit-base-patch32); dino and clip need it. */
   scorerDir?: string;
+  /** A Swin2SR folder (UPSCALER_DIR): the Upscale button under results; unset: no button. */
+  upscalerDir?: string;
+  /** What one upscale run may take before the image is tiled (MiB). */
+  upscaleMemoryMb?: number;
   /** Ask for the privileged MessageContent intent (refinement by reply); off: a Refine button only. */
   messageContent: boolean;
   /** Servers that did not choose (/settings privacy) ask each member once to confirm they may use their photos; default true. */
@@ -118,6 +122,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     logLevel: e.LOG_LEVEL,
     scorer,
     scorerDir: e.SCORER_DIR || undefined,
+    upscalerDir: e.UPSCALER_DIR || undefined,
+    upscaleMemoryMb: e.UPSCALE_MEMORY_MB,
     messageContent: e.MESSAGE_CONTENT === 'true',
     consentRequired: e.CONSENT_REQUIRED === 'true',
     apiBase: e.DISCORD_API_BASE || undefined,

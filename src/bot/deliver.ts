@@ -19,6 +19,7 @@ import { INTERNAL_ERROR_MESSAGE } from './reply-errors.ts';
 import { DISCORD_RETRY_DELAYS_MS, retrying } from './retry.ts';
 import type { BotDeps } from './bot-deps.ts';
 import { editStatus, settleStatus, statusAnchor } from './status-edits.ts';
+import { upscaleFactor } from './upscale-button.ts';
 
 /** Pauses between attempts at a store write that must not be lost (a finished image's record). */
 const STORE_RETRY_DELAYS_MS = [100, 500, 2_000];
@@ -104,7 +105,8 @@ async function postResult(deps: BotDeps, outcome: JobOutcome, target: DeliverTar
   const jobId = outcome.job.id;
   const context = { job: jobId };
   const delays = deps.retryDelaysMs ?? DISCORD_RETRY_DELAYS_MS;
-  const payload = await resultMessage(outcome, { sizeLimit: target.sizeLimit, trace: target.trace });
+  const upscale = await upscaleFactor(deps, outcome.job.guildId).catch(() => undefined);
+  const payload = await resultMessage(outcome, { sizeLimit: target.sizeLimit, trace: target.trace, upscale });
 
   // A thread made for this result holds nothing else: if the image cannot go there it must say where it went.
   const made = target.thread ?? (!target.channel && target.startThreadFrom ? ((await startThread(deps, target.startThreadFrom, outcome)) ?? undefined) : undefined);

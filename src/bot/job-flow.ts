@@ -15,7 +15,7 @@ import { loadImage } from '../images/load.ts';
 import type { JobOutcome } from '../jobs/generation-service.ts';
 import type { JobRecord } from '../store/index.ts';
 import { candidateLine, candidateMenu, keepButton, scoringStat, type CandidateView } from './candidate-view.ts';
-import { customId } from './custom-ids.ts';
+import { customId, upscaleId } from './custom-ids.ts';
 import { userMessage } from './reply-errors.ts';
 import { plainText, safeText } from '../util/safe-text.ts';
 import { truncateChars } from '../util/text-length.ts';
@@ -134,29 +134,36 @@ export async function runJob(
 export const SCORING_PROGRESS = 'Scoring candidates…';
 
 /** The status line for a drawing step: the percentage drawn, then, for a group of candidates, scoring. */
-export function drawingProgress(job: Pick<JobRecord, 'candidates'>, done: number, total: number): string {
+export function drawingProgress(job: Pick<JobRecord, 'candidates' | 'upscale'>, done: number, total: number): string {
+  if (job.upscale) return total > 1 ? `Upscaling… tile ${done} of ${total}` : 'Upscaling…';
   if (done >= total && (job.candidates ?? 1) > 1) return SCORING_PROGRESS;
   return `Drawing… ${Math.floor((100 * done) / total)}%`;
 }
 
-/** The result message: images, prompt, seed and timings, and the buttons that act on this job. */
-export async function resultMessage(outcome: JobOutcome, options: { sizeLimit: number; trace: boolean }): Promise<MessageCreateOptions> {
+/**
+ * The result message: images, prompt, seed and timings, and the buttons that act on this job.
+ * `upscale`: the Upscale button's factor under each image (absent: no button).
+ */
+export async function resultMessage(outcome: JobOutcome, options: { sizeLimit: number; trace: boolean; upscale?: number }): Promise<MessageCreateOptions> {
   const { job, generation, grounding } = outcome;
   const files: AttachmentBuilder[] = [];
+  const reencoded: string[] = [];
   let budget = Math.min(25 * 2 ** 20, options.sizeLimit * generation.images.length);
   for (const [i, img] of generation.images.entries()) {
     let data = img.data;
     let ext = img.format;
     if (data.byteLength > options.sizeLimit) {
       // Over the channel's upload limit: smaller encoding, never a dropped image.
-      const rgb = await loadImage(data, { maxBytes: Number.MAX_SAFE_INTEGER });
+      const rgb = await loadImage(data, { maxBytes: Number.MAX_SAFE_INTEGER, maxPixels: img.width * img.height });
       const fitted = await reencodeToFit(rgb.data, rgb.width, rgb.height, Math.min(options.sizeLimit, budget / (generation.images.length - i)));
       data = fitted.data;
       ext = fitted.format;
+      if (fitted.format !== img.format) reencoded.push(`${fitted.format === 'webp' ? 'WebP' : fitted.format.toUpperCase()}${fitted.quality ? ` quality ${fitted.quality}` : ''}`);
     }
     budget -= data.byteLength;
-    files.push(new AttachmentBuilder(data, { name: `xcot-${job.id}-${img.seed}.${ext}` }));
+    files.push(new AttachmentBuilder(data, { name: `xcot-${job.id}-${img.seed}${job.upscale ? '-upscaled' : ''}.${ext}` }));
   }
+  if (job.upscale) return upscaleMessage(job, generation, files, reencoded, options.sizeLimit);
   const group = outcome.group;
   const seeds = generation.images.map((i) => i.seed).join(', ');
   const stage1 = job.photoHashes?.length || job.subjectId ? (grounding.cached ? 'grounding cached' : `grounding ${(grounding.ms / 1000).toFixed(1)} s`) : 'no subject photos';
@@ -169,11 +176,30 @@ export async function resultMessage(outcome: JobOutcome, options: { sizeLimit: n
   const content = truncateChars(`**${name}${safeText(job.prompt, { max: Math.max(1, 2000 - stats.length - name.length - 5) })}**\n${stats}`, 2000);
   const embeds = options.trace && (job.photoHashes?.length || job.subjectId) ? [reasoningEmbed(grounding.text)] : [];
   const shown = group ? { view: group, shown: group.candidates[0].drawn } : undefined;
-  return { content, files, embeds, components: resultButtons(job, shown), allowedMentions: NO_MENTIONS };
+  return { content, files, embeds, components: resultButtons(job, shown, { upscale: options.upscale, images: generation.images.length }), allowedMentions: NO_MENTIONS };
 }
 
-/** The buttons under a result; with a group of more than one candidate, the menu that shows another and Keep this one. */
-export function resultButtons(job: JobRecord, group?: { view: CandidateView; shown: number }): ActionRowBuilder<ButtonBuilder | StringSelectMenuBuilder>[] {
+/** An upscaled image: its size and time, and what it was sent as when a PNG would not fit the channel. */
+function upscaleMessage(job: JobRecord, generation: JobOutcome['generation'], files: AttachmentBuilder[], reencoded: string[], sizeLimit: number): MessageCreateOptions {
+  const img = generation.images[0];
+  const factor = job.upscale!.maxScale && job.upscale!.maxScale < job.upscale!.scale ? job.upscale!.maxScale : job.upscale!.scale;
+  const lines = [`**Upscaled ×${factor}**: ${img.width} × ${img.height} · ${(generation.timings.tokensMs / 1000).toFixed(1)} s`];
+  if (reencoded.length) lines.push(`Sent as ${reencoded[0]}: a PNG of this size would not fit this channel's upload limit (${Math.round(sizeLimit / 2 ** 20)} MiB).`);
+  const owner = new ActionRowBuilder<ButtonBuilder>().addComponents(
+    new ButtonBuilder().setCustomId(customId('delete', job.id)).setLabel('Delete').setStyle(ButtonStyle.Danger),
+  );
+  return { content: lines.join('\n'), files, embeds: [], components: [owner], allowedMentions: NO_MENTIONS };
+}
+
+/**
+ * The buttons under a result; with a group of more than one candidate, the menu that shows another and
+ * Keep this one; with `upscale`, an Upscale button per image ("Upscale ×4", or U1 ×4 ... with several).
+ */
+export function resultButtons(
+  job: JobRecord,
+  group?: { view: CandidateView; shown: number },
+  extra: { upscale?: number; images?: number } = {},
+): ActionRowBuilder<ButtonBuilder | StringSelectMenuBuilder>[] {
   const hasPhotos = Boolean(job.photoHashes?.length || job.subjectId);
   const row = new ActionRowBuilder<ButtonBuilder>().addComponents(
     new ButtonBuilder().setCustomId(customId('regen', job.id)).setLabel('Regenerate').setStyle(ButtonStyle.Primary),
@@ -186,9 +212,19 @@ export function resultButtons(job: JobRecord, group?: { view: CandidateView; sho
   const owner = new ActionRowBuilder<ButtonBuilder>().addComponents(
     new ButtonBuilder().setCustomId(customId('delete', job.id)).setLabel('Delete').setStyle(ButtonStyle.Danger),
   );
-  if (!group || group.view.candidates.length < 2) return [row, owner];
+  const images = extra.images ?? 1;
+  const upscale = extra.upscale
+    ? [
+        new ActionRowBuilder<ButtonBuilder>().addComponents(
+          Array.from({ length: Math.min(images, 5) }, (_, i) =>
+            new ButtonBuilder().setCustomId(upscaleId(job.id, i)).setLabel(images === 1 ? `Upscale ×${extra.upscale}` : `U${i + 1} ×${extra.upscale}`).setStyle(ButtonStyle.Secondary),
+          ),
+        ),
+      ]
+    : [];
+  if (!group || group.view.candidates.length < 2) return [row, owner, ...upscale];
   owner.addComponents(keepButton(job.id));
-  return [candidateMenu(job.id, group.view, group.shown), row, owner];
+  return [candidateMenu(job.id, group.view, group.shown), row, owner, ...upscale];
 }
 
 /** What an empty grounding means, in words: the model described nothing, and the picture went on without it. */

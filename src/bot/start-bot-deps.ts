@@ -15,6 +15,7 @@ import { ClusterQueue } from '../jobs/cluster/cluster-queue.ts';
 import { ClusterRunner } from '../jobs/cluster/cluster-runner.ts';
 import { KEYS, redisConnection } from '../jobs/cluster/cluster-names.ts';
 import { LocalDeliveryClaims, RedisDeliveryClaims } from '../jobs/delivery-claims.ts';
+import { readUpscalerFolder } from '../upscaling/upscaler-folder.ts';
 
 /** Builds everything the bot needs except the Discord client; `close()` releases it all. */
 export async function startBotDeps(
@@ -62,6 +63,7 @@ export async function startBotDeps(
       logger.info({ workers: queue.concurrency }, 'jobs go to model workers through Redis');
       return {
         ...common,
+        ...gatewayUpscale(config, logger),
         queue,
         generation: new ClusterRunner(queue, stores),
         claims: new RedisDeliveryClaims(claimsRedis, KEYS.postedPrefix),
@@ -91,6 +93,7 @@ export async function startBotDeps(
     const generation = new GenerationService(engine, stores, queue, { scorer });
     return {
       ...common,
+      ...(engine.upscaleScale ? { upscale: { scale: engine.upscaleScale } } : {}),
       queue,
       engine,
       generation,
@@ -104,6 +107,25 @@ export async function startBotDeps(
   } catch (err) {
     await stores.close();
     throw err;
+  }
+}
+
+/**
+ * A gateway whose jobs run on model workers (JOB_QUEUE=redis) offers the Upscale button when UPSCALER_DIR
+ * names a readable Swin2SR folder here too (the workers load the model; each says in its log whether it did).
+ */
+function gatewayUpscale(config: BotConfig, logger: Logger): { upscale?: { scale: number } } {
+  if (!config.upscalerDir) {
+    logger.info({}, 'no UPSCALER_DIR: the Upscale button is off');
+    return {};
+  }
+  try {
+    const spec = readUpscalerFolder(config.upscalerDir);
+    logger.info({ upscaler: config.upscalerDir, scale: spec.scale }, 'upscaler folder found; model workers run it');
+    return { upscale: { scale: spec.scale } };
+  } catch (err) {
+    logger.warn({ problem: (err as Error).message }, `upscaler off, the Upscale button too: ${(err as Error).message}`);
+    return {};
   }
 }
 

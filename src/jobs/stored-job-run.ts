@@ -1,3 +1,4 @@
+import sharp from 'sharp';
 import { InputError } from '../errors.ts';
 import type { CandidateGroup } from '../pipeline/candidate-group.ts';
 import type { ImageEngine } from '../runtime/image-engine.ts';
@@ -29,6 +30,7 @@ export async function runStoredJob(ctx: StoredJobContext, job: JobRecord, signal
   const started = performance.now();
   hooks.onStart?.();
   await stores.jobs.update(job.id, { status: 'running' });
+  if (job.upscale) return runUpscaleJob(ctx, job, job.upscale, signal, hooks, started);
   const { photos, hashes, name, context } = await subjectOf(stores, job);
   const subject = photos.length ? await engine.prepareImages(photos) : null;
   try {
@@ -71,6 +73,37 @@ export async function runStoredJob(ctx: StoredJobContext, job: JobRecord, signal
     // An engine that keeps prepared photos elsewhere (a worker) frees them now.
     if (subject) engine.releaseImages?.(subject);
   }
+}
+
+/**
+ * An upscale job: the stored image through the engine's upscaler (its own thread), progress per tile,
+ * resized down to the server's cap when it has one. Counted and queued like any job; a result of one image.
+ */
+async function runUpscaleJob(ctx: StoredJobContext, job: JobRecord, upscale: NonNullable<JobRecord['upscale']>, signal: AbortSignal, hooks: RunHooks, started: number): Promise<JobOutcome> {
+  const { engine, stores } = ctx;
+  if (!engine.upscale || !engine.upscaleScale) throw new InputError('upscaler_missing', 'Upscaling is not available on this bot right now.');
+  const source = job.photoHashes?.[0] ? await stores.photos.getPhoto(job.photoHashes[0]) : undefined;
+  if (!source) throw new InputError('photo_gone', 'The image to upscale is no longer stored; press Upscale again under the image.');
+  let result = await engine.upscale(source, { signal, onProgress: hooks.onStep });
+  signal.throwIfAborted();
+  if (upscale.maxScale && upscale.maxScale < engine.upscaleScale) {
+    const meta = await sharp(source).metadata();
+    const width = (meta.width ?? 0) * upscale.maxScale;
+    const height = (meta.height ?? 0) * upscale.maxScale;
+    const data = await sharp(result.data).resize(width, height, { kernel: 'lanczos3' }).png().toBuffer();
+    result = { ...result, data, width, height };
+  }
+  const done = await markDone(stores, job, '');
+  return {
+    job: done,
+    generation: {
+      images: [{ data: Buffer.from(result.data), format: 'png', width: result.width, height: result.height, seed: job.seed, imageTokens: [] }],
+      promptTokens: 0,
+      timings: { tokensMs: result.ms, decodeMs: 0, imageTokensPerSec: 0 },
+    },
+    grounding: { text: '', cached: false, ms: 0 },
+    totalMs: performance.now() - started,
+  };
 }
 
 /**

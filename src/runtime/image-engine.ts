@@ -34,8 +34,21 @@ export interface ImageEngine<S = unknown> {
     scorer: EmbeddingScorerKind,
     args: { candidates: readonly Uint8Array[]; subjectPhotos: readonly Uint8Array[]; prompt: string; signal?: AbortSignal },
   ): Promise<GroupScores>;
+  /** Output pixels per input pixel of the upscaler the engine runs, when it runs one. */
+  readonly upscaleScale?: number;
+  /** An encoded image upscaled (PNG out) by the engine's upscaler; optional. */
+  upscale?(image: Uint8Array, options?: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void }): Promise<UpscaledImage>;
   /** Frees a prepared subject early (engines that keep subjects elsewhere); optional. */
   releaseImages?(subject: S): void;
+}
+
+export interface UpscaledImage {
+  /** PNG bytes. */
+  data: Uint8Array;
+  width: number;
+  height: number;
+  tiles: number;
+  ms: number;
 }
 
 /** Compile-time check that the in-process pipeline is an ImageEngine. */

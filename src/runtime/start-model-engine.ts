@@ -12,6 +12,9 @@ export interface ModelSettings {
   visionCacheMb: number;
   engineStallMs: number;
   scorerDir?: string;
+  /** A Swin2SR folder: the upscaler's own worker thread (upscale-thread.ts); unset: no upscaling. */
+  upscalerDir?: string;
+  upscaleMemoryMb?: number;
 }
 
 /**
@@ -28,12 +31,17 @@ export async function startModelEngine(settings: ModelSettings, logger: EngineLo
     visionCacheMb: settings.visionCacheMb,
     stallMs: settings.engineStallMs,
     scorerDir: settings.scorerDir,
+    upscalerDir: settings.upscalerDir,
+    upscaleMemoryMb: settings.upscaleMemoryMb,
     // A run's deadline cancels it; a worker that ignores that cancel this long is replaced.
     cancelGraceMs: 30_000,
     onFallback: (reason) => logger.warn({ reason }, 'execution provider fallback'),
     logger,
   });
   logger.info({ model: settings.modelDir, device: engine.device, shape: engine.shape, workers: engine.workers }, 'model loaded');
+  if (!settings.upscalerDir) logger.info({}, 'no UPSCALER_DIR: the Upscale button is off');
+  else if (engine.upscalerProblem) logger.warn({ problem: engine.upscalerProblem }, `upscaler off, the Upscale button too: ${engine.upscalerProblem}`);
+  else logger.info({ upscaler: settings.upscalerDir, scale: engine.upscaleScale }, 'upscaler loaded');
   if (engine.kvAppendReason) logger.warn({ reason: engine.kvAppendReason }, 'language model fetches its whole KV cache every step (slower)');
   return engine;
 }

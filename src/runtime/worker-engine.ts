@@ -9,7 +9,8 @@ import type { SelfJudgement } from '../pipeline/self-judge.ts';
 import type { GroupScores } from '../scoring/ranking.ts';
 import type { SubjectContext } from '../pipeline/xcot-prompts.ts';
 import type { ModelShape } from '../model/janus-model.ts';
-import type { EngineGenerateRequest, ImageEngine, PhotoFile } from './image-engine.ts';
+import type { EngineGenerateRequest, ImageEngine, PhotoFile, UpscaledImage } from './image-engine.ts';
+import { UpscaleThread } from './upscale-thread.ts';
 import type { CrashMode, EngineInfo, ToWorker, WireGeneration, WireGenerateRequest } from './protocol.ts';
 import { EngineThreads, Slot, type EngineLogger, type SlotState } from './engine-threads.ts';
 import { Placement } from './placement.ts';
@@ -37,6 +38,13 @@ export interface WorkerEngineOptions {
   maxBatchRows?: number;
   /** Folder of the embedding scorers (SCORER_DIR); each worker loads them at its first scoreGroup. */
   scorerDir?: string;
+  /**
+   * A Swin2SR folder: the upscaler runs in a worker thread of its own beside the engine workers. One
+   * that does not load leaves upscaling off (upscalerProblem says why); the engine starts anyway.
+   */
+  upscalerDir?: string;
+  /** What one upscale run may take before the image is tiled (MiB, default 3072). */
+  upscaleMemoryMb?: number;
   /** Told (once per reason) why CUDA was not used, when it was asked for. */
   onFallback?: (reason: string) => void;
   logger?: EngineLogger;
@@ -101,6 +109,8 @@ export interface WorkerStatus {
 export class WorkerEngine implements ImageEngine<WorkerSubject> {
   #threads: EngineThreads;
   #placement: Placement;
+  #upscaler: UpscaleThread | null = null;
+  #upscalerProblem: string | undefined;
   #released = new FinalizationRegistry<{ slot: Slot; generation: number; handle: number }>((held) => this.#release(held));
 
   private constructor(options: WorkerEngineOptions) {
@@ -141,6 +151,19 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
   static async start(options: WorkerEngineOptions): Promise<WorkerEngine> {
     const engine = new WorkerEngine(options);
     await engine.#threads.start();
+    if (options.upscalerDir) {
+      try {
+        engine.#upscaler = await UpscaleThread.start({
+          dir: options.upscalerDir,
+          device: options.device,
+          memoryBudgetMb: options.upscaleMemoryMb,
+          // One core for the upscaler: the engine workers keep the rest for their steps.
+          threads: 1,
+        });
+      } catch (err) {
+        engine.#upscalerProblem = (err as Error).message.split('\n')[0];
+      }
+    }
     return engine;
   }
 
@@ -166,6 +189,22 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
   /** The loaded model's facts, for the bundle report. */
   get facts(): EngineInfo['facts'] {
     return this.#loaded().facts;
+  }
+
+  /** The upscaler's scale, when one is loaded. */
+  get upscaleScale(): number | undefined {
+    return this.#upscaler?.scale;
+  }
+
+  /** Why the upscaler folder given did not load (one line), if it did not. */
+  get upscalerProblem(): string | undefined {
+    return this.#upscalerProblem;
+  }
+
+  /** An encoded image upscaled in the upscaler's thread (PNG out); needs `upscalerDir`. */
+  async upscale(image: Uint8Array, options: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {}): Promise<UpscaledImage> {
+    if (!this.#upscaler) throw new Error('this engine has no upscaler');
+    return this.#upscaler.upscale(image, options);
   }
 
   get workers(): number {
@@ -293,7 +332,7 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
    * if the worker is gone first), releases its sessions and exits. Later calls get EngineClosedError.
    */
   async close(): Promise<void> {
-    await this.#threads.close();
+    await Promise.all([this.#threads.close(), this.#upscaler?.close()]);
   }
 
   // ---- internals -------------------------------------------------------------------------------

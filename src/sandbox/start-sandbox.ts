@@ -10,7 +10,7 @@ import { createLogger } from '../bot/logger.ts';
 import { startBotDeps } from '../bot/start-bot-deps.ts';
 // The local Discord still lives with the tests (moving it into the product is a separate change).
 import { startEmulator, type Emulator } from '../local-discord/driver.ts';
-import { ensureFixtureBundle, isFixtureBundle } from './fixture-model.ts';
+import { ensureFixtureBundle, ensureFixtureUpscaler, isFixtureBundle } from './fixture-model.ts';
 import { startWebServer } from './web-server.ts';
 import { SANDBOX_APP_ID, SANDBOX_CHANNELS, SANDBOX_GUILD, SANDBOX_MEMBERS, SANDBOX_TOKEN } from './world.ts';
 
@@ -57,6 +57,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     // The consent question is a per-server choice; a sandbox starts with it off so the first try is one command.
     CONSENT_REQUIRED: 'false',
     ...options.env,
+    // A random-weight upscaler unless one is given, so the Upscale button can be tried.
+    UPSCALER_DIR: options.env?.UPSCALER_DIR || ensureFixtureUpscaler(dataDir),
     DISCORD_TOKEN: SANDBOX_TOKEN,
     DISCORD_CLIENT_ID: SANDBOX_APP_ID,
     GUILD_ID: SANDBOX_GUILD.id,

@@ -58,8 +58,14 @@ export interface JobRecord {
   context?: string;
   /** Stage-1 grounding text, once known. */
   grounding?: string;
-  /** The job this one rerolls or varies. */
+  /** The job this one rerolls or varies (or upscales). */
   parentId?: string;
+  /**
+   * An upscale of image `index` of the parent's result (the Upscale button), not a drawing: the image,
+   * as posted, is the job's one photo (`photoHashes[0]`); `scale` is the model's, `maxScale` the
+   * server's cap at the click (the output is resized down to it; unset: no cap).
+   */
+  upscale?: { index: number; scale: number; maxScale?: number };
   /** The channel's upload limit in bytes as Discord last told us (interactions carry it; messages do not). */
   uploadLimit?: number;
   status: JobStatus;

@@ -50,6 +50,10 @@ export const ServerSettingsSchema = z
     consentRequired: z.boolean().optional(),
     /** Record picks, reactions, regenerations and refinements of candidates as training data (npm run export-feedback). */
     feedback: z.boolean().default(true),
+    /** false: no Upscale button under results here. */
+    upscale: z.boolean().default(true),
+    /** The largest upscale factor here (the model's output is resized down to it); 0: the model's own. */
+    upscaleMax: z.number().int().min(0).max(8).default(0),
     /** Where settings changes are logged; null: nowhere. */
     modLogChannel: snowflake.nullable().default(null),
   })

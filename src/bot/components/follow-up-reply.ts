@@ -9,12 +9,17 @@ import { startJob } from '../start-job.ts';
 import { refuse } from './refuse.ts';
 
 /**
- * Reroll, variations and refinement: a new job, its status as a reply in the thread. Nothing public is
+ * Reroll, variations, refinement and upscale (`change` makes the job): a new job, its status as a reply in the thread. Nothing public is
  * posted before the job is in the queue, so a refusal (a full queue, a cap, bad text) reaches only the
  * clicker, however fast the clicks come.
  */
-export async function followUpReply(interaction: ButtonInteraction | ModalSubmitInteraction, deps: BotDeps, parent: JobRecord, change: FollowUp): Promise<void> {
-  if (change.photos?.length) {
+export async function followUpReply(
+  interaction: ButtonInteraction | ModalSubmitInteraction,
+  deps: BotDeps,
+  parent: JobRecord,
+  change: FollowUp | (() => Promise<JobRecord>),
+): Promise<void> {
+  if (typeof change !== 'function' && change.photos?.length) {
     // Downloading photos can outlast the 3 s Discord gives a first answer: checked, then deferred first.
     await deps.queue.assertAccepts(parent.ownerId, parent.guildId);
     await deps.quota.check(parent.ownerId, parent.guildId, followUpImages(parent, change));
@@ -22,7 +27,7 @@ export async function followUpReply(interaction: ButtonInteraction | ModalSubmit
   }
   let job: JobRecord;
   try {
-    job = await followUpJob(deps, parent, change);
+    job = typeof change === 'function' ? await change() : await followUpJob(deps, parent, change);
   } catch (err) {
     await refuse(interaction, userMessage(err, deps.logger, { parent: parent.id }));
     return;

@@ -9,6 +9,7 @@ import { recordSignal } from '../feedback-signals.ts';
 import { resultButtons } from '../job-flow.ts';
 import type { ButtonAction, SelectAction } from './component-action.ts';
 import { notDeleted, ownerOnly } from './preconditions.ts';
+import { upscaleFactor } from '../upscale-button.ts';
 
 /**
  * The candidate menu under a group's result. The owner's choice swaps the shown image (an edit of the
@@ -49,7 +50,7 @@ async function choose(interaction: StringSelectMenuInteraction, deps: BotDeps, j
     content: swappedContent(interaction.message.content, group, candidate),
     files: [file],
     attachments: [],
-    components: resultButtons(job, { view: group, shown: candidate.drawn }),
+    components: resultButtons(job, { view: group, shown: candidate.drawn }, { upscale: await upscaleFactor(deps, job.guildId) }),
     allowedMentions: { parse: [] },
   });
   await deps.stores.candidates.setShown(job.id, candidate.drawn);

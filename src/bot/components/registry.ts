@@ -8,6 +8,7 @@ import { refineAction, refineModalAction } from './refine.ts';
 import { regenerateAction } from './regenerate.ts';
 import { saveSubjectAction, saveSubjectModal } from './save-subject.ts';
 import { showReasoningAction } from './show-reasoning.ts';
+import { upscaleAction } from './upscale.ts';
 import { variationsAction } from './variations.ts';
 
 /**
@@ -27,4 +28,5 @@ export const COMPONENT_ACTIONS: Record<Action, ComponentAction> = {
   repost: postAgainAction,
   pick: pickCandidateAction,
   keep: keepCandidateAction,
+  upscale: upscaleAction,
 };

@@ -22,6 +22,8 @@ export interface WorkerConfig {
   engineStallMs: number;
   scorer: ScorerKind;
   scorerDir?: string;
+  upscalerDir?: string;
+  upscaleMemoryMb?: number;
   /** A job whose worker stops renewing its lock this long is given to another worker (ms). */
   lockMs: number;
   /** Where GET /health answers (unset: no HTTP server). */
@@ -55,6 +57,8 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     engineStallMs: e.ENGINE_STALL_SECONDS * 1000,
     scorer,
     ...(e.SCORER_DIR ? { scorerDir: e.SCORER_DIR } : {}),
+    ...(e.UPSCALER_DIR ? { upscalerDir: e.UPSCALER_DIR } : {}),
+    upscaleMemoryMb: e.UPSCALE_MEMORY_MB,
     lockMs: e.WORKER_LOCK_SECONDS * 1000,
     ...(e.HEALTH_PORT ? { healthPort: e.HEALTH_PORT } : {}),
     logLevel: e.LOG_LEVEL,
