@@ -80,6 +80,9 @@ test('/settings upscale enabled:False removes the button from new results and re
   assert.match(small.content, /^\*\*Upscaled ×2\*\*: 768 × 768/);
   const meta = await sharp(h.emu.fileBytes(small.attachments[0])).metadata();
   assert.deepEqual([meta.width, meta.height], [768, 768]);
+  // Back to the model's own factor for the tests after this one.
+  const reset = h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: CAROL, name: 'settings', subcommand: 'upscale', options: { max_factor: 0 } });
+  assert.match((await reset.waitForReply(10_000)).content, /Largest upscale: ×2 → the model’s own \(×4\)/);
   h.emu.assertNoViolations();
 });
 
@@ -91,5 +94,32 @@ test('an image whose record was forgotten (what /subject forget-me does to a mem
   const refused = await h.emu.clickButton(result.id, upscaleButton(result)!, BOB).waitForReply(10_000);
   assert.equal((refused.flags ?? 0) & EPHEMERAL, EPHEMERAL);
   assert.equal(refused.content, 'That image is too old or was deleted; start again with /personalize.');
+  h.emu.assertNoViolations();
+});
+
+test('an upscale waiting in the queue when the bot is killed (kill -9) is resumed after the restart and posted once in the thread', async () => {
+  const since = h.emu.eventCursor();
+  await personalize(h, { userId: ALICE, options: { prompt: 'a tin robot', seed: 9 } });
+  const { threadId, result } = await waitForThreadResult(h, since);
+  // The one model slot is taken by a held drawing, so the upscale waits behind it.
+  const hold = h.holdGenerations();
+  await personalize(h, { userId: ALICE, options: { prompt: 'a paper boat', seed: 10 } });
+  await hold.reached(1);
+  const clicked = h.emu.eventCursor();
+  const click = h.emu.clickButton(result.id, upscaleButton(result)!, ALICE);
+  const status = await click.waitForReply(30_000);
+  assert.match(status.content, /In the queue: position 1/);
+  const upscaleJobId = buttonId(status, 'cancel').split(':')[2];
+  const deadline = Date.now() + 10_000;
+  while ((await h.deps.stores.jobs.get(upscaleJobId))?.statusMessage === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+
+  await h.crash();
+  const upscaled = await h.emu.waitForMessage(threadId, (m) => m.attachments.length > 0 && /^\*\*Upscaled ×4\*\*/.test(m.content), 120_000, clicked);
+  const meta = await sharp(h.emu.fileBytes(upscaled.attachments[0])).metadata();
+  assert.deepEqual([meta.width, meta.height], [1536, 1536]);
+  const record = await h.deps.stores.jobs.get(upscaleJobId);
+  assert.deepEqual([record?.status, record?.resumes], ['done', 1]);
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(h.emu.messages(threadId).filter((m) => /^\*\*Upscaled/.test(m.content)).length, 1, 'posted once');
   h.emu.assertNoViolations();
 });
