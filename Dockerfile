@@ -10,9 +10,10 @@ WORKDIR /app
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
-COPY package.json package-lock.json .npmrc ./
-# As in .npmrc and .ci/run: onnxruntime-node's postinstall would download the CUDA provider from
-# NuGet; the CPU provider ships inside the package (Dockerfile.cuda adds the CUDA one).
+COPY package.json package-lock.json ./
+# onnxruntime-node's postinstall would download the CUDA provider from NuGet; the CPU provider ships
+# inside the package (Dockerfile.cuda adds the CUDA one). package.json's allowScripts denies that script
+# (npm 11.x and later); this image's npm 10 reads only the variable, which the script itself checks.
 ENV ONNXRUNTIME_NODE_INSTALL=skip
 # Runtime dependencies only: tsx, which runs the TypeScript (npm start, npm run worker, the engine's
 # worker threads through src/runtime/bootstrap.mjs, shards), is one of them.

@@ -1,3 +1,4 @@
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { joinNegativeValues } from '../src/cli/cli-args.ts';
 import { startSandbox } from '../src/sandbox/start-sandbox.ts';
@@ -5,7 +6,8 @@ import { startSandbox } from '../src/sandbox/start-sandbox.ts';
 const USAGE = `Usage: npm run sandbox -- [--port N] [--model DIR] [--data DIR]
 A local Discord, the bot and a web client in one process: open the URL it prints.
 Without --model (or MODEL_DIR) a random-weight test bundle is generated once under the data folder
-(default data/sandbox); its images are noise.`;
+(default data/sandbox); its images are noise. The engine's rewritten graphs are kept there too
+(graph-cache/), unless XCOT_GRAPH_CACHE names another folder.`;
 
 async function main(): Promise<void> {
   let values;
@@ -23,7 +25,10 @@ async function main(): Promise<void> {
   if (!(port >= 0 && port <= 65535)) fail('--port must be a whole number from 0 to 65535');
   const modelDir = values.model ?? (process.env.MODEL_DIR || undefined);
   if (!modelDir) process.stderr.write('No --model or MODEL_DIR: using the random-weight test bundle (generated on first run).\n');
-  const sandbox = await startSandbox({ port, modelDir, dataDir: values.data, env: process.env });
+  const dataDir = resolve(values.data ?? 'data/sandbox');
+  // Set before the engine's worker threads start: they read it (src/model/kv-append-graph.ts).
+  process.env.XCOT_GRAPH_CACHE ||= join(dataDir, 'graph-cache');
+  const sandbox = await startSandbox({ port, modelDir, dataDir, env: process.env });
   console.log(`Sandbox ready: ${sandbox.url}`);
   let closing = false;
   const stop = () => {

@@ -172,3 +172,27 @@ test('--upscale DIR writes out-x4.png beside out.png at 4 x 384 px, --json gives
   assert.equal(bad.stderr.trim().split('\n').length, 1);
   assert.deepEqual(readdirSync(join(folder, 'out')).sort(), ['rex-x4.png', 'rex.png']);
 });
+
+test('before work the CLI prints one summary line of the bundle (--verbose: the graph detail); --trace shows the test bundle\'s reasoning, labelled random', async () => {
+  const { parityPhotos } = await import('./helpers/transformers-reference.ts');
+  const { writeFileSync } = await import('node:fs');
+  const cli = fileURLToPath(new URL('../src/cli/personalize.ts', import.meta.url));
+  const folder = scratchDir('summary');
+  mkdirSync(folder, { recursive: true });
+  const [png] = await parityPhotos();
+  writeFileSync(join(folder, 'a.png'), png);
+  const common = ['--import', 'tsx', cli, '--model', tinyBundle(1), '--image', join(folder, 'a.png'), '--prompt', 'a dog', '--seed', '3', '--out', join(folder, 'out.png'), '--trace'];
+  const quiet = spawnSync(process.execPath, common, { encoding: 'utf8' });
+  assert.equal(quiet.status, 0, quiet.stderr);
+  const bundleLines = quiet.stderr.split('\n').filter((l) => /^\[personalize\] (bundle|graph|language model|sizes|special ids|chat templates|external data) /.test(l));
+  assert.equal(bundleLines.length, 1, quiet.stderr);
+  assert.match(bundleLines[0], /^\[personalize\] bundle .*: usable on cpu.* \(--verbose for the graph detail\)$/);
+  // The grounding streamed to stdout has words, and says it is random text.
+  const [trace] = quiet.stdout.split('\n(random-weight test bundle');
+  assert.match(trace, /\p{L}{3}/u, quiet.stdout);
+  assert.match(quiet.stdout, /\(random-weight test bundle: the grounding above is random text\)/);
+
+  const verbose = spawnSync(process.execPath, [...common, '--verbose'], { encoding: 'utf8' });
+  assert.equal(verbose.status, 0, verbose.stderr);
+  assert.ok(verbose.stderr.split('\n').filter((l) => l.startsWith('[personalize] graph ')).length >= 5, verbose.stderr);
+});

@@ -10,7 +10,7 @@ import { DEVICES, type Device } from '../model-env.ts';
 
 export const USAGE = `Usage: npm run personalize -- --model DIR --prompt TEXT [--image FILE ...] [--name TEXT]
          [--context TEXT] [--seed N] [--cfg X] [--temperature T] [--top-k K] [--greedy]
-         [--uncond janus|transformers-js] [--count N] [--trace] [--out FILE] [--json] [--debug]
+         [--uncond janus|transformers-js] [--count N] [--trace] [--out FILE] [--json] [--verbose] [--debug]
          [--device cpu|cuda|webgpu] [--kv host|device] [--dtype GRAPH=DTYPE ...]
          [--candidates N [--scorer dino|clip|self|none] [--scorers DIR]] [--upscale DIR]
 With --image: MM-R1 X-CoT (grounding, then generation). Without: plain text-to-image.
@@ -35,6 +35,8 @@ export interface CliArgs {
   format: OutputFormat;
   json: boolean;
   debug: boolean;
+  /** The bundle report in full before work (default: its summary line and any problems). */
+  verbose: boolean;
   device: Device;
   /** Where the KV cache lives on webgpu. */
   kv: 'host' | 'device';
@@ -72,6 +74,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
         out: { type: 'string' },
         json: { type: 'boolean' },
         debug: { type: 'boolean' },
+        verbose: { type: 'boolean' },
         device: { type: 'string' },
         kv: { type: 'string' },
         dtype: { type: 'string', multiple: true },
@@ -124,6 +127,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     format: ext === '.webp' ? 'webp' : 'png',
     json: values.json === true,
     debug: values.debug === true,
+    verbose: values.verbose === true,
     device: device as Device,
     kv,
     dtypes: parseDtypes((values.dtype as string[] | undefined) ?? []),

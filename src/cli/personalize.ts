@@ -60,7 +60,10 @@ async function main(argv: string[]): Promise<number> {
   try {
     // The same summary as `npm run check-bundle`, with the loaded model's own facts.
     const facts = engineFacts(personalizer.model, personalizer.bundle.graphs);
-    for (const line of reportLines(describeLoadedBundle(args.model, { device: args.device, dtypes: args.dtypes }, facts))) progress(args, line);
+    const report = reportLines(describeLoadedBundle(args.model, { device: args.device, dtypes: args.dtypes }, facts));
+    // One summary line (and any problem) unless asked for the graph detail.
+    const shown = args.verbose ? report : [`${report[0]} (--verbose for the graph detail)`, ...report.filter((l) => /^(error|warning) /.test(l))];
+    for (const line of shown) progress(args, line);
     const m = personalizer.model;
     if (m.adapter) progress(args, `WebGPU adapter: ${m.adapter.adapter} (driver ${m.adapter.driver}); KV cache ${m.kvOnDevice ? 'on the device' : `in host memory (${m.kvHostReason})`}`);
     return await run(personalizer, args, photos, embedding, upscaler);
@@ -203,9 +206,18 @@ async function writeGroup(
       const s = c.scores ? `, fidelity ${c.scores.fidelity.toFixed(3)}, alignment ${c.scores.alignment.toFixed(3)}${c.scores.passes ? '' : ', fails the prompt gate'}` : '';
       process.stdout.write(`${paths[i]} (seed ${c.seed}${s})\n`);
     }
+    if (group.candidates.some((c) => c.scores && !c.scores.passes)) process.stdout.write(`${gateNote(group.scorer)}\n`);
     if (upscaled) process.stdout.write(`${upscaled.path} (${upscaled.width} x ${upscaled.height}, ${(upscaled.ms / 1000).toFixed(1)} s)\n`);
   }
   return 0;
+}
+
+/** What "fails the prompt gate" means for the scorer that said it (src/scoring/ranking.ts, self-judge-ranking.ts). */
+function gateNote(scorer: string | null): string {
+  const rule = scorer === 'self'
+    ? 'the model itself, asked whether the picture shows the prompt, said yes with probability under 0.5, or no more readily than for the subject photos alone (so a copy of a photo never passes)'
+    : 'its prompt alignment (CLIP text-image cosine) is under 0.2, or not above the subject photos\' own, or it is a near copy of one photo';
+  return `fails the prompt gate: ${rule}; such a candidate is ranked below every one that passes, whatever its fidelity.`;
 }
 
 /** --json's device facts: the provider in use, the WebGPU adapter and driver, where the KV cache lives. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -14,7 +14,8 @@ after(() => rmSync(dataDir, { recursive: true, force: true }));
 
 async function runOnce(): Promise<{ stdout: string; stderr: string; world: { fixtureModel: boolean; commands: { name: string }[] } }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/sandbox.ts', '--port', '0', '--data', dataDir], {
-    env: { ...process.env, MODEL_DIR: '', LOG_LEVEL: 'silent' },
+    // No XCOT_GRAPH_CACHE: the sandbox keeps the engine's rewritten graphs under its data folder.
+    env: { ...process.env, MODEL_DIR: '', LOG_LEVEL: 'silent', XCOT_GRAPH_CACHE: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -48,13 +49,14 @@ async function runOnce(): Promise<{ stdout: string; stderr: string; world: { fix
   }
 }
 
-test('npm run sandbox prints one URL, serves the page and reuses the fixture bundle it generated', { timeout: 150_000 }, async () => {
+test('npm run sandbox prints one URL, serves the page, keeps its graph cache under --data and reuses the fixture bundle it generated', { timeout: 150_000 }, async () => {
   const first = await runOnce();
   assert.equal(first.stdout.match(/http:\/\//g)?.length, 1, `one URL on stdout: ${first.stdout}`);
   assert.equal(first.world.fixtureModel, true);
   const names = first.world.commands.map((c) => c.name);
   assert.ok(names.includes('personalize') && names.includes('subject'), `the bot registered its commands: ${names.join(', ')}`);
   assert.match(first.stderr, /random-weight test bundle/);
+  assert.ok(readdirSync(join(dataDir, 'graph-cache')).length > 0, 'the graph cache is under --data');
   const marker = join(dataDir, 'fixture-model', '.sandbox-fixture-complete');
   const made = statSync(marker).mtimeMs;
 
