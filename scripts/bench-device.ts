@@ -3,21 +3,28 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEVICES, type Device } from '../src/model-env.ts';
+import { loadBundle } from '../src/bundle/load-bundle.ts';
+import type { GraphDtype, GraphName } from '../src/bundle/contract.ts';
+import { ImageBatcher } from '../src/decoding/image-batcher.ts';
+import { PromptCaches } from '../src/decoding/prompt-caches.ts';
 import { JANUS_PRO_1B_DIMS, TINY_DIMS, type BundleDims } from '../src/generator/dims.ts';
 import { makeBundle } from '../src/generator/make-bundle.ts';
-import { Personalizer } from '../src/pipeline/personalizer.ts';
+import { JanusModel } from '../src/model/janus-model.ts';
 
 /**
  * The decode loop per device: per-step time, bytes crossing between host memory and the sessions
  * per step (inputs fed from and outputs fetched to host memory, all graphs of a step), and image
  * tokens per second. Runs each device of --device in turn in this process (webgpu's first run
- * compiles shaders: a warm-up of a few steps comes first and is not timed).
+ * compiles shaders: a warm-up of a few steps comes first and is not timed). It drives the model and
+ * the batcher directly with a fixed prompt of token ids (no tokenizer, no image code), so that
+ * scripts/gpu-check.sh can ship it as one small bundled file.
  */
 export const DEVICE_USAGE = `Usage: npm run bench -- --device webgpu|cpu[,cpu|webgpu...] [--kv host|device] [--bundle DIR | --preset tiny|1b-layers|janus-pro-1b]
-       [--steps N] [--count N] [--json FILE]
+       [--steps N] [--count N] [--dtype GRAPH=DTYPE ...] [--require webgpu] [--json FILE]
 Times N decode steps (default 64) of --count images (default 2, guided: 2 rows each) after the prompt.
 Without --bundle: a generated gqa fixture with q4 (cpu) and q4f16 (webgpu) language models: tiny,
-1b-layers (Janus-Pro-1B's layer shapes, 2 layers) or janus-pro-1b (all 24 layers).`;
+1b-layers (Janus-Pro-1B's layer shapes, 2 layers) or janus-pro-1b (all 24 layers).
+--require webgpu: fail in one line when webgpu falls back to CPU.`;
 
 export interface DeviceFigures {
   device: string;
@@ -36,20 +43,31 @@ export interface DeviceFigures {
   fallback?: string;
 }
 
-export async function benchDevice(dir: string, device: Device, o: { kv?: 'host' | 'device'; steps: number; count: number }): Promise<DeviceFigures> {
+export async function benchDevice(dir: string, device: Device, o: { kv?: 'host' | 'device'; steps: number; count: number; dtypes?: Partial<Record<GraphName, GraphDtype>> }): Promise<DeviceFigures> {
   let fallback: string | undefined;
   const t0 = performance.now();
-  const p = await Personalizer.load(dir, { device, kv: o.kv, onFallback: (r) => (fallback = r) });
+  const model = await JanusModel.load(loadBundle(dir, { device, dtypes: o.dtypes }), { device, kv: o.kv, onFallback: (r) => (fallback = r) });
   const loadMs = performance.now() - t0;
   try {
-    const request = { prompt: 'a dog wearing a space suit on the moon', seed: 1, count: o.count, uncond: 'janus' as const };
+    const batcher = new ImageBatcher(model, new PromptCaches(), { maxRows: 2 * o.count });
+    // A 24-token prompt and the official unconditional row (attended pad ids), as for a guided image.
+    const ids = Array.from({ length: 24 }, (_, i) => 5 + ((i * 7) % 60));
+    const none = new Uint8Array(ids.length);
+    const rows = [
+      { ids, imageMask: none, attended: true },
+      { ids: ids.map((id, i) => (i === 0 || i === ids.length - 1 ? id : 1)), imageMask: none, attended: true },
+    ];
     const upTo = async (steps: number, onStep?: (done: number) => void) => {
       const ac = new AbortController();
-      await p
-        .generate({ ...request, signal: ac.signal, onStep: (done) => {
-          onStep?.(done);
-          if (done >= steps) ac.abort();
-        } })
+      await batcher
+        .run({
+          rows, images: null, count: o.count, cfgWeight: 5, seeds: Array.from({ length: o.count }, (_, i) => i + 1), temperature: 1, topK: 0, greedy: false,
+          signal: ac.signal,
+          onStep: (done) => {
+            onStep?.(done);
+            if (done >= steps) ac.abort();
+          },
+        })
         .catch((err: Error) => {
           if (err.name !== 'CancelledError') throw err;
         });
@@ -61,17 +79,17 @@ export async function benchDevice(dir: string, device: Device, o: { kv?: 'host' 
     const first = 2;
     const marks = new Map<number, { t: number; bytes: number }>();
     await upTo(first + o.steps, (done) => {
-      if (done === first || done === first + o.steps) marks.set(done, { t: performance.now(), bytes: p.model.traffic.total });
+      if (done === first || done === first + o.steps) marks.set(done, { t: performance.now(), bytes: model.traffic.total });
     });
     const a = marks.get(first)!;
     const b = marks.get(first + o.steps)!;
     const perStepMs = (b.t - a.t) / o.steps;
     return {
       device,
-      deviceInUse: p.device,
-      adapter: p.model.adapter?.adapter ?? null,
-      driver: p.model.adapter?.driver ?? null,
-      kv: p.model.kvOnDevice ? 'device' : 'host',
+      deviceInUse: model.device,
+      adapter: model.adapter?.adapter ?? null,
+      driver: model.adapter?.driver ?? null,
+      kv: model.kvOnDevice ? 'device' : 'host',
       rows: 2 * o.count,
       steps: o.steps,
       loadMs: Math.round(loadMs),
@@ -82,7 +100,7 @@ export async function benchDevice(dir: string, device: Device, o: { kv?: 'host' 
       ...(fallback ? { fallback } : {}),
     };
   } finally {
-    await p.close();
+    await model.release();
   }
 }
 
@@ -90,11 +108,7 @@ function round(x: number): number {
   return Math.round(x * 100) / 100;
 }
 
-const ONE_B_LAYERS: BundleDims = { ...TINY_DIMS, ...pick(JANUS_PRO_1B_DIMS, ['hidden', 'heads', 'headDim', 'intermediate', 'codebookSize']), layers: 2 };
-
-function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Pick<T, K> {
-  return Object.fromEntries(keys.map((k) => [k, o[k]])) as Pick<T, K>;
-}
+const ONE_B_LAYERS: BundleDims = { ...JANUS_PRO_1B_DIMS, layers: 2 };
 
 /** `npm run bench -- --device ...` (and scripts/gpu-check.sh run). */
 export async function benchDevicesMain(argv: string[]): Promise<void> {
@@ -104,6 +118,7 @@ export async function benchDevicesMain(argv: string[]): Promise<void> {
       device: { type: 'string' }, kv: { type: 'string' }, bundle: { type: 'string' }, preset: { type: 'string' },
       steps: { type: 'string' }, count: { type: 'string' }, json: { type: 'string' }, help: { type: 'boolean' },
       quick: { type: 'boolean' }, candidates: { type: 'boolean' }, scorers: { type: 'string' },
+      dtype: { type: 'string', multiple: true }, require: { type: 'string' },
     },
   });
   if (values.help) return void console.log(DEVICE_USAGE);
@@ -113,6 +128,11 @@ export async function benchDevicesMain(argv: string[]): Promise<void> {
   const steps = Number(values.steps ?? 64);
   const count = Number(values.count ?? 2);
   if (!(Number.isInteger(steps) && steps > 0) || !(Number.isInteger(count) && count > 0)) throw new Error('--steps and --count take positive whole numbers');
+  const dtypes: Partial<Record<GraphName, GraphDtype>> = {};
+  for (const d of values.dtype ?? []) {
+    const [graph, dtype] = d.split('=');
+    dtypes[graph as GraphName] = dtype as GraphDtype;
+  }
   let dir = values.bundle;
   let temp: string | undefined;
   if (!dir) {
@@ -129,8 +149,9 @@ export async function benchDevicesMain(argv: string[]): Promise<void> {
     const figures: DeviceFigures[] = [];
     for (const device of devices) {
       console.error(`bench ${device}: loading`);
-      const f = await benchDevice(dir, device as Device, { kv: values.kv as 'host' | 'device' | undefined, steps, count });
+      const f = await benchDevice(dir, device as Device, { kv: values.kv as 'host' | 'device' | undefined, steps, count, dtypes });
       figures.push(f);
+      if (values.require === device && f.deviceInUse !== device) throw new Error(`${device} was required but is not usable here: ${f.fallback ?? 'fell back'}`);
       console.error(
         `${device}${f.deviceInUse !== device ? ` (fell back to ${f.deviceInUse}: ${f.fallback})` : ''}: ${f.adapter ? `adapter ${f.adapter}, ` : ''}KV ${f.kv}, ` +
           `${f.perStepMs} ms/step at ${f.rows} rows, ${f.imageTokensPerSec} image tokens/s, ${f.hostBytesPerStep} bytes across the host per step (warm-up ${f.warmupMs} ms)`,

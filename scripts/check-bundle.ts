@@ -2,8 +2,9 @@ import { parseArgs } from 'node:util';
 import { checkBundle, reportLines } from '../src/pipeline/bundle-report.ts';
 import { GRAPH_NAMES, type GraphDtype, type GraphName } from '../src/bundle/contract.ts';
 import { isGraphDtype } from '../src/bundle/load-bundle.ts';
+import { DEVICES, type Device } from '../src/model-env.ts';
 
-const USAGE = `Usage: npm run check-bundle -- DIR [--json] [--device cpu|cuda] [--dtype GRAPH=DTYPE ...]
+const USAGE = `Usage: npm run check-bundle -- DIR [--json] [--device cpu|cuda|webgpu] [--dtype GRAPH=DTYPE ...]
 Checks a model bundle folder: graphs and dtype variants, the variant each graph loads on cpu and
 cuda, the language model's attention form and KV strategy, special ids, chat templates, external
 data, and every deviation from the contract with its fix. Exit code 0 when usable, 2 when not.`;
@@ -32,7 +33,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (positionals.length !== 1) return usage('give exactly one bundle folder');
   const device = (values.device as string | undefined) ?? 'cpu';
-  if (device !== 'cpu' && device !== 'cuda') return usage('--device must be cpu or cuda');
+  if (!DEVICES.includes(device as Device)) return usage('--device must be cpu, cuda or webgpu');
   const dtypes: Partial<Record<GraphName, GraphDtype>> = {};
   for (const entry of (values.dtype as string[] | undefined) ?? []) {
     const [graph, dtype] = entry.split('=');
@@ -42,7 +43,7 @@ async function main(argv: string[]): Promise<number> {
     dtypes[graph as GraphName] = dtype;
   }
 
-  const report = await checkBundle(positionals[0], { device, dtypes });
+  const report = await checkBundle(positionals[0], { device: device as Device, dtypes });
   if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   else process.stdout.write(`${reportLines(report).join('\n')}\n`);
   return report.usable ? 0 : 2;
