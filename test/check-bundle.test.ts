@@ -76,8 +76,16 @@ test('checkBundle reports the attention form, KV strategy, position_ids and whet
 
 // ---- broken bundles -------------------------------------------------------------------------------
 
-test('a bundle without its gen_head graph exits 2 with a line naming the missing file and what to download', () => {
+/** A copy of the tiny bundle whose tokenizer no longer carries the generator's reserved-token names: it reads as downloaded. */
+function downloadedLike(): string {
   const dir = copyTinyBundle(1);
+  const path = join(dir, 'tokenizer.json');
+  writeFileSync(path, readFileSync(path, 'utf8').replaceAll('<|fixture_reserved_', '<|reserved_'));
+  return dir;
+}
+
+test('a bundle without its gen_head graph exits 2 with a line naming the missing file and what to download', () => {
+  const dir = downloadedLike();
   rmSync(join(dir, 'onnx', 'gen_head.onnx'));
   const r = runCheck([dir]);
   assert.equal(r.status, 2, r.stdout + r.stderr);
@@ -88,8 +96,22 @@ test('a bundle without its gen_head graph exits 2 with a line naming the missing
   assert.equal(r.stderr.includes('    at '), false, 'no stack trace');
 });
 
-test('a bundle whose processor_config.json is not valid JSON exits 2 with a line naming the file and the fix', () => {
+test('the fixes for a generated bundle say to regenerate it, not to download from a repository it never came from', () => {
   const dir = copyTinyBundle(1);
+  rmSync(join(dir, 'onnx', 'gen_head.onnx'));
+  writeFileSync(join(dir, 'processor_config.json'), '{"image_tag": ');
+  const r = runCheck([dir]);
+  assert.equal(r.status, 2, r.stdout + r.stderr);
+  const errors = errorLines(r.stdout);
+  assert.ok(errors.length >= 2, errors.join('\n'));
+  for (const line of errors) {
+    assert.doesNotMatch(line, /download|huggingface-cli|git lfs/i, line);
+    assert.match(line, /fix: this bundle was generated \(random weights\), so regenerate it: npm run make-tiny-bundle -- --out DIR/, line);
+  }
+});
+
+test('a bundle whose processor_config.json is not valid JSON exits 2 with a line naming the file and the fix', () => {
+  const dir = downloadedLike();
   writeFileSync(join(dir, 'processor_config.json'), '{"image_tag": "<image_placeholder>",');
   const r = runCheck([dir]);
   assert.equal(r.status, 2, r.stdout + r.stderr);

@@ -22,7 +22,7 @@ import {
 } from '../bundle/bundle-config.ts';
 import { checkGraphContract } from '../bundle/check-graph-contract.ts';
 import { DTYPE_SUFFIX, GRAPH_IO, GRAPH_NAMES, graphFileName, type GraphDtype, type GraphName } from '../bundle/contract.ts';
-import { chooseGraphVariant, DEFAULT_DTYPE_ORDER, readBundleJson, type BundleGraph, type Device } from '../bundle/load-bundle.ts';
+import { chooseGraphVariant, DEFAULT_DTYPE_ORDER, RANDOM_WEIGHTS_MARK, readBundleJson, type BundleGraph, type Device } from '../bundle/load-bundle.ts';
 
 /**
  * One summary of a bundle, for `npm run check-bundle`, the CLI and the bot: which files it has,
@@ -736,7 +736,28 @@ function compareSizes(report: BundleReport, ctx: Ctx): void {
 
 function finish(report: BundleReport): BundleReport {
   report.usable = !report.issues.some((i) => i.severity === 'error');
+  if (isGenerated(report.dir)) for (const i of report.issues) i.fix = generatedFix(i.fix);
   return report;
+}
+
+/** A bundle make-tiny-bundle (or the sandbox) wrote: its tokenizer has the generator's reserved-token names. */
+function isGenerated(dir: string): boolean {
+  try {
+    return readFileSync(join(dir, 'tokenizer.json'), 'utf8').includes(RANDOM_WEIGHTS_MARK);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A generated bundle has no repository to download from: a fix that says to download is said as
+ * regenerating it, keeping any other way out the fix offers (another --dtype, a config field).
+ */
+export function generatedFix(fix: string): string {
+  if (!/download|huggingface-cli|git lfs/i.test(fix)) return fix;
+  const others = fix.split(/, or |; or /).filter((part) => !/download|huggingface-cli|git lfs/i.test(part));
+  const regenerate = 'this bundle was generated (random weights), so regenerate it: npm run make-tiny-bundle -- --out DIR (for the sandbox\'s, delete its fixture-model folder and start it again)';
+  return others.length ? `${regenerate}, or ${others.join(', or ')}` : regenerate;
 }
 
 function missingFolder(dir: string, options: ReportOptions): BundleReport {
