@@ -16,6 +16,7 @@ import { DeviceTensor } from '../../src/model/device-tensor.ts';
 import { probeWebGpu } from '../../src/model/webgpu-probe.ts';
 import { Personalizer, type GenerateRequest } from '../../src/pipeline/personalizer.ts';
 import { WorkerEngine } from '../../src/runtime/worker-engine.ts';
+import { ATTENTION_FORMS } from '../helpers/tiny-bundle.ts';
 
 /**
  * The WebGPU provider on whatever Vulkan adapter this machine has (in CI: Mesa's lavapipe from
@@ -28,7 +29,8 @@ const skip = probe.ok ? false : `no WebGPU adapter here: ${probe.reason}`;
 const exec = promisify(execFile);
 
 type Form = NonNullable<MakeBundleOptions['attention']>;
-const FORMS: Form[] = ['concat', 'mha', 'gqa'];
+// Every form the fixture generator writes (test/helpers/tiny-bundle.ts keeps the list).
+const FORMS: Form[] = [...ATTENTION_FORMS];
 const root = mkdtempSync(join(tmpdir(), 'xcot-webgpu-'));
 const bundles = new Map<Form, string>();
 function bundle(form: Form): string {
