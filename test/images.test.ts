@@ -144,7 +144,7 @@ test('rejects empty, non-image, SVG and TIFF input', async () => {
     loadImage(new TextEncoder().encode('hello, this is not an image\n'), { name: 'photo.txt' }),
     'unsupported_format',
   );
-  assert.equal(text.message, 'photo.txt is not an image (PNG, JPEG, WebP or GIF expected)');
+  assert.equal(text.message, 'photo.txt is not an image (PNG, JPEG, WebP, GIF or AVIF expected)');
 
   const rnd = random(7);
   const noise = Uint8Array.from({ length: 4096 }, () => Math.floor(rnd() * 256));

@@ -121,7 +121,8 @@ export async function runJob(
     await deliver(outcome);
   } catch (err) {
     finished = true;
-    const text = err instanceof CancelledError ? `Cancelled. ${err.message === 'Cancelled.' ? '' : err.message}`.trim() : userMessage(err, logger, { job: job.id });
+    // "Cancelled by you." says it already; other reasons follow the word ("Cancelled. The server ...").
+    const text = err instanceof CancelledError ? (/^Cancelled\b/.test(err.message) ? err.message : `Cancelled. ${err.message}`.trim()) : userMessage(err, logger, { job: job.id });
     await settleStatus(deps, status, { content: text, components: [], allowedMentions: NO_MENTIONS }, { job: job.id });
   } finally {
     finished = true;

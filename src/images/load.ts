@@ -28,7 +28,7 @@ export interface LoadOptions extends Partial<ImageLimits> {
   name?: string;
 }
 
-const EXPECTED = 'PNG, JPEG, WebP or GIF expected';
+const EXPECTED = 'PNG, JPEG, WebP, GIF or AVIF expected';
 
 // sharp reports AVIF as its container format.
 const SHARP_FORMAT: Record<ImageFormat, string> = { png: 'png', jpeg: 'jpeg', gif: 'gif', webp: 'webp', avif: 'heif' };

@@ -44,14 +44,19 @@ export function renderMessage(message, ctx) {
   }
   // As in Discord's client: attachments first, then embeds.
   for (const embed of message.embeds ?? []) li.append(renderEmbed(embed, ctx));
-  if (fromBot && ctx.fixtureModel && (images.length > 0 || (message.embeds ?? []).length > 0)) {
+  // Only what the model made is noise: drawn images (the bot names them xcot-<job>-<seed>) and the
+  // reasoning; a member's own photos (/subject show) are not.
+  const drawn = images.some((a) => /^xcot-/.test(a.filename ?? ''));
+  const reasoning = (message.embeds ?? []).some((e) => e.title === 'How I see your subject');
+  if (fromBot && ctx.fixtureModel && (drawn || reasoning)) {
     li.append(el('div', { class: 'fixture-note' }, 'Random-weight test model: its images and reasoning are noise. Start the sandbox with --model DIR for real pictures.'));
   }
   for (const a of (message.attachments ?? []).filter((x) => !isImage(x))) {
     li.append(el('a', { href: a.url, target: '_blank', rel: 'noopener' }, a.filename));
   }
   for (const row of message.components ?? []) li.append(renderRow(row, message, ctx));
-  if (images.length > 0 || (message.reactions ?? []).length > 0) li.append(renderReactions(message, ctx));
+  // Nobody can react to an ephemeral message in Discord.
+  if (!ephemeral && (images.length > 0 || (message.reactions ?? []).length > 0)) li.append(renderReactions(message, ctx));
   if (message.thread) {
     const link = el('button', { class: 'thread-link', type: 'button' }, `Thread: ${message.thread.name} ›`);
     link.addEventListener('click', () => ctx.openChannel(message.thread.id));
