@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -22,7 +22,13 @@ import { benchCandidates } from './bench-candidates.ts';
  * both do the same work). Figures go to stdout and, with --json, to a file.
  */
 const USAGE =
-  'Usage: npm run bench -- [--bundle DIR] [--quick] [--steps N] [--json FILE] [--candidates [--scorers DIR]]\n--steps N times the first N image tokens (prefill included) instead of whole images, for big bundles.\n--candidates: only the group figure instead: draw 4 candidates, then score them (embedding scorers from --scorers, and the self-judge).\n--device webgpu|cpu[,...]: per-step time, bytes across the host per step and tokens/s per device instead (npm run bench -- --device webgpu --help).';
+  'Usage: npm run bench -- [--bundle DIR] [--quick] [--steps N] [--json FILE] [--speed-only] [--exact] [--candidates [--scorers DIR]]\n' +
+  '--steps N times the first N image tokens (prefill included) instead of whole images, for big bundles.\n' +
+  '--speed-only: only batch 1 and 4 requests, ours against transformers.js (no load, first-token, step-cost or event-loop figures);\n' +
+  'ours also at the file\'s own MatMulNBits accuracy level when the engine runs another.\n' +
+  '--exact: ours at the file\'s own accuracy level only (as personalize --exact).\n' +
+  '--candidates: only the group figure instead: draw 4 candidates, then score them (embedding scorers from --scorers, and the self-judge).\n' +
+  '--device webgpu|cpu[,...]: per-step time, bytes across the host per step and tokens/s per device instead (npm run bench -- --device webgpu --help).';
 const PROMPT = 'a dog wearing a space suit on the moon';
 /** Four jobs of different lengths for the concurrency figure (ours: batched together; reference: in turn). */
 const PROMPTS = [PROMPT, 'a red mug on a wooden table', 'the same dog asleep on a sofa in a sunny living room, watercolour', 'a cat'];
@@ -34,7 +40,10 @@ async function main(): Promise<void> {
     return benchDevicesMain(process.argv.slice(2));
   }
   const { values } = parseArgs({
-    options: { bundle: { type: 'string' }, quick: { type: 'boolean' }, steps: { type: 'string' }, json: { type: 'string' }, candidates: { type: 'boolean' }, scorers: { type: 'string' }, help: { type: 'boolean' } },
+    options: {
+      bundle: { type: 'string' }, quick: { type: 'boolean' }, steps: { type: 'string' }, json: { type: 'string' }, candidates: { type: 'boolean' }, scorers: { type: 'string' },
+      'speed-only': { type: 'boolean' }, exact: { type: 'boolean' }, help: { type: 'boolean' },
+    },
   });
   const stepLimit = values.steps === undefined ? undefined : Number(values.steps);
   if (stepLimit !== undefined && !(Number.isInteger(stepLimit) && stepLimit > 0)) throw new Error('--steps takes a positive whole number');
@@ -47,7 +56,10 @@ async function main(): Promise<void> {
     makeBundle({ out: dir, seed: 1, dims: TINY_DIMS });
   }
   try {
-    const results = values.candidates ? await benchCandidates(dir, values.scorers) : await run(dir, values.quick ? 1 : 3, stepLimit);
+    const repeats = values.quick ? 1 : 3;
+    const results = values.candidates
+      ? await benchCandidates(dir, values.scorers)
+      : values['speed-only'] ? await speedOnly(dir, repeats, stepLimit, values.exact === true) : await run(dir, repeats, stepLimit);
     console.log(JSON.stringify(results, null, 2));
     if (values.json) await writeFile(values.json, `${JSON.stringify(results, null, 2)}\n`);
   } finally {
@@ -84,7 +96,7 @@ async function run(dir: string, repeats: number, stepLimit?: number) {
   };
   await oursRun(1); // warm-up
   const firstToken = await subjectFirstToken(ours, repeats);
-  const promptTokens = ours.tokenizer.encode(ours.tokenizer.render('text_to_image', [{ role: '<|User|>', content: PROMPT }]), 0).ids.length;
+  const promptTokens = ours.tokenizer.prompt('text_to_image', [{ role: '<|User|>', content: PROMPT }], 0).ids.length;
   const traffic = stepTraffic(ours, dir, promptTokens);
   const kvCost = await kvStepCost(ours, promptTokens, repeats);
   const bandwidth = await memoryBandwidth();
@@ -179,6 +191,93 @@ async function run(dir: string, repeats: number, stepLimit?: number) {
     },
     peakRssMb: round(peakRss / 2 ** 20),
     load,
+  };
+}
+
+/**
+ * Batch 1 and four requests at once, ours against transformers.js on the same files and steps (as
+ * run() measures them), plus, when the engine runs the 4-bit layers at another accuracy level than
+ * the file's, ours at the file's own level: what the level alone is worth.
+ */
+async function speedOnly(dir: string, repeats: number, stepLimit: number | undefined, exact: boolean) {
+  const started = performance.now();
+  const loadAvg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number);
+  const loadBefore = loadAvg();
+  const measureOurs = async (matMulAccuracy: 'fastest' | 'file') => {
+    const ours = await Personalizer.load(dir, { matMulAccuracy });
+    try {
+      const perImage = ours.model.shape.imageTokens;
+      const steps = Math.min(stepLimit ?? perImage, perImage);
+      const guidance = ours.model.allowsUnattendedRows ? 5 : 1;
+      const once = async (prompt: string, t0: number) => {
+        const ac = new AbortController();
+        let ms = 0;
+        await ours
+          .generate({ prompt, greedy: true, cfgWeight: guidance, uncond: 'transformers-js', seed: 1, signal: ac.signal, onStep: (done) => {
+            if (done === steps) {
+              ms = performance.now() - t0;
+              if (steps < perImage) ac.abort();
+            }
+          } })
+          .catch(() => null);
+        return ms;
+      };
+      await once(PROMPT, performance.now()); // warm-up
+      const batch1 = await best(repeats, () => once(PROMPT, performance.now()));
+      const batch4 = await best(repeats, async () => {
+        const t0 = performance.now();
+        return Math.max(...(await Promise.all(PROMPTS.map((p) => once(p, t0)))));
+      });
+      const dtypes = Object.fromEntries(Object.entries(ours.bundle.graphs).map(([g, v]) => [g, v.dtype]));
+      return { batch1, batch4, steps, perImage, guidance, dtypes, model: ours.model };
+    } finally {
+      await ours.close();
+    }
+  };
+  const main = await measureOurs(exact ? 'file' : 'fastest');
+  const matMul = main.model.matMul;
+  const atFileLevel = !exact && matMul?.runs !== null && matMul?.runs !== undefined ? await measureOurs('file') : null;
+  const { steps, perImage, guidance } = main;
+
+  env.allowRemoteModels = false;
+  env.localModelPath = `${dirname(dir)}/`;
+  const processor = await AutoProcessor.from_pretrained(basename(dir), { local_files_only: true });
+  const reference = (await MultiModalityCausalLM.from_pretrained(basename(dir), { local_files_only: true, dtype: main.dtypes, device: 'cpu' } as never)) as unknown as MultiModalityCausalLM;
+  const inputsFor = await Promise.all(PROMPTS.map((prompt) => processor([{ role: '<|User|>', content: prompt }], { chat_template: 'text_to_image' })));
+  const refOnce = async (input = inputsFor[0]) => {
+    const t0 = performance.now();
+    const o = { ...input, min_new_tokens: steps, max_new_tokens: steps, do_sample: false, guidance_scale: guidance };
+    if (steps === perImage) await reference.generate_images(o);
+    else {
+      (reference as unknown as { _generation_mode: string })._generation_mode = 'image';
+      await Object.getPrototypeOf(MultiModalityCausalLM.prototype).generate.call(reference, o);
+    }
+    return performance.now() - t0;
+  };
+  await refOnce(); // warm-up
+  const refBatch1 = await best(repeats, refOnce);
+  const ref4 = await best(repeats, async () => {
+    let total = 0;
+    for (const input of inputsFor) total += await refOnce(input);
+    return total;
+  });
+  await reference.dispose();
+  const tps = (tokens: number, ms: number) => round((tokens * 1000) / ms);
+  return {
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: round(totalmem() / 2 ** 30), node: process.version },
+    load1min: { before: loadBefore, after: loadAvg() },
+    minutes: round((performance.now() - started) / 60000),
+    bundle: dir,
+    attention: main.model.attention,
+    variant: main.model.attentionVariant,
+    matMul,
+    guidance,
+    imageTokensTimed: steps,
+    ours: { imageTokensPerSec: tps(steps, main.batch1), batch4AggregateTokensPerSec: tps(4 * steps, main.batch4) },
+    ...(atFileLevel ? { oursAtFileLevel: { imageTokensPerSec: tps(steps, atFileLevel.batch1), batch4AggregateTokensPerSec: tps(4 * steps, atFileLevel.batch4) } } : {}),
+    reference: { imageTokensPerSec: tps(steps, refBatch1), sequential4TokensPerSec: tps(4 * steps, ref4) },
+    batch1: { speedup: round(refBatch1 / main.batch1), ...(atFileLevel ? { speedupAtFileLevel: round(refBatch1 / atFileLevel.batch1) } : {}) },
+    batch4: { aggregateSpeedup: round(ref4 / main.batch4), ...(atFileLevel ? { aggregateSpeedupAtFileLevel: round(ref4 / atFileLevel.batch4) } : {}) },
   };
 }
 

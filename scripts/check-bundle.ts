@@ -4,10 +4,13 @@ import { GRAPH_NAMES, type GraphDtype, type GraphName } from '../src/bundle/cont
 import { isGraphDtype } from '../src/bundle/load-bundle.ts';
 import { DEVICES, type Device } from '../src/model-env.ts';
 
-const USAGE = `Usage: npm run check-bundle -- DIR [--json] [--device cpu|cuda|webgpu] [--dtype GRAPH=DTYPE ...]
+const USAGE = `Usage: npm run check-bundle -- DIR [--json] [--device cpu|cuda|webgpu] [--dtype GRAPH=DTYPE ...] [--exact]
 Checks a model bundle folder: graphs and dtype variants, the variant each graph loads on cpu and
-cuda, the language model's attention form and KV strategy, special ids, chat templates, external
-data, and every deviation from the contract with its fix. Exit code 0 when usable, 2 when not.`;
+cuda, the language model's attention form, builder variant and KV strategy, its 4-bit layers'
+accuracy level in the file and the one the engine runs (--exact: the file's own, as
+personalize --exact and MATMUL_ACCURACY=file), special ids, chat templates (and whether they write
+BOS), external data, and every deviation from the contract with its fix. Exit code 0 when usable,
+2 when not.`;
 
 /** `npm run check-bundle`: one line per fact on stdout (or one JSON object), exit 2 when the bundle is not usable. */
 async function main(argv: string[]): Promise<number> {
@@ -21,6 +24,7 @@ async function main(argv: string[]): Promise<number> {
         json: { type: 'boolean' },
         device: { type: 'string' },
         dtype: { type: 'string', multiple: true },
+        exact: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -43,7 +47,7 @@ async function main(argv: string[]): Promise<number> {
     dtypes[graph as GraphName] = dtype;
   }
 
-  const report = await checkBundle(positionals[0], { device: device as Device, dtypes });
+  const report = await checkBundle(positionals[0], { device: device as Device, dtypes, ...(values.exact ? { matMulAccuracy: 'file' as const } : {}) });
   if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   else process.stdout.write(`${reportLines(report).join('\n')}\n`);
   return report.usable ? 0 : 2;

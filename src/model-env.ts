@@ -33,6 +33,8 @@ export const ModelEnvFields = {
   /** A Swin2SR folder in the Xenova layout: the Upscale button; unset or empty: no button. */
   UPSCALER_DIR: z.string().optional(),
   UPSCALE_MEMORY_MB: envInt(64, 262_144, 3072),
+  /** file: run a 4-bit language model at its own MatMulNBits accuracy level; fastest (default): the fastest measured correct on this CPU. */
+  MATMUL_ACCURACY: z.enum(['fastest', 'file', ''], 'must be fastest or file').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
 

@@ -55,22 +55,27 @@ test('check-bundle on a good fixture exits 0 and prints its attention form, each
   assert.equal(r.stderr.includes('    at '), false, 'no stack trace');
 });
 
-test('checkBundle reports the attention form, KV strategy, position_ids and whether the transformers.js unconditional row can run, for concat, mha and gqa fixtures', async () => {
+test('checkBundle reports the attention form, builder variant, KV strategy, position_ids and whether the transformers.js unconditional row can run, for concat, mha, packed gqa and gqa-separate fixtures', async () => {
+  const variants = { concat: 'concat', mha: 'mha', gqa: 'gqa-packed', 'gqa-separate': 'gqa-separate' } as const;
+  const texts = { concat: /plain ONNX Concat/, mha: /web form/, gqa: /one packed qkv_proj.*cpu\/cuda form/, 'gqa-separate': /separate q\/k\/v with RotaryEmbedding and position_ids.*dml form/ };
   for (const form of ATTENTION_FORMS) {
     const report = await checkBundle(tinyBundle(1, form));
     assert.equal(report.usable, true, `${form}: ${reportLines(report).join('\n')}`);
     const lm = report.languageModel;
-    assert.equal(lm.form, form);
+    const gqa = form.startsWith('gqa');
+    assert.equal(lm.form, gqa ? 'gqa' : form);
+    assert.equal(lm.variant, variants[form]);
+    assert.ok(reportLines(report).some((l) => l.startsWith('language model form: ') && texts[form].test(l)), `${form}: ${reportLines(report).join('\n')}`);
     assert.equal(lm.kvStrategy, 'new-rows', lm.kvWhy);
-    assert.equal(lm.unconditionalRow, form !== 'gqa');
-    // onnxruntime-genai's GroupQueryAttention computes positions inside; the other forms take position_ids.
+    assert.equal(lm.unconditionalRow, !gqa);
+    // The builder's packed GroupQueryAttention computes positions inside; the other forms take position_ids.
     assert.equal(lm.positionIds, form !== 'gqa');
     assert.deepEqual(report.sizes, {
       hidden: TINY_DIMS.hidden, layers: TINY_DIMS.layers, kvHeads: TINY_DIMS.heads, headDim: TINY_DIMS.headDim,
       textVocab: (readConfig(tinyBundle(1, form), 'config.json').language_config as { vocab_size: number }).vocab_size,
       codebook: TINY_DIMS.codebookSize, imageSize: TINY_DIMS.imageSize, imageTokens: 576,
     });
-    if (form === 'gqa') assert.ok(reportLines(report).some((l) => /unconditional row.*cannot run.*--uncond janus/.test(l)));
+    if (gqa) assert.ok(reportLines(report).some((l) => /unconditional row.*cannot run.*--uncond janus/.test(l)));
   }
 });
 

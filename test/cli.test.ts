@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCliArgs } from '../src/cli/cli-args.ts';
 import { InputError } from '../src/errors.ts';
+import { UserTextRules } from '../src/decoding/user-text.ts';
+import { Personalizer } from '../src/pipeline/personalizer.ts';
 import { removeTinyBundles, scratchDir, tinyBundle } from './helpers/tiny-bundle.ts';
 
 after(() => removeTinyBundles());
@@ -48,6 +50,32 @@ test('an --out in a folder that does not exist, or that is a folder, exits 2 in 
     assert.match(r.stderr, expected);
     assert.doesNotMatch(r.stderr, /loading/, 'the model was not loaded');
     assert.equal(r.stderr.trim().split('\n').length, 1);
+  }
+});
+
+test('an invisible-only prompt, name or context is refused in one line with the bot\'s message before the model loads; the pipeline refuses it too', async () => {
+  const cli = fileURLToPath(new URL('../src/cli/personalize.ts', import.meta.url));
+  const model = tinyBundle(1);
+  const cases = [
+    [['--prompt', '\u200b\u3164'], 'The prompt has no visible characters.'],
+    [['--prompt', 'a dog', '--name', '\u2800\u00a0'], 'The name has no visible characters.'],
+    [['--prompt', 'a dog', '--context', '\ufeff\u115f'], 'The context has no visible characters.'],
+  ] as const;
+  for (const [argv, message] of cases) {
+    // The bot's own rules give the same message.
+    const bot = UserTextRules.fromBundle(model);
+    const fields: Record<string, string> = {};
+    for (let i = 0; i < argv.length; i += 2) fields[argv[i].slice(2)] = argv[i + 1];
+    assert.throws(() => bot.check(fields, { required: ['prompt'] }), { message });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', cli, '--model', model, ...argv, '--out', join(scratchDir('invisible'), 'x.png')], { encoding: 'utf8' });
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stderr, `personalize: ${message}\n`);
+  }
+  const p = await Personalizer.load(model, { intraOpThreads: 1 });
+  try {
+    await assert.rejects(p.generate({ prompt: '\u200b\u3164 \u2800' }), { message: 'The prompt has no visible characters.' });
+  } finally {
+    await p.close();
   }
 });
 

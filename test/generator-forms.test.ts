@@ -11,7 +11,8 @@ import type { WeightFormat } from '../src/generator/onnx-builder.ts';
 
 const D = TINY_DIMS;
 const SEED = 7;
-const FORMS = ['concat', 'mha', 'gqa'] as const;
+const FORMS = ['concat', 'mha', 'gqa', 'gqa-separate'] as const;
+const FUSED = ['mha', 'gqa', 'gqa-separate'] as const;
 type Form = (typeof FORMS)[number];
 const VARIANTS: WeightFormat[] = ['fp32', 'q4'];
 
@@ -66,7 +67,7 @@ const PRESENT_NAMES = (n: number) => Array.from({ length: n }, (_, i) => [`prese
 
 // ---- loading and declared inputs/outputs ------------------------------------------------------
 
-test('concat, mha and gqa language models load in onnxruntime-node on CPU with their declared inputs and outputs (position_ids only in concat and mha), fp32 and q4', async () => {
+test('concat, mha, packed gqa and gqa-separate language models load in onnxruntime-node on CPU with their declared inputs and outputs (no position_ids only in packed gqa), fp32 and q4', async () => {
   for (const variant of VARIANTS) {
     for (const form of FORMS) {
       const s = await session(form, variant);
@@ -74,10 +75,10 @@ test('concat, mha and gqa language models load in onnxruntime-node on CPU with t
       assert.deepEqual([...s.inputNames].sort(), wantInputs.sort(), `${form}/${variant} inputs`);
       assert.deepEqual([...s.outputNames].sort(), ['hidden_states', ...PRESENT_NAMES(D.layers)].sort(), `${form}/${variant} outputs`);
     }
-    for (const form of ['mha', 'gqa'] as const) {
+    for (const form of FUSED) {
       // The builder's order: model inputs, then the cache per layer; hidden_states, then present per layer.
       const s = await session(form, variant);
-      assert.deepEqual(s.inputNames, ['inputs_embeds', 'attention_mask', ...(form === 'mha' ? ['position_ids'] : []), ...LAYER_NAMES(D.layers)]);
+      assert.deepEqual(s.inputNames, ['inputs_embeds', 'attention_mask', ...(form === 'gqa' ? [] : ['position_ids']), ...LAYER_NAMES(D.layers)]);
       assert.deepEqual(s.outputNames, ['hidden_states', ...PRESENT_NAMES(D.layers)]);
       const { graph } = readGraph(form, variant);
       const shapeOf = (list: onnxProto.onnx.IValueInfoProto[], name: string) =>
@@ -87,14 +88,14 @@ test('concat, mha and gqa language models load in onnxruntime-node on CPU with t
       assert.deepEqual(shapeOf(graph.input!, 'past_key_values.0.key'), ['batch_size', D.heads, 'past_sequence_length', D.headDim]);
       assert.deepEqual(shapeOf(graph.output!, 'hidden_states'), ['batch_size', 'sequence_length', D.hidden]);
       assert.deepEqual(shapeOf(graph.output!, 'present.0.value'), ['batch_size', D.heads, 'total_sequence_length', D.headDim]);
-      if (form === 'mha') assert.deepEqual(shapeOf(graph.input!, 'position_ids'), ['batch_size', 'sequence_length']);
+      if (form !== 'gqa') assert.deepEqual(shapeOf(graph.input!, 'position_ids'), ['batch_size', 'sequence_length']);
     }
   }
 });
 
-test('mha and gqa graphs use the builder\'s fused ops, attributes and initializer names', () => {
+test('mha, packed gqa and gqa-separate graphs use the builder\'s fused ops, attributes and initializer names', () => {
   for (const variant of VARIANTS) {
-    for (const form of ['mha', 'gqa'] as const) {
+    for (const form of FUSED) {
       const { graph } = readGraph(form, variant);
       const nodes = graph.node!;
       const count = (op: string) => nodes.filter((n) => n.opType === op).length;
@@ -102,20 +103,27 @@ test('mha and gqa graphs use the builder\'s fused ops, attributes and initialize
       const where = `${form}/${variant}`;
       assert.equal(count('SimplifiedLayerNormalization'), 1, where);
       assert.equal(count('SkipSimplifiedLayerNormalization'), 2 * D.layers, where);
-      if (form === 'gqa') assert.equal(count('Concat'), 0, `${where}: gqa has no Concat`);
+      if (form !== 'mha') assert.equal(count('Concat'), 0, `${where}: gqa has no Concat`);
       const inits = new Set(graph.initializer!.map((i) => i.name));
       for (const name of ['cos_cache', 'sin_cache', 'model.layers.0.input_layernorm.weight', 'model.layers.0.post_attention_layernorm.weight', `model.layers.${D.layers}.final_norm_layernorm.weight`]) {
         assert.ok(inits.has(name), `${where}: ${name}`);
       }
       const cos = graph.initializer!.find((i) => i.name === 'cos_cache')!;
       assert.deepEqual(cos.dims!.map(Number), [D.maxPositions, D.headDim / 2]);
-      const proj = 'q_proj';
+      // The builder packs q, k and v into one qkv_proj MatMul for its cpu/cuda GroupQueryAttention only.
+      const projections = form === 'gqa' ? ['qkv_proj'] : ['q_proj', 'k_proj', 'v_proj'];
       const suffixes = variant === 'q4' ? ['weight_Q4', 'weight_scales'] : ['weight'];
-      for (const s of suffixes) assert.ok(inits.has(`model.layers.0.attn.${proj}.MatMul.${s}`), `${where}: ${proj} ${s}`);
+      for (const proj of ['q_proj', 'k_proj', 'v_proj', 'qkv_proj']) {
+        for (const s of suffixes) assert.equal(inits.has(`model.layers.0.attn.${proj}.MatMul.${s}`), projections.includes(proj), `${where}: ${proj} ${s}`);
+      }
+      const linear = variant === 'q4' ? 'MatMulNBits' : 'MatMul';
+      assert.equal(nodes.filter((n) => n.opType === linear && n.name !== undefined && n.output![0].includes('/attn/')).length, (projections.length + 1) * D.layers, `${where}: attention projections`);
       if (variant === 'q4') {
         const nbits = nodes.filter((n) => n.opType === 'MatMulNBits');
-        assert.ok(nbits.length >= 4 * D.layers, where);
-        assert.deepEqual(attrs(nbits[0]), { K: D.hidden, N: D.hidden, bits: 4, block_size: 32, accuracy_level: 4 });
+        // o_proj, gate_proj and up_proj too; down_proj stays a MatMul (K = intermediate is no multiple of 32).
+        assert.equal(nbits.length, (projections.length + 3) * D.layers, where);
+        const first = nbits.find((n) => n.output![0] === `/model/layers.0/attn/${projections[0]}/MatMul/output_0`)!;
+        assert.deepEqual(attrs(first), { K: D.hidden, N: (form === 'gqa' ? 3 : 1) * D.hidden, bits: 4, block_size: 32, accuracy_level: 4 });
       }
       if (form === 'mha') {
         assert.equal(count('MultiHeadAttention'), D.layers, where);
@@ -132,19 +140,24 @@ test('mha and gqa graphs use the builder\'s fused ops, attributes and initialize
         assert.deepEqual(rot.input!.slice(1), ['position_ids', 'cos_cache', 'sin_cache']);
         assert.deepEqual(attrs(rot), { interleaved: 0, num_heads: 0, rotary_embedding_dim: 0 });
       } else {
+        const packed = form === 'gqa';
         assert.equal(count('GroupQueryAttention'), D.layers, where);
-        assert.equal(count('RotaryEmbedding'), 0, where);
+        assert.equal(count('RotaryEmbedding'), packed ? 0 : 2 * D.layers, where);
         const gqa = nodes.find((n) => n.opType === 'GroupQueryAttention')!;
         assert.equal(gqa.domain, 'com.microsoft');
-        assert.deepEqual(gqa.input, [
-          '/model/layers.0/attn/q_proj/MatMul/output_0', '/model/layers.0/attn/k_proj/MatMul/output_0', '/model/layers.0/attn/v_proj/MatMul/output_0', 'past_key_values.0.key', 'past_key_values.0.value',
-          '/model/attn_mask_reformat/attn_mask_subgraph/Sub/Cast/output_0', '/model/attn_mask_reformat/attn_mask_subgraph/Gather/Cast/output_0',
-          'cos_cache', 'sin_cache',
-        ]);
+        const seqlens = ['/model/attn_mask_reformat/attn_mask_subgraph/Sub/Cast/output_0', '/model/attn_mask_reformat/attn_mask_subgraph/Gather/Cast/output_0'];
+        const past = ['past_key_values.0.key', 'past_key_values.0.value'];
+        assert.deepEqual(gqa.input, packed
+          ? ['/model/layers.0/attn/qkv_proj/MatMul/output_0', '', '', ...past, ...seqlens, 'cos_cache', 'sin_cache']
+          : ['/model/layers.0/attn/q_rotary/RotaryEmbedding/output_0', '/model/layers.0/attn/k_rotary/RotaryEmbedding/output_0', '/model/layers.0/attn/v_proj/MatMul/output_0', ...past, ...seqlens, '', '']);
+        if (!packed) {
+          const rot = nodes.find((n) => n.opType === 'RotaryEmbedding')!;
+          assert.deepEqual(rot.input, ['/model/layers.0/attn/q_proj/MatMul/output_0', 'position_ids', 'cos_cache', 'sin_cache']);
+        }
         const a = attrs(gqa);
         assert.equal(a.num_heads, D.heads);
         assert.equal(a.kv_num_heads, D.heads);
-        assert.equal(a.do_rotary, 1);
+        assert.equal(a.do_rotary, packed ? 1 : 0);
         assert.equal(a.rotary_interleaved, 0);
         assert.ok(Math.abs(a.scale - 1 / Math.sqrt(D.headDim)) < 1e-7);
       }
@@ -152,10 +165,11 @@ test('mha and gqa graphs use the builder\'s fused ops, attributes and initialize
   }
 });
 
-test('for one seed, concat, mha and gqa hold the same weights (q, k, v, o, mlp, norms)', () => {
+test('for one seed, concat, mha, packed gqa and gqa-separate hold the same weights (q, k, v, o, mlp, norms; packed qkv_proj is q, k and v side by side)', () => {
   const concat = readGraph('concat', 'fp32').tensor;
   const mha = readGraph('mha', 'fp32').tensor;
-  const gqa = readGraph('gqa', 'fp32').tensor;
+  const gqa = readGraph('gqa-separate', 'fp32').tensor;
+  const packed = readGraph('gqa', 'fp32').tensor;
   for (let i = 0; i < D.layers; i++) {
     const c = (n: string) => concat(`model.layers.${i}.${n}`);
     const m = (n: string) => mha(`model.layers.${i}.${n}`);
@@ -165,7 +179,16 @@ test('for one seed, concat, mha and gqa hold the same weights (q, k, v, o, mlp, 
       ['mlp.gate_proj.weight', 'mlp.gate_proj.MatMul.weight'], ['mlp.up_proj.weight', 'mlp.up_proj.MatMul.weight'], ['mlp.down_proj.weight', 'mlp.down_proj.MatMul.weight'],
       ['input_layernorm.weight', 'input_layernorm.weight'], ['post_attention_layernorm.weight', 'post_attention_layernorm.weight']]) {
       assert.deepEqual(m(fName), c(cName), `layer ${i} ${cName} (mha)`);
-      assert.deepEqual(g(fName), c(cName), `layer ${i} ${cName} (gqa)`);
+      assert.deepEqual(g(fName), c(cName), `layer ${i} ${cName} (gqa-separate)`);
+      if (!/[qkv]_proj/.test(fName)) assert.deepEqual(packed(`model.layers.${i}.${fName}`), c(cName), `layer ${i} ${cName} (gqa)`);
+    }
+    const qkv = packed(`model.layers.${i}.attn.qkv_proj.MatMul.weight`);
+    const h = D.hidden;
+    assert.equal(qkv.length, h * 3 * h);
+    for (const [j, name] of ['q_proj', 'k_proj', 'v_proj'].entries()) {
+      const part = new Float32Array(h * h);
+      for (let r = 0; r < h; r++) part.set(qkv.subarray(r * 3 * h + j * h, r * 3 * h + (j + 1) * h), r * h);
+      assert.deepEqual(part, c(`self_attn.${name}.weight`), `layer ${i} ${name} inside qkv_proj`);
     }
   }
   assert.deepEqual(mha(`model.layers.${D.layers}.final_norm_layernorm.weight`), concat('model.norm.weight'));
@@ -222,7 +245,7 @@ function assertSameOutputs(got: Feeds, want: Feeds, what: string): void {
 }
 
 for (const variant of VARIANTS) {
-  test(`for one seed, concat, mha and gqa give the same hidden_states and present within 1e-4 (${variant}): a 7-token prompt from an empty past, one step after it with a mask of 8 ones, and a batch of 2`, async () => {
+  test(`for one seed, concat, mha, packed gqa and gqa-separate give the same hidden_states and present within 1e-4 (${variant}): a 7-token prompt from an empty past, one step after it with a mask of 8 ones, and a batch of 2`, async () => {
     const prompt = embeds(7 * D.hidden, 1);
     const step = embeds(D.hidden, 2);
     const ref = await run('concat', variant, prompt, 1, 7, null, 0);
@@ -232,7 +255,7 @@ for (const variant of VARIANTS) {
     const batchStep = embeds(2 * D.hidden, 4);
     const refBatch = await run('concat', variant, batchPrompt, 2, 7, null, 0);
     const refBatchStep = await run('concat', variant, batchStep, 2, 1, refBatch, 7);
-    for (const form of ['mha', 'gqa'] as const) {
+    for (const form of FUSED) {
       const p = await run(form, variant, prompt, 1, 7, null, 0);
       assertSameOutputs(p, ref, `${form} prompt`);
       // The step continues from the fused form's own cache.

@@ -1,8 +1,8 @@
 /**
  * The public export's language-model forms (onnxruntime-genai builder: MultiHeadAttention and
- * GroupQueryAttention) against transformers.js on the same fixture, and against each other: for one
- * seed the concat, mha and gqa fixtures hold the same weights, so the same request must draw the
- * same image on all three.
+ * GroupQueryAttention on a packed qkv_proj, and on separate q/k/v with RotaryEmbedding) against
+ * transformers.js on the same fixture, and against each other: for one seed the concat, mha, gqa
+ * and gqa-separate fixtures hold the same weights, so the same request must draw the same image on all.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -48,12 +48,13 @@ async function referenceImageTokens(r: Reference, guidance: number): Promise<num
   return (all.tolist()[0] as bigint[]).slice(inputs.input_ids.dims[1]).map(Number);
 }
 
-test('the engine reads each fixture\'s attention form and fetches only the new KV rows on all three', () => {
+test('the engine reads each fixture\'s attention form and builder variant and fetches only the new KV rows on all four', () => {
+  const expected = { concat: ['concat', 'concat'], mha: ['mha', 'mha'], gqa: ['gqa', 'gqa-packed'], 'gqa-separate': ['gqa', 'gqa-separate'] } as const;
   for (const form of ATTENTION_FORMS) {
     const model = ours.get(form)!.model;
-    assert.equal(model.attention, form);
+    assert.deepEqual([model.attention, model.attentionVariant], expected[form]);
     assert.ok(model.kvAppend, `${form}: ${model.kvAppendReason}`);
-    assert.match(model.kvStrategy, new RegExp(`^${form} attention: only each step's new KV rows`));
+    assert.match(model.kvStrategy, new RegExp(`^${expected[form][0]} attention: only each step's new KV rows`));
   }
 });
 
@@ -63,7 +64,7 @@ test('mha: greedy text-to-image with guidance 5 (transformers.js uncond) equals 
   assert.deepEqual(g.images[0].imageTokens, expected, `first difference ${firstDifference(g.images[0].imageTokens, expected)}`);
 });
 
-for (const form of ['mha', 'gqa'] as const) {
+for (const form of ['mha', 'gqa', 'gqa-separate'] as const) {
   test(`${form}: greedy text-to-image with guidance 1 equals transformers.js token for token`, async () => {
     const expected = await referenceImageTokens(refs.get(form)!, 1);
     const g = await ours.get(form)!.generate({ prompt: PROMPT, greedy: true, cfgWeight: 1 });
@@ -86,11 +87,11 @@ for (const form of ['mha', 'gqa'] as const) {
   });
 }
 
-test('the same weights in concat, mha and gqa form draw the same images: guidance 5 with the official uncond, with photos and count 2', async () => {
+test('the same weights in concat, mha, packed gqa and gqa-separate form draw the same images: guidance 5 with the official uncond, with photos and count 2', async () => {
   const request = { prompt: PROMPT, subject, subjectContext: CONTEXT, grounding: 'a small brown dog', cfgWeight: 5, uncond: 'janus' as const, seed: 11, count: 2 };
   const drawn = new Map<AttentionForm, number[][]>();
   for (const form of ATTENTION_FORMS) drawn.set(form, (await ours.get(form)!.generate(request)).images.map((i) => i.imageTokens));
-  for (const form of ['mha', 'gqa'] as const) {
+  for (const form of ['mha', 'gqa', 'gqa-separate'] as const) {
     for (let i = 0; i < 2; i++) {
       assert.deepEqual(drawn.get(form)![i], drawn.get('concat')![i], `${form} image ${i}: first difference ${firstDifference(drawn.get(form)![i], drawn.get('concat')![i])}`);
     }
@@ -118,9 +119,9 @@ test('gqa: the model refuses a mask GroupQueryAttention would misread (a row att
   await assert.rejects(model.decodeFresh(step, prefill.cache, BigInt64Array.from([1n, 0n, 1n, 1n, 1n, 1n, 1n, 1n, 1n, 1n])), /row 0 has a masked gap/);
 });
 
-test('without the load-time outputs (whole present fetched), mha and gqa take each row\'s new columns where their op wrote them and draw the same images', async () => {
+test('without the load-time outputs (whole present fetched), mha, packed gqa and gqa-separate take each row\'s new columns where their op wrote them and draw the same images', async () => {
   const request = { prompt: PROMPT, subject, grounding: 'a small brown dog', cfgWeight: 3, uncond: 'janus' as const, seed: 5, count: 2 };
-  for (const form of ['mha', 'gqa'] as const) {
+  for (const form of ['mha', 'gqa', 'gqa-separate'] as const) {
     const plain = await Personalizer.load(tinyBundle(1, form), { intraOpThreads: 1, kvAppend: false });
     try {
       assert.equal(plain.model.kvAppend, null);

@@ -92,9 +92,9 @@ test('subject and prompt questions equal transformers.js run whole; the subject 
   assert.deepEqual(cold, judged);
 });
 
-test('the public export\'s attention forms (mha, gqa) give the concat form\'s answers: same weights, prefix continued the same', async () => {
+test('the builder\'s attention forms (mha, packed gqa, gqa-separate) give the concat form\'s answers: same weights, prefix continued the same', async () => {
   const expected = await p.judge(subject, candidates.slice(0, 1), PROMPT);
-  for (const form of ['mha', 'gqa'] as const) {
+  for (const form of ['mha', 'gqa', 'gqa-separate'] as const) {
     const other = await Personalizer.load(tinyBundle(1, form), { intraOpThreads: 1 });
     try {
       const s = await other.prepareImages(photos.map((bytes, i) => ({ bytes, name: `photo${i}` })));

@@ -11,7 +11,7 @@ import { DEVICES, type Device } from '../model-env.ts';
 export const USAGE = `Usage: npm run personalize -- --model DIR --prompt TEXT [--image FILE ...] [--name TEXT]
          [--context TEXT] [--seed N] [--cfg X] [--temperature T] [--top-k K] [--greedy]
          [--uncond janus|transformers-js] [--count N] [--trace] [--out FILE] [--json] [--verbose] [--debug]
-         [--device cpu|cuda|webgpu] [--kv host|device] [--dtype GRAPH=DTYPE ...]
+         [--device cpu|cuda|webgpu] [--kv host|device] [--dtype GRAPH=DTYPE ...] [--exact]
          [--candidates N [--scorer dino|clip|self|none] [--scorers DIR]] [--upscale DIR]
 With --image: MM-R1 X-CoT (grounding, then generation). Without: plain text-to-image.
 --out FILE.png or FILE.webp (default out.png); with --count N > 1, FILE-1.png ... FILE-N.png.
@@ -22,7 +22,9 @@ self asks the bundle itself (no download). Default: dino with a scorers folder, 
 --upscale DIR: also write each image (the best candidate of a group) upscaled by the Swin2SR
 folder DIR (Xenova/swin2SR-realworld-sr-x4-64-bsrgan-psnr's layout): FILE-x4.png beside FILE.png.
 --device webgpu: ONNX Runtime's WebGPU provider (Vulkan; falls back to CPU with the reason when no
-adapter is found). --kv: where the KV cache lives on webgpu (device by default; host for checking).`;
+adapter is found). --kv: where the KV cache lives on webgpu (device by default; host for checking).
+--exact runs a 4-bit language model at its file's own MatMulNBits accuracy level (default on CPU:
+the fastest level measured correct on this machine).`;
 
 export interface CliArgs {
   model: string;
@@ -41,6 +43,8 @@ export interface CliArgs {
   /** Where the KV cache lives on webgpu. */
   kv: 'host' | 'device';
   dtypes: Partial<Record<GraphName, GraphDtype>>;
+  /** Run 4-bit layers at the file's own accuracy level. */
+  exact: boolean;
   /** A group to draw and rank instead of `count` images. */
   candidates?: number;
   scorer: ScorerKind;
@@ -78,6 +82,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
         device: { type: 'string' },
         kv: { type: 'string' },
         dtype: { type: 'string', multiple: true },
+        exact: { type: 'boolean' },
         candidates: { type: 'string' },
         scorer: { type: 'string' },
         scorers: { type: 'string' },
@@ -132,6 +137,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     kv,
     dtypes: parseDtypes((values.dtype as string[] | undefined) ?? []),
     ...(typeof values.upscale === 'string' ? { upscaleDir: values.upscale } : {}),
+    exact: values.exact === true,
     ...group,
   };
 }

@@ -6,6 +6,7 @@ import { InputError, UserFacingError } from '../errors.ts';
 import { ImageInputError } from '../images/errors.ts';
 import { DEFAULT_IMAGE_LIMITS } from '../images/limits.ts';
 import { readHeader } from '../images/load.ts';
+import { UserTextRules } from '../decoding/user-text.ts';
 import { rankCandidates, type CandidateGroup, type GroupScoring } from '../pipeline/candidate-group.ts';
 import { Personalizer, type Generation, type Grounding, type SubjectImages } from '../pipeline/personalizer.ts';
 import { selfJudgeScorer } from '../pipeline/self-judge-ranking.ts';
@@ -23,6 +24,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  // The bot's text rules with its messages, before anything is read or loaded.
+  UserTextRules.fromBundle(args.model).check({ prompt: args.options.prompt, name: args.name, context: args.context }, { required: ['prompt'] });
   const photos = await readPhotos(args.images);
   await checkWritable(args.candidates ? [candidatePath(args.out, { drawn: 0 })] : outputPaths(args.out, args.options.count));
   // Scorers first: a missing folder is reported before the (large) model loads.
@@ -55,12 +58,13 @@ async function main(argv: string[]): Promise<number> {
     device: args.device,
     kv: args.kv,
     dtypes: args.dtypes,
+    ...(args.exact ? { matMulAccuracy: 'file' as const } : {}),
     onFallback: (reason) => progress(args, reason),
   });
   try {
     // The same summary as `npm run check-bundle`, with the loaded model's own facts.
     const facts = engineFacts(personalizer.model, personalizer.bundle.graphs);
-    const report = reportLines(describeLoadedBundle(args.model, { device: args.device, dtypes: args.dtypes }, facts));
+    const report = reportLines(describeLoadedBundle(args.model, { device: args.device, dtypes: args.dtypes, ...(args.exact ? { matMulAccuracy: 'file' as const } : {}) }, facts));
     // One summary line (and any problem) unless asked for the graph detail.
     const shown = args.verbose ? report : [`${report[0]} (--verbose for the graph detail)`, ...report.filter((l) => /^(error|warning) /.test(l))];
     for (const line of shown) progress(args, line);
@@ -149,6 +153,7 @@ async function run(p: Personalizer, args: CliArgs, photos: { bytes: Uint8Array; 
     process.stdout.write(`${JSON.stringify({
       grounding: grounding ? { text: grounding.text, ms: round(grounding.ms) } : null,
       images: result.images.map((img, i) => ({ path: paths[i], imageTokens: img.imageTokens, seed: img.seed, ...(upscaler ? { upscaled: upscaled[i] } : {}) })),
+      promptIds: promptIds(result, grounding),
       timings: {
         groundingMs: grounding ? round(grounding.ms) : 0,
         imageTokensMs: round(result.timings.tokensMs),
@@ -191,6 +196,7 @@ async function writeGroup(
       grounding: grounding ? { text: grounding.text, ms: round(grounding.ms) } : null,
       ranking: { ranked: group.ranked, scorer: group.scorer, reason: group.reason, photoAlignment: group.photoAlignment },
       candidates: group.candidates.map((c, i) => ({ path: paths[i], rank: c.rank ?? null, drawn: c.drawn, seed: c.seed, scores: c.scores ?? null, imageTokens: c.imageTokens, ...(i === 0 && upscaled ? { upscaled } : {}) })),
+      promptIds: promptIds(result, grounding),
       timings: {
         groundingMs: grounding ? round(grounding.ms) : 0,
         imageTokensMs: round(result.timings.tokensMs),
@@ -218,6 +224,12 @@ function gateNote(scorer: string | null): string {
     ? 'the model itself, asked whether the picture shows the prompt, said yes with probability under 0.5, or no more readily than for the subject photos alone (so a copy of a photo never passes)'
     : 'its prompt alignment (CLIP text-image cosine) is under 0.2, or not above the subject photos\' own, or it is a near copy of one photo';
   return `fails the prompt gate: ${rule}; such a candidate is ranked below every one that passes, whatever its fidelity.`;
+}
+
+/** The token ids of each prompt row the model ran: cond, uncond (with guidance), grounding (with photos). */
+function promptIds(result: Generation, grounding: Grounding | null): Record<string, number[]> {
+  const rows = result.promptIds;
+  return { ...(rows ? { cond: rows.cond, ...(rows.uncond ? { uncond: rows.uncond } : {}) } : {}), ...(grounding ? { grounding: grounding.promptIds } : {}) };
 }
 
 /** --json's device facts: the provider in use, the WebGPU adapter and driver, where the KV cache lives. */

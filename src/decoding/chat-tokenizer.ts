@@ -95,6 +95,31 @@ export class ChatTokenizer {
     return template.render({ messages, add_generation_prompt: true, ...this.specials });
   }
 
+  /**
+   * A prompt row as the official recipe builds it (deepseek-ai/Janus processing_vlm.py encodes the
+   * rendered conversation with the tokenizer's default, which adds BOS): the rendered template,
+   * encoded, starting with BOS exactly once whether or not the template writes it. transformers.js
+   * encodes without special tokens, so on a template that does not write BOS it feeds no BOS.
+   */
+  prompt(templateName: string, messages: ChatMessage[], imageCount: number): EncodedPrompt {
+    return this.withBos(this.encode(this.render(templateName, messages), imageCount));
+  }
+
+  /** Whether the named template itself writes BOS first (else prompt() adds it). */
+  templateWritesBos(templateName: string): boolean {
+    return this.encode(this.render(templateName, [{ role: '<|User|>', content: 'x' }]), 0).ids[0] === this.bos;
+  }
+
+  private withBos(prompt: EncodedPrompt): EncodedPrompt {
+    let skip = 0;
+    while (prompt.ids[skip] === this.bos) skip++;
+    if (skip === 1) return prompt;
+    const ids = [this.bos, ...prompt.ids.slice(skip)];
+    const imageMask = new Uint8Array(ids.length);
+    imageMask.set(prompt.imageMask.subarray(skip), 1);
+    return { ids, imageMask };
+  }
+
   /** Encodes rendered text without adding special tokens (the template already has them). */
   encode(text: string, imageCount: number): EncodedPrompt {
     const parts = text.split(this.imageTag);

@@ -66,16 +66,24 @@ export class UserTextRules {
   }
 
   /** Throws InputError (blank_text, reserved_token) for the first field that breaks a rule. */
-  check(fields: Record<string, string | null | undefined>, { required = [] }: { required?: string[] } = {}): void {
-    for (const [field, text] of Object.entries(fields)) {
-      const given = typeof text === 'string' && text.trim() !== '';
-      if (!given) {
-        if (required.includes(field)) throw new InputError('blank_text', `The ${field} is empty.`);
-        continue;
-      }
-      if (isBlankText(text)) throw new InputError('blank_text', `The ${field} has no visible characters.`);
-      assertNoReservedTokens({ [field]: text }, this.reserved);
+  check(fields: Record<string, string | null | undefined>, options: { required?: string[] } = {}): void {
+    assertUserText(fields, this.reserved, options);
+  }
+}
+
+/**
+ * The text rules on their own, for callers that hold the reserved tokens already (the pipeline, the
+ * CLI through UserTextRules): every given field has a visible character and no reserved token.
+ */
+export function assertUserText(fields: Record<string, string | null | undefined>, reserved: readonly string[], { required = [] }: { required?: string[] } = {}): void {
+  for (const [field, text] of Object.entries(fields)) {
+    const given = typeof text === 'string' && text.trim() !== '';
+    if (!given) {
+      if (required.includes(field)) throw new InputError('blank_text', `The ${field} is empty.`);
+      continue;
     }
+    if (isBlankText(text)) throw new InputError('blank_text', `The ${field} has no visible characters.`);
+    assertNoReservedTokens({ [field]: text }, reserved);
   }
 }
 

@@ -9,7 +9,7 @@ import { buildGenImgEmbeds } from './graphs/gen-img-embeds.ts';
 import { buildGenHead, buildLmHead } from './graphs/heads.ts';
 import { buildImageDecode } from './graphs/image-decode.ts';
 import { buildLanguageModel } from './graphs/language-model.ts';
-import { buildLanguageModelGqa, buildLanguageModelMha } from './graphs/language-model-fused.ts';
+import { buildLanguageModelGqa, buildLanguageModelGqaSeparate, buildLanguageModelMha } from './graphs/language-model-fused.ts';
 import { buildPrepareInputsEmbeds } from './graphs/prepare-inputs-embeds.ts';
 import type { GraphBuilder, WeightFormat } from './onnx-builder.ts';
 
@@ -52,13 +52,14 @@ const SPECIALS: SpecialToken[] = (() => {
 
 /**
  * The deepseek conversation format (sft_format "deepseek"): "ROLE: content\n\n" turns, the
- * assistant's turns closed by EOS, BOS emitted by the template because the processor encodes
- * without special tokens. text_to_image opens the image right after the assistant tag.
+ * assistant's turns closed by EOS. text_to_image opens the image right after the assistant tag.
+ * With `bos`, the template writes BOS itself (transformers.js encodes without special tokens, so
+ * only then does it feed BOS); without, it has the shape of transformers' own Janus template.
  */
-const CONVERSATION = `{{ bos_token }}{% for message in messages %}{% if message['role'] == 'system' %}{{ message['content'] }}\n\n{% elif message['role'] == '<|Assistant|>' %}{{ message['role'] }}: {{ message['content'] }}{{ eos_token }}{% else %}{{ message['role'] }}: {{ message['content'] }}\n\n{% endif %}{% endfor %}`;
-const CHAT_TEMPLATES = [
-  { name: 'default', template: `${CONVERSATION}{% if add_generation_prompt %}<|Assistant|>:{% endif %}` },
-  { name: 'text_to_image', template: `${CONVERSATION}{% if add_generation_prompt %}<|Assistant|>:<begin_of_image>{% endif %}` },
+const conversation = (bos: boolean) => `${bos ? '{{ bos_token }}' : ''}{% for message in messages %}{% if message['role'] == 'system' %}{{ message['content'] }}\n\n{% elif message['role'] == '<|Assistant|>' %}{{ message['role'] }}: {{ message['content'] }}{{ eos_token }}{% else %}{{ message['role'] }}: {{ message['content'] }}\n\n{% endif %}{% endfor %}`;
+const chatTemplates = (bos: boolean) => [
+  { name: 'default', template: `${conversation(bos)}{% if add_generation_prompt %}<|Assistant|>:{% endif %}` },
+  { name: 'text_to_image', template: `${conversation(bos)}{% if add_generation_prompt %}<|Assistant|>:<begin_of_image>{% endif %}` },
 ];
 
 const BUILDERS: Record<GraphName, (d: BundleDims, rng: SeededRandom, weights: WeightFormat) => GraphBuilder> = {
@@ -70,7 +71,7 @@ const BUILDERS: Record<GraphName, (d: BundleDims, rng: SeededRandom, weights: We
   image_decode: buildImageDecode,
 };
 
-const LANGUAGE_MODELS = { concat: buildLanguageModel, mha: buildLanguageModelMha, gqa: buildLanguageModelGqa };
+const LANGUAGE_MODELS = { concat: buildLanguageModel, mha: buildLanguageModelMha, gqa: buildLanguageModelGqa, 'gqa-separate': buildLanguageModelGqaSeparate };
 
 export interface MakeBundleOptions {
   out: string;
@@ -80,10 +81,15 @@ export interface MakeBundleOptions {
   variants?: WeightFormat[];
   /**
    * The language model's attention: plain ONNX Concat + mask (default), or onnxruntime-genai's
-   * builder forms with com.microsoft MultiHeadAttention (web target) or GroupQueryAttention
-   * (cpu/cuda target). The same seed gives all three the same weights.
+   * builder forms with com.microsoft ops: MultiHeadAttention (web target), GroupQueryAttention on a
+   * packed q/k/v projection (cpu/cuda target), GroupQueryAttention on separate projections with
+   * RotaryEmbedding and position_ids (dml target). The same seed gives every form the same weights.
    */
-  attention?: 'concat' | 'mha' | 'gqa';
+  attention?: 'concat' | 'mha' | 'gqa' | 'gqa-separate';
+  /** MatMulNBits accuracy_level in the q4 graphs: 0 (float32 compute) or 4 (int8 compute, default). */
+  accuracyLevel?: 0 | 4;
+  /** Whether the chat templates write BOS themselves (default true). */
+  templateBos?: boolean;
   /**
    * How tokenizer_config.json stores the named chat templates: a list of {name, template} (default)
    * or an object name -> template. transformers.js and our loader accept both.
@@ -95,7 +101,9 @@ export interface MakeBundleOptions {
  * Writes a complete bundle in the public export's layout with random weights from `seed`.
  * The same seed and dims give the same bytes.
  */
-export function makeBundle({ out, seed, dims: requested, variants = ['fp32'], attention = 'concat', chatTemplateForm = 'list' }: MakeBundleOptions): void {
+export function makeBundle({
+  out, seed, dims: requested, variants = ['fp32'], attention = 'concat', chatTemplateForm = 'list', accuracyLevel = 4, templateBos = true,
+}: MakeBundleOptions): void {
   const tokenizer = buildBpeTokenizer(requested.bpeMerges, SPECIALS, requested.specialTokenBase);
   const dims = { ...requested, vocab: requested.vocab || tokenizer.size };
   if (tokenizer.size > dims.vocab) throw new Error(`vocab ${dims.vocab} is smaller than the tokenizer (${tokenizer.size})`);
@@ -118,7 +126,9 @@ export function makeBundle({ out, seed, dims: requested, variants = ['fp32'], at
       const file = graphFileName(name, variant);
       // The same fork per graph for every variant: q4 quantizes the very weights fp32 holds.
       const builder = name === 'language_model' ? LANGUAGE_MODELS[attention] : build;
-      const { model, sidecar } = builder(dims, rng.fork(name), variant).build(sidecarName(name, variant, file));
+      const graph = builder(dims, rng.fork(name), variant);
+      graph.setMatMulNBitsAccuracy(accuracyLevel);
+      const { model, sidecar } = graph.build(sidecarName(name, variant, file));
       writeFileSync(join(out, 'onnx', file), model);
       if (sidecar) {
         writeFileSync(join(out, 'onnx', `${file}_data`), sidecar);
@@ -130,7 +140,9 @@ export function makeBundle({ out, seed, dims: requested, variants = ['fp32'], at
   for (const variant of variants.filter((v) => v !== 'q4f16')) {
     // Unused by transformers.js and by us, present in the export. prepare_inputs_embeds' stream, so
     // the two graphs hold the same embedding table.
-    const { model } = buildEmbedTokens(dims, rng.fork('prepare_inputs_embeds'), variant).build();
+    const embedTokens = buildEmbedTokens(dims, rng.fork('prepare_inputs_embeds'), variant);
+    embedTokens.setMatMulNBitsAccuracy(accuracyLevel);
+    const { model } = embedTokens.build();
     writeFileSync(join(out, 'onnx', `embed_tokens${DTYPE_SUFFIX[variant]}.onnx`), model);
   }
 
@@ -202,7 +214,7 @@ export function makeBundle({ out, seed, dims: requested, variants = ['fp32'], at
     clean_up_tokenization_spaces: false,
     model_max_length: dims.maxPositions,
     tokenizer_class: 'LlamaTokenizerFast',
-    chat_template: chatTemplateForm === 'object' ? Object.fromEntries(CHAT_TEMPLATES.map((t) => [t.name, t.template])) : CHAT_TEMPLATES,
+    chat_template: chatTemplateForm === 'object' ? Object.fromEntries(chatTemplates(templateBos).map((t) => [t.name, t.template])) : chatTemplates(templateBos),
   });
 }
 

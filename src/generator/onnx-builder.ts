@@ -94,6 +94,17 @@ export class GraphBuilder {
     return this.op(type, inputs, attrs, [name])[0];
   }
 
+  /**
+   * Sets accuracy_level on every MatMulNBits node so far: 0 computes in float32 (onnxruntime-genai's
+   * builder default until February 2025), 4 quantizes activations to int8 (its later cpu default).
+   */
+  setMatMulNBitsAccuracy(level: number): void {
+    for (const node of this.nodes) {
+      if (node.opType !== 'MatMulNBits') continue;
+      node.attribute = [...(node.attribute ?? []).filter((a) => a.name !== 'accuracy_level'), attribute('accuracy_level', level)];
+    }
+  }
+
   weight(name: string, tensor: Tensor): string {
     this.initializers.push({ name, ...tensor });
     return name;

@@ -75,3 +75,33 @@ export function gqaMaskProblem(mask: BigInt64Array, rows: number, total: number,
   }
   return null;
 }
+
+/**
+ * Which of onnxruntime-genai builder's graph forms a language model is (builder.py, make_attention):
+ * - `mha`: MultiHeadAttention, separate q/k/v, RotaryEmbedding from position_ids (its web target);
+ * - `gqa-packed`: GroupQueryAttention fed one packed qkv_proj output as query, key and value empty,
+ *   rotary inside (its cpu/cuda target);
+ * - `gqa-separate`: GroupQueryAttention on separate q/k/v after RotaryEmbedding from position_ids,
+ *   rotary not inside (its dml target);
+ * - `gqa-rotary-inside`: separate q/k/v with rotary inside, a form no builder target writes;
+ * - `concat`: plain ONNX attention, not a builder form.
+ */
+export type AttentionVariant = 'concat' | 'mha' | 'gqa-packed' | 'gqa-separate' | 'gqa-rotary-inside';
+
+export const VARIANT_TEXT: Record<AttentionVariant, string> = {
+  concat: 'plain ONNX Concat(past, new) attention (not an onnxruntime-genai builder form)',
+  mha: "MultiHeadAttention with RotaryEmbedding and position_ids (onnxruntime-genai builder's web form)",
+  'gqa-packed': "GroupQueryAttention on one packed qkv_proj, rotary inside (onnxruntime-genai builder's cpu/cuda form)",
+  'gqa-separate': "GroupQueryAttention on separate q/k/v with RotaryEmbedding and position_ids (onnxruntime-genai builder's dml form)",
+  'gqa-rotary-inside': 'GroupQueryAttention on separate q/k/v, rotary inside (no onnxruntime-genai builder target writes this)',
+};
+
+/** The variant of a graph whose form readAttentionForm found (from layer 0's attention node). */
+export function readAttentionVariant(graph: onnxProto.onnx.IGraphProto, form: AttentionForm): AttentionVariant {
+  if (form !== 'gqa') return form;
+  const node = (graph.node ?? []).find((n) => n.opType === 'GroupQueryAttention' && n.domain === 'com.microsoft')!;
+  const inputs = node.input ?? [];
+  if (!inputs[1] && !inputs[2]) return 'gqa-packed';
+  const doRotary = Number(node.attribute?.find((a) => a.name === 'do_rotary')?.i ?? 0);
+  return doRotary ? 'gqa-rotary-inside' : 'gqa-separate';
+}

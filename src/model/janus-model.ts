@@ -2,12 +2,12 @@ import ort from 'onnxruntime-node';
 import type { Bundle } from '../bundle/load-bundle.ts';
 import { GRAPH_IO, type GraphName } from '../bundle/contract.ts';
 import { BundleError } from '../errors.ts';
-import { freshStart, gqaMaskProblem, type AttentionForm } from './attention-form.ts';
+import { freshStart, gqaMaskProblem, type AttentionForm, type AttentionVariant } from './attention-form.ts';
 import { fromHalf, toHalf } from './float16.ts';
 import type { KvArena } from './kv-arena.ts';
 import { pickRows, stackRows } from './hidden-rows.ts';
 import { kvConcatColumns, kvExtend, kvGather, kvStack, type KvCache } from './kv-rows.ts';
-import { createSessions, type KvAppendOutputs, type SessionOptions } from './sessions.ts';
+import { createSessions, type KvAppendOutputs, type MatMulReport, type SessionOptions } from './sessions.ts';
 import type { Device } from '../model-env.ts';
 import { DeviceKvOps } from './device-kv-ops.ts';
 import { HostTraffic, runOnDevice, type DeviceTensor } from './device-tensor.ts';
@@ -65,14 +65,18 @@ export class JanusModel {
     private readonly continuesAfterPast: boolean,
     /** Why it does not, when that form is not in use. */
     readonly kvAppendReason?: string,
+    /** Which onnxruntime-genai builder form the language model is (null: not known). */
+    readonly attentionVariant: AttentionVariant | null = null,
+    /** The language model's 4-bit layers: the file's accuracy levels and the one that runs. */
+    readonly matMul: MatMulReport | null = null,
   ) {}
 
   static async load(bundle: Bundle, options: SessionOptions = {}): Promise<JanusModel> {
     const loaded = await createSessions(bundle, options);
-    const { sessions, device, kvAppend, kvAppendReason, attention, rewritten } = loaded;
+    const { sessions, device, kvAppend, kvAppendReason, attention, variant, matMul, rewritten } = loaded;
     const shape = readShape(bundle, sessions);
     const usesPositionIds = sessions.language_model.inputNames.includes(GRAPH_IO.language_model.positionIds);
-    const model = new JanusModel(sessions, shape, device, usesPositionIds, kvAppend, attention, attention !== 'mha' || rewritten, kvAppendReason);
+    const model = new JanusModel(sessions, shape, device, usesPositionIds, kvAppend, attention, attention !== 'mha' || rewritten, kvAppendReason, variant, matMul);
     model.adapter = loaded.adapter;
     model.kvHostReason = loaded.kvHostReason;
     if (loaded.kvOnDevice) (model as { deviceKv: DeviceKvOps | null }).deviceKv = new DeviceKvOps(2 * shape.layers, model.traffic, loaded.providerOptions);

@@ -7,16 +7,33 @@ import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, join, normalize, sep } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { GRAPH_IO } from '../bundle/contract.ts';
-import { readAttentionForm, type AttentionForm } from './attention-form.ts';
+import { readAttentionForm, readAttentionVariant, type AttentionForm, type AttentionVariant } from './attention-form.ts';
+import { readMatMulLevels, setMatMulLevel } from './matmul-accuracy.ts';
 
 const { onnx } = onnxProto;
 
 /** Bumped whenever the rewrite changes, so cached rewrites of an older kind are not used. */
-const REWRITE_VERSION = 3;
+const REWRITE_VERSION = 4;
+
+/** The graph's 4-bit layers: how many, the accuracy levels the file gives them, the level the rewrite runs. */
+export interface MatMulLevels {
+  count: number;
+  fileLevels: number[];
+  /** null: the file's own levels. */
+  runs: number | null;
+}
+
+export interface PlanOptions {
+  /** Rewrite every MatMulNBits to this accuracy_level (null or absent: keep the file's). */
+  matMulLevel?: number | null;
+}
 
 /** A language model made to also output each layer's new keys and values. */
 export interface KvAppendGraph {
+  matMul: MatMulLevels;
   form: AttentionForm;
+  /** Which builder form the graph is (see readAttentionVariant). */
+  variant: AttentionVariant;
   /** The rewritten model file, next to hard links to the original's data files. */
   path: string;
   /** Per layer, the names of the new key / value rows ([B, kvHeads, L, D], the graph's own dtype). */
@@ -31,6 +48,9 @@ export interface KvAppendGraph {
 export interface KvAppendRefusal {
   /** The attention form, when the graph has a known one but cannot be rewritten. */
   form: AttentionForm | null;
+  variant: AttentionVariant | null;
+  /** The file's 4-bit layers (runs null: a refused rewrite keeps them as they are); null when not read. */
+  matMul: MatMulLevels | null;
   reason: string;
   fromCache: boolean;
 }
@@ -45,7 +65,11 @@ export function defaultGraphCacheDir(): string {
 interface CacheMeta {
   version: number;
   source: string;
+  /** The accuracy level asked for (null: the file's own). */
+  level: number | null;
   form: AttentionForm | null;
+  variant: AttentionVariant | null;
+  matMul: MatMulLevels | null;
   reason?: string;
   file?: string;
   newKeys?: string[];
@@ -74,20 +98,21 @@ interface CacheMeta {
  * decoded once, not at every start; a graph that cannot be rewritten is remembered too. Without a
  * writable cache the rewrite goes to a temp folder that cleanup() removes.
  */
-export function planKvAppend(path: string, cacheDir: string | null = defaultGraphCacheDir()): KvAppendPlan {
+export function planKvAppend(path: string, cacheDir: string | null = defaultGraphCacheDir(), options: PlanOptions = {}): KvAppendPlan {
+  const level = options.matMulLevel ?? null;
   const source = realpathSync(path);
-  const entry = cacheDir ? join(cacheDir, `${basename(source)}-${identityKey(source)}`) : null;
+  const entry = cacheDir ? join(cacheDir, `${basename(source)}-${identityKey(source, level)}`) : null;
   const cached = entry ? readCached(entry, source) : null;
   if (cached) return cached;
 
   const bytes = readFileSync(source);
   const model = onnx.ModelProto.decode(bytes);
-  const made = rewrite(model);
+  const made = rewrite(model, level);
   const target = entry && writable(cacheDir!) ? entry : join(tmpdir(), `xcot-kv-append-${randomBytes(6).toString('hex')}`);
   const keep = target === entry;
   const staging = keep ? `${target}.tmp-${randomBytes(6).toString('hex')}` : target;
   if ('reason' in made) {
-    if (keep) writeEntry(staging, target, source, { version: REWRITE_VERSION, source, form: made.form, reason: made.reason });
+    if (keep) writeEntry(staging, target, source, { version: REWRITE_VERSION, source, level, form: made.form, variant: made.variant, matMul: made.matMul, reason: made.reason });
     return { ...made, fromCache: false };
   }
   const file = basename(source);
@@ -100,14 +125,16 @@ export function planKvAppend(path: string, cacheDir: string | null = defaultGrap
       writeFileSync(join(staging, file), bytes);
       appendFileSync(join(staging, file), made.extra!);
     }
-    const meta: CacheMeta = { version: REWRITE_VERSION, source, form: made.form, file, newKeys: made.newKeys, newValues: made.newValues, linked };
+    const meta: CacheMeta = { version: REWRITE_VERSION, source, level, form: made.form, variant: made.variant, matMul: made.matMul, file, newKeys: made.newKeys, newValues: made.newValues, linked };
     if (keep) writeEntry(staging, target, source, meta);
   } catch (err) {
     rmSync(staging, { recursive: true, force: true });
-    return { form: made.form, reason: `cannot write the rewritten graph: ${(err as Error).message.split('\n')[0]}`, fromCache: false };
+    return { form: made.form, variant: made.variant, matMul: { ...made.matMul, runs: null }, reason: `cannot write the rewritten graph: ${(err as Error).message.split('\n')[0]}`, fromCache: false };
   }
   return {
     form: made.form,
+    variant: made.variant,
+    matMul: made.matMul,
     path: join(target, file),
     newKeys: made.newKeys,
     newValues: made.newValues,
@@ -116,8 +143,8 @@ export function planKvAppend(path: string, cacheDir: string | null = defaultGrap
   };
 }
 
-function identityKey(path: string): string {
-  return createHash('sha256').update(`${REWRITE_VERSION}\n${path}\n${fileIdentity(path)}`).digest('hex').slice(0, 20);
+function identityKey(path: string, level: number | null): string {
+  return createHash('sha256').update(`${REWRITE_VERSION}\n${path}\n${fileIdentity(path)}\n${level ?? 'file'}`).digest('hex').slice(0, 20);
 }
 
 function fileIdentity(path: string): string {
@@ -133,14 +160,14 @@ function readCached(entry: string, source: string): KvAppendPlan | null {
     return null;
   }
   if (meta.version !== REWRITE_VERSION || meta.source !== source) return null;
-  if (meta.reason !== undefined) return { form: meta.form, reason: meta.reason, fromCache: true };
-  if (!meta.form || !meta.file || !meta.newKeys || !meta.newValues || !existsSync(join(entry, meta.file))) return null;
+  if (meta.reason !== undefined) return { form: meta.form, variant: meta.variant, matMul: meta.matMul, reason: meta.reason, fromCache: true };
+  if (!meta.form || !meta.matMul || !meta.file || !meta.newKeys || !meta.newValues || !existsSync(join(entry, meta.file))) return null;
   for (const { location, identity } of meta.linked ?? []) {
     // A data file replaced since: the link still holds the old bytes.
     const original = join(dirname(source), location);
     if (!existsSync(original) || fileIdentity(original) !== identity) return null;
   }
-  return { form: meta.form, path: join(entry, meta.file), newKeys: meta.newKeys, newValues: meta.newValues, fromCache: true, cleanup: () => {} };
+  return { form: meta.form, variant: meta.variant!, matMul: meta.matMul, path: join(entry, meta.file), newKeys: meta.newKeys, newValues: meta.newValues, fromCache: true, cleanup: () => {} };
 }
 
 /**
@@ -169,7 +196,8 @@ function writeEntry(staging: string, target: string, source: string, meta: Cache
     if (dir === target || !name.startsWith(`${basename(source)}-`) || name.includes('.tmp-')) continue;
     try {
       const other = JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8')) as CacheMeta;
-      if (other.source === source || !existsSync(other.source)) rmSync(dir, { recursive: true, force: true });
+      // Rewrites of the same file at other accuracy levels stay (another process may use them).
+      if ((other.source === source && (other.level ?? null) === meta.level) || !existsSync(other.source)) rmSync(dir, { recursive: true, force: true });
     } catch {
       // Not one of ours, or being written: leave it.
     }
@@ -215,18 +243,21 @@ function linkData(from: string, to: string, graph: onnxProto.onnx.IGraphProto): 
  * them (a graph whose own nodes had to change).
  */
 type Rewrite =
-  | { form: AttentionForm; extra?: Uint8Array; whole?: Uint8Array; newKeys: string[]; newValues: string[] }
-  | { form: AttentionForm | null; reason: string };
+  | { form: AttentionForm; variant: AttentionVariant; matMul: MatMulLevels; extra?: Uint8Array; whole?: Uint8Array; newKeys: string[]; newValues: string[] }
+  | { form: AttentionForm | null; variant: AttentionVariant | null; matMul: MatMulLevels | null; reason: string };
 
-function rewrite(model: onnxProto.onnx.ModelProto): Rewrite {
+function rewrite(model: onnxProto.onnx.ModelProto, level: number | null): Rewrite {
   const io = GRAPH_IO.language_model;
   const graph = model.graph;
-  if (!graph) return { form: null, reason: 'the model has no graph' };
+  if (!graph) return { form: null, variant: null, matMul: null, reason: 'the model has no graph' };
+  const file = readMatMulLevels(graph);
+  const kept: MatMulLevels = { count: file.count, fileLevels: file.levels, runs: null };
   const reading = readAttentionForm(graph);
-  if (reading.form === null) return { form: null, reason: reading.reason };
+  if (reading.form === null) return { form: null, variant: null, matMul: kept, reason: reading.reason };
   const { form, layers } = reading;
+  const variant = readAttentionVariant(graph, form);
   const opset = Number(model.opsetImport?.find((o) => (o.domain ?? '') === '')?.version ?? 0);
-  if (form !== 'concat' && opset < 13) return { form, reason: `the graph's opset ${opset} is older than 13` };
+  if (form !== 'concat' && opset < 13) return { form, variant, matMul: kept, reason: `the graph's opset ${opset} is older than 13` };
   const producer = new Map<string, onnxProto.onnx.INodeProto>();
   for (const node of graph.node ?? []) for (const out of node.output ?? []) producer.set(out, node);
 
@@ -240,7 +271,7 @@ function rewrite(model: onnxProto.onnx.ModelProto): Rewrite {
   for (let i = 0; i < layers; i++) {
     for (const [present, list] of [[io.presentKey(i), newKeys], [io.presentValue(i), newValues]] as const) {
       const declared = graph.output?.find((o) => o.name === present);
-      if (!declared?.type?.tensorType) return { form, reason: `${present} has no tensor type` };
+      if (!declared?.type?.tensorType) return { form, variant, matMul: kept, reason: `${present} has no tensor type` };
       const name = freshOf(present);
       const tensorType = declared.type.tensorType;
       const dims = (tensorType.shape?.dim ?? []).map((d, axis) => (axis === 2 ? { dimParam: 'xcot_new_sequence_length' } : d));
@@ -248,9 +279,18 @@ function rewrite(model: onnxProto.onnx.ModelProto): Rewrite {
       list.push(name);
     }
   }
-  if (form !== 'mha') {
+  // An accuracy level other than the file's changes the graph's own nodes: the whole model is written again.
+  const retuned = level === null ? 0 : setMatMulLevel(graph, level);
+  const matMul: MatMulLevels = { ...kept, runs: level === null || file.count === 0 ? null : level };
+  if (form !== 'mha' && retuned === 0) {
     const extra = onnx.ModelProto.encode({ graph: { node: added.nodes, initializer: added.initializers, output: outputs } }).finish();
-    return { form, extra, newKeys, newValues };
+    return { form, variant, matMul, extra, newKeys, newValues };
+  }
+  if (form !== 'mha') {
+    graph.node = [...(graph.node ?? []), ...added.nodes];
+    graph.initializer = [...(graph.initializer ?? []), ...added.initializers];
+    graph.output = [...(graph.output ?? []), ...outputs];
+    return { form, variant, matMul, whole: onnx.ModelProto.encode(model).finish(), newKeys, newValues };
   }
   // onnxruntime-genai's builder expands a causal [1, 1, S, S] block to [B, 1, S, T] for
   // MultiHeadAttention, which fails for S > 1 new positions after a past (a prompt continued after
@@ -260,8 +300,8 @@ function rewrite(model: onnxProto.onnx.ModelProto): Rewrite {
   const attention = (graph.node ?? []).filter((n) => n.opType === 'MultiHeadAttention' && n.domain === 'com.microsoft');
   const heads = Number(attention[0].attribute?.find((a) => a.name === 'num_heads')?.i ?? 0);
   const dtype = graph.input?.find((i) => i.name === io.pastKey(0))?.type?.tensorType?.elemType ?? onnx.TensorProto.DataType.FLOAT;
-  if (!heads) return { form, reason: 'MultiHeadAttention has no num_heads' };
-  if (dtype !== onnx.TensorProto.DataType.FLOAT && dtype !== onnx.TensorProto.DataType.FLOAT16) return { form, reason: `the KV cache's element type ${dtype} is neither float32 nor float16` };
+  if (!heads) return { form, variant, matMul: kept, reason: 'MultiHeadAttention has no num_heads' };
+  if (dtype !== onnx.TensorProto.DataType.FLOAT && dtype !== onnx.TensorProto.DataType.FLOAT16) return { form, variant, matMul: kept, reason: `the KV cache's element type ${dtype} is neither float32 nor float16` };
   const bias = added.causalPaddingBias(dtype, heads);
   for (const node of attention) {
     const inputs = [...(node.input ?? [])];
@@ -274,7 +314,7 @@ function rewrite(model: onnxProto.onnx.ModelProto): Rewrite {
   graph.node = liveNodes([...(graph.node ?? []), ...added.nodes], [...(graph.output ?? []), ...outputs].map((o) => o.name!));
   graph.initializer = [...(graph.initializer ?? []), ...added.initializers];
   graph.output = [...(graph.output ?? []), ...outputs];
-  return { form, whole: onnx.ModelProto.encode(model).finish(), newKeys, newValues };
+  return { form, variant, matMul, whole: onnx.ModelProto.encode(model).finish(), newKeys, newValues };
 }
 
 /**

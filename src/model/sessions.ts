@@ -3,8 +3,9 @@ import { BundleError } from '../errors.ts';
 import type { Bundle, Device } from '../bundle/load-bundle.ts';
 import { GRAPH_IO, GRAPH_NAMES, type GraphName } from '../bundle/contract.ts';
 import { checkGraphContract } from '../bundle/check-graph-contract.ts';
-import type { AttentionForm } from './attention-form.ts';
-import { defaultGraphCacheDir, planKvAppend } from './kv-append-graph.ts';
+import type { AttentionForm, AttentionVariant } from './attention-form.ts';
+import { defaultGraphCacheDir, planKvAppend, type MatMulLevels } from './kv-append-graph.ts';
+import { fastestMatMulLevel, type MatMulAccuracy } from './matmul-accuracy.ts';
 import { probeWebGpu, type WebGpuAdapter } from './webgpu-probe.ts';
 import { markDeviceOutputs } from './device-tensor.ts';
 
@@ -41,6 +42,46 @@ export interface SessionOptions {
    * a temp folder at every load. Default: XCOT_GRAPH_CACHE or ~/.cache/xcot-personalize/graphs.
    */
   graphCacheDir?: string | null;
+  /**
+   * The accuracy_level a q4 language model's MatMulNBits run at on CPU (set in the load-time
+   * rewrite): 'fastest' (default) is the fastest level fastestMatMulLevel measured correct on this
+   * machine; 'file' keeps the file's own (also MATMUL_ACCURACY=file); a number forces that level.
+   */
+  matMulAccuracy?: MatMulAccuracy | number;
+}
+
+/** The language model's 4-bit layers: the file's accuracy levels, the one that runs, and why. */
+export interface MatMulReport extends MatMulLevels {
+  why: string;
+}
+
+/** MATMUL_ACCURACY=file keeps the file's accuracy levels; otherwise the fastest measured correct. */
+export function defaultMatMulAccuracy(): MatMulAccuracy {
+  return process.env.MATMUL_ACCURACY === 'file' ? 'file' : 'fastest';
+}
+
+/**
+ * The level to rewrite a language model's MatMulNBits to, or null for the file's own, with the
+ * reason. Only a q4 graph on CPU is changed (float32 activations; other providers ignore the level).
+ */
+export async function chooseMatMulLevel(
+  dtype: string,
+  device: Device,
+  accuracy: MatMulAccuracy | number,
+  cacheDir: string | null,
+  threads = 0,
+): Promise<{ level: number | null; why: string }> {
+  if (dtype !== 'q4') return { level: null, why: `the file's own (${dtype} graph)` };
+  if (device !== 'cpu') return { level: null, why: `the file's own (the level is a CPU setting; running on ${device})` };
+  if (typeof accuracy === 'number') return { level: accuracy, why: `asked for (accuracy level ${accuracy})` };
+  if (accuracy === 'file') return { level: null, why: "the file's own (asked for: --exact or MATMUL_ACCURACY=file)" };
+  const choice = await fastestMatMulLevel(cacheDir, threads);
+  const ms = (level: number) => choice.measured.find((m) => m.level === level)?.ms.toFixed(2) ?? '?';
+  const error = choice.measured.find((m) => m.level === choice.level)?.relativeError ?? 0;
+  return {
+    level: choice.level,
+    why: `the fastest measured correct on this CPU (a 2048x5632 4-bit probe: level ${choice.level} ${ms(choice.level)} ms, level 0 ${ms(0)} ms, relative difference ${error.toExponential(1)}${choice.fromCache ? '; measured before' : ''})`,
+  };
 }
 
 /** Names of the new key/value rows per layer, when the language model was loaded to output them. */
@@ -58,6 +99,10 @@ export interface Sessions {
   kvAppendReason?: string;
   /** The language model's attention form; null when it is none the engine knows. */
   attention: AttentionForm | null;
+  /** Which onnxruntime-genai builder form the language model is (null: not known). */
+  variant: AttentionVariant | null;
+  /** The language model's 4-bit layers and the accuracy level they run at (null: none or not read). */
+  matMul: MatMulReport | null;
   /** Whether the language model in use is the load-time rewrite. */
   rewritten: boolean;
   /** On webgpu: the adapter found. */
@@ -92,6 +137,8 @@ export async function createSessions(bundle: Bundle, options: SessionOptions = {
   let kvAppend: KvAppendOutputs | null = null;
   let kvAppendReason: string | undefined;
   let attention: AttentionForm | null = null;
+  let variant: AttentionVariant | null = null;
+  let matMul: MatMulReport | null = null;
   let rewritten = false;
   const open = async (path: string, deviceOutputs: string[] = [], graph?: GraphName): Promise<ort.InferenceSession> => {
     // prepare_inputs_embeds runs on CPU under webgpu, as in transformers.js' Janus-Pro WebGPU demo
@@ -125,8 +172,17 @@ export async function createSessions(bundle: Bundle, options: SessionOptions = {
       const path = bundle.graphs[name].path;
       let session: ort.InferenceSession | undefined;
       if (name === 'language_model') {
-        const plan = planKvAppend(path, options.graphCacheDir === undefined ? defaultGraphCacheDir() : options.graphCacheDir);
+        const cacheDir = options.graphCacheDir === undefined ? defaultGraphCacheDir() : options.graphCacheDir;
+        const accuracy = options.rewriteLanguageModel === false ? 'file' : (options.matMulAccuracy ?? defaultMatMulAccuracy());
+        const chosen = await chooseMatMulLevel(bundle.graphs[name].dtype, device, accuracy, cacheDir, options.intraOpThreads);
+        const plan = planKvAppend(path, cacheDir, { matMulLevel: chosen.level });
         attention = plan.form;
+        variant = plan.variant;
+        if (plan.matMul) {
+          const runs = 'reason' in plan || options.rewriteLanguageModel === false ? null : plan.matMul.runs;
+          const why = runs === null && chosen.level !== null ? `the file's own (the rewrite is not in use: ${'reason' in plan ? plan.reason : 'rewriteLanguageModel: false'})` : chosen.why;
+          matMul = { ...plan.matMul, runs, why };
+        }
         if ('reason' in plan) kvAppendReason = plan.reason;
         else if (options.rewriteLanguageModel === false) {
           kvAppendReason = 'the language model is loaded as it is (rewriteLanguageModel: false)';
@@ -141,6 +197,7 @@ export async function createSessions(bundle: Bundle, options: SessionOptions = {
             else kvAppend = { newKeys: plan.newKeys, newValues: plan.newValues };
           } catch (err) {
             kvAppendReason = `the rewritten graph did not load (${firstLine(err)})`;
+            if (matMul) matMul = { ...matMul, runs: null, why: `the file's own (${kvAppendReason})` };
           } finally {
             // The session has read the rewritten file and its external data: the temp folder can go.
             plan.cleanup();
@@ -159,7 +216,7 @@ export async function createSessions(bundle: Bundle, options: SessionOptions = {
     throw err;
   }
   return {
-    sessions: sessions as Record<GraphName, ort.InferenceSession>, device, kvAppend, kvAppendReason, attention, rewritten,
+    sessions: sessions as Record<GraphName, ort.InferenceSession>, device, kvAppend, kvAppendReason, attention, variant, matMul, rewritten,
     adapter: device === 'webgpu' ? adapter : undefined,
     // The language model keeps its device outputs even when a later graph fell back to CPU.
     kvOnDevice,

@@ -4,8 +4,10 @@ import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { InferenceSession } from 'onnxruntime-common';
 import { BundleError } from '../errors.ts';
-import type { AttentionForm } from '../model/attention-form.ts';
+import { VARIANT_TEXT, type AttentionForm, type AttentionVariant } from '../model/attention-form.ts';
 import type { JanusModel, ModelShape } from '../model/janus-model.ts';
+import type { MatMulReport } from '../model/sessions.ts';
+import type { MatMulAccuracy } from '../model/matmul-accuracy.ts';
 import { defaultGraphCacheDir, planKvAppend } from '../model/kv-append-graph.ts';
 import { GENERATION_TEMPLATE, GROUNDING_TEMPLATE } from './xcot-prompts.ts';
 import {
@@ -14,6 +16,7 @@ import {
   PreprocessorConfigSchema,
   ProcessorConfigSchema,
   TokenizerConfigSchema,
+  chatTemplates,
   tokenContent,
   type GenerationConfig,
   type PreprocessorConfig,
@@ -73,6 +76,10 @@ export type KvStrategy = 'new-rows' | 'whole-present';
 export interface LanguageModelReport {
   file: string | null;
   form: AttentionForm | null;
+  /** Which onnxruntime-genai builder form the graph is; null when not read or not known. */
+  variant?: AttentionVariant | null;
+  /** Its 4-bit MatMulNBits layers: the accuracy levels the file gives them and the one that runs; null when not read. */
+  matMul?: MatMulReport | null;
   /** new-rows: each step fetches only its new KV rows (load-time outputs); whole-present: present is fetched whole. */
   kvStrategy: KvStrategy | null;
   kvWhy: string;
@@ -133,7 +140,15 @@ export interface BundleReport {
   languageModel: LanguageModelReport;
   sizes: BundleSizes;
   specialIds: SpecialIdsReport | null;
-  chatTemplates: { names: string[]; form: 'string' | 'list' | 'object' | 'none' };
+  chatTemplates: {
+    names: string[];
+    form: 'string' | 'list' | 'object' | 'none';
+    /**
+     * Of the templates the pipeline renders, those that write BOS themselves and those that do not
+     * (the engine puts BOS first either way, as the official recipe; transformers.js does not).
+     */
+    bos?: { writes: string[]; omits: string[] };
+  };
   externalData: ExternalDataReport;
   issues: BundleIssue[];
 }
@@ -144,6 +159,8 @@ export interface ReportOptions {
   dtypes?: Partial<Record<GraphName, GraphDtype>>;
   /** planKvAppend's cache; default its own default (XCOT_GRAPH_CACHE or ~/.cache/...). */
   graphCacheDir?: string | null;
+  /** The engine's MatMulNBits accuracy choice to report (default: as the engine, MATMUL_ACCURACY or fastest). */
+  matMulAccuracy?: MatMulAccuracy;
 }
 
 /** What the engine knows about the model it loaded (JanusModel's own facts). */
@@ -152,6 +169,8 @@ export interface EngineFacts {
   graphs: Record<GraphName, BundleGraph>;
   /** undefined: not known where this report is made. */
   attention?: AttentionForm | null;
+  variant?: AttentionVariant | null;
+  matMul?: MatMulReport | null;
   kvAppend: boolean;
   kvAppendReason?: string;
   allowsUnattendedRows?: boolean;
@@ -167,6 +186,8 @@ export function engineFacts(model: JanusModel, graphs: Record<GraphName, BundleG
     device: model.device,
     graphs,
     attention: model.attention,
+    variant: model.attentionVariant,
+    matMul: model.matMul,
     kvAppend: model.kvAppend !== null,
     kvAppendReason: model.kvAppendReason,
     allowsUnattendedRows: model.allowsUnattendedRows,
@@ -226,7 +247,7 @@ export async function checkBundle(dir: string, options: ReportOptions = {}): Pro
     const path = join(dir, choice.file);
     let session: InferenceSession | undefined;
     if (g.graph === 'language_model') {
-      session = await inspectLanguageModel(report, path, options, open);
+      session = await inspectLanguageModel(report, path, options, open, choice.dtype ?? 'fp32');
     }
     try {
       session ??= await open(path);
@@ -275,6 +296,8 @@ export function describeLoadedBundle(dir: string, options: ReportOptions, facts:
   const lm = report.languageModel;
   lm.file = `onnx/${basename(facts.graphs.language_model.path)}`;
   if (facts.attention !== undefined) lm.form = facts.attention;
+  if (facts.variant !== undefined) lm.variant = facts.variant;
+  if (facts.matMul !== undefined) lm.matMul = facts.matMul;
   lm.kvStrategy = facts.kvAppend ? 'new-rows' : 'whole-present';
   lm.kvWhy = facts.kvAppend ? "load-time outputs of each layer's new rows" : (facts.kvAppendReason ?? 'no reason given');
   lm.unconditionalRow = facts.allowsUnattendedRows ?? (lm.form === undefined || lm.form === null ? null : lm.form !== 'gqa');
@@ -314,6 +337,11 @@ export function reportLines(r: BundleReport): string[] {
       : lm.kvStrategy === 'whole-present' ? `the whole present cache is fetched each step (${lm.kvWhy})` : `not determined (${lm.kvWhy})`;
     const cache = lm.fromCache === null ? '' : lm.fromCache ? '; plan read from the rewrite cache' : '; graph decoded once, plan cached';
     lines.push(`language model ${lm.file}: ${form} attention; KV: ${kv}${cache}`);
+    if (lm.variant) lines.push(`language model form: ${VARIANT_TEXT[lm.variant]}`);
+    if (lm.matMul?.count) {
+      const m = lm.matMul;
+      lines.push(`language model 4-bit layers: ${m.count} MatMulNBits, accuracy_level ${m.fileLevels.join('/')} in the file; runs at ${m.runs ?? m.fileLevels.join('/')}: ${m.why}`);
+    }
     const pos = lm.positionIds === null ? 'not read (npm run check-bundle reads it)' : lm.positionIds ? 'declared (fed from the mask)' : 'not declared';
     const uncond = lm.unconditionalRow === null ? 'unknown'
       : lm.unconditionalRow ? 'can run' : 'cannot run (GroupQueryAttention reads only each row\'s count of ones): use --uncond janus';
@@ -336,12 +364,18 @@ export function reportLines(r: BundleReport): string[] {
     lines.push(`special ids: bos ${t(ids.bos)}, eos ${t(ids.eos)}, CFG pad ${t(ids.cfgPad)} (${ids.cfgPad.source}; the tokenizer's pad is ${t(ids.tokenizerPad)}), image start ${t(ids.imageStart)}, end ${t(ids.imageEnd)}, placeholder ${t(ids.imagePlaceholder)}`);
   }
   const ct = r.chatTemplates;
-  if (r.graphs.length) lines.push(`chat templates: ${ct.names.length ? ct.names.join(', ') : 'none'}${ct.form === 'none' ? '' : ` (chat_template as ${ct.form === 'list' ? 'a list of {name, template}' : ct.form === 'object' ? 'an object name -> template' : 'one string, named default'})`}`);
+  if (r.graphs.length) lines.push(`chat templates: ${ct.names.length ? ct.names.join(', ') : 'none'}${ct.form === 'none' ? '' : ` (chat_template as ${ct.form === 'list' ? 'a list of {name, template}' : ct.form === 'object' ? 'an object name -> template' : 'one string, named default'})`}${bosNote(ct.bos)}`);
   const ext = r.externalData;
   const withData = ext.files.filter((f) => f.sidecars.length);
   if (r.graphs.length) lines.push(`external data: ${withData.length ? withData.map((f) => `${f.file} (${f.sidecars.length} file${f.sidecars.length > 1 ? 's' : ''})`).join(', ') : 'no sidecars'}; config.json use_external_data_format ${ext.declared === null ? 'absent' : JSON.stringify(ext.declared)} ${ext.agrees ? 'agrees with the files' : 'disagrees with the files (see warnings)'}`);
   for (const i of r.issues) lines.push(`${i.severity} ${i.file}: ${i.problem}; fix: ${i.fix}`);
   return lines;
+}
+
+function bosNote(bos: BundleReport['chatTemplates']['bos']): string {
+  if (!bos || bos.writes.length + bos.omits.length === 0) return '';
+  if (bos.omits.length === 0) return `; BOS written by ${bos.writes.join(' and ')} (as transformers.js feeds it)`;
+  return `; BOS not written by ${bos.omits.join(' and ')}: the engine puts it first, as the official recipe does (transformers.js feeds no BOS there, so its tokens differ)`;
 }
 
 // ---- static part (files, JSON, tokenizer, templates, external data) -------------------------------
@@ -473,6 +507,7 @@ function staticReport(dir: string, options: ReportOptions): Ctx | null {
     report.specialIds = specialIds(tokenizer, generation, processor, tokenizerConfig!, issue);
   }
   report.chatTemplates = templates(rawTokenizerConfig, issue);
+  if (tokenizer && generation && tokenizerConfig) report.chatTemplates.bos = templateBos(rawTokenizerConfig, tokenizer, tokenizerConfig, generation.bos_token_id);
 
   // External data against config.json's declaration.
   report.externalData = externalData(config, report.graphs, issue);
@@ -505,7 +540,12 @@ function specialIds(
     ? { ...byId(generation.pad_token_id), source: 'generation_config.pad_token_id' }
     : { ...tokenizerPad, source: "no generation_config.pad_token_id: the tokenizer's pad_token" };
   if (cfgPad.id === null) {
-    issue('error', 'generation_config.json', 'no pad id for the unconditional CFG row', 'set pad_token_id (100015, <｜▁pad▁｜>, in the public export)');
+    // The hint names the id this bundle's tokenizer.json gives the official pad tag, never a remembered one.
+    const tag = processor.pad_tag ?? OFFICIAL_PAD_TAG;
+    const padId = tokenizer.token_to_id(tag);
+    issue('error', 'generation_config.json', 'no pad id for the unconditional CFG row', padId === undefined
+      ? `set pad_token_id to the id of the pad token the model was trained with (tokenizer.json has no ${tag})`
+      : `set pad_token_id to ${padId} (${tag} in this bundle's tokenizer.json)`);
   }
   const ids = {
     bos: byId(generation.bos_token_id),
@@ -557,6 +597,32 @@ function templates(raw: unknown, issue: (s: BundleIssue['severity'], file: strin
   return { names, form };
 }
 
+/** VLChatProcessor's default pad_tag (deepseek-ai/Janus processing_vlm.py). */
+const OFFICIAL_PAD_TAG = '<｜▁pad▁｜>';
+
+/** Which of the pipeline's templates write BOS first: each rendered with one user turn and encoded as transformers.js does. */
+function templateBos(raw: unknown, tokenizer: Tokenizer, tokenizerConfig: TokenizerConfig, bos: number): { writes: string[]; omits: string[] } {
+  const out = { writes: [] as string[], omits: [] as string[] };
+  let all: Map<string, string>;
+  try {
+    all = chatTemplates(raw as TokenizerConfig);
+  } catch {
+    return out;
+  }
+  const specials = Object.fromEntries((['bos_token', 'eos_token', 'pad_token'] as const).map((k) => [k, tokenContent(tokenizerConfig[k]) ?? undefined]));
+  for (const name of REQUIRED_TEMPLATES) {
+    const text = all.get(name);
+    if (text === undefined) continue;
+    try {
+      const rendered = new Template(text).render({ messages: [{ role: '<|User|>', content: 'x' }], add_generation_prompt: true, ...specials });
+      (tokenizer.encode(rendered, { add_special_tokens: false }).ids[0] === bos ? out.writes : out.omits).push(name);
+    } catch {
+      // A template that does not render is reported by templates().
+    }
+  }
+  return out;
+}
+
 /** transformers.js' rule (utils/model-loader.js resolveExternalDataFormat): a map by full file name, then by graph name; else the value for every file. */
 function declaredChunks(declared: unknown, file: string, graph: string): number {
   if (declared === null || declared === undefined || declared === false) return 0;
@@ -605,17 +671,27 @@ async function inspectLanguageModel(
   path: string,
   options: ReportOptions,
   open: (path: string) => Promise<InferenceSession>,
+  dtype: string,
 ): Promise<InferenceSession | undefined> {
   const lm = report.languageModel;
+  const cacheDir = options.graphCacheDir === undefined ? defaultGraphCacheDir() : options.graphCacheDir;
+  // As the engine chooses it (loaded here only, like onnxruntime-node above).
+  const { chooseMatMulLevel, defaultMatMulAccuracy } = await import('../model/sessions.ts');
+  const chosen = await chooseMatMulLevel(dtype, report.device, options.matMulAccuracy ?? defaultMatMulAccuracy(), cacheDir);
   let plan;
   try {
-    plan = planKvAppend(path, options.graphCacheDir === undefined ? defaultGraphCacheDir() : options.graphCacheDir);
+    plan = planKvAppend(path, cacheDir, { matMulLevel: chosen.level });
   } catch (err) {
     report.issues.push({ severity: 'error', file: lm.file!, problem: `cannot be decoded as an ONNX model: ${firstLine(err)}`, fix: 're-download it (a truncated download or a Git LFS pointer file reads like this)' });
     lm.kvWhy = 'the graph could not be read';
     return undefined;
   }
   lm.form = plan.form;
+  lm.variant = plan.variant;
+  if (plan.matMul) {
+    const runs = 'reason' in plan ? null : plan.matMul.runs;
+    lm.matMul = { ...plan.matMul, runs, why: runs === null && chosen.level !== null ? `the file's own (the rewrite is not in use: ${'reason' in plan ? plan.reason : ''})` : chosen.why };
+  }
   lm.fromCache = plan.fromCache;
   lm.unconditionalRow = plan.form === null ? null : plan.form !== 'gqa';
   if ('reason' in plan) {
@@ -634,6 +710,7 @@ async function inspectLanguageModel(
   } catch (err) {
     lm.kvStrategy = 'whole-present';
     lm.kvWhy = `the rewritten graph did not load (${firstLine(err)})`;
+    if (lm.matMul) lm.matMul = { ...lm.matMul, runs: null, why: `the file's own (${lm.kvWhy})` };
     return undefined;
   } finally {
     plan.cleanup();

@@ -3,8 +3,9 @@ import type { PromptRow } from '../decoding/prompt-prefill.ts';
 
 /**
  * How the unconditional CFG row is built.
- * - janus: the official recipe; every token between BOS and the last (<begin_of_image>) is pad,
- *   images are dropped, all positions attended.
+ * - janus: the official recipe (deepseek-ai/Janus generation_inference.py): BOS, then pad for every
+ *   token up to the last (<begin_of_image>), images dropped, all positions attended. The prompt
+ *   starts with BOS (ChatTokenizer.prompt puts it there when the template does not).
  * - transformers-js: as transformers.js' generate_images; the whole row is pad with attention 0.
  */
 export type UncondMode = 'janus' | 'transformers-js';

@@ -15,7 +15,7 @@ import { prefixLength } from '../decoding/prompt-prefill.ts';
 import { CandidatesSchema, GenerateOptionsSchema, parseOrThrow, SubjectContextSchema, type GenerateOptionsInput } from '../request-options.ts';
 import { selfJudge, type SelfJudgement } from './self-judge.ts';
 import { generateText } from '../decoding/text-loop.ts';
-import { assertNoReservedTokens } from '../decoding/user-text.ts';
+import { assertUserText } from '../decoding/user-text.ts';
 import {
   generationMessages,
   GENERATION_TEMPLATE,
@@ -51,6 +51,8 @@ export interface GroundOptions {
 export interface Grounding {
   text: string;
   tokenIds: number[];
+  /** The prompt row the model was given (photo positions hold the image placeholder id). */
+  promptIds: number[];
   ms: number;
 }
 
@@ -78,6 +80,11 @@ export interface GeneratedImage {
 export interface Generation {
   images: GeneratedImage[];
   promptTokens: number;
+  /**
+   * The prompt rows the model was given: the conditional one and, with guidance, the unconditional
+   * one (set by generate(); results passed between processes leave it out).
+   */
+  promptIds?: { cond: number[]; uncond?: number[] };
   timings: { tokensMs: number; decodeMs: number; imageTokensPerSec: number };
 }
 
@@ -130,7 +137,7 @@ export class Personalizer {
     const started = performance.now();
     const ctx = this.checkUserText(parseOrThrow(SubjectContextSchema, context));
     const messages = groundingMessages(xcotPrompts(this.bundle), this.bundle.processor.image_tag, subject.pixels.count, ctx);
-    const prompt = this.tokenizer.encode(this.tokenizer.render(GROUNDING_TEMPLATE, messages), subject.pixels.count);
+    const prompt = this.tokenizer.prompt(GROUNDING_TEMPLATE, messages, subject.pixels.count);
     const ids: number[] = [];
     await generateText(this.model, this.caches, prompt, subject.pixels, {
       storePrefix: this.sharesGenerationPrefix(prompt.ids, subject.pixels.count, ctx),
@@ -145,7 +152,7 @@ export class Personalizer {
         options.onText?.(this.tokenizer.decode(ids));
       },
     });
-    return { text: this.tokenizer.decode(ids).trim(), tokenIds: ids, ms: performance.now() - started };
+    return { text: this.tokenizer.decode(ids).trim(), tokenIds: ids, promptIds: prompt.ids, ms: performance.now() - started };
   }
 
   /** Stage 2 (or plain text-to-image with no subject): images, their tokens and seeds. */
@@ -162,7 +169,7 @@ export class Personalizer {
     const subject = request.subject ?? null;
     const imageCount = subject?.pixels.count ?? 0;
     const messages = generationMessages(xcotPrompts(this.bundle), this.bundle.processor.image_tag, imageCount, ctx, request.grounding ?? '', o.prompt);
-    const prompt = this.tokenizer.encode(this.tokenizer.render(GENERATION_TEMPLATE, messages), imageCount);
+    const prompt = this.tokenizer.prompt(GENERATION_TEMPLATE, messages, imageCount);
     const limit = this.bundle.config.language_config?.max_position_embeddings;
     if (limit && prompt.ids.length + this.model.shape.imageTokens > limit) {
       throw new InputError('prompt_too_long', 'The prompt and photos are too long for this model; use fewer photos or a shorter prompt.');
@@ -173,8 +180,9 @@ export class Personalizer {
 
     const t0 = performance.now();
     // Concurrent calls share decoder steps: this job joins whatever the batcher is drawing.
+    const rows = imagePromptRows(prompt, o.cfgWeight !== 1, o.uncond, this.tokenizer.pad);
     const tokens = await this.batcher.run({
-      rows: imagePromptRows(prompt, o.cfgWeight !== 1, o.uncond, this.tokenizer.pad),
+      rows,
       images: subject?.pixels ?? null,
       count,
       cfgWeight: o.cfgWeight,
@@ -204,6 +212,7 @@ export class Personalizer {
     return {
       images,
       promptTokens: prompt.ids.length,
+      promptIds: { cond: rows[0].ids, ...(rows[1] ? { uncond: rows[1].ids } : {}) },
       timings: { tokensMs: t1 - t0, decodeMs: t2 - t1, imageTokensPerSec: (count * perImage) / ((t1 - t0) / 1000) },
     };
   }
@@ -242,14 +251,15 @@ export class Personalizer {
    */
   private sharesGenerationPrefix(groundingIds: number[], imageCount: number, ctx: SubjectContext): boolean {
     const messages = generationMessages(xcotPrompts(this.bundle), this.bundle.processor.image_tag, imageCount, ctx, '', '');
-    const gen = this.tokenizer.encode(this.tokenizer.render(GENERATION_TEMPLATE, messages), imageCount);
+    const gen = this.tokenizer.prompt(GENERATION_TEMPLATE, messages, imageCount);
     const split = prefixLength([{ ids: gen.ids, imageMask: gen.imageMask, attended: true }]);
     return split > 0 && split <= groundingIds.length && gen.ids.slice(0, split).every((id, i) => id === groundingIds[i]);
   }
 
-  /** User text must not smuggle in control tokens (image tags, role markers). */
+  /** The bot's text rules: given text has a visible character and no control token (image tags, role markers). */
   private checkUserText<T extends Record<string, string | undefined>>(fields: T): T {
-    return assertNoReservedTokens(fields, this.tokenizer.reservedTokens);
+    assertUserText(fields, this.tokenizer.reservedTokens);
+    return fields;
   }
 
   async close(): Promise<void> {

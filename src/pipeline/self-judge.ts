@@ -52,8 +52,7 @@ export async function selfJudge(ctx: JudgeContext, subject: PixelBatch, candidat
 /** P(yes) for one question about `images`, the prompt split after the first `prefixImages` of them. */
 export async function ask(ctx: JudgeContext, images: PixelBatch, prefixImages: number, question: string): Promise<number> {
   const content = `${`${ctx.imageTag}\n`.repeat(images.count)}${question}`;
-  const text = ctx.tokenizer.render(GROUNDING_TEMPLATE, [{ role: USER_ROLE, content }]);
-  const encoded = ctx.tokenizer.encode(text, images.count);
+  const encoded = ctx.tokenizer.prompt(GROUNDING_TEMPLATE, [{ role: USER_ROLE, content }], images.count);
   const row = { ids: encoded.ids, imageMask: encoded.imageMask, attended: true };
   const split = prefixImages > 0 ? endOfImage(encoded.imageMask, prefixImages * ctx.model.shape.imageTokens) : 0;
   const { hidden } = await prefillPrompt(ctx.model, ctx.caches, [row], images, { split, signal: ctx.signal, storePrefix: prefixImages > 0 });

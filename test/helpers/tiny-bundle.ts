@@ -4,9 +4,15 @@ import { join } from 'node:path';
 import { TINY_DIMS } from '../../src/generator/dims.ts';
 import { makeBundle, type MakeBundleOptions } from '../../src/generator/make-bundle.ts';
 
-/** The language model's attention forms a fixture can have: ours, and the public export's two. */
+/**
+ * The language model's attention forms a fixture can have: ours, and onnxruntime-genai builder's
+ * three (mha: web; gqa: packed q/k/v, cpu/cuda; gqa-separate: RotaryEmbedding and position_ids, dml).
+ */
 export type AttentionForm = NonNullable<MakeBundleOptions['attention']>;
-export const ATTENTION_FORMS: AttentionForm[] = ['concat', 'mha', 'gqa'];
+export const ATTENTION_FORMS: AttentionForm[] = ['concat', 'mha', 'gqa', 'gqa-separate'];
+
+/** Fixture choices beside the attention form and variants (defaults: template writes BOS, accuracy level 4). */
+export type FixtureOptions = Pick<MakeBundleOptions, 'templateBos' | 'accuracyLevel'>;
 
 /**
  * Fixture bundles for tests, generated at test time into one temp folder per test process.
@@ -29,12 +35,15 @@ function tempRoot(): string {
  * <root>/tiny-<seed>[-<form>][-<variants>] (its parent holds nothing else that is shared). For one
  * seed every form and variant holds the same weights.
  */
-export function tinyBundle(seed = 1, attention: AttentionForm = 'concat', variants: MakeBundleOptions['variants'] = ['fp32']): string {
-  const key = [seed, ...(attention === 'concat' ? [] : [attention]), ...(variants.join() === 'fp32' ? [] : variants)].join('-');
+export function tinyBundle(seed = 1, attention: AttentionForm = 'concat', variants: MakeBundleOptions['variants'] = ['fp32'], options: FixtureOptions = {}): string {
+  const key = [
+    seed, ...(attention === 'concat' ? [] : [attention]), ...(variants.join() === 'fp32' ? [] : variants),
+    ...(options.templateBos === false ? ['nobos'] : []), ...(options.accuracyLevel === undefined || options.accuracyLevel === 4 ? [] : [`acc${options.accuracyLevel}`]),
+  ].join('-');
   let dir = bySeed.get(key);
   if (!dir) {
     dir = join(tempRoot(), `tiny-${key}`);
-    makeBundle({ out: dir, seed, dims: TINY_DIMS, attention, variants });
+    makeBundle({ out: dir, seed, dims: TINY_DIMS, attention, variants, ...options });
     bySeed.set(key, dir);
   }
   return dir;

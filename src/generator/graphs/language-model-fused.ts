@@ -12,9 +12,13 @@ import { drawDecoderLayer, drawFinalNorm } from './language-model.ts';
  * - `mha` (its web/default target): separate q/k/v MatMuls, RotaryEmbedding on q and k fed by the
  *   `position_ids` input, MultiHeadAttention with past_key/past_value and an additive attention bias
  *   [B, num_heads, S, T] that the builder derives from attention_mask (causal + padding, float min);
- * - `gqa` (its cpu/cuda target): GroupQueryAttention with do_rotary=1 and the
- *   cos/sin caches, seqlens_k = ReduceSum(attention_mask, 1) - 1 and total_sequence_length =
- *   attention_mask's dim 1 (both int32); no position_ids input.
+ * - `gqa` (its cpu/cuda target): one packed `attn/qkv_proj/MatMul` ([hidden, 3 x heads x head_dim],
+ *   q then k then v columns) fed to GroupQueryAttention as its query with key and value empty,
+ *   do_rotary=1 with the cos/sin caches, seqlens_k = ReduceSum(attention_mask, 1) - 1 and
+ *   total_sequence_length = attention_mask's dim 1 (both int32); no position_ids input;
+ * - `gqa-separate` (its dml target): separate q/k/v MatMuls, RotaryEmbedding on q and k fed by the
+ *   `position_ids` input (as mha), GroupQueryAttention with do_rotary=0 and no caches, seqlens_k and
+ *   total_sequence_length as in gqa.
  *
  * Both: SimplifiedLayerNormalization for layer 0's input norm, SkipSimplifiedLayerNormalization
  * (residual add fused) for every later norm, the final one writing `hidden_states`. Weights come
@@ -26,7 +30,7 @@ import { drawDecoderLayer, drawFinalNorm } from './language-model.ts';
  * `/model/layers.N/attn/q_proj/MatMul/output_0`, `/model/constants/TensorProto.INT64/1D/1`, ...).
  * Node names are the GraphBuilder's own: it does not take a node name.
  */
-export type FusedAttention = 'mha' | 'gqa';
+export type FusedAttention = 'mha' | 'gqa' | 'gqa-separate';
 
 export function buildLanguageModelMha(d: BundleDims, rng: SeededRandom, weights: WeightFormat = 'fp32'): GraphBuilder {
   return buildFusedLanguageModel('mha', d, rng, weights);
@@ -34,6 +38,10 @@ export function buildLanguageModelMha(d: BundleDims, rng: SeededRandom, weights:
 
 export function buildLanguageModelGqa(d: BundleDims, rng: SeededRandom, weights: WeightFormat = 'fp32'): GraphBuilder {
   return buildFusedLanguageModel('gqa', d, rng, weights);
+}
+
+export function buildLanguageModelGqaSeparate(d: BundleDims, rng: SeededRandom, weights: WeightFormat = 'fp32'): GraphBuilder {
+  return buildFusedLanguageModel('gqa-separate', d, rng, weights);
 }
 
 export function buildFusedLanguageModel(form: FusedAttention, d: BundleDims, rng: SeededRandom, weights: WeightFormat = 'fp32'): GraphBuilder {
@@ -46,7 +54,8 @@ export function buildFusedLanguageModel(form: FusedAttention, d: BundleDims, rng
   const float = b.floatType;
   const embeds = b.input(io.inputsEmbeds, float, ['batch_size', 'sequence_length', d.hidden]);
   const mask = b.input(io.attentionMask, DType.int64, ['batch_size', 'total_sequence_length']);
-  const positionIds = form === 'mha' ? b.input(io.positionIds, DType.int64, ['batch_size', 'sequence_length']) : '';
+  const separateRotary = form !== 'gqa';
+  const positionIds = separateRotary ? b.input(io.positionIds, DType.int64, ['batch_size', 'sequence_length']) : '';
   for (let i = 0; i < d.layers; i++) {
     b.input(io.pastKey(i), float, kvShape);
     b.input(io.pastValue(i), float, kvShape);
@@ -75,24 +84,32 @@ export function buildFusedLanguageModel(form: FusedAttention, d: BundleDims, rng
     const attnName = `${p}/attn/${form === 'mha' ? 'MultiHeadAttention' : 'GroupQueryAttention'}`;
     const attnOut = `${attnName}/output_0`;
     const present = [io.presentKey(i), io.presentValue(i)];
-    // Separate q/k/v projections, as the public file's initializers are named (attn.{q,k,v}_proj).
-    const q = matmul(g, `${p}/attn/q_proj/MatMul`, input.out, d.hidden, qSize, w.q);
-    const k = matmul(g, `${p}/attn/k_proj/MatMul`, input.out, d.hidden, qSize, w.k);
-    const v = matmul(g, `${p}/attn/v_proj/MatMul`, input.out, d.hidden, qSize, w.v);
-    if (form === 'mha') {
+    // Inputs: query, key, value, past_key, past_value, seqlens_k, total_sequence_length, cos_cache, sin_cache.
+    const gqa = (q: string, k: string, v: string, rotaryInside: boolean) => b.op('GroupQueryAttention',
+      [q, k, v, io.pastKey(i), io.pastValue(i), maskInputs.seqlensK!, maskInputs.totalSeqLen!, rotaryInside ? cosCache : '', rotaryInside ? sinCache : ''], {
+        num_heads: d.heads, kv_num_heads: d.heads, scale: { float: 1 / Math.sqrt(d.headDim) },
+        softcap: { float: 0 }, do_rotary: rotaryInside ? 1 : 0, rotary_interleaved: 0,
+      }, [attnOut, ...present], 'com.microsoft');
+    if (form === 'gqa') {
+      // The builder's packed projection: q, k and v weights side by side in one MatMul (MatMulNBits once quantized).
+      const qkv = matmul(g, `${p}/attn/qkv_proj/MatMul`, input.out, d.hidden, 3 * qSize, { weight: packColumns(d.hidden, [w.q.weight, w.k.weight, w.v.weight]) });
+      gqa(qkv, '', '', true);
+    } else {
+      // Separate q/k/v projections (attn.{q,k,v}_proj) with RotaryEmbedding on q and k from position_ids.
+      const q = matmul(g, `${p}/attn/q_proj/MatMul`, input.out, d.hidden, qSize, w.q);
+      const k = matmul(g, `${p}/attn/k_proj/MatMul`, input.out, d.hidden, qSize, w.k);
+      const v = matmul(g, `${p}/attn/v_proj/MatMul`, input.out, d.hidden, qSize, w.v);
       const rotary = (name: string, x: string) => g.node(name, 'RotaryEmbedding', [x, positionIds, cosCache, sinCache],
         { interleaved: 0, num_heads: 0, rotary_embedding_dim: 0 }, 'com.microsoft');
       const qr = rotary(`${p}/attn/q_rotary/RotaryEmbedding`, q);
       const kr = rotary(`${p}/attn/k_rotary/RotaryEmbedding`, k);
-      // Inputs: query, key, value, bias, key_padding_mask, attention_bias, past_key, past_value.
-      b.op('MultiHeadAttention', [qr, kr, v, '', '', maskInputs.bias!, io.pastKey(i), io.pastValue(i)],
-        { num_heads: d.heads, scale: { float: 1 / Math.sqrt(d.headDim) } }, [attnOut, ...present], 'com.microsoft');
-    } else {
-      // Inputs: query, key, value, past_key, past_value, seqlens_k, total_sequence_length, cos_cache, sin_cache.
-      b.op('GroupQueryAttention', [q, k, v, io.pastKey(i), io.pastValue(i), maskInputs.seqlensK!, maskInputs.totalSeqLen!, cosCache, sinCache], {
-        num_heads: d.heads, kv_num_heads: d.heads, scale: { float: 1 / Math.sqrt(d.headDim) },
-        softcap: { float: 0 }, do_rotary: 1, rotary_interleaved: 0,
-      }, [attnOut, ...present], 'com.microsoft');
+      if (form === 'mha') {
+        // Inputs: query, key, value, bias, key_padding_mask, attention_bias, past_key, past_value.
+        b.op('MultiHeadAttention', [qr, kr, v, '', '', maskInputs.bias!, io.pastKey(i), io.pastValue(i)],
+          { num_heads: d.heads, scale: { float: 1 / Math.sqrt(d.headDim) } }, [attnOut, ...present], 'com.microsoft');
+      } else {
+        gqa(qr, kr, v, false);
+      }
     }
     const o = matmul(g, `${p}/attn/o_proj/MatMul`, attnOut, qSize, d.hidden, w.o);
 
@@ -110,6 +127,21 @@ export function buildFusedLanguageModel(form: FusedAttention, d: BundleDims, rng
   b.floatWeight(last, [d.hidden], drawFinalNorm(rng, d));
   b.op('SkipSimplifiedLayerNormalization', [root, skip, last], { epsilon: { float: d.rmsEps } }, [io.hiddenStates], 'com.microsoft');
   return b;
+}
+
+/** [rows, a] [rows, b] ... row-major -> [rows, a + b + ...]: the matrices side by side. */
+function packColumns(rows: number, parts: Float32Array[]): Float32Array {
+  const widths = parts.map((p) => p.length / rows);
+  const total = widths.reduce((a, b) => a + b, 0);
+  const out = new Float32Array(rows * total);
+  for (let r = 0; r < rows; r++) {
+    let at = r * total;
+    parts.forEach((p, i) => {
+      out.set(p.subarray(r * widths[i], (r + 1) * widths[i]), at);
+      at += widths[i];
+    });
+  }
+  return out;
 }
 
 interface NormOut {
