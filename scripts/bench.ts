@@ -229,7 +229,11 @@ async function speedOnly(dir: string, repeats: number, stepLimit: number | undef
         return Math.max(...(await Promise.all(PROMPTS.map((p) => once(p, t0)))));
       });
       const dtypes = Object.fromEntries(Object.entries(ours.bundle.graphs).map(([g, v]) => [g, v.dtype]));
-      return { batch1, batch4, steps, perImage, guidance, dtypes, model: ours.model };
+      // A fixed 16-position input from an empty past: its last hidden state, to compare levels.
+      const H = ours.model.shape.hidden;
+      const x = new ort.Tensor('float32', Float32Array.from({ length: 16 * H }, (_, i) => Math.sin(i * 0.37)), [1, 16, H]);
+      const hidden = Float32Array.from((await ours.model.decode(x, ours.model.emptyCache(1), new BigInt64Array(16).fill(1n))).hidden.data as Float32Array);
+      return { batch1, batch4, steps, perImage, guidance, dtypes, hidden, model: ours.model };
     } finally {
       await ours.close();
     }
@@ -263,6 +267,17 @@ async function speedOnly(dir: string, repeats: number, stepLimit: number | undef
   });
   await reference.dispose();
   const tps = (tokens: number, ms: number) => round((tokens * 1000) / ms);
+  const drift = (a: Float32Array, b: Float32Array) => {
+    let diff = 0;
+    let norm = 0;
+    let max = 0;
+    for (let i = 0; i < a.length; i++) {
+      diff += (a[i] - b[i]) ** 2;
+      norm += b[i] ** 2;
+      max = Math.max(max, Math.abs(a[i] - b[i]));
+    }
+    return { relativeRms: Number(Math.sqrt(diff / norm).toExponential(2)), maxAbs: Number(max.toExponential(2)), finite: a.every(Number.isFinite) };
+  };
   return {
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: round(totalmem() / 2 ** 30), node: process.version },
     load1min: { before: loadBefore, after: loadAvg() },
@@ -274,6 +289,7 @@ async function speedOnly(dir: string, repeats: number, stepLimit: number | undef
     guidance,
     imageTokensTimed: steps,
     ours: { imageTokensPerSec: tps(steps, main.batch1), batch4AggregateTokensPerSec: tps(4 * steps, main.batch4) },
+    ...(atFileLevel ? { hiddenStatesVsFileLevel: drift(main.hidden, atFileLevel.hidden) } : {}),
     ...(atFileLevel ? { oursAtFileLevel: { imageTokensPerSec: tps(steps, atFileLevel.batch1), batch4AggregateTokensPerSec: tps(4 * steps, atFileLevel.batch4) } } : {}),
     reference: { imageTokensPerSec: tps(steps, refBatch1), sequential4TokensPerSec: tps(4 * steps, ref4) },
     batch1: { speedup: round(refBatch1 / main.batch1), ...(atFileLevel ? { speedupAtFileLevel: round(refBatch1 / atFileLevel.batch1) } : {}) },

@@ -79,7 +79,7 @@ test('at the file\'s own level (0) the packed-gqa q4 fixture equals transformers
   }
 });
 
-test('at level 4 the X-CoT stays sane on the tiny fixture: finite hidden states within 1% of level 0, the same greedy grounding tokens, valid image tokens', async () => {
+test('at level 4 the X-CoT stays sane on the tiny fixture: finite hidden states within 5% of level 0, the same greedy grounding tokens, valid image tokens', async () => {
   const H = exact.model.shape.hidden;
   const embeds = new ort.Tensor('float32', Float32Array.from({ length: 6 * H }, (_, i) => Math.sin(i * 0.37)), [1, 6, H]);
   const mask = new BigInt64Array(6).fill(1n);
@@ -94,7 +94,7 @@ test('at level 4 the X-CoT stays sane on the tiny fixture: finite hidden states 
   }
   const relative = Math.sqrt(diff / norm);
   assert.ok(relative > 0, 'level 4 computes differently (int8 activations)');
-  assert.ok(relative < 0.01, `hidden states moved by ${relative}`);
+  assert.ok(relative < 0.05, `hidden states moved by ${relative}`);
 
   const photos = await parityPhotos();
   const request = async (p: Personalizer) => {
