@@ -1,3 +1,4 @@
+import { stopDeliveriesOf } from '../src/bot/deliveries-in-progress.ts';
 import {
   AttachmentBuilder,
   MessageFlags,
@@ -274,6 +275,8 @@ async function forgetMe(interaction: ChatInputCommandInteraction, deps: BotDeps)
   // A cancelled job that is still running could write its result; let it wind down first.
   const deadline = Date.now() + WIND_DOWN_MS;
   while (queue.snapshot().running.some((r) => r.userId === userId) && Date.now() < deadline) await sleep(100);
+  // Results being posted stop at their next step; a later write of theirs is refused (their records are gone).
+  await stopDeliveriesOf(userId, Math.max(0, deadline - Date.now()));
   const result = await stores.forgetUser(userId);
   const deleted = [
     plural(result.subjects, 'subject'),

@@ -1,3 +1,4 @@
+import { oncePerOutage } from './util/outage-log.ts';
 import 'dotenv/config';
 import { createServer } from 'node:http';
 import { basename } from 'node:path';
@@ -21,7 +22,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
-  const stores = await openStores({ dataDir: config.dataDir, redisUrl: config.redisUrl, onError: (err) => logger.error({ err }, 'store error') });
+  const stores = await openStores({ dataDir: config.dataDir, redisUrl: config.redisUrl, onError: oncePerOutage((fields, msg) => logger.error(fields, msg), 'store') });
   const engine = await startModelEngine(config, logger);
   const context = { engine, stores, modelId: basename(config.modelDir), scorer: config.scorer };
   const worker = await ModelWorker.start({

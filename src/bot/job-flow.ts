@@ -13,6 +13,7 @@ import { CancelledError } from '../errors.ts';
 import { reencodeToFit } from '../images/encode.ts';
 import { loadImage } from '../images/load.ts';
 import type { JobOutcome } from '../jobs/generation-service.ts';
+import { JobLife } from '../jobs/job-life.ts';
 import type { JobRecord } from '../store/index.ts';
 import { candidateLine, candidateMenu, keepButton, scoringStat, type CandidateView } from './candidate-view.ts';
 import { customId, upscaleId } from './custom-ids.ts';
@@ -108,7 +109,7 @@ export async function runJob(
     // Refused at enqueue (the queue closed, a place that expired): undo the intake, so photos stored only
     // for this job do not stay behind. Photos another job or subject refers to keep their other referrers.
     await deps.stores.photos.release(job.photoHashes ?? [], `job:${job.id}`).catch(() => {});
-    await deps.stores.jobs.update(job.id, { status: 'failed', error: (err as Error).message }).catch(() => {});
+    await new JobLife(deps.stores).settled(job.id, 'failed', err).catch(() => {});
     await status.edit({ content: userMessage(err, logger, { job: job.id }), components: [], allowedMentions: NO_MENTIONS }).catch(() => {});
     return;
   }

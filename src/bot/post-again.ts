@@ -1,15 +1,7 @@
-import { ActionRowBuilder, ButtonBuilder, ButtonStyle, MessageFlags, type ButtonInteraction } from 'discord.js';
+import { MessageFlags, type ButtonInteraction } from 'discord.js';
 import type { JobRecord } from '../store/job-store.ts';
-import { customId } from './custom-ids.ts';
 import { redeliver } from './redelivery.ts';
 import type { BotDeps } from './bot-deps.ts';
-
-/** Under a status that says the image is kept: the user need not wait for the bot's own next try. */
-export function postAgainRow(jobId: string): ActionRowBuilder<ButtonBuilder> {
-  return new ActionRowBuilder<ButtonBuilder>().addComponents(
-    new ButtonBuilder().setCustomId(customId('repost', jobId)).setLabel('Post again').setStyle(ButtonStyle.Primary),
-  );
-}
 
 /** The Post again button: one more try now, answered to the clicker alone; the bot's timer goes on as before. */
 export async function postAgain(interaction: ButtonInteraction, deps: BotDeps, job: JobRecord): Promise<void> {

@@ -38,7 +38,7 @@ export async function runJobWithQuota(
     await runJob(deps, job, status, deliver, options);
   } finally {
     const record = await deps.stores.jobs.get(job.id).catch(() => undefined);
-    if (record?.startedAt !== undefined || record?.status === 'done') deps.quota.settle(job.id);
+    if (record?.startedAt !== undefined || record?.status === 'drawn' || record?.status === 'done') deps.quota.settle(job.id);
     else await deps.quota.refund(job.id).catch((err) => deps.logger.warn({ err, job: job.id }, 'quota refund failed'));
   }
 }

@@ -1,4 +1,5 @@
 import { ShardClientUtil, type Client } from 'discord.js';
+import { JobLife } from '../jobs/job-life.ts';
 import type { JobRecord } from '../store/job-store.ts';
 import { redeliver } from './redelivery.ts';
 import type { BotDeps } from './bot-deps.ts';
@@ -8,24 +9,27 @@ import { storedTarget } from './stored-status.ts';
 
 export { RESUMED_NOTE } from './start-job.ts';
 export const GAVE_UP =
-  'The bot restarted twice while making this image, so it was stopped (it may be what stopped the bot). Send it again, perhaps with other words or photos.';
+  'The bot stopped twice while making this image, so it was stopped (it may be what stopped the bot). Send it again, perhaps with other words or photos.';
 const CHANNEL_GONE = 'The bot restarted, and the channel of this image is out of its reach now.';
 
 /**
- * At start, once the client is ready. A job still queued or running in the store belongs to a process
- * that died (a clean stop cancels its jobs): it is put back in the queue once, with its photos and
- * options from the record, and delivered as usual. A job that was already put back once is failed
- * instead (`resumes`), so a job that kills the process cannot loop. The user is told in the job's
- * status message: edited when it is the bot's own, answered by a reply when it is an interaction reply
- * (its token is never stored); the Cancel button works on both. Results that were finished but not
- * posted (kept results) are posted again.
+ * At start, once the client is ready. A job not finished in the store belongs to a process that died
+ * (a clean stop cancels its jobs); JobLife.afterRestart decides what becomes of it: a drawn one (its
+ * images kept) is posted, after a look for a post the dead process made (redelivery.ts); one the runner
+ * runs here is put back in the queue (unless the process died twice while running it: the loop guard);
+ * one on model workers is followed again. The user is told in the job's status message: edited when
+ * it is the bot's own, answered by a reply when it is an interaction reply (its token is never
+ * stored); the Cancel button works on both.
  */
 export async function recoverJobs(deps: BotDeps, client: Client, track: (work: Promise<unknown>) => void): Promise<void> {
   const { jobs } = deps.stores;
   const left = (await jobs.unfinished()).filter((job) => onThisShard(client, job.guildId));
   if (left.length) deps.logger.info({ jobs: left.length }, 'jobs left by a previous process');
-  for (const job of left) track(resume(deps, client, job).catch((err) => deps.logger.error({ err, job: job.id }, 'could not resume a job')));
+  const seen = new Set(left.map((j) => j.id));
+  for (const job of left) track(recover(deps, client, job).catch((err) => deps.logger.error({ err, job: job.id }, 'could not resume a job')));
+  // Kept images whose record is settled otherwise (an older version kept results of 'done' records).
   for (const id of await jobs.keptResultIds()) {
+    if (seen.has(id)) continue;
     const job = await jobs.get(id);
     if (onThisShard(client, job?.guildId ?? null)) track(redeliver(deps, client, id));
   }
@@ -41,26 +45,26 @@ export function onThisShard(client: Client, guildId: string | null): boolean {
   return client.shard.ids.includes(shard);
 }
 
-async function resume(deps: BotDeps, client: Client, job: JobRecord): Promise<void> {
-  const { jobs } = deps.stores;
+async function recover(deps: BotDeps, client: Client, job: JobRecord): Promise<void> {
+  const life = new JobLife(deps.stores);
   const context = { job: job.id };
   const target = await storedTarget(client, job);
-  // Read again: a Cancel click may have come first.
-  const current = await jobs.get(job.id);
-  if (!current || (current.status !== 'queued' && current.status !== 'running')) return;
   if (!target) {
-    await jobs.update(job.id, { status: 'failed', error: CHANNEL_GONE });
+    await life.unreachable(job.id, CHANNEL_GONE);
     return;
   }
-  // On model workers (JOB_QUEUE=redis) the job went on without this process: it is followed again, not run again.
-  const remote = deps.config.jobQueue === 'redis';
-  if (!remote && (current.resumes ?? 0) >= 1) {
-    await jobs.update(job.id, { status: 'failed', error: GAVE_UP });
+  // Read again inside: a Cancel click may have come first.
+  const decision = await life.afterRestart(job.id, deps.generation.afterRestart, GAVE_UP);
+  if (decision.kind === 'ended') return;
+  if (decision.kind === 'deliver') {
+    await redeliver(deps, client, job.id);
+    return;
+  }
+  if (decision.kind === 'gave-up') {
     await settleStatus(deps, target.status, { content: GAVE_UP, components: [], allowedMentions: { parse: [] } }, context);
     return;
   }
-  const resumed = remote ? current : await jobs.update(job.id, { status: 'queued', resumes: (current.resumes ?? 0) + 1 });
-  deps.logger.info(context, 'job resumed after a restart');
+  deps.logger.info(context, decision.kind === 'follow' ? 'job followed again after a restart' : 'job resumed after a restart');
   const { status, ...where } = target;
-  await startJob(deps, resumed, status, { ...where, resumed: true });
+  await startJob(deps, decision.record, status, { ...where, resumed: true });
 }

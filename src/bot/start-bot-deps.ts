@@ -1,3 +1,4 @@
+import { oncePerOutage } from '../util/outage-log.ts';
 import type { Logger } from 'pino';
 import { describeLoadedBundle } from '../pipeline/bundle-report.ts';
 import { UserTextRules } from '../decoding/user-text.ts';
@@ -29,7 +30,7 @@ export async function startBotDeps(
     dataDir: config.dataDir,
     redisUrl: config.redisUrl,
     maintenanceIntervalMs: 24 * 60 * 60 * 1000,
-    onError: (err) => logger.error({ err }, 'store error'),
+    onError: oncePerOutage((fields, msg) => logger.error(fields, msg), 'store'),
   });
   try {
     const cleaned = await stores.maintenance();
@@ -38,7 +39,7 @@ export async function startBotDeps(
     const quota = new Quota({
       limitsFor: quotaLimitsFor(stores, config.quota),
       redisUrl: config.redisUrl,
-      onError: (err) => logger.error({ err }, 'quota error'),
+      onError: oncePerOutage((fields, msg) => logger.error(fields, msg), 'quota counters'),
     });
     const common = {
       config,
@@ -58,17 +59,20 @@ export async function startBotDeps(
         maxWaitingPerUser: config.maxWaitingPerUser,
         maxPerGuild: config.maxJobsPerGuild,
         maxQueueLength: config.maxQueueLength,
+        onError: oncePerOutage((fields, msg) => logger.error(fields, msg), 'queue (Redis)'),
       });
       const claimsRedis = redisConnection(config.redisUrl);
+      const claims = new RedisDeliveryClaims(claimsRedis, KEYS.postedPrefix);
       logger.info({ workers: queue.concurrency }, 'jobs go to model workers through Redis');
       return {
         ...common,
         ...gatewayUpscale(config, logger),
         queue,
         generation: new ClusterRunner(queue, stores),
-        claims: new RedisDeliveryClaims(claimsRedis, KEYS.postedPrefix),
+        claims,
         close: async () => {
           await queue.close();
+          await claims.close();
           claimsRedis.disconnect();
           await quota.close();
           await stores.close();

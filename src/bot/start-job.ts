@@ -1,8 +1,9 @@
 import type { JobOutcome } from '../jobs/generation-service.ts';
 import type { JobRecord } from '../store/index.ts';
-import { deliverResult, type DeliverTarget } from './deliver.ts';
+import { deliverResult, targetClient, type DeliverTarget } from './deliver.ts';
 import { runJob, type StatusMessage } from './job-flow.ts';
 import { runJobWithQuota } from './quota-hold.ts';
+import { redeliverLater } from './redelivery.ts';
 import type { BotDeps } from './bot-deps.ts';
 
 /** The first line of a resumed job's status. */
@@ -32,7 +33,12 @@ export interface StartJobOptions extends Omit<DeliverTarget, 'status'> {
  */
 export function startJob(deps: BotDeps, job: JobRecord, status: StatusMessage, options: StartJobOptions): Promise<void> {
   const { resumed, note, ...target } = options;
-  const deliver = (outcome: JobOutcome): Promise<void> => deliverResult(deps, outcome, { ...target, status });
-  if (resumed) return runJob(deps, job, status, deliver, { note: deps.config.jobQueue === 'redis' ? FOLLOWED_NOTE : RESUMED_NOTE });
+  const deliver = async (outcome: JobOutcome): Promise<void> => {
+    const full = { ...target, status };
+    const result = await deliverResult(deps, outcome, full);
+    const client = targetClient(full);
+    if (client) redeliverLater(deps, client, outcome.job.id, result);
+  };
+  if (resumed) return runJob(deps, job, status, deliver, { note: deps.generation.afterRestart === 'follow' ? FOLLOWED_NOTE : RESUMED_NOTE });
   return runJobWithQuota(deps, job, status, deliver, note ? { note } : {});
 }

@@ -20,6 +20,8 @@ export interface QueueView {
 
 /** Runs stored jobs to their outcome: GenerationService in-process, ClusterRunner on model workers. */
 export interface JobRunner {
+  /** What becomes of a job a dead process left: run again here, or followed on the model worker that still runs it. */
+  readonly afterRestart: 'run-again' | 'follow';
   submit(job: JobRecord, hooks?: RunHooks): JobHandle<JobOutcome>;
   stateOf(jobId: string): JobState | undefined;
   averageJobMs(): number;

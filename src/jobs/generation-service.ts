@@ -5,9 +5,8 @@ import type { ScorerKind } from '../scoring/group-scorer.ts';
 import { runStoredJob } from './stored-job-run.ts';
 import type { JobHandle, JobQueue, JobState } from './job-queue.ts';
 import type { JobRecord, Stores } from '../store/index.ts';
-
-/** How many ended jobs stateOf() remembers. */
-const ENDED_REMEMBERED = 10_000;
+import { JobLife } from './job-life.ts';
+import { LiveJobs } from './live-jobs.ts';
 
 export interface JobOutcome {
   job: JobRecord;
@@ -40,10 +39,10 @@ export interface RunHooks {
  */
 export class GenerationService {
   readonly modelId: string;
+  /** A job a dead process left is run again from the start, here (restart-recovery). */
+  readonly afterRestart = 'run-again' as const;
   private readonly durations: number[] = [];
-  /** Jobs this process queued and that have not ended, and how recent ones ended (bounded, oldest first). */
-  private readonly live = new Map<string, JobHandle<JobOutcome>>();
-  private readonly ended = new Map<string, JobState>();
+  private readonly live: LiveJobs<JobOutcome>;
 
   constructor(
     /** The model: a Personalizer in-process, or a WorkerEngine (the bot). */
@@ -53,6 +52,7 @@ export class GenerationService {
     private readonly options: { scorer?: ScorerKind } = {},
   ) {
     this.modelId = basename(engine.bundle.dir);
+    this.live = new LiveJobs(new JobLife(stores));
   }
 
   /** Queues a stored job; throws QueueFullError / QueueClosedError when refused. */
@@ -63,20 +63,7 @@ export class GenerationService {
       guildId: job.guildId,
       run: (signal) => this.run(job, signal, hooks),
     });
-    this.live.set(job.id, handle);
-    const remember = () => {
-      this.live.delete(job.id);
-      this.ended.delete(job.id);
-      this.ended.set(job.id, handle.state);
-      if (this.ended.size > ENDED_REMEMBERED) this.ended.delete(this.ended.keys().next().value!);
-    };
-    handle.result.then(remember, remember);
-    handle.result.catch(async (err: unknown) => {
-      const cancelled = handle.state === 'cancelled';
-      await this.stores.jobs
-        .update(job.id, { status: cancelled ? 'cancelled' : 'failed', error: err instanceof Error ? err.message.split('\n')[0] : String(err) })
-        .catch(() => {});
-    });
+    this.live.track(handle);
     return handle;
   }
 
@@ -86,7 +73,7 @@ export class GenerationService {
    * previous process left, or one that ended long ago (then the record says how it ended).
    */
   stateOf(jobId: string): JobState | undefined {
-    return this.live.get(jobId)?.state ?? this.ended.get(jobId);
+    return this.live.stateOf(jobId);
   }
 
   /** Average duration of recent jobs, for queue ETAs (a first guess before any job ran). */

@@ -3,6 +3,9 @@ import type { JobRecord } from '../store/index.ts';
 import type { KeptResult } from '../store/job-store.ts';
 import type { JobOutcome, OutcomeGroup } from './generation-service.ts';
 
+/** The upload limit a result is fitted to when the job record does not know its channel's (Discord's default). */
+export const DEFAULT_UPLOAD_LIMIT = 10 * 2 ** 20;
+
 /** A finished job's images as the store keeps them (base64), to be posted by whichever process can. */
 export function keptFromOutcome(outcome: JobOutcome, where: { trace: boolean; sizeLimit: number; threadId?: string }): KeptResult {
   return {

@@ -8,9 +8,8 @@ import { isStoreOutage } from '../store/store-outage.ts';
 import type { JobOutcome, RunHooks } from './generation-service.ts';
 import { keepGroup } from './group-record.ts';
 import { rankJobGroup } from './group-ranking.ts';
-
-/** Pauses between attempts at the `done` write (a store blip must not cost a drawn image). */
-const DONE_WRITE_DELAYS_MS = [50, 250, 1_000];
+import { JobLife } from './job-life.ts';
+import { DEFAULT_UPLOAD_LIMIT, keptFromOutcome } from './kept-outcome.ts';
 
 /** What running a stored job needs: the model, the stores, the model's id (grounding cache keys) and the group scorer. */
 export interface StoredJobContext {
@@ -23,14 +22,15 @@ export interface StoredJobContext {
 /**
  * Runs one stored job: photos from the store, stage 1 from the grounding cache when the same user,
  * model, photos and context were grounded before, stage 2 always, a group ranked and kept; the record
- * says running, then done. The in-process GenerationService and the model workers both run jobs so.
+ * says running, then drawn with the images kept beside it (JobLife). The in-process GenerationService and the model workers both run jobs so.
  */
 export async function runStoredJob(ctx: StoredJobContext, job: JobRecord, signal: AbortSignal, hooks: RunHooks = {}): Promise<JobOutcome> {
   const { engine, stores, modelId } = ctx;
   const started = performance.now();
+  const life = new JobLife(stores);
   hooks.onStart?.();
-  await stores.jobs.update(job.id, { status: 'running' });
-  if (job.upscale) return runUpscaleJob(ctx, job, job.upscale, signal, hooks, started);
+  await life.started(job.id);
+  if (job.upscale) return runUpscaleJob(ctx, life, job, job.upscale, signal, hooks, started);
   const { photos, hashes, name, context } = await subjectOf(stores, job);
   const subject = photos.length ? await engine.prepareImages(photos) : null;
   try {
@@ -67,8 +67,10 @@ export async function runStoredJob(ctx: StoredJobContext, job: JobRecord, signal
     // Cancelled while the last step ran: the record must say cancelled, not done.
     signal.throwIfAborted();
     const totalMs = performance.now() - started;
-    const done = await markDone(stores, job, grounding.text);
-    return { job: done, generation, grounding, totalMs, ...(group ? { group } : {}) };
+    const outcome: JobOutcome = { job, generation, grounding, totalMs, ...(group ? { group } : {}) };
+    // Kept before the job counts as drawn: whoever posts it (this process, a gateway, a restarted one) finds it.
+    const kept = keptFromOutcome(outcome, { trace: false, sizeLimit: job.uploadLimit ?? DEFAULT_UPLOAD_LIMIT });
+    return { ...outcome, job: await life.drawn(job, kept, grounding.text) };
   } finally {
     // An engine that keeps prepared photos elsewhere (a worker) frees them now.
     if (subject) engine.releaseImages?.(subject);
@@ -79,7 +81,7 @@ export async function runStoredJob(ctx: StoredJobContext, job: JobRecord, signal
  * An upscale job: the stored image through the engine's upscaler (its own thread), progress per tile,
  * resized down to the server's cap when it has one. Counted and queued like any job; a result of one image.
  */
-async function runUpscaleJob(ctx: StoredJobContext, job: JobRecord, upscale: NonNullable<JobRecord['upscale']>, signal: AbortSignal, hooks: RunHooks, started: number): Promise<JobOutcome> {
+async function runUpscaleJob(ctx: StoredJobContext, life: JobLife, job: JobRecord, upscale: NonNullable<JobRecord['upscale']>, signal: AbortSignal, hooks: RunHooks, started: number): Promise<JobOutcome> {
   const { engine, stores } = ctx;
   if (!engine.upscale || !engine.upscaleScale) throw new InputError('upscaler_missing', 'Upscaling is not available on this bot right now.');
   const source = job.photoHashes?.[0] ? await stores.photos.getPhoto(job.photoHashes[0]) : undefined;
@@ -93,9 +95,8 @@ async function runUpscaleJob(ctx: StoredJobContext, job: JobRecord, upscale: Non
     const data = await sharp(result.data).resize(width, height, { kernel: 'lanczos3' }).png().toBuffer();
     result = { ...result, data, width, height };
   }
-  const done = await markDone(stores, job, '');
-  return {
-    job: done,
+  const outcome: JobOutcome = {
+    job,
     generation: {
       images: [{ data: Buffer.from(result.data), format: 'png', width: result.width, height: result.height, seed: job.seed, imageTokens: [] }],
       promptTokens: 0,
@@ -104,22 +105,9 @@ async function runUpscaleJob(ctx: StoredJobContext, job: JobRecord, upscale: Non
     grounding: { text: '', cached: false, ms: 0 },
     totalMs: performance.now() - started,
   };
-}
-
-/**
- * The `done` write, retried; if the store still fails, the image is delivered anyway (the bot's
- * delivery writes the record again with the result's place).
- */
-async function markDone(stores: Stores, job: JobRecord, grounding: string): Promise<JobRecord> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await stores.jobs.update(job.id, { status: 'done', grounding });
-    } catch {
-      const delay = DONE_WRITE_DELAYS_MS[attempt];
-      if (delay === undefined) return { ...job, status: 'done', grounding };
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
-  }
+  // Kept with the record before it counts as drawn, like any job's images (JobLife.drawn).
+  const kept = keptFromOutcome(outcome, { trace: false, sizeLimit: job.uploadLimit ?? DEFAULT_UPLOAD_LIMIT });
+  return { ...outcome, job: await life.drawn(job, kept, '') };
 }
 
 async function subjectOf(stores: Stores, job: JobRecord): Promise<{ photos: { bytes: Uint8Array; name: string }[]; hashes: string[]; name?: string; context?: string }> {

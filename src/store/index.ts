@@ -110,8 +110,8 @@ export function createStores(store: Store, options: Omit<StoresOptions, keyof Op
   const groundings = new GroundingCache(store, { now, ...options.grounding });
   const feedback = new FeedbackStore(store, now);
   const candidates = new CandidateStore(store);
-  const threads = new ThreadLinks(store);
   const jobs = new JobStore(store, photos, { now, retentionMs: options.jobRetentionMs, onRemove: async (record) => void (await feedback.deleteForJob(record.id)) });
+  const threads = new ThreadLinks(store, (jobId) => jobs.exists(jobId));
   const subjects = new SubjectStore(store, photos, { now, maxPerUser: options.maxSubjectsPerUser, groundings, jobs });
 
   const isLive = async (ref: string): Promise<boolean> =>
@@ -148,10 +148,11 @@ export function createStores(store: Store, options: Omit<StoresOptions, keyof Op
     feedback,
     threads,
     forgetUser: async (userId) => {
-      // A thread link names the user too, also where the job has already expired.
-      await threads.forgetUser(userId);
       const s = await subjects.forgetUser(userId);
       const j = await jobs.deleteForUser(userId);
+      // A thread link names the user too, also where the job has already expired. After the records:
+      // a link written meanwhile is deleted here, and one written later is refused (its job is gone).
+      await threads.forgetUser(userId);
       const g = await groundings.deleteForUser(userId);
       await store.ns('consents').delete(userId); // consent-store.ts: one record per user id
       await feedback.deleteForUser(userId);

@@ -30,7 +30,11 @@ import { IdLists } from './id-lists.ts';
  *   u:<userId>  -> string[] job ids         (oldest first; covers every record of the user)
  */
 
-export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+/**
+ * A job's life (src/jobs/job-life.ts moves a record through it): queued -> running -> drawn (its images
+ * kept in the store, not yet posted) -> done (posted); or failed / cancelled.
+ */
+export type JobStatus = 'queued' | 'running' | 'drawn' | 'done' | 'failed' | 'cancelled';
 export const FINISHED_STATUSES: readonly JobStatus[] = ['done', 'failed', 'cancelled'];
 
 /** Generation options as given (defaults are applied by the pipeline); JSON-serializable. */
@@ -76,8 +80,10 @@ export interface JobRecord {
   error?: string;
   /** Where the job's status message is, so a restarted bot can tell the user (see StatusLocation). */
   statusMessage?: StatusLocation;
-  /** How many times a restarted bot put this job back in the queue (at most once: see restart-recovery.ts). */
+  /** How many times a restarted bot put this job back in the queue. */
   resumes?: number;
+  /** How many times the process running this job died while it was running (the loop guard: src/jobs/job-life.ts). */
+  crashes?: number;
   /** When the result was deleted (the Delete button), and by whom: its owner or a moderator. */
   deletedAt?: number;
   deletedBy?: 'owner' | 'moderator';
@@ -112,7 +118,7 @@ export type NewJob = Omit<JobRecord, 'id' | 'status' | 'createdAt' | 'startedAt'
 };
 
 export type JobPatch = Partial<
-  Pick<JobRecord, 'status' | 'messageId' | 'threadId' | 'grounding' | 'startedAt' | 'finishedAt' | 'error' | 'statusMessage' | 'resumes'>
+  Pick<JobRecord, 'status' | 'messageId' | 'threadId' | 'grounding' | 'startedAt' | 'finishedAt' | 'error' | 'statusMessage' | 'resumes' | 'crashes'>
 >;
 
 export interface JobStoreOptions {
@@ -243,10 +249,22 @@ export class JobStore {
     });
   }
 
-  /** Keeps a finished image Discord did not take, until takeKeptResult(); deleted with the record. */
+  /**
+   * Keeps a job's drawn images until they are posted (dropKeptResult); deleted with the record. Throws
+   * when the record is gone (deleted or forgotten), so nothing of a forgotten job is written back.
+   */
   async keepResult(id: string, result: KeptResult): Promise<void> {
     assertId(id, 'job id');
-    await this.#store.jobs.set(keptKey(id), result);
+    const found: JobRecord | undefined = await this.#store.jobs.get(recordKey(id));
+    if (!found) throw new Error(`job ${id} does not exist`);
+    await this.#lockUser(found.ownerId, async () => {
+      if (!(await this.#store.jobs.has(recordKey(id)))) throw new Error(`job ${id} does not exist`);
+      await this.#store.jobs.set(keptKey(id), result);
+    });
+  }
+
+  async exists(id: string): Promise<boolean> {
+    return isValidId(id) && this.#store.jobs.has(recordKey(id));
   }
 
   async keptResult(id: string): Promise<KeptResult | undefined> {
@@ -264,13 +282,13 @@ export class JobStore {
     return (await this.#store.keys('jobs')).filter((k) => k.startsWith('r:')).map((k) => k.slice(2));
   }
 
-  /** Jobs still 'queued' or 'running' (at startup: left by a process that is gone). */
+  /** Jobs still 'queued', 'running' or 'drawn' (at startup: left by a process that is gone). */
   async unfinished(): Promise<JobRecord[]> {
     const keys = (await this.#store.keys('jobs')).filter((k) => k.startsWith('j:'));
     const out: JobRecord[] = [];
     for (const key of keys) {
       const record: JobRecord | undefined = await this.#store.jobs.get(key);
-      if (record && (record.status === 'queued' || record.status === 'running')) out.push(record);
+      if (record && !FINISHED_STATUSES.includes(record.status)) out.push(record);
     }
     return out.sort((a, b) => a.createdAt - b.createdAt);
   }

@@ -21,18 +21,28 @@ const SCAN_BATCH = 200;
  */
 export class ThreadLinks {
   readonly #store: Store;
+  readonly #jobExists: (jobId: string) => Promise<boolean>;
 
-  constructor(store: Store) {
+  constructor(store: Store, jobExists: (jobId: string) => Promise<boolean>) {
     this.#store = store;
+    this.#jobExists = jobExists;
   }
 
-  /** Links a thread to the job just posted in it (a later result in the same thread replaces the link). */
-  async link(threadId: string, jobId: string, ownerId: string): Promise<void> {
+  /**
+   * Links a thread to the job just posted in it (a later result in the same thread replaces the link).
+   * Refused (false) when the job no longer exists: a job forgotten while it was being posted leaves no
+   * link naming its owner. Checked under the owner's job lock, the lock forgetting the owner's jobs holds.
+   */
+  async link(threadId: string, jobId: string, ownerId: string): Promise<boolean> {
     assertId(threadId, 'thread id');
     assertId(jobId, 'job id');
     assertId(ownerId, 'ownerId');
     const link: ThreadLink = { jobId, ownerId };
-    await this.#store.meta.set(linkKey(threadId), link);
+    return this.#store.locks.run(`jobs:${ownerId}`, async () => {
+      if (!(await this.#jobExists(jobId))) return false;
+      await this.#store.meta.set(linkKey(threadId), link);
+      return true;
+    });
   }
 
   /** The job and owner of a thread the bot made; undefined for any other thread. */

@@ -67,6 +67,8 @@ test('/personalize with two photos answers in a thread with a 384x384 PNG and wo
   for (const action of ['regen', 'vary', 'why', 'save', 'refine']) assert.ok(ids.includes(`xcot:${action}:${jobId}`), ids.join());
   const status = await waitForMessageState(h, (await run.waitForReply()).id, (m) => /Done/.test(m.content));
   assert.deepEqual(customIds(status), [], 'no Cancel button left on a finished status');
+  // The status is settled first, then the record says done.
+  for (let i = 0; i < 100 && (await h.deps.stores.jobs.get(jobId))?.status !== 'done'; i++) await new Promise((r) => setTimeout(r, 50));
   const job = await h.deps.stores.jobs.get(jobId);
   assert.equal(job?.status, 'done');
   assert.equal(job?.photoHashes?.length, 2);

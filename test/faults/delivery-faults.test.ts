@@ -39,7 +39,8 @@ test('uploads to the thread fail more often than discord.js retries: our back-of
   const { result } = await waitForThreadResult(h, since);
   assert.equal(fault.hits, 6);
   await waitForMessageState(h, status.id, (m) => /^Done/.test(m.content), 15_000, since);
-  assert.equal((await job(jobId))?.messageId, result.id);
+  // The status is settled, then the record says where the image is.
+  await waitFor(async () => (await job(jobId))?.messageId === result.id);
   await idle();
   h.emu.assertNoViolations();
 });
@@ -54,6 +55,7 @@ test('a thread post that keeps failing (502 on every upload): the image goes in 
   assert.ok(thread, 'the thread was started');
   // The thread is not left empty.
   await h.emu.waitForMessage(thread.id, (m) => /in the message this thread starts from/.test(m.content), 15_000, since);
+  await waitFor(async () => (await job(jobId))?.status === 'done');
   const record = await job(jobId);
   assert.equal(record?.status, 'done');
   assert.equal(record?.messageId, status.id);
@@ -158,13 +160,13 @@ test('Post again under a kept image: refused while Discord still fails (told to 
   h.emu.assertNoViolations();
 });
 
-test('the store fails the `done` write after drawing: the image is posted anyway and the record made good', async () => {
+test('the store fails the `drawn` write after drawing: the image is posted anyway and the record made good', async () => {
   const jobs = h.deps.stores.jobs;
   const update = jobs.update.bind(jobs);
   let refused = 0;
   jobs.update = async (id: string, patch: JobPatch) => {
-    // Every attempt of the service's `done` write fails; the delivery's own write goes through.
-    if (patch.status === 'done' && patch.messageId === undefined) {
+    // Every attempt of the runner's `drawn` write fails; the delivery's own write goes through.
+    if (patch.status === 'drawn') {
       refused++;
       throw new Error('SQLITE_BUSY: database is locked');
     }

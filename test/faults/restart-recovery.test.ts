@@ -59,6 +59,8 @@ test('after kill -9, the running and the waiting job are resumed and their users
     assert.equal(threadId, alice.status.id, 'the thread starts from the original status');
     assert.match(result.content, /lighthouse at dusk/);
     await waitForMessageState(h, aliceTold.id, (m) => /^Done/.test(m.content), 15_000, since);
+    // The status is settled first, then the record says done (a kill in between leaves it drawn, finished by the next start).
+    await waitFor(async () => (await job(alice.jobId))?.status === 'done');
     const record = await job(alice.jobId);
     assert.equal(record?.status, 'done');
     assert.equal(record?.resumes, 1);

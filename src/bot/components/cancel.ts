@@ -1,4 +1,5 @@
 import { MessageFlags } from 'discord.js';
+import { JobLife } from '../../jobs/job-life.ts';
 import type { ButtonAction } from './component-action.ts';
 import { notDeleted, ownerOnly } from './preconditions.ts';
 
@@ -18,12 +19,10 @@ export const cancelAction: ButtonAction = {
       if (state === 'cancelled') content = 'Already cancelled.';
       else if (state) content = 'Already finished.';
       else {
-        const record = (await deps.stores.jobs.get(job.id)) ?? job;
-        if (record.status === 'queued' || record.status === 'running') {
-          // Never queued by this process (left by one that crashed or restarted): the record is all that is left.
-          await deps.stores.jobs.update(job.id, { status: 'cancelled' });
+        // Never queued by this process (left by one that crashed or restarted): the record is all that is left.
+        if (await new JobLife(deps.stores).settled(job.id, 'cancelled')) {
           content = 'That job was interrupted by a restart and is cancelled now; send it again if you still want it.';
-        } else content = record.status === 'cancelled' ? 'Already cancelled.' : 'Already finished.';
+        } else content = ((await deps.stores.jobs.get(job.id)) ?? job).status === 'cancelled' ? 'Already cancelled.' : 'Already finished.';
       }
     }
     await interaction.reply({ content, flags: MessageFlags.Ephemeral });

@@ -22,6 +22,8 @@ export interface ClusterQueueOptions extends Partial<AdmissionCaps> {
   attempts?: number;
   /** How often followed jobs are looked up besides the events, to catch events missed while Redis was away (ms, default 5 s). */
   pollMs?: number;
+  /** Told of BullMQ's connection errors (they reconnect by themselves); without it they are dropped, never printed. */
+  onError?: (err: unknown) => void;
 }
 
 export interface FollowHooks {
@@ -75,6 +77,9 @@ export class ClusterQueue {
       maxQueueLength: options.maxQueueLength ?? 50,
     };
     this.#attempts = options.attempts ?? 3;
+    const onError = options.onError ?? (() => {});
+    this.#queue.on('error', onError);
+    this.#events.on('error', onError);
     this.#events.on('active', ({ jobId }) => this.#started(jobId));
     this.#events.on('progress', ({ jobId, data }) => this.#progress(jobId, data));
     this.#events.on('completed', ({ jobId }) => this.#ended(jobId));
@@ -257,7 +262,7 @@ export class ClusterQueue {
           jobId: job.id,
           priority: fairPriority(virtualTime, userPriorities),
           attempts: this.#attempts,
-          backoff: { type: 'fixed', delay: 1_000 },
+          backoff: { type: 'exponential', delay: 1_000 },
           removeOnComplete: { age: 24 * 3600, count: 5_000 },
           removeOnFail: { age: 7 * 24 * 3600, count: 5_000 },
         },

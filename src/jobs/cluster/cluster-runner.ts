@@ -3,11 +3,10 @@ import type { JobRecord, Stores } from '../../store/index.ts';
 import { isStoreOutage } from '../../store/store-outage.ts';
 import type { JobOutcome, RunHooks } from '../generation-service.ts';
 import type { JobHandle, JobState } from '../job-queue.ts';
+import { JobLife } from '../job-life.ts';
 import { outcomeFromKept } from '../kept-outcome.ts';
+import { LiveJobs } from '../live-jobs.ts';
 import type { ClusterQueue } from './cluster-queue.ts';
-
-/** How many ended jobs stateOf() remembers. */
-const ENDED_REMEMBERED = 10_000;
 
 /** The job ended, but its images were already taken by another process (which posts them). */
 export class ResultTakenError extends UserFacingError {
@@ -24,14 +23,16 @@ export class ResultTakenError extends UserFacingError {
  * Same surface as GenerationService, so the bot does not know where jobs run.
  */
 export class ClusterRunner {
+  /** A job a dead gateway left went on on its worker: it is followed again, not run again (restart-recovery). */
+  readonly afterRestart = 'follow' as const;
   readonly #queue: ClusterQueue;
   readonly #stores: Stores;
-  readonly #live = new Map<string, JobHandle<JobOutcome>>();
-  readonly #ended = new Map<string, JobState>();
+  readonly #live: LiveJobs<JobOutcome>;
 
   constructor(queue: ClusterQueue, stores: Stores) {
     this.#queue = queue;
     this.#stores = stores;
+    this.#live = new LiveJobs(new JobLife(stores));
   }
 
   /** Queues a stored job (or follows it, when it is already queued or running); the result rejects with QueueFullError when refused. */
@@ -43,12 +44,7 @@ export class ClusterRunner {
       async (err: unknown) => {
         // Refused at admission: photos stored only for this job do not stay behind (others' references keep theirs).
         if (err instanceof QueueFullError || err instanceof QueueClosedError) await this.#stores.photos.release(job.photoHashes ?? [], `job:${job.id}`).catch(() => {});
-        // The worker writes how its run ended; a job refused, cancelled while waiting or given up by BullMQ is written here.
-        const current = await this.#stores.jobs.get(job.id).catch(() => undefined);
-        if (current && (current.status === 'queued' || current.status === 'running')) {
-          const status = followed.state === 'cancelled' ? 'cancelled' : 'failed';
-          await this.#stores.jobs.update(job.id, { status, error: err instanceof Error ? err.message.split('\n')[0] : String(err) }).catch(() => {});
-        }
+        // The worker reports how its run ended; a job refused, cancelled while waiting or given up by BullMQ is reported by LiveJobs.
         throw err;
       },
     );
@@ -61,19 +57,12 @@ export class ClusterRunner {
       },
       cancel: (message?: string) => followed.cancel(message),
     };
-    this.#live.set(job.id, handle);
-    const remember = () => {
-      this.#live.delete(job.id);
-      this.#ended.delete(job.id);
-      this.#ended.set(job.id, followed.state);
-      if (this.#ended.size > ENDED_REMEMBERED) this.#ended.delete(this.#ended.keys().next().value!);
-    };
-    result.then(remember, remember);
+    this.#live.track(handle);
     return handle;
   }
 
   stateOf(jobId: string): JobState | undefined {
-    return this.#live.get(jobId)?.state ?? this.#ended.get(jobId);
+    return this.#live.stateOf(jobId);
   }
 
   averageJobMs(): number {

@@ -5,18 +5,20 @@ import type { Redis } from 'ioredis';
 import { CancelledError, JobTimeoutError, UserFacingError } from '../../errors.ts';
 import { EngineCrashedError, EngineStuckError } from '../../runtime/image-engine.ts';
 import type { JobRecord, Stores } from '../../store/index.ts';
-import { isStoreOutage } from '../../store/store-outage.ts';
+import { isStoreOutage, StoreUnavailableError } from '../../store/store-outage.ts';
 import type { JobOutcome, RunHooks } from '../generation-service.ts';
-import { keptFromOutcome } from '../kept-outcome.ts';
+import { oncePerOutage } from '../../util/outage-log.ts';
+import { JobLife } from '../job-life.ts';
 import { BULL_PREFIX, KEYS, QUEUE_NAME, redisConnection } from './cluster-names.ts';
 import type { ClusterJobData } from './cluster-queue.ts';
 import { encodeFailure } from './failure-wire.ts';
 
-/** The upload limit a result is fitted to when the job record does not know its channel's (Discord's default). */
-const DEFAULT_SIZE_LIMIT = 10 * 2 ** 20;
 /** Progress reaches the gateways at most this often (every step would flood BullMQ's event stream). */
 const PROGRESS_EVERY_MS = 1_000;
 const HEARTBEAT_MS = 5_000;
+/** Pauses while the store is away, doubling from the first to the longest. */
+const STORE_WAIT_FIRST_MS = 250;
+const STORE_WAIT_MAX_MS = 5_000;
 
 // Raises the virtual time to a started job's priority, never lowers it (see fairPriority).
 const RAISE_VIRTUAL_TIME = `local v = tonumber(redis.call('get', KEYS[1]) or '0') if tonumber(ARGV[1]) > v then redis.call('set', KEYS[1], ARGV[1]) end return 0`;
@@ -51,6 +53,7 @@ export class ModelWorker {
   readonly #worker: Worker<ClusterJobData>;
   readonly #running = new Map<string, AbortController>();
   readonly #heartbeat: NodeJS.Timeout;
+  readonly #storeDown: (err: unknown) => void;
 
   private constructor(options: ModelWorkerOptions) {
     this.#options = options;
@@ -70,7 +73,9 @@ export class ModelWorker {
       autorun: false,
       name: this.id,
     });
-    this.#worker.on('error', (err) => options.logger?.warn({ err }, 'queue worker error'));
+    const tell = (fields: object, msg: string) => options.logger?.error(fields, msg);
+    this.#worker.on('error', oncePerOutage(tell, 'queue (Redis)'));
+    this.#storeDown = oncePerOutage(tell, 'store (while running a job)');
     this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_MS);
     this.#heartbeat.unref();
   }
@@ -120,40 +125,26 @@ export class ModelWorker {
     const deadline = setTimeout(() => controller.abort(new JobTimeoutError(this.#options.maxRunMs)), this.#options.maxRunMs);
     const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     try {
-      await this.#redis.eval(RAISE_VIRTUAL_TIME, 1, KEYS.virtualTime, String(job.opts.priority ?? 0));
-      const record = await stores.jobs.get(id);
-      if (!record) throw new UnrecoverableError(encodeFailure(new CancelledError('That image was deleted before it was made.')));
-      if (await this.#redis.exists(KEYS.cancelledPrefix + id)) controller.abort(new CancelledError());
-      controller.signal.throwIfAborted();
-      // A run whose images are already kept (its worker died after keeping them) is not drawn again.
-      if (record.status === 'done' && (await stores.jobs.keptResult(id))) return { jobId: id };
-      const started = performance.now();
-      let lastProgress = 0;
-      const outcome = await this.#options.run(record, controller.signal, {
-        onStep: (done, total) => {
-          const now = Date.now();
-          if (done < total && now - lastProgress < PROGRESS_EVERY_MS) return;
-          lastProgress = now;
-          void job.updateProgress({ done, total }).catch(() => {});
-        },
-      });
-      await stores.jobs.keepResult(id, keptFromOutcome(outcome, { trace: false, sizeLimit: record.uploadLimit ?? DEFAULT_SIZE_LIMIT }));
-      await this.#redis
-        .multi()
-        .lpush(KEYS.durations, String(Math.round(performance.now() - started)))
-        .ltrim(KEYS.durations, 0, 19)
-        .exec()
-        .catch(() => {});
-      return { jobId: id };
+      // The store away (Redis restarting) is waited out here, with back-off, for as long as the job's
+      // deadline allows, instead of spending the job's runs on it.
+      for (let pause = STORE_WAIT_FIRST_MS; ; pause = Math.min(pause * 2, STORE_WAIT_MAX_MS)) {
+        try {
+          return await this.#attempt(job, controller);
+        } catch (err) {
+          if (controller.signal.aborted || !isStoreOutage(err)) throw err;
+          this.#storeDown(err);
+          await abortableSleep(pause, controller.signal);
+        }
+      }
     } catch (err) {
       if (err instanceof UnrecoverableError) throw err;
       const cause = controller.signal.aborted ? controller.signal.reason : err;
-      // A dead engine or store is this worker's trouble, not the job's: another attempt may succeed.
+      // A dead engine is this worker's trouble, not the job's: another attempt may succeed.
       const retry = !final && (cause instanceof EngineCrashedError || cause instanceof EngineStuckError || isStoreOutage(cause));
       logger?.warn({ job: id, code: (cause as UserFacingError)?.code, retry }, 'job failed');
       if (!retry) {
         const status = cause instanceof CancelledError ? 'cancelled' : 'failed';
-        await stores.jobs.update(id, { status, error: cause instanceof Error ? cause.message.split('\n')[0] : String(cause) }).catch(() => {});
+        await new JobLife(stores).settled(id, status, cause).catch(() => {});
         throw new UnrecoverableError(encodeFailure(cause));
       }
       // BullMQ keeps only the message: the failure travels encoded in it.
@@ -164,4 +155,51 @@ export class ModelWorker {
       this.#running.delete(id);
     }
   }
+
+  /** One try at a job: draws it unless its images are already kept (JobLife.drawn) or posted. */
+  async #attempt(job: Job<ClusterJobData>, controller: AbortController): Promise<{ jobId: string }> {
+    const id = job.id!;
+    const { stores } = this.#options;
+    await this.#redis.eval(RAISE_VIRTUAL_TIME, 1, KEYS.virtualTime, String(job.opts.priority ?? 0));
+    const record = await stores.jobs.get(id);
+    if (!record) throw new UnrecoverableError(encodeFailure(new CancelledError('That image was deleted before it was made.')));
+    if (await this.#redis.exists(KEYS.cancelledPrefix + id)) controller.abort(new CancelledError());
+    controller.signal.throwIfAborted();
+    // A run whose images are already kept (its worker died after keeping them) or posted is not drawn again.
+    if (record.status === 'drawn' || record.status === 'done' || (await stores.jobs.keptResult(id))) return { jobId: id };
+    const started = performance.now();
+    let lastProgress = 0;
+    await this.#options.run(record, controller.signal, {
+      onStep: (done, total) => {
+        const now = Date.now();
+        if (done < total && now - lastProgress < PROGRESS_EVERY_MS) return;
+        lastProgress = now;
+        void job.updateProgress({ done, total }).catch(() => {});
+      },
+    });
+    // runStoredJob kept the images with the record (JobLife.drawn); without them no gateway could post it.
+    if (!(await stores.jobs.keptResult(id))) throw new StoreUnavailableError();
+    await this.#redis
+      .multi()
+      .lpush(KEYS.durations, String(Math.round(performance.now() - started)))
+      .ltrim(KEYS.durations, 0, 19)
+      .exec()
+      .catch(() => {});
+    return { jobId: id };
+  }
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      signal.removeEventListener('abort', aborted);
+      resolve();
+    }
+    function aborted(): void {
+      clearTimeout(timer);
+      reject(signal.reason);
+    }
+    signal.addEventListener('abort', aborted, { once: true });
+  });
 }

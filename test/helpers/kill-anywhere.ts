@@ -1,0 +1,271 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REST, Routes, type APIMessage } from 'discord.js';
+import { commands } from '../../commands/index.ts';
+import { CommandRegistry } from '../../src/bot/command-registry.ts';
+import type { EmulatorEvent } from '../../src/local-discord/events.ts';
+import { startEmulator, type Emulator } from '../../src/local-discord/driver.ts';
+import { openStores } from '../../src/store/index.ts';
+import { SeededRandom } from '../../src/util/seeded-random.ts';
+import { waitUntilAnswering } from './bot-answers.ts';
+import { removeTinyBundles, tinyBundle } from './tiny-bundle.ts';
+import { ALICE, APP_ID, BOB, CAROL, CHANNEL_A, GUILD_A, TOKEN, customIds } from '../e2e/harness.ts';
+
+// SIGKILL of the real `npm start` process (src/main.ts) at points spread over a job's life, then a
+// restart on the same data folder: every job must end with its image posted exactly once and its
+// status (on Discord and in the record) final.
+
+const REPO = new URL('../../', import.meta.url).pathname;
+/** What a status says while its job is waiting, running or being posted. */
+const IN_PROGRESS = /In the queue|Working on it|Starting|Reading your photos|Drawing|Scoring|thinking/;
+
+/** Where in a job's life a kill lands. */
+export const KILL_POINTS = [
+  /** Right after the status shows the job queued. */
+  'admitted',
+  /** At a random moment while the model works on it. */
+  'running',
+  /** The instant Discord creates the result's thread (before the bot hears back). */
+  'thread-created',
+  /** While thread creation is held up by a rate limit. */
+  'thread-held',
+  /** The instant Discord stores the image message (before the bot hears back, so before any record write). */
+  'image-posted',
+  /** While uploads fail (502) and the bot backs off. */
+  'upload-failing',
+  /** The instant the status is edited to say done. */
+  'status-settled',
+] as const;
+export type KillPoint = (typeof KILL_POINTS)[number];
+
+export interface KillRun {
+  point: KillPoint;
+  jobs: { jobId: string; statusId: string }[];
+}
+
+export interface KillSuite {
+  emu: Emulator;
+  seed: number;
+  /** Submits jobs, kills `npm start` at `point`, restarts it and waits until every job so far is final. */
+  killAt(point: KillPoint): Promise<KillRun>;
+  /** Stops the bot gracefully and checks every job ever submitted: posted once, status final on Discord and in the record. */
+  verifyAll(): Promise<{ jobs: number; lost: number; stale: number; duplicated: number }>;
+  close(): Promise<void>;
+}
+
+/** The seed of this run: KILL_SEED when set (to replay a failure), else a fresh one; printed either way. */
+export function killSeed(): number {
+  const seed = process.env.KILL_SEED ? Number(process.env.KILL_SEED) : Math.floor(Math.random() * 2 ** 31);
+  process.stderr.write(`kill-anywhere seed: ${seed} (replay with KILL_SEED=${seed})\n`);
+  return seed;
+}
+
+export async function startKillSuite(seed: number): Promise<KillSuite> {
+  const rng = new SeededRandom(seed);
+  const modelDir = tinyBundle(1);
+  const dataDir = mkdtempSync(join(tmpdir(), 'xcot-killany-'));
+  const emu = await startEmulator({
+    token: TOKEN,
+    applicationId: APP_ID,
+    heartbeatIntervalMs: 500,
+    guilds: [
+      {
+        id: GUILD_A,
+        name: 'Pets',
+        channels: [{ id: CHANNEL_A, name: 'art' }],
+        members: [{ id: ALICE, username: 'alice' }, { id: BOB, username: 'bob' }, { id: CAROL, username: 'carol' }],
+      },
+    ],
+  });
+  const rest = new REST({ api: emu.restBase }).setToken(TOKEN);
+  await rest.put(Routes.applicationGuildCommands(APP_ID, GUILD_A), { body: new CommandRegistry(commands).toJSON() });
+
+  let bot: ChildProcess | undefined;
+  let logTail = '';
+  const all: { jobId: string; statusId: string; point: KillPoint; index: number }[] = [];
+  let taken = 0;
+
+  const start = async (): Promise<ChildProcess> => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: REPO,
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        XCOT_GRAPH_CACHE: process.env.XCOT_GRAPH_CACHE,
+        DISCORD_TOKEN: TOKEN,
+        DISCORD_CLIENT_ID: APP_ID,
+        DISCORD_API_BASE: emu.restBase,
+        MODEL_DIR: modelDir,
+        DATA_DIR: dataDir,
+        BATCH_JOBS: '1',
+        MAX_WAITING_PER_USER: '3',
+        CONSENT_REQUIRED: 'false',
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    child.stderr!.on('data', (d: Buffer) => (logTail = (logTail + d.toString()).slice(-4000)));
+    const exited = new Promise<never>((_, reject) => child.once('exit', (code, signal) => reject(new Error(`bot exited (${code ?? signal}): ${logTail}`))));
+    await Promise.race([waitUntilAnswering(emu, [{ guildId: GUILD_A, channelId: CHANNEL_A }], CAROL), exited]);
+    child.removeAllListeners('exit');
+    return child;
+  };
+
+  const kill = async (): Promise<void> => {
+    const child = bot;
+    bot = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await gone;
+  };
+
+  /** Kills the bot at the first event that matches (or after `ms`, whichever comes first). */
+  const killOn = (match: (e: EmulatorEvent) => boolean, ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const stop = emu.onEvent((e) => {
+        if (!match(e)) return;
+        finish();
+      });
+      const timer = setTimeout(finish, ms);
+      function finish(): void {
+        stop();
+        clearTimeout(timer);
+        bot?.kill('SIGKILL');
+        resolve();
+      }
+    });
+
+  const visible = (statusId: string): APIMessage | undefined => {
+    const replies = emu.messages(CHANNEL_A).filter((m) => m.message_reference?.message_id === statusId);
+    return replies.at(-1) ?? emu.message(statusId);
+  };
+  const isFinal = (m: APIMessage | undefined): boolean => !!m && !IN_PROGRESS.test(m.content) && !customIds(m).some((c) => c.startsWith('xcot:cancel:'));
+  const posts = (jobId: string): APIMessage[] =>
+    [...emu.messages(CHANNEL_A), ...emu.threads(CHANNEL_A).flatMap((t) => emu.messages(t.id))].filter((m) => m.attachments.some((a) => a.filename.startsWith(`xcot-${jobId}-`)));
+
+  const waitAllFinal = async (timeoutMs: number): Promise<void> => {
+    const end = Date.now() + timeoutMs;
+    while (Date.now() < end && !all.every((j) => isFinal(visible(j.statusId)) && posts(j.jobId).length > 0)) await new Promise((r) => setTimeout(r, 200));
+  };
+
+  const submit = async (userId: string, index: number): Promise<{ jobId: string; statusId: string }> => {
+    const run = emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId, name: 'personalize', options: { prompt: `a lighthouse at dusk, kill point ${index}` } });
+    const status = await run.waitForReply(30_000);
+    const cancel = customIds(status).find((c) => c.startsWith('xcot:cancel:'));
+    assert.ok(cancel, `kill point ${index}: the job was not queued: ${status.content}`);
+    return { jobId: cancel.split(':')[2], statusId: status.id };
+  };
+
+  bot = await start();
+
+  return {
+    emu,
+    seed,
+    async killAt(point) {
+      const index = taken++;
+      if (!bot) bot = await start();
+      const isImage = (e: EmulatorEvent) => e.kind === 'message_create' && e.source === 'bot' && Array.isArray(e.message.attachments) && e.message.attachments.length > 0;
+      // Faults that hold posting up are set before the job can reach it.
+      if (point === 'thread-held') emu.forceRateLimit({ method: 'POST', path: /^\/channels\/\d+\/messages\/\d+\/threads$/, retryAfterMs: 3_000 + Math.floor(rng.uniform() * 6_000) });
+      const uploads = point === 'upload-failing' || rng.uniform() < 0.25 ? emu.failRequests({ method: 'POST', route: /^\/channels\/\d+\/messages$/, status: 502, onlyWithFiles: true, times: 4 + Math.floor(rng.uniform() * 4) }) : undefined;
+      const users = rng.uniform() < 0.5 ? [ALICE] : [ALICE, BOB];
+      const jobs = [];
+      for (const user of users) jobs.push(await submit(user, index));
+      for (const j of jobs) all.push({ ...j, point, index });
+      switch (point) {
+        case 'admitted':
+          await new Promise((r) => setTimeout(r, Math.floor(rng.uniform() * 300)));
+          await kill();
+          break;
+        case 'running':
+          await new Promise((r) => setTimeout(r, 200 + Math.floor(rng.uniform() * 1_500)));
+          await kill();
+          break;
+        case 'thread-created':
+          await killOn((e) => e.kind === 'thread_create', 30_000);
+          await kill();
+          break;
+        case 'thread-held':
+          await new Promise((r) => setTimeout(r, 1_000 + Math.floor(rng.uniform() * 2_000)));
+          await kill();
+          break;
+        case 'image-posted':
+          await killOn(isImage, 30_000);
+          await kill();
+          break;
+        case 'upload-failing': {
+          const end = Date.now() + 30_000;
+          while (uploads && uploads.hits === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+          await new Promise((r) => setTimeout(r, Math.floor(rng.uniform() * 2_500)));
+          await kill();
+          break;
+        }
+        case 'status-settled':
+          await killOn((e) => e.kind === 'message_update' && /^Done/.test(String(e.message.content ?? '')), 30_000);
+          await kill();
+          break;
+      }
+      // Upload failures may go on into the restart for a while (the rest of `times`); a held thread does not.
+      bot = await start();
+      await waitAllFinal(90_000);
+      uploads?.stop();
+      for (const j of jobs) {
+        const seen = visible(j.statusId);
+        assert.ok(isFinal(seen), `seed ${seed}, kill point ${index} (${point}): job ${j.jobId} still "${seen?.content}" after the restart`);
+        assert.equal(posts(j.jobId).length, 1, `seed ${seed}, kill point ${index} (${point}): job ${j.jobId} posted ${posts(j.jobId).length} times`);
+      }
+      return { point, jobs };
+    },
+    async verifyAll() {
+      await waitAllFinal(60_000);
+      if (bot) {
+        const child = bot;
+        bot = undefined;
+        const gone = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await gone;
+      }
+      const stores = await openStores({ dataDir });
+      let lost = 0;
+      let stale = 0;
+      let duplicated = 0;
+      try {
+        for (const j of all) {
+          const n = posts(j.jobId).length;
+          if (n === 0) lost++;
+          if (n > 1) duplicated++;
+          const record = await stores.jobs.get(j.jobId);
+          if (!isFinal(visible(j.statusId)) || record?.status !== 'done' || !record.messageId) stale++;
+        }
+      } finally {
+        await stores.close();
+      }
+      return { jobs: all.length, lost, stale, duplicated };
+    },
+    async close() {
+      await kill();
+      await emu.close();
+      rmSync(dataDir, { recursive: true, force: true });
+      removeTinyBundles();
+    },
+  };
+}
+
+/** `count` kill points, every kind in turn, in an order the seed shuffles. */
+export function killPlan(seed: number, count: number): KillPoint[] {
+  const rng = new SeededRandom(seed ^ 0x5bd1e995);
+  const plan: KillPoint[] = [];
+  while (plan.length < count) {
+    const round = [...KILL_POINTS];
+    for (let i = round.length - 1; i > 0; i--) {
+      const k = Math.floor(rng.uniform() * (i + 1));
+      [round[i], round[k]] = [round[k], round[i]];
+    }
+    plan.push(...round);
+  }
+  return plan.slice(0, count);
+}
