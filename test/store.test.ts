@@ -688,7 +688,7 @@ test('job store: TTL cleanup after 30 days and maintenance sweep of orphaned pho
   );
 });
 
-test('thread links: link, lookup (also links in the form older versions wrote), forgetUser, and expiry with their job', async () => {
+test('thread links: link, lookup (also links in the form older versions wrote), forgetUser, expiry with their job, and no link to a job that no longer exists', async () => {
   const DAY = 24 * 60 * 60 * 1000;
   let now = 100 * DAY;
   await withStores(
@@ -725,7 +725,10 @@ test('thread links: link, lookup (also links in the form older versions wrote), 
       assert.equal(await threads.lookup(T1), undefined);
       assert.deepEqual(await threads.lookup(T2), { jobId: b.id, ownerId: B }, "B's job finished just now");
 
-      await threads.link(T1, a.id, A); // (the record is gone; forget-me still finds the link by its owner)
+      // A's records are gone: a late post (forget-me while it was being posted) cannot link a thread to them again.
+      assert.equal(await threads.link(T1, a.id, A), false);
+      assert.equal(await threads.lookup(T1), undefined);
+      await store.meta.set(`thread:${T1}`, { jobId: a.id, ownerId: A }); // (as an older version wrote it; forget-me finds it by its owner)
       await store.meta.set(`thread:${TOLD}`, { jobId: 'expiredJob01', ownerId: A });
       await forgetUser(A);
       assert.equal(await threads.lookup(T1), undefined);

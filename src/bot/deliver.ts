@@ -139,7 +139,7 @@ async function postResult(deps: BotDeps, outcome: JobOutcome, target: DeliverTar
   if (!(await deps.stores.jobs.exists(jobId).catch(() => true))) return gone();
 
   if (options.checkPosted) {
-    const started = target.startThreadFrom?.hasThread ? (target.startThreadFrom.thread ?? undefined) : undefined;
+    const started = target.startThreadFrom?.thread ?? undefined;
     const known = target.thread ?? started ?? (target.channel?.isThread() ? target.channel : undefined);
     const found = await findPost(jobId, target, known);
     if (found) {
@@ -272,10 +272,15 @@ async function noteInThread(deps: BotDeps, thread: ThreadChannel, content: strin
  */
 async function startThread(deps: BotDeps, from: Message, outcome: JobOutcome): Promise<ThreadChannel | null> {
   if (!canStartThread(from)) return null;
-  if (from.hasThread && from.thread) return from.thread;
+  if (from.thread) return from.thread;
   try {
     return await from.startThread({ name: threadName(outcome.job.prompt), autoArchiveDuration: 1440 });
   } catch (err) {
+    // Discord's "a thread has already been created for this message": that thread has the message's id.
+    if ((err as { code?: unknown }).code === 160004) {
+      const thread = await from.client.channels.fetch(from.id).catch(() => null);
+      if (thread?.isThread()) return thread;
+    }
     deps.logger.info({ err, job: outcome.job.id }, 'could not start a thread; answering inline');
     return null;
   }

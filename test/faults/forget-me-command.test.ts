@@ -108,3 +108,39 @@ test('/subject forget-me leaves nothing of the user in the data folder, running 
   assert.deepEqual(await h.deps.stores.jobs.listByUser(ALICE), []);
   h.emu.assertNoViolations();
 });
+
+test('/subject forget-me while a drawn image waits to be posted (thread creation rate-limited 9 s): no byte of the user is written back when the posting goes on, running and after a restart', async (t) => {
+  const photo = await noisePhoto('carol');
+  const CAROL = '639472210987654323';
+  h.emu.addMember(GUILD_A, CAROL, { username: 'carol' });
+  const text = { name: 'Zephrine Oddwick', context: 'zo-context: hums sea shanties', prompt: 'carol prompt: a teapot sailing a canal' };
+  await subject(CAROL, 'save', { name: text.name, context: text.context, image1: h.emu.uploadAttachment(photo, 'c.png', 'image/png', CHANNEL_A) });
+  // The result's thread is held up 9 s by a rate limit, so the drawn image is still being posted when forget-me runs.
+  h.emu.forceRateLimit({ method: 'POST', path: /^\/channels\/\d+\/messages\/\d+\/threads$/, retryAfterMs: 9_000 });
+  const since = h.emu.eventCursor();
+  const run = h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: CAROL, name: 'personalize', options: { prompt: text.prompt, subject: text.name, seed: 5 } });
+  await run.waitForReply(30_000);
+  const deadline = Date.now() + 60_000;
+  // Drawn: the record says so (its images kept with it) while the thread is held.
+  while ((await h.deps.stores.jobs.listByUser(CAROL))[0]?.status !== 'drawn' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.equal((await h.deps.stores.jobs.listByUser(CAROL))[0]?.status, 'drawn');
+
+  const done = await subject(CAROL, 'forget-me', { confirm: true });
+  assert.match(done.content, /^Done\. Deleted 1 subject, 1 image record/);
+  // Past the held thread creation: whatever the posting did next has happened.
+  await new Promise((r) => setTimeout(r, 10_000));
+  const needles: Needle[] = [
+    { label: 'Carol id', bytes: Buffer.from(CAROL) },
+    ...Object.entries(text).map(([k, v]) => ({ label: k, bytes: Buffer.from(v) })),
+    ...(await photoNeedles('photo', photo)),
+  ];
+  const running = await scan(h.config.dataDir, needles);
+  t.diagnostic(`Carol's bytes after forget-me during posting, bot running: ${total(running)}`);
+  assert.equal(total(running), 0, describe(running));
+  const posted = h.emu.eventHistory().slice(since).filter((e) => e.kind === 'message_create' && Array.isArray(e.message.attachments) && e.message.attachments.length > 0);
+  assert.equal(posted.length, 0, 'the forgotten job was not posted');
+  await h.restart();
+  const restarted = await scan(h.config.dataDir, needles);
+  assert.equal(total(restarted), 0, describe(restarted));
+  h.emu.assertNoViolations();
+});

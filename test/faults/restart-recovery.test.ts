@@ -115,3 +115,31 @@ test('killed between showing the status and recording its place: the restarted b
   await waitFor(() => h.deps.queue.runningCount === 0 && h.deps.queue.waitingCount === 0, 60_000);
   h.emu.assertNoViolations();
 });
+
+test('the loop guard blames only the job that was running at both deaths: a job that only waited through two kills is resumed and posted', async () => {
+  const hold = h.holdGenerations();
+  const alice = await personalize(h, { userId: ALICE, options: { prompt: 'a windmill in fog' } });
+  await hold.reached(1);
+  const bob = await personalize(h, { userId: BOB, options: { prompt: 'a tin robot' } });
+  await waitFor(async () => (await job(alice.jobId))?.statusMessage !== undefined && (await job(bob.jobId))?.statusMessage !== undefined);
+  assert.equal((await job(bob.jobId))?.status, 'queued');
+
+  let since = h.emu.eventCursor();
+  await h.crash();
+  const again = h.holdGenerations();
+  const aliceTold = await replyTo(alice.status.id, new RegExp(`^${RESUMED_NOTE}`), since);
+  await replyTo(bob.status.id, new RegExp(`^${RESUMED_NOTE}`), since);
+  await again.reached(1);
+  // Alice's job runs again (it was queued first); Bob's waits behind it, as before the first kill.
+  await waitFor(async () => (await job(alice.jobId))?.status === 'running' && (await job(bob.jobId))?.status === 'queued');
+
+  since = h.emu.eventCursor();
+  await h.crash();
+  await waitForMessageState(h, aliceTold.id, (m) => m.content === GAVE_UP, 30_000, since);
+  const { result } = await waitForThreadResult(h, since);
+  assert.match(result.content, /tin robot/);
+  await waitFor(async () => (await job(bob.jobId))?.status === 'done');
+  assert.equal((await job(bob.jobId))?.crashes, undefined, 'never blamed: it never ran when the bot died');
+  assert.equal((await job(alice.jobId))?.status, 'failed');
+  h.emu.assertNoViolations();
+});
