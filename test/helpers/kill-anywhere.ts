@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,15 +9,18 @@ import type { EmulatorEvent } from '../../src/local-discord/events.ts';
 import { startEmulator, type Emulator } from '../../src/local-discord/driver.ts';
 import { openStores } from '../../src/store/index.ts';
 import { SeededRandom } from '../../src/util/seeded-random.ts';
+import { BULL_PREFIX } from '../../src/jobs/cluster/cluster-names.ts';
+import { Redis } from 'ioredis';
 import { waitUntilAnswering } from './bot-answers.ts';
+import { spawnEntry, type EntryProcess } from './cluster-processes.ts';
+import { findRedisServer, startRedisServer, type RedisServer } from './redis-server.ts';
 import { removeTinyBundles, tinyBundle } from './tiny-bundle.ts';
 import { ALICE, APP_ID, BOB, CAROL, CHANNEL_A, GUILD_A, TOKEN, customIds } from '../e2e/harness.ts';
 
 // SIGKILL of the real `npm start` process (src/main.ts) at points spread over a job's life, then a
 // restart on the same data folder: every job must end with its image posted exactly once and its
-// status (on Discord and in the record) final.
-
-const REPO = new URL('../../', import.meta.url).pathname;
+// status (on Discord and in the record) final. In Redis mode (JOB_QUEUE=redis) the gateway, the model
+// worker (`npm run worker`) or the redis-server itself is the one killed.
 /** What a status says while its job is waiting, running or being posted. */
 const IN_PROGRESS = /In the queue|Working on it|Starting|Reading your photos|Drawing|Scoring|thinking/;
 
@@ -41,16 +43,20 @@ export const KILL_POINTS = [
 ] as const;
 export type KillPoint = (typeof KILL_POINTS)[number];
 
+/** The process a kill hits: `npm start` (in-process jobs, or the gateway in Redis mode), the model worker, or Redis. */
+export type KillTarget = 'bot' | 'worker' | 'redis';
+
 export interface KillRun {
   point: KillPoint;
+  target: KillTarget;
   jobs: { jobId: string; statusId: string }[];
 }
 
 export interface KillSuite {
   emu: Emulator;
   seed: number;
-  /** Submits jobs, kills `npm start` at `point`, restarts it and waits until every job so far is final. */
-  killAt(point: KillPoint): Promise<KillRun>;
+  /** Submits jobs, kills `target` at `point`, restarts it and waits until every job so far is final. */
+  killAt(point: KillPoint, target?: KillTarget): Promise<KillRun>;
   /** Stops the bot gracefully and checks every job ever submitted: posted once, status final on Discord and in the record. */
   verifyAll(): Promise<{ jobs: number; lost: number; stale: number; duplicated: number }>;
   close(): Promise<void>;
@@ -63,10 +69,19 @@ export function killSeed(): number {
   return seed;
 }
 
-export async function startKillSuite(seed: number): Promise<KillSuite> {
+export async function startKillSuite(seed: number, { mode = 'local' }: { mode?: 'local' | 'redis' } = {}): Promise<KillSuite> {
   const rng = new SeededRandom(seed);
   const modelDir = tinyBundle(1);
   const dataDir = mkdtempSync(join(tmpdir(), 'xcot-killany-'));
+  const redisDir = mkdtempSync(join(tmpdir(), 'xcot-killany-redis-'));
+  let redis: RedisServer | undefined;
+  let redisPort = 0;
+  const redisBinary = mode === 'redis' ? await findRedisServer() : undefined;
+  if (mode === 'redis') {
+    assert.ok(redisBinary, 'redis-server is not installed');
+    redis = await startRedisServer(redisBinary, { dir: redisDir });
+    redisPort = Number(new URL(redis.url).port);
+  }
   const emu = await startEmulator({
     token: TOKEN,
     applicationId: APP_ID,
@@ -83,44 +98,57 @@ export async function startKillSuite(seed: number): Promise<KillSuite> {
   const rest = new REST({ api: emu.restBase }).setToken(TOKEN);
   await rest.put(Routes.applicationGuildCommands(APP_ID, GUILD_A), { body: new CommandRegistry(commands).toJSON() });
 
-  let bot: ChildProcess | undefined;
-  let logTail = '';
+  let bot: EntryProcess | undefined;
+  let worker: EntryProcess | undefined;
   const all: { jobId: string; statusId: string; point: KillPoint; index: number }[] = [];
   let taken = 0;
+  const redisEnv = (): NodeJS.ProcessEnv => (redis ? { REDIS_URL: redis.url } : {});
 
-  const start = async (): Promise<ChildProcess> => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      cwd: REPO,
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        XCOT_GRAPH_CACHE: process.env.XCOT_GRAPH_CACHE,
-        DISCORD_TOKEN: TOKEN,
-        DISCORD_CLIENT_ID: APP_ID,
-        DISCORD_API_BASE: emu.restBase,
-        MODEL_DIR: modelDir,
-        DATA_DIR: dataDir,
-        BATCH_JOBS: '1',
-        MAX_WAITING_PER_USER: '3',
-        CONSENT_REQUIRED: 'false',
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
+  const start = async (): Promise<EntryProcess> => {
+    const child = spawnEntry('src/main.ts', {
+      DISCORD_TOKEN: TOKEN,
+      DISCORD_CLIENT_ID: APP_ID,
+      DISCORD_API_BASE: emu.restBase,
+      MODEL_DIR: modelDir,
+      DATA_DIR: dataDir,
+      BATCH_JOBS: '1',
+      MAX_WAITING_PER_USER: '3',
+      CONSENT_REQUIRED: 'false',
+      LOG_LEVEL: 'warn',
+      ...(mode === 'redis' ? { JOB_QUEUE: 'redis' } : {}),
+      ...redisEnv(),
     });
-    child.stderr!.on('data', (d: Buffer) => (logTail = (logTail + d.toString()).slice(-4000)));
-    const exited = new Promise<never>((_, reject) => child.once('exit', (code, signal) => reject(new Error(`bot exited (${code ?? signal}): ${logTail}`))));
-    await Promise.race([waitUntilAnswering(emu, [{ guildId: GUILD_A, channelId: CHANNEL_A }], CAROL), exited]);
-    child.removeAllListeners('exit');
+    try {
+      await Promise.race([waitUntilAnswering(emu, [{ guildId: GUILD_A, channelId: CHANNEL_A }], CAROL), child.exited]);
+    } catch (err) {
+      await child.stop();
+      throw err;
+    }
+    return child;
+  };
+
+  const workerKeys = async (): Promise<number> => {
+    const client = new Redis(redis!.url).on('error', () => {});
+    try {
+      return (await client.keys(`${BULL_PREFIX}:worker:*`)).length;
+    } finally {
+      client.disconnect();
+    }
+  };
+  const startWorker = async (): Promise<EntryProcess> => {
+    const before = await workerKeys();
+    const child = spawnEntry('src/worker-main.ts', { MODEL_DIR: modelDir, DATA_DIR: dataDir, BATCH_JOBS: '1', WORKER_LOCK_SECONDS: '3', LOG_LEVEL: 'warn', ...redisEnv() });
+    const registered = (async () => {
+      while ((await workerKeys()) <= before) await new Promise((r) => setTimeout(r, 100));
+    })();
+    await Promise.race([registered, child.exited]);
     return child;
   };
 
   const kill = async (): Promise<void> => {
     const child = bot;
     bot = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await gone;
+    await child?.stop('SIGKILL');
   };
 
   /** Kills the bot at the first event that matches (or after `ms`, whichever comes first). */
@@ -134,7 +162,7 @@ export async function startKillSuite(seed: number): Promise<KillSuite> {
       function finish(): void {
         stop();
         clearTimeout(timer);
-        bot?.kill('SIGKILL');
+        void bot?.stop('SIGKILL');
         resolve();
       }
     });
@@ -160,12 +188,13 @@ export async function startKillSuite(seed: number): Promise<KillSuite> {
     return { jobId: cancel.split(':')[2], statusId: status.id };
   };
 
+  if (mode === 'redis') worker = await startWorker();
   bot = await start();
 
   return {
     emu,
     seed,
-    async killAt(point) {
+    async killAt(point, target = 'bot') {
       const index = taken++;
       if (!bot) bot = await start();
       const isImage = (e: EmulatorEvent) => e.kind === 'message_create' && e.source === 'bot' && Array.isArray(e.message.attachments) && e.message.attachments.length > 0;
@@ -176,60 +205,68 @@ export async function startKillSuite(seed: number): Promise<KillSuite> {
       const jobs = [];
       for (const user of users) jobs.push(await submit(user, index));
       for (const j of jobs) all.push({ ...j, point, index });
-      switch (point) {
-        case 'admitted':
-          await new Promise((r) => setTimeout(r, Math.floor(rng.uniform() * 300)));
-          await kill();
-          break;
-        case 'running':
-          await new Promise((r) => setTimeout(r, 200 + Math.floor(rng.uniform() * 1_500)));
-          await kill();
-          break;
-        case 'thread-created':
-          await killOn((e) => e.kind === 'thread_create', 30_000);
-          await kill();
-          break;
-        case 'thread-held':
-          await new Promise((r) => setTimeout(r, 1_000 + Math.floor(rng.uniform() * 2_000)));
-          await kill();
-          break;
-        case 'image-posted':
-          await killOn(isImage, 30_000);
-          await kill();
-          break;
-        case 'upload-failing': {
-          const end = Date.now() + 30_000;
-          while (uploads && uploads.hits === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-          await new Promise((r) => setTimeout(r, Math.floor(rng.uniform() * 2_500)));
-          await kill();
-          break;
+      if (target === 'worker') {
+        // The model worker dies mid-run; BullMQ's stalled check gives the job to the restarted one.
+        await new Promise((r) => setTimeout(r, 300 + Math.floor(rng.uniform() * 1_500)));
+        await worker?.stop('SIGKILL');
+        worker = await startWorker();
+      } else if (target === 'redis') {
+        // Redis dies (no shutdown save) while the jobs run or are posted, and comes back on its files.
+        await new Promise((r) => setTimeout(r, 200 + Math.floor(rng.uniform() * 2_000)));
+        await redis!.kill();
+        await new Promise((r) => setTimeout(r, 500 + Math.floor(rng.uniform() * 3_000)));
+        redis = await startRedisServer(redisBinary!, { port: redisPort, dir: redisDir });
+      } else {
+        switch (point) {
+          case 'admitted':
+            await new Promise((r) => setTimeout(r, Math.floor(rng.uniform() * 300)));
+            await kill();
+            break;
+          case 'running':
+            await new Promise((r) => setTimeout(r, 200 + Math.floor(rng.uniform() * 1_500)));
+            await kill();
+            break;
+          case 'thread-created':
+            await killOn((e) => e.kind === 'thread_create', 30_000);
+            await kill();
+            break;
+          case 'thread-held':
+            await new Promise((r) => setTimeout(r, 1_000 + Math.floor(rng.uniform() * 2_000)));
+            await kill();
+            break;
+          case 'image-posted':
+            await killOn(isImage, 30_000);
+            await kill();
+            break;
+          case 'upload-failing': {
+            const end = Date.now() + 30_000;
+            while (uploads && uploads.hits === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+            await new Promise((r) => setTimeout(r, Math.floor(rng.uniform() * 2_500)));
+            await kill();
+            break;
+          }
+          case 'status-settled':
+            await killOn((e) => e.kind === 'message_update' && /^Done/.test(String(e.message.content ?? '')), 30_000);
+            await kill();
+            break;
         }
-        case 'status-settled':
-          await killOn((e) => e.kind === 'message_update' && /^Done/.test(String(e.message.content ?? '')), 30_000);
-          await kill();
-          break;
       }
       // Upload failures may go on into the restart for a while (the rest of `times`); a held thread does not.
-      bot = await start();
+      if (!bot) bot = await start();
       await waitAllFinal(90_000);
       uploads?.stop();
       for (const j of jobs) {
         const seen = visible(j.statusId);
-        assert.ok(isFinal(seen), `seed ${seed}, kill point ${index} (${point}): job ${j.jobId} still "${seen?.content}" after the restart`);
-        assert.equal(posts(j.jobId).length, 1, `seed ${seed}, kill point ${index} (${point}): job ${j.jobId} posted ${posts(j.jobId).length} times`);
+        assert.ok(isFinal(seen), `seed ${seed}, kill point ${index} (${target} at ${point}): job ${j.jobId} still "${seen?.content}" after the restart`);
+        assert.equal(posts(j.jobId).length, 1, `seed ${seed}, kill point ${index} (${target} at ${point}): job ${j.jobId} posted ${posts(j.jobId).length} times`);
       }
-      return { point, jobs };
+      return { point, target, jobs };
     },
     async verifyAll() {
       await waitAllFinal(60_000);
-      if (bot) {
-        const child = bot;
-        bot = undefined;
-        const gone = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await gone;
-      }
-      const stores = await openStores({ dataDir });
+      await bot?.stop('SIGTERM');
+      bot = undefined;
+      const stores = await openStores({ dataDir, ...(redis ? { redisUrl: redis.url } : {}) });
       let lost = 0;
       let stale = 0;
       let duplicated = 0;
@@ -248,8 +285,11 @@ export async function startKillSuite(seed: number): Promise<KillSuite> {
     },
     async close() {
       await kill();
+      await worker?.stop('SIGKILL');
       await emu.close();
+      await redis?.stop();
       rmSync(dataDir, { recursive: true, force: true });
+      rmSync(redisDir, { recursive: true, force: true });
       removeTinyBundles();
     },
   };
@@ -268,4 +308,13 @@ export function killPlan(seed: number, count: number): KillPoint[] {
     plan.push(...round);
   }
   return plan.slice(0, count);
+}
+
+/** The Redis-mode plan: `count` kills, the gateway (at every kill point in turn), the model worker and Redis itself taking turns. */
+export function redisKillPlan(seed: number, count: number): { point: KillPoint; target: KillTarget }[] {
+  const targets: KillTarget[] = ['bot', 'worker', 'redis'];
+  return killPlan(seed, count).map((point, i) => {
+    const target = targets[i % 3];
+    return { point: target === 'bot' ? point : 'running', target };
+  });
 }

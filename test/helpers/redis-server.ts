@@ -7,6 +7,8 @@ import { delimiter, join } from 'node:path';
 export interface RedisServer {
   url: string;
   stop(): Promise<void>;
+  /** SIGKILL: no shutdown save; what its append-only file holds is what a server started again on `dir` has. */
+  kill(): Promise<void>;
 }
 
 /** The redis-server binary on PATH, or undefined (tests then skip and say why). */
@@ -50,6 +52,11 @@ export async function startRedisServer(binary: string, options: { port?: number;
     url: `redis://127.0.0.1:${port}`,
     async stop() {
       child.kill('SIGTERM');
+      await exited;
+      if (!options.dir) await rm(dir, { recursive: true, force: true });
+    },
+    async kill() {
+      child.kill('SIGKILL');
       await exited;
       if (!options.dir) await rm(dir, { recursive: true, force: true });
     },
