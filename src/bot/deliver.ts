@@ -83,6 +83,8 @@ export type DeliveryResult =
   | 'kept'
   /** Another attempt holds the claim on it (this process or another one). */
   | 'busy'
+  /** Posted, but the store did not take the record's write (it stays drawn): a later attempt finds the post and records it. */
+  | 'unrecorded'
   /** Not posted and never will be: its job is gone (forgotten or deleted), or neither Discord nor the store took it. */
   | 'gone';
 
@@ -148,8 +150,7 @@ async function postResult(deps: BotDeps, outcome: JobOutcome, target: DeliverTar
       const where = inThread || found.channelId === target.channel?.id;
       const done = where ? (target.channel ? (target.doneNote ?? DONE_BELOW) : THREAD_DONE) : `Done: ${found.url}`;
       if (found.id !== statusAnchor(target.status)?.id) await settleStatus(deps, target.status, { content: done, components: [] }, context);
-      await recordDelivered(deps, life, outcome, { messageId: found.id, threadId: inThread ? known?.id : undefined });
-      return 'posted';
+      return recordDelivered(deps, life, outcome, { messageId: found.id, threadId: inThread ? known?.id : undefined });
     }
   }
   // A thread made for this result holds nothing else: if the image cannot go there it must say where it went.
@@ -167,8 +168,7 @@ async function postResult(deps: BotDeps, outcome: JobOutcome, target: DeliverTar
       const sent: Message = await retrying<Message>(() => where.send(payload), delays);
       const done = target.channel ? (target.doneNote ?? DONE_BELOW) : THREAD_DONE;
       await settleStatus(deps, target.status, { content: done, components: [] }, context);
-      await recordDelivered(deps, life, outcome, { messageId: sent.id, threadId: thread?.id });
-      return 'posted';
+      return recordDelivered(deps, life, outcome, { messageId: sent.id, threadId: thread?.id });
     } catch (err) {
       logger.warn({ err, ...context }, 'could not post the result; posting it in the status message');
     }
@@ -178,8 +178,7 @@ async function postResult(deps: BotDeps, outcome: JobOutcome, target: DeliverTar
     const edited = await retrying(() => editStatus(target.status, { ...payload, content: payload.content, files: payload.files, components: payload.components } as MessageEditOptions), delays);
     if (edited) {
       if (made) await noteInThread(deps, made, 'The image is in the message this thread starts from.', context);
-      await recordDelivered(deps, life, outcome, { messageId: edited.id });
-      return 'posted';
+      return recordDelivered(deps, life, outcome, { messageId: edited.id });
     }
   } catch (err) {
     logger.warn({ err, ...context }, 'could not post the result in the status message; replying to it');
@@ -191,8 +190,7 @@ async function postResult(deps: BotDeps, outcome: JobOutcome, target: DeliverTar
       const sent = await retrying(() => anchor.reply({ ...payload, allowedMentions: NO_MENTIONS }), delays);
       await target.status.edit({ content: `Done: ${sent.url}`, components: [] }).catch(() => {});
       if (made) await noteInThread(deps, made, `The image is here: ${sent.url}`, context);
-      await recordDelivered(deps, life, outcome, { messageId: sent.id });
-      return 'posted';
+      return recordDelivered(deps, life, outcome, { messageId: sent.id });
     } catch (err) {
       logger.warn({ err, ...context }, 'could not reply with the result either');
     }
@@ -204,11 +202,13 @@ async function postResult(deps: BotDeps, outcome: JobOutcome, target: DeliverTar
 const THREAD_DONE = 'Done: your image is in the thread. Reply there with more photos or words to refine it.';
 
 /** The record says done and where the image is (JobLife.posted: a failed `drawn` write is made good here). */
-async function recordDelivered(deps: BotDeps, life: JobLife, outcome: JobOutcome, where: { messageId: string; threadId?: string }): Promise<void> {
+async function recordDelivered(deps: BotDeps, life: JobLife, outcome: JobOutcome, where: { messageId: string; threadId?: string }): Promise<DeliveryResult> {
   try {
     await life.posted(outcome.job.id, { ...where, ...(outcome.grounding.text ? { grounding: outcome.grounding.text } : {}) });
+    return 'posted';
   } catch (err) {
-    deps.logger.warn({ err, job: outcome.job.id }, 'result posted, but the record was not updated');
+    deps.logger.warn({ err, job: outcome.job.id }, 'result posted, but the record was not updated; a later attempt records it');
+    return 'unrecorded';
   }
 }
 

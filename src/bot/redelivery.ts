@@ -1,12 +1,16 @@
 import type { Client } from 'discord.js';
 import { outcomeFromKept } from '../jobs/kept-outcome.ts';
+import { isStoreOutage } from '../store/store-outage.ts';
 import { deliverResult, type DeliveryResult } from './deliver.ts';
 import type { BotDeps } from './bot-deps.ts';
 import { storedTarget } from './stored-status.ts';
 
 /** After a result was kept: when this process tries to post it again (it also tries at every start). */
 export const REDELIVERY_DELAYS_MS: readonly number[] = [60_000, 10 * 60_000, 60 * 60_000];
-/** After another attempt held the claim on a result: when this process looks again (a dead holder's claim lapses with its liveness). */
+/**
+ * After another attempt held the claim on a result (a dead holder's claim lapses with its liveness), or
+ * after a post whose record the store did not take: when this process looks again.
+ */
 export const CLAIM_RETRY_DELAYS_MS: readonly number[] = [5_000, 10_000, 20_000, 40_000, 80_000];
 
 /** Jobs being posted again by this process, so a timer and a start-up pass never post one twice. */
@@ -14,13 +18,14 @@ const posting = new Set<string>();
 
 /** After an attempt that did not post `jobId`'s result: the next one, later, while there is one to make. */
 export function redeliverLater(deps: BotDeps, client: Client, jobId: string, result: DeliveryResult, attempt = 0): void {
-  if (result !== 'kept' && result !== 'busy') return;
-  const delays = result === 'kept' ? (deps.redeliveryDelaysMs ?? REDELIVERY_DELAYS_MS) : CLAIM_RETRY_DELAYS_MS;
+  if (result !== 'kept' && result !== 'busy' && result !== 'unrecorded') return;
+  const soon = result !== 'kept';
+  const delays = soon ? CLAIM_RETRY_DELAYS_MS : (deps.redeliveryDelaysMs ?? REDELIVERY_DELAYS_MS);
   const delay = delays[attempt];
   if (delay === undefined) return;
   setTimeout(() => {
     if (!client.isReady()) return;
-    void redeliver(deps, client, jobId, attempt + 1, result === 'busy' ? { busy: attempt + 1 } : {});
+    void redeliver(deps, client, jobId, attempt + 1, soon ? { busy: attempt + 1 } : {});
   }, delay).unref();
 }
 
@@ -56,11 +61,13 @@ export async function redeliver(deps: BotDeps, client: Client, jobId: string, at
     result = await deliverResult(deps, outcome, { ...target, trace: kept.trace, sizeLimit: kept.sizeLimit }, { attempt, checkPosted: true });
     return result;
   } catch (err) {
+    // The store away (Redis restarting): looked at again soon, like a result another attempt holds.
+    if (isStoreOutage(err)) return (result = 'busy');
     deps.logger.error({ err, job: jobId }, 'posting a kept result failed');
     return (result = 'gone');
   } finally {
     posting.delete(jobId);
     if (busy !== undefined) redeliverLater(deps, client, jobId, result, busy);
-    else if (Number.isFinite(attempt)) redeliverLater(deps, client, jobId, result, result === 'busy' ? 0 : attempt);
+    else if (Number.isFinite(attempt)) redeliverLater(deps, client, jobId, result, result === 'kept' ? attempt : 0);
   }
 }

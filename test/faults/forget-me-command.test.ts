@@ -121,9 +121,9 @@ test('/subject forget-me while a drawn image waits to be posted (thread creation
   const run = h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: CAROL, name: 'personalize', options: { prompt: text.prompt, subject: text.name, seed: 5 } });
   await run.waitForReply(30_000);
   const deadline = Date.now() + 60_000;
-  // Drawn: the record says so (its images kept with it) while the thread is held.
-  while ((await h.deps.stores.jobs.listByUser(CAROL))[0]?.status !== 'drawn' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  assert.equal((await h.deps.stores.jobs.listByUser(CAROL))[0]?.status, 'drawn');
+  // Drawn (its images kept with the record), not posted: the thread is held.
+  while ((await h.deps.stores.jobs.listByUser(CAROL))[0]?.grounding === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.equal((await h.deps.stores.jobs.listByUser(CAROL))[0]?.messageId, undefined, 'not posted yet');
 
   const done = await subject(CAROL, 'forget-me', { confirm: true });
   assert.match(done.content, /^Done\. Deleted 1 subject, 1 image record/);
