@@ -23,10 +23,6 @@ test('SIGKILL while uploads fail (502) and the bot backs off: after a restart th
   await suite.killAt('upload-failing');
 });
 
-test('SIGKILL the instant the result thread is created: after a restart the image goes into that thread, once', { timeout: 180_000 }, async () => {
-  await suite.killAt('thread-created');
-});
-
 test('SIGKILL right after the status is settled to done: after a restart nothing is posted again and the record says done', { timeout: 180_000 }, async () => {
   await suite.killAt('status-settled');
   const result = await suite.verifyAll();

@@ -127,19 +127,20 @@ export async function startKillSuite(seed: number, { mode = 'local' }: { mode?: 
     return child;
   };
 
-  const workerKeys = async (): Promise<number> => {
+  const workerKeys = async (): Promise<string[]> => {
     const client = new Redis(redis!.url).on('error', () => {});
     try {
-      return (await client.keys(`${BULL_PREFIX}:worker:*`)).length;
+      return await client.keys(`${BULL_PREFIX}:worker:*`);
     } finally {
       client.disconnect();
     }
   };
+  /** `npm run worker`; resolves once it has registered a key of its own (a dead one's key may still be there, or lapse meanwhile). */
   const startWorker = async (): Promise<EntryProcess> => {
-    const before = await workerKeys();
+    const before = new Set(await workerKeys());
     const child = spawnEntry('src/worker-main.ts', { MODEL_DIR: modelDir, DATA_DIR: dataDir, BATCH_JOBS: '1', WORKER_LOCK_SECONDS: '3', LOG_LEVEL: 'warn', ...redisEnv() });
     const registered = (async () => {
-      while ((await workerKeys()) <= before) await new Promise((r) => setTimeout(r, 100));
+      while (!(await workerKeys()).some((k) => !before.has(k))) await new Promise((r) => setTimeout(r, 100));
     })();
     await Promise.race([registered, child.exited]);
     return child;
@@ -196,6 +197,7 @@ export async function startKillSuite(seed: number, { mode = 'local' }: { mode?: 
     seed,
     async killAt(point, target = 'bot') {
       const index = taken++;
+      const began = Date.now();
       if (!bot) bot = await start();
       const isImage = (e: EmulatorEvent) => e.kind === 'message_create' && e.source === 'bot' && Array.isArray(e.message.attachments) && e.message.attachments.length > 0;
       // Faults that hold posting up are set before the job can reach it.
@@ -255,6 +257,7 @@ export async function startKillSuite(seed: number, { mode = 'local' }: { mode?: 
       if (!bot) bot = await start();
       await waitAllFinal(90_000);
       uploads?.stop();
+      process.stderr.write(`kill point ${index}: ${target} at ${point}, ${jobs.length} job(s), all final after ${((Date.now() - began) / 1000).toFixed(1)} s\n`);
       for (const j of jobs) {
         const seen = visible(j.statusId);
         assert.ok(isFinal(seen), `seed ${seed}, kill point ${index} (${target} at ${point}): job ${j.jobId} still "${seen?.content}" after the restart`);
