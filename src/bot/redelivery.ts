@@ -1,4 +1,5 @@
 import type { Client } from 'discord.js';
+import { JobLife } from '../jobs/job-life.ts';
 import { outcomeFromKept } from '../jobs/kept-outcome.ts';
 import { isStoreOutage } from '../store/store-outage.ts';
 import { deliverResult, type DeliveryResult } from './deliver.ts';
@@ -43,12 +44,12 @@ export async function redeliver(deps: BotDeps, client: Client, jobId: string, at
     const [job, kept, group] = await Promise.all([jobs.get(jobId), jobs.keptResult(jobId), deps.stores.candidates.get(jobId)]);
     if (!kept) return (result = 'gone');
     if (!job) {
-      await jobs.dropKeptResult(jobId);
+      await new JobLife(deps.stores).dropLeftover(jobId);
       return (result = 'gone');
     }
     // Posted and recorded; only the kept copy's drop was lost.
     if (job.status === 'done' && job.messageId) {
-      await jobs.dropKeptResult(jobId);
+      await new JobLife(deps.stores).dropLeftover(jobId);
       return (result = 'posted');
     }
     const thread = kept.threadId ? await client.channels.fetch(kept.threadId).catch(() => null) : null;

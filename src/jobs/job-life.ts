@@ -60,6 +60,11 @@ export class JobLife {
     await retried(() => jobs.dropKeptResult(jobId));
   }
 
+  /** Kept images left behind by a job that is gone or already posted (a kill between the two writes of `posted`). */
+  async dropLeftover(jobId: string): Promise<void> {
+    await this.#stores.jobs.dropKeptResult(jobId);
+  }
+
   /** Drawn but not posted (Discord refused): the kept images are written again with where they go. */
   async keptForLater(jobId: string, kept: KeptResult): Promise<void> {
     await retried(() => this.#stores.jobs.keepResult(jobId, kept));
