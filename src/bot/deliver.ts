@@ -10,16 +10,16 @@ import {
   type SendableChannels,
   type ThreadChannel,
 } from 'discord.js';
-import type { JobOutcome } from '../jobs/generation-service.ts';
+import type { JobOutcome } from '../jobs/job-outcome.ts';
 import { JobLife } from '../jobs/job-life.ts';
 import { keptFromOutcome } from '../jobs/kept-outcome.ts';
 import { trackDelivery } from './deliveries-in-progress.ts';
-import { resultMessage, threadName, type StatusMessage } from './job-flow.ts';
+import { resultMessage, threadName } from './job-flow.ts';
 import { postAgainRow } from './post-again-row.ts';
 import { INTERNAL_ERROR_MESSAGE } from './reply-errors.ts';
 import { DISCORD_RETRY_DELAYS_MS, retrying } from './retry.ts';
 import type { BotDeps } from './bot-deps.ts';
-import { editStatus, settleStatus, statusAnchor } from './status-edits.ts';
+import { editStatus, settleStatus, statusAnchor, type StatusMessage } from './status-edits.ts';
 import { upscaleFactor } from './upscale-button.ts';
 
 /** Interaction tokens last 15 minutes; after 14 the bot stops using them. */

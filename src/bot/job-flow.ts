@@ -12,7 +12,7 @@ import {
 import { CancelledError } from '../errors.ts';
 import { reencodeToFit } from '../images/encode.ts';
 import { loadImage } from '../images/load.ts';
-import type { JobOutcome } from '../jobs/generation-service.ts';
+import type { JobOutcome } from '../jobs/job-outcome.ts';
 import { JobLife } from '../jobs/job-life.ts';
 import type { JobRecord } from '../store/index.ts';
 import { candidateLine, candidateMenu, keepButton, scoringStat, type CandidateView } from './candidate-view.ts';
@@ -21,14 +21,8 @@ import { userMessage } from './reply-errors.ts';
 import { plainText, safeText } from '../util/safe-text.ts';
 import { truncateChars } from '../util/text-length.ts';
 import type { BotDeps } from './bot-deps.ts';
-import { editStatus, locationOf, settleStatus } from './status-edits.ts';
+import { editStatus, locationOf, settleStatus, type StatusMessage } from './status-edits.ts';
 
-/** A message the bot keeps up to date while a job waits and runs (an interaction reply or its own). */
-export interface StatusMessage {
-  edit(payload: MessageEditOptions): Promise<Message | null>;
-  /** The message, where it is known before the first edit. */
-  message?: Message;
-}
 
 export interface RunOptions {
   /** A line above the queue position and progress (a resumed job: the bot restarted). */

@@ -1,6 +1,7 @@
-import type { JobOutcome } from '../jobs/generation-service.ts';
+import type { JobOutcome } from '../jobs/job-outcome.ts';
 import type { JobRecord } from '../store/index.ts';
-import { runJob, type RunOptions, type StatusMessage } from './job-flow.ts';
+import { runJob, type RunOptions } from './job-flow.ts';
+import type { StatusMessage } from './status-edits.ts';
 import type { BotDeps } from './bot-deps.ts';
 
 /**

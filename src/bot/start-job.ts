@@ -1,7 +1,8 @@
-import type { JobOutcome } from '../jobs/generation-service.ts';
+import type { JobOutcome } from '../jobs/job-outcome.ts';
 import type { JobRecord } from '../store/index.ts';
 import { deliverResult, targetClient, type DeliverTarget } from './deliver.ts';
-import { runJob, type StatusMessage } from './job-flow.ts';
+import { runJob } from './job-flow.ts';
+import type { StatusMessage } from './status-edits.ts';
 import { runJobWithQuota } from './quota-hold.ts';
 import { redeliverLater } from './redelivery.ts';
 import type { BotDeps } from './bot-deps.ts';

@@ -1,8 +1,15 @@
 import type { Message, MessageCreateOptions, MessageEditOptions } from 'discord.js';
 import type { StatusLocation } from '../store/job-store.ts';
-import type { StatusMessage } from './job-flow.ts';
 import { DISCORD_RETRY_DELAYS_MS, retrying } from './retry.ts';
 import type { BotDeps } from './bot-deps.ts';
+
+
+/** A message the bot keeps up to date while a job waits and runs (an interaction reply or its own). */
+export interface StatusMessage {
+  edit(payload: MessageEditOptions): Promise<Message | null>;
+  /** The message, where it is known before the first edit. */
+  message?: Message;
+}
 
 /** The message each status last became (an edit's answer), the anchor for a replacement. */
 const lastSeen = new WeakMap<StatusMessage, Message>();

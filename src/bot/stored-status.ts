@@ -2,7 +2,7 @@ import type { Client, Message, MessageCreateOptions, SendableChannels, ThreadCha
 import type { JobRecord } from '../store/job-store.ts';
 import { customId } from './custom-ids.ts';
 import { messageStatus, type DeliverTarget } from './deliver.ts';
-import type { StatusMessage } from './job-flow.ts';
+import type { StatusMessage } from './status-edits.ts';
 
 /** Discord's default upload limit, for a record that does not know its channel's. */
 const DEFAULT_UPLOAD_LIMIT = 10 * 2 ** 20;

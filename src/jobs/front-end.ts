@@ -1,5 +1,5 @@
 import type { JobRecord } from '../store/index.ts';
-import type { JobOutcome, RunHooks } from './generation-service.ts';
+import type { JobOutcome, RunHooks } from './job-outcome.ts';
 import type { DrainOptions, DrainResult, JobEta, JobHandle, JobState, QueueReservation, QueueSnapshot } from './job-queue.ts';
 
 /**

@@ -1,36 +1,12 @@
 import { basename } from 'node:path';
 import type { ImageEngine } from '../runtime/image-engine.ts';
-import type { Generation } from '../pipeline/personalizer.ts';
 import type { ScorerKind } from '../scoring/group-scorer.ts';
+import type { JobOutcome, RunHooks } from './job-outcome.ts';
 import { runStoredJob } from './stored-job-run.ts';
 import type { JobHandle, JobQueue, JobState } from './job-queue.ts';
 import type { JobRecord, Stores } from '../store/index.ts';
 import { JobLife } from './job-life.ts';
 import { LiveJobs } from './live-jobs.ts';
-
-export interface JobOutcome {
-  job: JobRecord;
-  /** For a group of candidates: only the best one (all of them are in `group`). */
-  generation: Generation;
-  /** A job with `candidates`: the whole group, best first when ranked (also kept in stores.candidates). */
-  group?: OutcomeGroup;
-  /** Stage-1 text ('' for plain text-to-image) and whether it came from the cache. */
-  grounding: { text: string; cached: boolean; ms: number };
-  totalMs: number;
-}
-
-/** What a front end shows of a group: a drawn CandidateGroup, or one read back from stores.candidates. */
-export interface OutcomeGroup {
-  scorer: string | null;
-  scoringMs: number;
-  /** Best first when ranked. */
-  candidates: readonly { drawn: number; seed: number; imageTokens: readonly number[]; scores?: { fidelity: number; alignment: number } }[];
-}
-
-export interface RunHooks {
-  onStart?: () => void;
-  onStep?: (done: number, total: number) => void;
-}
 
 /**
  * Runs stored jobs through the queue and the pipeline: photos from the store, stage 1 from the

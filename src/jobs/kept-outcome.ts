@@ -1,7 +1,7 @@
 import type { OutputFormat } from '../images/encode.ts';
 import type { JobRecord } from '../store/index.ts';
 import type { KeptResult } from '../store/job-store.ts';
-import type { JobOutcome, OutcomeGroup } from './generation-service.ts';
+import type { JobOutcome, OutcomeGroup } from './job-outcome.ts';
 
 /** The upload limit a result is fitted to when the job record does not know its channel's (Discord's default). */
 export const DEFAULT_UPLOAD_LIMIT = 10 * 2 ** 20;

@@ -5,7 +5,7 @@ import type { ImageEngine } from '../runtime/image-engine.ts';
 import type { ScorerKind } from '../scoring/group-scorer.ts';
 import type { JobRecord, Stores } from '../store/index.ts';
 import { isStoreOutage } from '../store/store-outage.ts';
-import type { JobOutcome, RunHooks } from './generation-service.ts';
+import type { JobOutcome, RunHooks } from './job-outcome.ts';
 import { keepGroup } from './group-record.ts';
 import { rankJobGroup } from './group-ranking.ts';
 import { JobLife } from './job-life.ts';

@@ -7,7 +7,7 @@ import { CancelledError, InputError, JobTimeoutError } from '../../src/errors.ts
 import { ClusterQueue } from '../../src/jobs/cluster/cluster-queue.ts';
 import { ClusterRunner } from '../../src/jobs/cluster/cluster-runner.ts';
 import { ModelWorker } from '../../src/jobs/cluster/model-worker.ts';
-import type { JobOutcome, RunHooks } from '../../src/jobs/generation-service.ts';
+import type { JobOutcome, RunHooks } from '../../src/jobs/job-outcome.ts';
 import { JobLife } from '../../src/jobs/job-life.ts';
 import { DEFAULT_UPLOAD_LIMIT, keptFromOutcome } from '../../src/jobs/kept-outcome.ts';
 import { EngineCrashedError } from '../../src/runtime/image-engine.ts';

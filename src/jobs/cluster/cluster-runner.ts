@@ -1,7 +1,7 @@
 import { QueueClosedError, QueueFullError, UserFacingError } from '../../errors.ts';
 import type { JobRecord, Stores } from '../../store/index.ts';
 import { isStoreOutage } from '../../store/store-outage.ts';
-import type { JobOutcome, RunHooks } from '../generation-service.ts';
+import type { JobOutcome, RunHooks } from '../job-outcome.ts';
 import type { JobHandle, JobState } from '../job-queue.ts';
 import { JobLife } from '../job-life.ts';
 import { outcomeFromKept } from '../kept-outcome.ts';

@@ -6,7 +6,7 @@ import { CancelledError, JobTimeoutError, UserFacingError } from '../../errors.t
 import { EngineCrashedError, EngineStuckError } from '../../runtime/image-engine.ts';
 import type { JobRecord, Stores } from '../../store/index.ts';
 import { isStoreOutage, StoreUnavailableError } from '../../store/store-outage.ts';
-import type { JobOutcome, RunHooks } from '../generation-service.ts';
+import type { JobOutcome, RunHooks } from '../job-outcome.ts';
 import { oncePerOutage } from '../../util/outage-log.ts';
 import { JobLife } from '../job-life.ts';
 import { BULL_PREFIX, KEYS, QUEUE_NAME, redisConnection } from './cluster-names.ts';
