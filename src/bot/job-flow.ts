@@ -23,7 +23,6 @@ import { truncateChars } from '../util/text-length.ts';
 import type { BotDeps } from './bot-deps.ts';
 import { editStatus, locationOf, settleStatus, type StatusMessage } from './status-edits.ts';
 
-
 export interface RunOptions {
   /** A line above the queue position and progress (a resumed job: the bot restarted). */
   note?: string;

@@ -3,7 +3,6 @@ import type { StatusLocation } from '../store/job-store.ts';
 import { DISCORD_RETRY_DELAYS_MS, retrying } from './retry.ts';
 import type { BotDeps } from './bot-deps.ts';
 
-
 /** A message the bot keeps up to date while a job waits and runs (an interaction reply or its own). */
 export interface StatusMessage {
   edit(payload: MessageEditOptions): Promise<Message | null>;

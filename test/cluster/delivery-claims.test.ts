@@ -42,8 +42,8 @@ test("a claim lapses with its holder's liveness: while the holder lives nobody e
     await c.close();
     cConnection.disconnect();
   } finally {
-    await a.close().catch(() => {});
-    await b.close();
+    aConnection.disconnect();
     bConnection.disconnect();
+    await Promise.allSettled([a, b].map(async (claims) => claims.close()));
   }
 });
