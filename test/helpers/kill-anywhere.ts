@@ -257,6 +257,13 @@ export async function startKillSuite(seed: number, { mode = 'local' }: { mode?: 
       if (!bot) bot = await start();
       await waitAllFinal(90_000);
       uploads?.stop();
+      if (target === 'redis') {
+        // Connection errors go through the JSON logger (stdout), never as raw stack traces on stderr.
+        for (const [name, child] of [['gateway', bot], ['worker', worker]] as const) {
+          const raw = (child?.stderr() ?? '').split('\n').filter((line) => /ECONNREFUSED|ECONNRESET|^\s+at /.test(line));
+          assert.deepEqual(raw.slice(0, 5), [], `seed ${seed}, kill point ${index}: the ${name} printed raw connection errors`);
+        }
+      }
       process.stderr.write(`kill point ${index}: ${target} at ${point}, ${jobs.length} job(s), all final after ${((Date.now() - began) / 1000).toFixed(1)} s\n`);
       for (const j of jobs) {
         const seen = visible(j.statusId);
