@@ -181,12 +181,22 @@ export async function startKillSuite(seed: number, { mode = 'local' }: { mode?: 
     while (Date.now() < end && !all.every((j) => isFinal(visible(j.statusId)) && posts(j.jobId).length > 0)) await new Promise((r) => setTimeout(r, 200));
   };
 
+  /** /personalize as a user would send it: again a moment later while the bot is reconnecting or says its storage is away (Redis just restarted). */
   const submit = async (userId: string, index: number): Promise<{ jobId: string; statusId: string }> => {
-    const run = emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId, name: 'personalize', options: { prompt: `a lighthouse at dusk, kill point ${index}` } });
-    const status = await run.waitForReply(30_000);
-    const cancel = customIds(status).find((c) => c.startsWith('xcot:cancel:'));
-    assert.ok(cancel, `kill point ${index}: the job was not queued: ${status.content}`);
-    return { jobId: cancel.split(':')[2], statusId: status.id };
+    const end = Date.now() + 60_000;
+    for (;;) {
+      let status: APIMessage | undefined;
+      try {
+        const run = emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId, name: 'personalize', options: { prompt: `a lighthouse at dusk, kill point ${index}` } });
+        status = await run.waitForReply(30_000);
+      } catch (err) {
+        if (Date.now() > end || !/No bot is connected/.test(String(err))) throw err;
+      }
+      const cancel = status && customIds(status).find((c) => c.startsWith('xcot:cancel:'));
+      if (status && cancel) return { jobId: cancel.split(':')[2], statusId: status.id };
+      if (Date.now() > end || (status && !/storage is unavailable/.test(status.content))) assert.fail(`kill point ${index}: the job was not queued: ${status?.content}`);
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
   };
 
   if (mode === 'redis') worker = await startWorker();
