@@ -52,7 +52,7 @@ test('Upscale ×4 under a result posts a 1536 x 1536 image in the thread, queued
   assert.equal(upscaleButton(upscaled), undefined, 'an upscale is not upscaled again');
   assert.ok(h.emu.message(result.id)?.attachments.length, 'the original is kept');
 
-  const record = (await h.deps.stores.jobs.get(buttonId(upscaled, 'delete').split(':')[2]))!;
+  const record = (await recordOncePosted(buttonId(upscaled, 'delete').split(':')[2]))!;
   assert.deepEqual([record.status, record.parentId, record.upscale?.scale], ['done', jobId, 4]);
   h.emu.assertNoViolations();
 });
@@ -117,9 +117,15 @@ test('an upscale waiting in the queue when the bot is killed (kill -9) is resume
   const upscaled = await h.emu.waitForMessage(threadId, (m) => m.attachments.length > 0 && /^\*\*Upscaled ×4\*\*/.test(m.content), 120_000, clicked);
   const meta = await sharp(h.emu.fileBytes(upscaled.attachments[0])).metadata();
   assert.deepEqual([meta.width, meta.height], [1536, 1536]);
-  const record = await h.deps.stores.jobs.get(upscaleJobId);
+  const record = await recordOncePosted(upscaleJobId);
   assert.deepEqual([record?.status, record?.resumes], ['done', 1]);
   await new Promise((r) => setTimeout(r, 1000));
   assert.equal(h.emu.messages(threadId).filter((m) => /^\*\*Upscaled/.test(m.content)).length, 1, 'posted once');
   h.emu.assertNoViolations();
 });
+
+/** A job's record once it says done: the status message is settled first, then the record (src/bot/deliver.ts). */
+async function recordOncePosted(jobId: string) {
+  for (let i = 0; i < 200 && (await h.deps.stores.jobs.get(jobId))?.status !== 'done'; i++) await new Promise((r) => setTimeout(r, 50));
+  return h.deps.stores.jobs.get(jobId);
+}
