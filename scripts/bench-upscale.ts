@@ -29,7 +29,7 @@ function texture(n: number): RgbImage {
 async function child(kind: string, dir: string, size: number): Promise<void> {
   const image = texture(size);
   const t0 = performance.now();
-  let loadMs = 0;
+  let loadMs: number;
   let out: { width: number; height: number; tiles?: number; tileSize?: number };
   if (kind === 'reference') {
     const { RawImage, env, pipeline } = await import('@huggingface/transformers');
