@@ -281,7 +281,9 @@ function rewrite(model: onnxProto.onnx.ModelProto, level: number | null): Rewrit
   }
   // An accuracy level other than the file's changes the graph's own nodes: the whole model is written again.
   const retuned = level === null ? 0 : setMatMulLevel(graph, level);
-  const matMul: MatMulLevels = { ...kept, runs: level === null || file.count === 0 ? null : level };
+  // runs null: the file's own (also when it already holds the level asked for).
+  const own = level === null || file.count === 0 || (file.levels.length === 1 && file.levels[0] === level);
+  const matMul: MatMulLevels = { ...kept, runs: own ? null : level };
   if (form !== 'mha' && retuned === 0) {
     const extra = onnx.ModelProto.encode({ graph: { node: added.nodes, initializer: added.initializers, output: outputs } }).finish();
     return { form, variant, matMul, extra, newKeys, newValues };
