@@ -211,7 +211,10 @@ export async function startKillSuite(seed: number, { mode = 'local' }: { mode?: 
       if (!bot) bot = await start();
       const isImage = (e: EmulatorEvent) => e.kind === 'message_create' && e.source === 'bot' && Array.isArray(e.message.attachments) && e.message.attachments.length > 0;
       // Faults that hold posting up are set before the job can reach it.
-      if (point === 'thread-held') emu.forceRateLimit({ method: 'POST', path: /^\/channels\/\d+\/messages\/\d+\/threads$/, retryAfterMs: 3_000 + Math.floor(rng.uniform() * 6_000) });
+      // A process started after the kill cannot know the dead one's rate limit: the restart waits it out (as a real restart takes seconds).
+      const heldMs = 3_000 + Math.floor(rng.uniform() * 6_000);
+      const heldUntil = Date.now() + heldMs;
+      if (point === 'thread-held') emu.forceRateLimit({ method: 'POST', path: /^\/channels\/\d+\/messages\/\d+\/threads$/, retryAfterMs: heldMs });
       const uploads = point === 'upload-failing' || rng.uniform() < 0.25 ? emu.failRequests({ method: 'POST', route: /^\/channels\/\d+\/messages$/, status: 502, onlyWithFiles: true, times: 4 + Math.floor(rng.uniform() * 4) }) : undefined;
       const users = rng.uniform() < 0.5 ? [ALICE] : [ALICE, BOB];
       const jobs = [];
@@ -245,6 +248,7 @@ export async function startKillSuite(seed: number, { mode = 'local' }: { mode?: 
           case 'thread-held':
             await new Promise((r) => setTimeout(r, 1_000 + Math.floor(rng.uniform() * 2_000)));
             await kill();
+            await new Promise((r) => setTimeout(r, Math.max(0, heldUntil - Date.now()) + 500));
             break;
           case 'image-posted':
             await killOn(isImage, 30_000);
