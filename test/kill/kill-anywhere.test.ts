@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { killPlan, killSeed, startKillSuite, type KillSuite } from '../helpers/kill-anywhere.ts';
 
-// The long kill-anywhere run (npm run test:kill; .ci/run runs it after npm test): KILL_POINTS kills
+// The long kill-anywhere run (npm run test:kill; .ci/run runs it with RUN_KILL_SUITE=1): KILL_POINTS kills
 // (default 50) of `npm start`, each at a point of a job's life the seed picks, each followed by a restart.
 
 const POINTS = Number(process.env.KILL_POINTS ?? 50);
