@@ -78,8 +78,8 @@ for (const form of FORMS) {
       assert.match(loaded.host!.model.kvHostReason ?? '', /--kv host/);
     });
 
-    // The unattended uncond row cannot run on GroupQueryAttention (as on CPU): gqa uses the official one.
-    const uncond = form === 'gqa' ? ('janus' as const) : ('transformers-js' as const);
+    // The unattended uncond row cannot run on GroupQueryAttention (as on CPU): gqa and gqa-separate use the official one.
+    const uncond = form.startsWith('gqa') ? ('janus' as const) : ('transformers-js' as const);
 
     /** Runs the same job set on both caches: a solo job, then three jobs joining and leaving mid-image, one cancelled. */
     async function scenario(p: Personalizer) {
