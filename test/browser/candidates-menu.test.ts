@@ -1,21 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { artifactsDir, openSession, skipReason, type Session } from './session.ts';
+import { test } from 'node:test';
+import { sessionPerFile, skipReason } from './session.ts';
 
 // A select menu as Discord shows it: /personalize with candidates gives a result with a candidate
 // menu; its owner's pick replaces the image in place, another member's pick is answered to them alone.
-const ARTIFACTS = artifactsDir('candidates-menu');
-let s: Session;
-
-before(async () => {
-  if (skipReason) return;
-  s = await openSession(ARTIFACTS);
-  console.log(`screenshots: ${ARTIFACTS}`);
-});
-
-after(async () => {
-  await s?.close();
-});
+const s = sessionPerFile('candidates-menu');
 
 test('picking a candidate from the menu swaps the image for its owner, and shows it only to another member', { skip: skipReason, timeout: 120_000 }, async () => {
   const { page } = s;

@@ -1,23 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { SANDBOX_CHANNELS, SANDBOX_GUILD, SANDBOX_MEMBERS } from '../../src/sandbox/world.ts';
-import { artifactsDir, openSession, skipReason, type Session } from './session.ts';
+import { sessionPerFile, skipReason } from './session.ts';
 
 // What Discord's client makes of message markup, the command picker per member, the option checks
 // before Send, and the first screen, in the sandbox page.
-const ARTIFACTS = artifactsDir('discord-markup');
+const s = sessionPerFile('discord-markup');
 const [ALICE, BOB] = SANDBOX_MEMBERS;
 const [GENERAL, PETS] = SANDBOX_CHANNELS;
-let s: Session;
-
-before(async () => {
-  if (skipReason) return;
-  s = await openSession(ARTIFACTS);
-});
-
-after(async () => {
-  await s?.close();
-});
 
 test('an empty channel shows the getting-started guide, gone once the channel has messages', { skip: skipReason }, async () => {
   const guide = s.page.locator('#guide');

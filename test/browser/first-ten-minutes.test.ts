@@ -1,22 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { artifactsDir, openSession, skipReason, type Session } from './session.ts';
+import { test } from 'node:test';
+import { sessionPerFile, skipReason } from './session.ts';
 
 // A newcomer's first ten minutes in the sandbox, in a real browser, with a screenshot of each step:
 // the first screen, /personalize with photos, /queue, the reasoning, a refinement by a reply, and
 // /settings hidden from a member who may not manage the server.
-const ARTIFACTS = artifactsDir('first-ten-minutes');
-let s: Session;
-
-before(async () => {
-  if (skipReason) return;
-  s = await openSession(ARTIFACTS);
-  console.log(`screenshots: ${ARTIFACTS}`);
-});
-
-after(async () => {
-  await s?.close();
-});
+const s = sessionPerFile('first-ten-minutes');
 
 test('first screen, /personalize with photos, /queue, the reasoning, a refinement by reply, /settings hidden for bob', { skip: skipReason, timeout: 240_000 }, async () => {
   const { page } = s;
@@ -40,6 +29,8 @@ test('first screen, /personalize with photos, /queue, the reasoning, a refinemen
   const status = page.locator('#messages .message', { hasText: 'alice used /personalize' });
   await status.waitFor({ timeout: 30_000 });
   assert.equal(await guide.isVisible(), false, 'the guide gives way to the conversation');
+  // The job's record learns where its status is before the first progress edit shows.
+  await status.filter({ hasText: /Reading your photos|In the queue|Drawing|Working on it|Scoring|Done/ }).waitFor({ timeout: 60_000 });
 
   // 3. /queue, while the job is in line or being drawn: named by its prompt, with a link to its status.
   await page.getByRole('button', { name: '/queue' }).click();

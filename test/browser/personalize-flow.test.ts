@@ -1,22 +1,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, before, test } from 'node:test';
-import { artifactsDir, dropFile, openSession, skipReason, type Session } from './session.ts';
+import { test } from 'node:test';
+import { dropFile, sessionPerFile, skipReason } from './session.ts';
 
 // One member's whole path through the web client: /personalize with two photos (picker and drop),
 // the thread with the image and its buttons, Regenerate, Show reasoning, refining by a reply with a photo.
-const ARTIFACTS = artifactsDir('personalize-flow');
-let s: Session;
-
-before(async () => {
-  if (skipReason) return;
-  s = await openSession(ARTIFACTS);
-  console.log(`screenshots: ${ARTIFACTS}`);
-});
-
-after(async () => {
-  await s?.close();
-});
+const s = sessionPerFile('personalize-flow');
 
 test('personalize with two photos, regenerate, show reasoning and refine in the thread', { skip: skipReason, timeout: 150_000 }, async () => {
   const { page } = s;

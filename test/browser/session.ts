@@ -1,3 +1,4 @@
+import { after, before } from 'node:test';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -32,7 +33,7 @@ export interface Session {
 }
 
 /** A sandbox with the fixture model in a temp data folder, and a browser page on it, ready. */
-export async function openSession(artifacts: string): Promise<Session> {
+async function openSession(artifacts: string): Promise<Session> {
   const dataDir = mkdtempSync(join(tmpdir(), 'xcot-sandbox-browser-'));
   const sandbox = await startSandbox({ dataDir, logLevel: process.env.E2E_LOG ?? 'silent' });
   // Chromium's own sandbox cannot start as root (CI containers); the page it loads is our own.
@@ -64,6 +65,35 @@ export async function openSession(artifacts: string): Promise<Session> {
       rmSync(dataDir, { recursive: true, force: true });
       if (pageErrors.length > 0) throw new Error(`the page logged errors:\n${pageErrors.join('\n')}`);
     },
+  };
+}
+
+/**
+ * One session for a test file: opened before its tests (unless the browser tests skip) and closed
+ * after them; its members can be used once it is open. Screenshots go to test-artifacts/browser/<name>.
+ */
+export function sessionPerFile(name: string): Session {
+  const artifacts = artifactsDir(name);
+  let open: Session | undefined;
+  before(async () => {
+    if (skipReason) return;
+    open = await openSession(artifacts);
+    console.log(`screenshots: ${artifacts}`);
+  });
+  after(async () => {
+    await open?.close();
+  });
+  const current = (): Session => {
+    if (!open) throw new Error('the browser session is not open yet');
+    return open;
+  };
+  return {
+    get sandbox() { return current().sandbox; },
+    get browser() { return current().browser; },
+    get page() { return current().page; },
+    photo: (file, color) => current().photo(file, color),
+    shot: (shotName) => current().shot(shotName),
+    close: () => current().close(),
   };
 }
 

@@ -1,22 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { artifactsDir, openSession, skipReason, type Session } from './session.ts';
+import { sessionPerFile, skipReason } from './session.ts';
 
 // A subject saved from a result through the Save subject modal, shared with /subject share (picked
 // through autocomplete), then used by another member through /personalize's subject autocomplete.
-const ARTIFACTS = artifactsDir('shared-subject');
-let s: Session;
-
-before(async () => {
-  if (skipReason) return;
-  s = await openSession(ARTIFACTS);
-  console.log(`screenshots: ${ARTIFACTS}`);
-});
-
-after(async () => {
-  await s?.close();
-});
+const s = sessionPerFile('shared-subject');
 
 /** Sends /personalize from #general and opens the thread its result lands in. */
 async function personalize(page: Page, fill: () => Promise<void>): Promise<void> {

@@ -1,22 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { SANDBOX_CHANNELS, SANDBOX_TOKEN } from '../../src/sandbox/world.ts';
-import { artifactsDir, openSession, skipReason, type Session } from './session.ts';
+import { sessionPerFile, skipReason } from './session.ts';
 
 // The local Discord keeps its schema and limit checks on in the sandbox: a request real Discord
 // would refuse shows in the page as it happens.
-const ARTIFACTS = artifactsDir('violations');
-let s: Session;
-
-before(async () => {
-  if (skipReason) return;
-  s = await openSession(ARTIFACTS);
-  console.log(`screenshots: ${ARTIFACTS}`);
-});
-
-after(async () => {
-  await s?.close();
-});
+const s = sessionPerFile('violations');
 
 test('a message over Discord\'s 2000-character limit, sent with the bot\'s token, shows as a violation in the page', { skip: skipReason, timeout: 60_000 }, async () => {
   const { page } = s;
