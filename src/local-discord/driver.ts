@@ -136,6 +136,7 @@ export class Emulator {
     this.payloads = new InteractionPayloads(this.state, renderer);
     this.reactions = new ReactionService(this.core);
     this.limiter = new RateLimiter(options.rateLimit?.limit, options.rateLimit?.windowMs);
+    gateway.on('ready', () => this.limiter.newClient());
     const routes = [appRoutes, channelRoutes, guildRoutes, interactionRoutes].flatMap((build) => build(this.core));
     this.rest = new RestServer(routes, options.token, this.limiter, report, this.faults);
   }

@@ -17,17 +17,26 @@ export interface RateLimitVerdict {
 
 /**
  * Per-bucket X-RateLimit-* headers in real time (discord.js sleeps in real time). Enforced: a bot that
- * ignores the advertised limit or retries before retry_after gets another 429 and a violation.
+ * ignores the advertised limit or retries before retry_after gets another 429 and a violation. A bot
+ * process that identified after a limit was advertised (a restart) could not have seen it: its
+ * request gets the 429 without a violation, and from then on it knows.
  */
 export class RateLimiter {
   private readonly windows = new Map<string, { count: number; resetAt: number }>();
   private readonly retryNotBefore = new Map<string, number>();
+  /** Buckets whose exhaustion (remaining 0 or a 429) was told to the client connected now. */
+  private readonly advertised = new Set<string>();
   private readonly forced: ForcedRateLimit[] = [];
 
   constructor(
     private readonly limit = 50,
     private readonly windowMs = 1000,
   ) {}
+
+  /** A new client identified: what earlier clients were told is unknown to it. */
+  newClient(): void {
+    this.advertised.clear();
+  }
 
   force(entry: ForcedRateLimit): void {
     this.forced.push(entry);
@@ -40,9 +49,11 @@ export class RateLimiter {
     const headers = this.headers(bucket, window, now);
     const forced = this.takeForced(method, path);
     if (forced) return { headers, limited: this.limited(bucket, forced.retryAfterMs, forced.global ?? false, false, headers) };
+    const known = this.advertised.has(bucket);
     const notBefore = this.retryNotBefore.get(bucket) ?? 0;
-    if (now < notBefore) return { headers, limited: this.limited(bucket, notBefore - now, false, true, headers) };
-    if (window.count > this.limit) return { headers, limited: this.limited(bucket, window.resetAt - now, false, true, headers) };
+    if (now < notBefore) return { headers, limited: this.limited(bucket, notBefore - now, false, known, headers) };
+    if (window.count > this.limit) return { headers, limited: this.limited(bucket, window.resetAt - now, false, known, headers) };
+    if (window.count >= this.limit) this.advertised.add(bucket);
     return { headers };
   }
 
@@ -74,6 +85,7 @@ export class RateLimiter {
 
   private limited(bucket: string, retryAfterMs: number, global: boolean, isViolation: boolean, headers: Record<string, string>) {
     this.retryNotBefore.set(bucket, Date.now() + retryAfterMs);
+    this.advertised.add(bucket);
     const seconds = Math.max(0.001, retryAfterMs / 1000);
     // Discord rounds the header up to whole seconds; the exact value keeps tests fast and discord.js reads it the same way.
     headers['retry-after'] = seconds.toFixed(3);
