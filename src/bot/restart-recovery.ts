@@ -26,7 +26,14 @@ export async function recoverJobs(deps: BotDeps, client: Client, track: (work: P
   const left = (await jobs.unfinished()).filter((job) => onThisShard(client, job.guildId));
   if (left.length) deps.logger.info({ jobs: left.length }, 'jobs left by a previous process');
   const seen = new Set(left.map((j) => j.id));
-  for (const job of left) track(recover(deps, client, job).catch((err) => deps.logger.error({ err, job: job.id }, 'could not resume a job')));
+  // Decided side by side, then started in the order the jobs were first queued (left is oldest first),
+  // so jobs run again keep their places in line.
+  const fail = (job: JobRecord) => (err: unknown) => deps.logger.error({ err, job: job.id }, 'could not resume a job');
+  const next = await Promise.all(left.map((job) => recover(deps, client, job).catch((err) => fail(job)(err))));
+  left.forEach((job, i) => {
+    const finish = next[i];
+    if (finish) track(finish().catch(fail(job)));
+  });
   // Kept images whose record is settled otherwise (an older version kept results of 'done' records).
   for (const id of await jobs.keptResultIds()) {
     if (seen.has(id)) continue;
@@ -45,26 +52,25 @@ export function onThisShard(client: Client, guildId: string | null): boolean {
   return client.shard.ids.includes(shard);
 }
 
-async function recover(deps: BotDeps, client: Client, job: JobRecord): Promise<void> {
+/** Decides what becomes of a job left by the dead process; returns the step that carries it out, if any. */
+async function recover(deps: BotDeps, client: Client, job: JobRecord): Promise<(() => Promise<void>) | undefined> {
   const life = new JobLife(deps.stores);
   const context = { job: job.id };
   const target = await storedTarget(client, job);
   if (!target) {
     await life.unreachable(job.id, CHANNEL_GONE);
-    return;
+    return undefined;
   }
   // Read again inside: a Cancel click may have come first.
   const decision = await life.afterRestart(job.id, deps.generation.afterRestart, GAVE_UP);
-  if (decision.kind === 'ended') return;
-  if (decision.kind === 'deliver') {
-    await redeliver(deps, client, job.id);
-    return;
-  }
+  if (decision.kind === 'ended') return undefined;
+  if (decision.kind === 'deliver') return () => redeliver(deps, client, job.id).then(() => {});
   if (decision.kind === 'gave-up') {
-    await settleStatus(deps, target.status, { content: GAVE_UP, components: [], allowedMentions: { parse: [] } }, context);
-    return;
+    return () => settleStatus(deps, target.status, { content: GAVE_UP, components: [], allowedMentions: { parse: [] } }, context).then(() => {});
   }
-  deps.logger.info(context, decision.kind === 'follow' ? 'job followed again after a restart' : 'job resumed after a restart');
   const { status, ...where } = target;
-  await startJob(deps, decision.record, status, { ...where, resumed: true });
+  return () => {
+    deps.logger.info(context, decision.kind === 'follow' ? 'job followed again after a restart' : 'job resumed after a restart');
+    return startJob(deps, decision.record, status, { ...where, resumed: true });
+  };
 }
