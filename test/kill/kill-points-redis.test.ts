@@ -3,7 +3,8 @@ import { after, before, test } from 'node:test';
 import { findRedisServer } from '../helpers/redis-server.ts';
 import { killSeed, startKillSuite, type KillSuite } from '../helpers/kill-anywhere.ts';
 
-// Two of the Redis-mode kill-anywhere points inside npm test; the long seeded run is npm run test:kill.
+// Two chosen Redis-mode kill points (npm run test:kill, beside the long seeded run). Kept out of
+// test:cluster: SIGKILL of redis-server mid-run left one record not final at seed 879230341 (open).
 
 const skip = (await findRedisServer()) ? false : 'redis-server is not installed (CI installs it; apt-get install redis-server)';
 const seed = killSeed();
