@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { commands } from '../commands/index.ts';
 import { createBot } from './bot/bot.ts';
 import { loadConfig, ConfigError, type BotConfig } from './bot/config.ts';
-import { createLogger } from './bot/logger.ts';
+import { createLogger } from './util/logger.ts';
 import { startBotDeps } from './bot/start-bot-deps.ts';
 
 /**

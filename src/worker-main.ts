@@ -2,7 +2,7 @@ import { oncePerOutage } from './util/outage-log.ts';
 import 'dotenv/config';
 import { createServer } from 'node:http';
 import { basename } from 'node:path';
-import { createLogger } from './bot/logger.ts';
+import { createLogger } from './util/logger.ts';
 import { ModelWorker } from './jobs/cluster/model-worker.ts';
 import { loadWorkerConfig, WorkerConfigError } from './jobs/cluster/worker-config.ts';
 import { runStoredJob } from './jobs/stored-job-run.ts';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { DiscordAPIError } from 'discord.js';
-import { createLogger } from '../src/bot/logger.ts';
+import { createLogger } from '../src/util/logger.ts';
 
 function capture(): { logger: ReturnType<typeof createLogger>; lines: string[] } {
   const lines: string[] = [];

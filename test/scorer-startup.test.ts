@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, test } from 'node:test';
 import type { BotConfig } from '../src/bot/config.ts';
-import { createLogger } from '../src/bot/logger.ts';
+import { createLogger } from '../src/util/logger.ts';
 import { startBotDeps } from '../src/bot/start-bot-deps.ts';
 import { removeTinyBundles, tinyBundle } from './helpers/tiny-bundle.ts';
 

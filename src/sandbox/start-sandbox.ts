@@ -6,7 +6,7 @@ import { commands } from '../../commands/index.ts';
 import { createBot } from '../bot/bot.ts';
 import { CommandRegistry } from '../bot/command-registry.ts';
 import { loadConfig } from '../bot/config.ts';
-import { createLogger } from '../bot/logger.ts';
+import { createLogger } from '../util/logger.ts';
 import { startBotDeps } from '../bot/start-bot-deps.ts';
 // The local Discord still lives with the tests (moving it into the product is a separate change).
 import { startEmulator, type Emulator } from '../local-discord/driver.ts';

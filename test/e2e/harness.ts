@@ -8,7 +8,7 @@ import { commands } from '../../commands/index.ts';
 import { createBot, type Bot } from '../../src/bot/bot.ts';
 import { CommandRegistry } from '../../src/bot/command-registry.ts';
 import type { BotConfig } from '../../src/bot/config.ts';
-import { createLogger } from '../../src/bot/logger.ts';
+import { createLogger } from '../../src/util/logger.ts';
 import type { LocalBotDeps } from '../../src/bot/bot-deps.ts';
 import { startBotDeps } from '../../src/bot/start-bot-deps.ts';
 import { startEmulator, type Emulator, type GuildSeed, type SlashCommandInput } from '../../src/local-discord/driver.ts';
