@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { checkBundle, reportLines } from '../src/pipeline/bundle-report.ts';
+import { checkBundle } from '../src/pipeline/bundle-report/check-bundle.ts';
+import { reportLines } from '../src/pipeline/bundle-report/report-lines.ts';
 import { GRAPH_NAMES, type GraphDtype, type GraphName } from '../src/bundle/contract.ts';
 import { isGraphDtype } from '../src/bundle/load-bundle.ts';
 import { DEVICES, type Device } from '../src/model-env.ts';

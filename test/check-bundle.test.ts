@@ -5,7 +5,9 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkBundle, describeLoadedBundle, engineFacts, reportLines, type BundleReport } from '../src/pipeline/bundle-report.ts';
+import { checkBundle, describeLoadedBundle } from '../src/pipeline/bundle-report/check-bundle.ts';
+import { engineFacts, type BundleReport } from '../src/pipeline/bundle-report/report.ts';
+import { reportLines } from '../src/pipeline/bundle-report/report-lines.ts';
 import { GRAPH_NAMES } from '../src/bundle/contract.ts';
 import { loadBundle } from '../src/bundle/load-bundle.ts';
 import { TINY_DIMS } from '../src/generator/dims.ts';

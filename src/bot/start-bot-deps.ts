@@ -1,6 +1,6 @@
 import { oncePerOutage } from '../util/outage-log.ts';
 import type { Logger } from 'pino';
-import { describeLoadedBundle } from '../pipeline/bundle-report.ts';
+import { describeLoadedBundle } from '../pipeline/bundle-report/check-bundle.ts';
 import { UserTextRules } from '../decoding/user-text.ts';
 import type { WorkerEngine } from '../runtime/worker-engine.ts';
 import { startModelEngine } from '../runtime/start-model-engine.ts';

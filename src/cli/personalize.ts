@@ -1,7 +1,9 @@
 import { constants } from 'node:fs';
 import { access, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { describeLoadedBundle, engineFacts, reportLines } from '../pipeline/bundle-report.ts';
+import { describeLoadedBundle } from '../pipeline/bundle-report/check-bundle.ts';
+import { engineFacts } from '../pipeline/bundle-report/report.ts';
+import { reportLines } from '../pipeline/bundle-report/report-lines.ts';
 import { InputError, UserFacingError } from '../errors.ts';
 import { ImageInputError } from '../images/errors.ts';
 import { DEFAULT_IMAGE_LIMITS } from '../images/limits.ts';

@@ -1,4 +1,4 @@
-import { engineFacts } from '../pipeline/bundle-report.ts';
+import { engineFacts } from '../pipeline/bundle-report/report.ts';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Personalizer, type Generation, type SubjectImages } from '../pipeline/personalizer.ts';
 import { InputError } from '../errors.ts';

@@ -1,4 +1,4 @@
-import type { EngineFacts } from '../pipeline/bundle-report.ts';
+import type { EngineFacts } from '../pipeline/bundle-report/report.ts';
 import type { BundleGraph, Device } from '../bundle/load-bundle.ts';
 import type { GraphDtype, GraphName } from '../bundle/contract.ts';
 import { BundleError, CancelledError, InputError, JobTimeoutError, QueueClosedError, QueueFullError, UserFacingError, type ErrorCode } from '../errors.ts';
