@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CancelledError, InputError } from '../src/errors.ts';
-import { JobQueue, JobTimeoutError, QueueClosedError, QueueFullError, type JobHandle, type QueueSnapshot } from '../src/jobs/job-queue.ts';
+import { JobQueue, JobTimeoutError, QueueClosedError, QueueFullError } from '../src/jobs/job-queue.ts';
+import type { JobHandle } from '../src/jobs/job-runner.ts';
+import type { QueueSnapshot } from '../src/jobs/queue-view.ts';
 
 /** A runner whose end the test decides: finish(value) / fail(error); it honours the AbortSignal. */
 class Job {

@@ -1,5 +1,5 @@
 import { InputError } from '../errors.ts';
-import type { QueueView } from '../jobs/front-end.ts';
+import type { QueueView } from '../jobs/queue-view.ts';
 
 /** Admissions still being taken in (photos downloading, not yet in the queue), per queue, per user and server. */
 const intakes = new WeakMap<QueueView, Map<string, number>>();

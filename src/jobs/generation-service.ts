@@ -3,7 +3,8 @@ import type { ImageEngine } from '../runtime/image-engine.ts';
 import type { ScorerKind } from '../scoring/group-scorer.ts';
 import type { JobOutcome, RunHooks } from './job-outcome.ts';
 import { runStoredJob } from './stored-job-run.ts';
-import type { JobHandle, JobQueue, JobState } from './job-queue.ts';
+import type { JobQueue } from './job-queue.ts';
+import type { JobHandle, JobRunner, JobState } from './job-runner.ts';
 import type { JobRecord, Stores } from '../store/index.ts';
 import { JobLife } from './job-life.ts';
 import { LiveJobs } from './live-jobs.ts';
@@ -13,7 +14,7 @@ import { LiveJobs } from './live-jobs.ts';
  * grounding cache when the same user, model, photos and context were grounded before, stage 2 always.
  * Knows nothing of Discord; the bot, tests and any other front end use it the same way.
  */
-export class GenerationService {
+export class GenerationService implements JobRunner {
   readonly modelId: string;
   /** A job a dead process left is run again from the start, here (restart-recovery). */
   readonly afterRestart = 'run-again' as const;

@@ -1,6 +1,8 @@
 import { CancelledError, JobTimeoutError, QueueClosedError, UserFacingError } from '../errors.ts';
 import { admissionRefusal } from './admission-rules.ts';
 import { projectEta } from './eta.ts';
+import type { JobHandle, JobState } from './job-runner.ts';
+import type { DrainOptions, DrainResult, JobEta, QueueReservation, QueueSnapshot, QueueView } from './queue-view.ts';
 
 /**
  * The generation queue: a fixed concurrency (jobs that run at once), fair between users.
@@ -64,64 +66,6 @@ export interface QueueJob<T> {
   run: (signal: AbortSignal) => Promise<T>;
 }
 
-/** A place held for a job that will be submitted with the same id (see reserve()). */
-export interface QueueReservation {
-  readonly id: string;
-  /** Whether the job would have started at once when the place was taken. */
-  readonly startsNow: boolean;
-  /** Whether the place is still held (not yet submitted, released or expired). */
-  readonly held: boolean;
-  /** Gives the place back; false when it was no longer held. */
-  release(): boolean;
-}
-
-export type JobState = 'waiting' | 'running' | 'done' | 'failed' | 'cancelled';
-
-export interface JobHandle<T> {
-  readonly id: string;
-  /** Resolves with the runner's value; rejects with its error, CancelledError, or JobTimeoutError. */
-  readonly result: Promise<T>;
-  readonly state: JobState;
-  /** Cancels if still waiting or running; false when it had already ended. */
-  cancel(message?: string): boolean;
-}
-
-export interface QueueSnapshot {
-  concurrency: number;
-  accepting: boolean;
-  /** Started and not yet returned; `cancelling` once cancelled while the runner winds down. */
-  running: { id: string; userId: string; guildId: string | null; startedAt: number; cancelling: boolean }[];
-  /** In the order they are expected to start; position is 1-based. */
-  waiting: { id: string; userId: string; guildId: string | null; position: number; enqueuedAt: number }[];
-}
-
-export interface JobEta {
-  /** 0 when running. */
-  position: number;
-  startsInMs: number;
-  finishesInMs: number;
-}
-
-export interface DrainOptions {
-  /** How long running jobs may go on before they are aborted (default 30 s; 0 aborts at once). */
-  waitMs?: number;
-  /** After aborting, how long to wait for runners to return (default 5 s). */
-  graceMs?: number;
-  /** Message of the CancelledError given to waiting jobs. */
-  message?: string;
-}
-
-export interface DrainResult {
-  /** Waiting jobs that were cancelled. */
-  cancelledWaiting: number;
-  /** Running jobs that ended by themselves during the wait. */
-  finished: number;
-  /** Running jobs that were aborted after the wait. */
-  aborted: number;
-  /** Runners that had still not returned after the grace period (their results are settled anyway). */
-  stuck: number;
-}
-
 interface Reserved {
   id: string;
   userId: string;
@@ -147,7 +91,7 @@ interface Entry {
   timer?: NodeJS.Timeout;
 }
 
-export class JobQueue {
+export class JobQueue implements QueueView {
   readonly concurrency: number;
   readonly maxWaitingPerUser: number;
   readonly maxRunningPerUser: number;

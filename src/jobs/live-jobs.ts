@@ -1,4 +1,4 @@
-import type { JobHandle, JobState } from './job-queue.ts';
+import type { JobHandle, JobState } from './job-runner.ts';
 import type { JobLife } from './job-life.ts';
 
 /** How many ended jobs stateOf() remembers. */

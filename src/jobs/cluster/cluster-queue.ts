@@ -3,7 +3,8 @@ import type { Redis } from 'ioredis';
 import { CancelledError, QueueClosedError } from '../../errors.ts';
 import { admissionRefusal, type AdmissionCaps } from '../admission-rules.ts';
 import { projectEta } from '../eta.ts';
-import type { DrainResult, JobEta, JobHandle, JobState, QueueReservation, QueueSnapshot } from '../job-queue.ts';
+import type { JobHandle, JobState } from '../job-runner.ts';
+import type { DrainResult, JobEta, QueueReservation, QueueSnapshot, QueueView } from '../queue-view.ts';
 import { BULL_PREFIX, KEYS, QUEUE_NAME, redisConnection } from './cluster-names.ts';
 import { decodeFailure } from './failure-wire.ts';
 import { fairPriority } from './fair-priority.ts';
@@ -49,7 +50,7 @@ const WAITING_TYPES = ['wait', 'prioritized'] as const;
  * BullMQ's events, cancelling, and the jobs this process follows until they end. Model workers
  * (ModelWorker) take the jobs; every gateway sees every job.
  */
-export class ClusterQueue {
+export class ClusterQueue implements QueueView {
   readonly #redis: Redis;
   readonly #queue: Queue<ClusterJobData>;
   readonly #events: QueueEvents;

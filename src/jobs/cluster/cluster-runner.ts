@@ -2,7 +2,7 @@ import { QueueClosedError, QueueFullError, UserFacingError } from '../../errors.
 import type { JobRecord, Stores } from '../../store/index.ts';
 import { isStoreOutage } from '../../store/store-outage.ts';
 import type { JobOutcome, RunHooks } from '../job-outcome.ts';
-import type { JobHandle, JobState } from '../job-queue.ts';
+import type { JobHandle, JobRunner, JobState } from '../job-runner.ts';
 import { JobLife } from '../job-life.ts';
 import { outcomeFromKept } from '../kept-outcome.ts';
 import { LiveJobs } from '../live-jobs.ts';
@@ -22,7 +22,7 @@ export class ResultTakenError extends UserFacingError {
  * jobs to the shared queue and, when a worker has finished one, reads its images back from the store.
  * Same surface as GenerationService, so the bot does not know where jobs run.
  */
-export class ClusterRunner {
+export class ClusterRunner implements JobRunner {
   /** A job a dead gateway left went on on its worker: it is followed again, not run again (restart-recovery). */
   readonly afterRestart = 'follow' as const;
   readonly #queue: ClusterQueue;
