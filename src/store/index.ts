@@ -19,20 +19,10 @@ export {
   type PhotoRef,
   type SweepOptions,
 } from './photo-store.ts';
-export {
-  SubjectStore,
-  cleanContext,
-  cleanName,
-  DEFAULT_MAX_SUBJECTS_PER_USER,
-  MAX_SUGGESTIONS,
-  SUBJECT_CONTEXT_MAX_CHARS,
-  SUBJECT_MAX_PHOTOS,
-  SUBJECT_NAME_MAX_CHARS,
-  type SubjectPhotoBytes,
-  type SaveSubjectInput,
-  type Subject,
-  type Suggestion,
-} from './subject-store.ts';
+export { SubjectStore } from './subject-store.ts';
+export { DEFAULT_MAX_SUBJECTS_PER_USER, SUBJECT_MAX_PHOTOS, type SubjectPhotoBytes, type SaveSubjectInput, type Subject } from './subject.ts';
+export { cleanContext, cleanName, SUBJECT_CONTEXT_MAX_CHARS, SUBJECT_NAME_MAX_CHARS } from './subject-names.ts';
+export { MAX_SUGGESTIONS, type Suggestion } from './subject-suggestions.ts';
 export { GroundingCache, type CachedGrounding, type GroundingKey } from './grounding-cache.ts';
 export {
   JobStore,

@@ -54,6 +54,30 @@ export function checkOwnNameFree(own: readonly { id: string; name: string }[], n
   if (alike) throw lookalike(alike.name, 'is already one of your subjects');
 }
 
+/** A name the subject would bring to a server's shared list: refused when one there is the same or looks the same. */
+export function checkSharedNameFree(shared: readonly { id: string; name: string }[], name: string, exceptId: string): void {
+  const skeleton = nameSkeleton(name);
+  const clash = shared.find((s) => s.id !== exceptId && nameSkeleton(s.name) === skeleton);
+  if (clash && fold(clash.name) !== fold(name)) throw lookalike(clash.name, 'is already shared in this server');
+  if (clash) {
+    throw new InputError(
+      'subject_shared_name_taken',
+      `Another subject named “${safeText(clash.name)}” is already shared in this server; rename yours first.`,
+    );
+  }
+}
+
+/**
+ * A new name must not look like (same confusable skeleton, other spelling) the name of a subject
+ * someone else shares in the server it is given in: members could not tell the two apart. The very
+ * same name stays allowed (the owner's own wins for them) and is refused only when shared (above).
+ */
+export function checkNoLookalike(shared: readonly { ownerId: string; name: string }[], ownerId: string, name: string): void {
+  const skeleton = nameSkeleton(name);
+  const clash = shared.find((s) => s.ownerId !== ownerId && fold(s.name) !== fold(name) && nameSkeleton(s.name) === skeleton);
+  if (clash) throw lookalike(clash.name, 'is shared in this server');
+}
+
 export function lookalike(existing: string, where: string): InputError {
   return new InputError('subject_name_lookalike', `That name looks the same as “${safeText(existing)}”, which ${where}; choose one that is easy to tell apart.`);
 }

@@ -1,25 +1,21 @@
 import { InputError } from '../errors.ts';
 // Names in these messages are users' text, shown in Discord: escaped so they show literally.
 import { safeText } from '../util/safe-text.ts';
-import { nameSkeleton } from '../util/visible-text.ts';
-import { DEFAULT_IMAGE_LIMITS } from '../images/limits.ts';
 import { ListCache } from './subject-list-cache.ts';
-import { checkOwnNameFree, cleanContext, cleanName, fold, lookalike, sortByName } from './subject-names.ts';
-import { truncateChars } from '../util/text-length.ts';
+import { checkNoLookalike, checkOwnNameFree, checkSharedNameFree, cleanContext, cleanName, sortByName } from './subject-names.ts';
 import { rankSuggestions, type Suggestion } from './subject-suggestions.ts';
 import { assertId, isValidId, newId } from './ids.ts';
 import { IdLists } from './id-lists.ts';
 import { normalizePhoto, type NormalizedPhoto, type PhotoRef, type PhotoStore } from './photo-store.ts';
 import type { Store } from './open-store.ts';
+import { DEFAULT_MAX_SUBJECTS_PER_USER, SUBJECT_MAX_PHOTOS, type SaveSubjectInput, type Subject } from './subject.ts';
+import { checkModerate, checkOwner } from './subject-access.ts';
+import { findSubject } from './subject-lookup.ts';
 
 /**
- * Saved subjects: a name, an optional context and 1-4 reference photos, owned by one user and optionally
- * shared in one server.
+ * Saved subjects (subject.ts), kept in the store with their photos and indexes.
  *
- * Visibility: a user sees their own subjects everywhere, plus the subjects shared in the server they are
- * in right now (never those shared in another server; in DMs only their own).
- * Permissions: rename / share / edit context: owner only. Unshare: owner, or a member with Manage Server in
- * the server where it is shared. Delete: the same two.
+ * Who may see and change one: subject-access.ts; what names may be: subject-names.ts.
  *
  * Layout (namespace `subjects`):
  *   s:<id>       -> Subject                        (the record: its presence is the commit point)
@@ -32,37 +28,6 @@ import type { Store } from './open-store.ts';
  *
  * All writes of one owner run under that owner's lock (see keyed-lock.ts).
  */
-
-export interface Subject {
-  id: string;
-  ownerId: string;
-  /** Where it was saved (null: in DMs). */
-  guildId: string | null;
-  name: string;
-  context?: string;
-  /** sha256 of the normalized photos, 1 to 4, in upload order, no duplicates. */
-  photoHashes: string[];
-  /** The one server it is shared in, or null. */
-  sharedIn: string | null;
-  createdAt: number;
-  updatedAt: number;
-}
-
-export { cleanContext, cleanName, fold, SUBJECT_CONTEXT_MAX_CHARS, SUBJECT_NAME_MAX_CHARS } from './subject-names.ts';
-export { MAX_SUGGESTIONS, SUGGESTION_NAME_MAX, type Suggestion } from './subject-suggestions.ts';
-
-export const SUBJECT_MAX_PHOTOS = DEFAULT_IMAGE_LIMITS.maxImages;
-export const DEFAULT_MAX_SUBJECTS_PER_USER = 20;
-
-export type SubjectPhotoBytes = Uint8Array | { bytes: Uint8Array; name?: string };
-
-export interface SaveSubjectInput {
-  ownerId: string;
-  guildId: string | null;
-  name: string;
-  photos: readonly SubjectPhotoBytes[];
-  context?: string;
-}
 
 /** What SubjectStore needs of the grounding cache: drop an owner's cached groundings of deleted photos. */
 export interface GroundingInvalidator {
@@ -347,7 +312,7 @@ export class SubjectStore {
     change: (subject: Subject) => Promise<Subject>,
   ): Promise<Subject> {
     const target = await this.#resolve(userId, guildId, idOrName);
-    if (target.ownerId !== userId) throw notOwner();
+    checkOwner(target, userId);
     return this.#lockUser(userId, async () => {
       const current = await this.#reread(target);
       const next = await change(current);
@@ -368,11 +333,11 @@ export class SubjectStore {
     steps: { before?: (target: Subject) => void; change: (current: Subject) => Promise<Subject> },
   ): Promise<Subject> {
     const target = await this.#resolve(userId, guildId, idOrName);
-    this.#checkModerate(target, userId, guildId, canManageGuild);
+    checkModerate(target, userId, guildId, canManageGuild);
     steps.before?.(target);
     return this.#lockUser(target.ownerId, async () => {
       const current = await this.#reread(target);
-      this.#checkModerate(current, userId, guildId, canManageGuild);
+      checkModerate(current, userId, guildId, canManageGuild);
       return steps.change(current);
     });
   }
@@ -417,61 +382,20 @@ export class SubjectStore {
   }
 
   async #checkSharedNameFree(guildId: string, name: string, exceptId: string): Promise<void> {
-    const skeleton = nameSkeleton(name);
-    const clash = (await this.#loadShared(guildId)).find((s) => s.id !== exceptId && nameSkeleton(s.name) === skeleton);
-    if (clash && fold(clash.name) !== fold(name)) throw lookalike(clash.name, 'is already shared in this server');
-    if (clash) {
-      throw new InputError(
-        'subject_shared_name_taken',
-        `Another subject named “${safeText(clash.name)}” is already shared in this server; rename yours first.`,
-      );
-    }
+    checkSharedNameFree(await this.#loadShared(guildId), name, exceptId);
   }
 
-  /**
-   * A new name must not look like (same confusable skeleton, other spelling) the name of a subject
-   * someone else shares in the server it is given in: members could not tell the two apart. The very
-   * same name stays allowed (the owner's own wins for them) and is refused only when shared (above).
-   */
   async #checkNoLookalike(guildId: string, ownerId: string, name: string): Promise<void> {
-    const skeleton = nameSkeleton(name);
-    const clash = (await this.#loadShared(guildId)).find(
-      (s) => s.ownerId !== ownerId && fold(s.name) !== fold(name) && nameSkeleton(s.name) === skeleton,
-    );
-    if (clash) throw lookalike(clash.name, 'is shared in this server');
-  }
-
-  #checkModerate(subject: Subject, userId: string, guildId: string | null, canManageGuild: boolean): void {
-    if (subject.ownerId === userId) return;
-    if (canManageGuild && guildId !== null && subject.sharedIn === guildId) return;
-    throw notOwner();
+    checkNoLookalike(await this.#loadShared(guildId), ownerId, name);
   }
 
   /** Resolution against fresh reads (not the autocomplete cache). */
-  async #resolve(userId: string, guildId: string | null, idOrName: string): Promise<Subject> {
-    assertId(userId, 'userId');
-    if (guildId !== null) assertId(guildId, 'guildId');
-    const query = typeof idOrName === 'string' ? idOrName.replace(/\s+/gu, ' ').trim() : '';
-    if (!query) throw new InputError('subject_not_found', 'Which subject? Give its name.');
-    if (isValidId(query)) {
-      const byId: Subject | undefined = await this.#store.subjects.get(recordKey(query));
-      if (byId && visibleTo(byId, userId, guildId)) return byId;
-    }
-    const q = fold(query);
-    const own = (await this.#loadOwn(userId)).find((s) => fold(s.name) === q);
-    if (own) return own;
-    if (guildId !== null) {
-      const shared = (await this.#loadShared(guildId)).filter((s) => s.ownerId !== userId && fold(s.name) === q);
-      if (shared.length === 1) return shared[0];
-      if (shared.length > 1) {
-        throw new InputError('subject_ambiguous', `Several subjects named “${safeText(shared[0].name)}” are shared here; pick one from the list.`);
-      }
-    }
-    if (isValidId(query) && query.length === 12) {
-      // An autocomplete value (an id) that no longer resolves: never echo the raw id.
-      throw new InputError('subject_not_found', 'That subject was deleted or is not shared in this server; pick one from the list.');
-    }
-    throw new InputError('subject_not_found', `You have no subject named “${safeText(truncateChars(query, 40))}”.`);
+  #resolve(userId: string, guildId: string | null, idOrName: string): Promise<Subject> {
+    return findSubject(userId, guildId, idOrName, {
+      byId: (id) => this.#store.subjects.get(recordKey(id)),
+      own: (ownerId) => this.#loadOwn(ownerId),
+      shared: (sharedIn) => this.#loadShared(sharedIn),
+    });
   }
 
   /** The record as it is now, under the owner's lock; gone means someone else deleted it meanwhile. */
@@ -527,13 +451,5 @@ function recordKey(id: string): string {
 
 function subjectRef(id: string): PhotoRef {
   return `subject:${id}`;
-}
-
-function visibleTo(subject: Subject, userId: string, guildId: string | null): boolean {
-  return subject.ownerId === userId || (guildId !== null && subject.sharedIn === guildId);
-}
-
-function notOwner(): InputError {
-  return new InputError('subject_not_owner', 'That subject belongs to someone else.');
 }
 

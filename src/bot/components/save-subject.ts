@@ -1,7 +1,7 @@
 import { LabelBuilder, MessageFlags, ModalBuilder, TextInputBuilder, TextInputStyle } from 'discord.js';
 import { InputError } from '../../errors.ts';
 import type { JobRecord } from '../../store/index.ts';
-import { SUBJECT_CONTEXT_MAX_CHARS, SUBJECT_NAME_MAX_CHARS } from '../../store/subject-store.ts';
+import { SUBJECT_CONTEXT_MAX_CHARS, SUBJECT_NAME_MAX_CHARS } from '../../store/subject-names.ts';
 import { safeText } from '../../util/safe-text.ts';
 import { cutToChars } from '../../util/text-length.ts';
 import { customId } from '../custom-ids.ts';
