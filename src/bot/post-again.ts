@@ -1,5 +1,5 @@
 import { MessageFlags, type ButtonInteraction } from 'discord.js';
-import type { JobRecord } from '../store/job-store.ts';
+import type { JobRecord } from '../store/job-record.ts';
 import { redeliver } from './redelivery.ts';
 import type { BotDeps } from './bot-deps.ts';
 

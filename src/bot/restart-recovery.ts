@@ -1,6 +1,6 @@
 import { ShardClientUtil, type Client } from 'discord.js';
 import { JobLife } from '../jobs/job-life.ts';
-import type { JobRecord } from '../store/job-store.ts';
+import type { JobRecord } from '../store/job-record.ts';
 import { redeliver } from './redelivery.ts';
 import type { BotDeps } from './bot-deps.ts';
 import { startJob } from './start-job.ts';

@@ -1,5 +1,5 @@
 import type { Message, MessageCreateOptions, MessageEditOptions } from 'discord.js';
-import type { StatusLocation } from '../store/job-store.ts';
+import type { StatusLocation } from '../store/job-record.ts';
 import { DISCORD_RETRY_DELAYS_MS, retrying } from './retry.ts';
 import type { BotDeps } from './bot-deps.ts';
 

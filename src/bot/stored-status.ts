@@ -1,5 +1,5 @@
 import type { Client, Message, MessageCreateOptions, SendableChannels, ThreadChannel } from 'discord.js';
-import type { JobRecord } from '../store/job-store.ts';
+import type { JobRecord } from '../store/job-record.ts';
 import { customId } from './custom-ids.ts';
 import { messageStatus, type DeliverTarget } from './deliver.ts';
 import type { StatusMessage } from './status-edits.ts';

@@ -1,5 +1,5 @@
 import type { JobRecord, KeptResult, Stores } from '../store/index.ts';
-import type { JobStatus } from '../store/job-store.ts';
+import type { JobStatus } from '../store/job-record.ts';
 
 /** Pauses between attempts at a write that must not be lost (a drawn image, a posted one). */
 const WRITE_RETRY_DELAYS_MS = [50, 250, 1_000, 2_000];

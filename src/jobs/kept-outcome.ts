@@ -1,6 +1,6 @@
 import type { OutputFormat } from '../images/encode.ts';
 import type { JobRecord } from '../store/index.ts';
-import type { KeptResult } from '../store/job-store.ts';
+import type { KeptResult } from '../store/kept-result.ts';
 import type { JobOutcome, OutcomeGroup } from './job-outcome.ts';
 
 /** The upload limit a result is fitted to when the job record does not know its channel's (Discord's default). */

@@ -24,17 +24,9 @@ export { DEFAULT_MAX_SUBJECTS_PER_USER, SUBJECT_MAX_PHOTOS, type SubjectPhotoByt
 export { cleanContext, cleanName, SUBJECT_CONTEXT_MAX_CHARS, SUBJECT_NAME_MAX_CHARS } from './subject-names.ts';
 export { MAX_SUGGESTIONS, type Suggestion } from './subject-suggestions.ts';
 export { GroundingCache, type CachedGrounding, type GroundingKey } from './grounding-cache.ts';
-export {
-  JobStore,
-  DEFAULT_JOB_RETENTION_MS,
-  FINISHED_STATUSES,
-  type JobOptions,
-  type JobPatch,
-  type JobRecord,
-  type JobStatus,
-  type KeptResult,
-  type NewJob,
-} from './job-store.ts';
+export { JobStore, DEFAULT_JOB_RETENTION_MS } from './job-store.ts';
+export { FINISHED_STATUSES, type JobOptions, type JobPatch, type JobRecord, type JobStatus, type NewJob } from './job-record.ts';
+export type { KeptResult } from './kept-result.ts';
 export { newId, isValidId } from './ids.ts';
 export { CandidateStore, type CandidateGroupRecord, type StoredCandidate } from './candidate-store.ts';
 export { FeedbackStore, type FeedbackRow, type FeedbackChange } from './feedback-store.ts';
