@@ -17,7 +17,7 @@ import { reportLines } from '../src/pipeline/bundle-report/report-lines.ts';
 import { Personalizer } from '../src/pipeline/personalizer.ts';
 import { fastestMatMulLevel, MAX_RELATIVE_ERROR, readMatMulLevels } from '../src/model/matmul-accuracy.ts';
 import { planKvAppend } from '../src/model/kv-append-graph.ts';
-import { defaultGraphCacheDir } from '../src/model/kv-append-graph.ts';
+import { defaultGraphCacheDir } from '../src/model/kv-append-cache.ts';
 import { removeTinyBundles, tinyBundle } from './helpers/tiny-bundle.ts';
 import { firstDifference, loadReference, parityPhotos } from './helpers/transformers-reference.ts';
 

@@ -1,5 +1,6 @@
 import type { InferenceSession } from 'onnxruntime-common';
-import { defaultGraphCacheDir, planKvAppend } from '../../model/kv-append-graph.ts';
+import { planKvAppend } from '../../model/kv-append-graph.ts';
+import { defaultGraphCacheDir } from '../../model/kv-append-cache.ts';
 import { firstLine, type BundleReport, type ReportOptions } from './report.ts';
 
 /**
