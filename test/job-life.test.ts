@@ -5,6 +5,7 @@ import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
 import { JobLife } from '../src/jobs/job-life.ts';
 import { openStores, type KeptResult, type Stores } from '../src/store/index.ts';
+import { findRedisServer, startRedisServer } from './helpers/redis-server.ts';
 
 const REPO = new URL('../', import.meta.url).pathname;
 const GAVE_UP = 'stopped twice';
@@ -111,4 +112,31 @@ test('a forgotten job keeps nothing: drawn images of a job whose record is gone 
   assert.equal(await stores.jobs.keptResult(job.id), undefined);
   await life.posted(job.id, { messageId: '1400000000000000003' });
   assert.equal(await stores.jobs.get(job.id), undefined);
+});
+
+const redisBinary = await findRedisServer();
+
+test('Redis killed (SIGKILL) between drawing and posting, back on its files 5 s later: the write that the image is posted waits for it, and the record says done and where', { skip: redisBinary ? false : 'redis-server is not installed (apt-get install redis-server)', timeout: 60_000 }, async () => {
+  const redisDir = mkdtempSync(join(tmpdir(), 'xcot-job-life-redis-'));
+  let redis = await startRedisServer(redisBinary!, { dir: redisDir });
+  const port = Number(new URL(redis.url).port);
+  const onRedis = await openStores({ dataDir, redisUrl: redis.url });
+  try {
+    const redisLife = new JobLife(onRedis);
+    const job = await onRedis.jobs.create({ ownerId: '1300000000000000012', guildId: '1200000000000000001', channelId: '1200000000000000002', prompt: 'a kite', seed: 1, options: {} });
+    await redisLife.started(job.id);
+    await redisLife.drawn(job, kept, '');
+    await redis.kill();
+    const posting = redisLife.posted(job.id, { messageId: '1400000000000000004' });
+    await new Promise((r) => setTimeout(r, 5_000));
+    redis = await startRedisServer(redisBinary!, { port, dir: redisDir });
+    await posting;
+    const record = await onRedis.jobs.get(job.id);
+    assert.deepEqual([record?.status, record?.messageId], ['done', '1400000000000000004']);
+    assert.equal(await onRedis.jobs.keptResult(job.id), undefined);
+  } finally {
+    await onRedis.close();
+    await redis.stop();
+    rmSync(redisDir, { recursive: true, force: true });
+  }
 });

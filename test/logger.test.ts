@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { DiscordAPIError } from 'discord.js';
 import { createLogger } from '../src/util/logger.ts';
+import { oncePerOutage } from '../src/util/outage-log.ts';
 
 function capture(): { logger: ReturnType<typeof createLogger>; lines: string[] } {
   const lines: string[] = [];
@@ -38,4 +39,15 @@ test('a bot token inside an error message or its cause is replaced', () => {
   logger.warn({ err: new Error('login failed', { cause: new Error(`token ${bot} rejected`) }) }, 'client error');
   assert.ok(!lines[0].includes(bot));
   assert.match(JSON.parse(lines[0]).err.cause.message, /token \[token\] rejected/);
+});
+
+test("a store outage's one line keeps the connection error's message and code", () => {
+  const { logger, lines } = capture();
+  const tell = oncePerOutage((fields, msg) => logger.error(fields, msg), 'store');
+  tell(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6390'), { code: 'ECONNREFUSED' }));
+  tell(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6390'), { code: 'ECONNREFUSED' }));
+  assert.equal(lines.length, 1, 'once per outage');
+  const record = JSON.parse(lines[0]);
+  assert.deepEqual(record.err, { message: 'connect ECONNREFUSED 127.0.0.1:6390', code: 'ECONNREFUSED' });
+  assert.equal(record.msg, 'store unavailable; retrying until it is back');
 });

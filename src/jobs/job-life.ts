@@ -1,8 +1,17 @@
 import type { JobRecord, KeptResult, Stores } from '../store/index.ts';
 import type { JobStatus } from '../store/job-record.ts';
+import { isStoreOutage } from '../store/store-outage.ts';
 
 /** Pauses between attempts at a write that must not be lost (a drawn image, a posted one). */
 const WRITE_RETRY_DELAYS_MS = [50, 250, 1_000, 2_000];
+/**
+ * While the store itself is away (Redis restarting: seconds to come back, then the client's reconnect
+ * back-off), such a write waits for it: pauses from the first doubling to the longest, for at most the
+ * whole. Longer than that, a later attempt (redelivery, restart recovery) makes it good.
+ */
+const OUTAGE_WAIT_FIRST_MS = 250;
+const OUTAGE_WAIT_LONGEST_MS = 5_000;
+const OUTAGE_WAIT_WHOLE_MS = 60_000;
 
 /** A settled job's one line for its record: the error's first line. */
 export function errorLine(err: unknown): string {
@@ -55,7 +64,7 @@ export class JobLife {
   /** Posted: the record says done and where; the kept images are dropped (after the record, so a kill in between loses nothing). */
   async posted(jobId: string, where: { messageId: string; threadId?: string; grounding?: string }): Promise<void> {
     const { jobs } = this.#stores;
-    if (!(await jobs.exists(jobId))) return;
+    if (!(await retried(() => jobs.exists(jobId)))) return;
     await retried(() => jobs.update(jobId, { status: 'done', messageId: where.messageId, ...(where.threadId ? { threadId: where.threadId } : {}), ...(where.grounding ? { grounding: where.grounding } : {}) }));
     await retried(() => jobs.dropKeptResult(jobId));
   }
@@ -123,12 +132,21 @@ function isOpen(status: JobStatus): boolean {
 }
 
 async function retried<T>(write: () => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
+  const giveUpAt = Date.now() + OUTAGE_WAIT_WHOLE_MS;
+  let outagePause = OUTAGE_WAIT_FIRST_MS;
+  for (let attempt = 0; ; ) {
     try {
       return await write();
     } catch (err) {
-      const delay = WRITE_RETRY_DELAYS_MS[attempt];
-      if (delay === undefined || /does not exist/.test((err as Error)?.message ?? '')) throw err;
+      if (/does not exist/.test((err as Error)?.message ?? '')) throw err;
+      let delay: number | undefined;
+      if (isStoreOutage(err)) {
+        delay = Date.now() + outagePause <= giveUpAt ? outagePause : undefined;
+        outagePause = Math.min(outagePause * 2, OUTAGE_WAIT_LONGEST_MS);
+      } else {
+        delay = WRITE_RETRY_DELAYS_MS[attempt++];
+      }
+      if (delay === undefined) throw err;
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }

@@ -27,7 +27,12 @@ const MAX_TEXT = 2000;
  * path with tokens removed; never its request body, response body or other fields.
  */
 export function serializeError(err: unknown, depth = 0): Record<string, unknown> {
-  if (!(err instanceof Error)) return { message: scrub(String(err)).slice(0, MAX_TEXT) };
+  if (!(err instanceof Error)) {
+    // Already cut down to its message and code (oncePerOutage's one line).
+    const { message, code } = (err ?? {}) as { message?: unknown; code?: unknown };
+    if (typeof message === 'string') return { message: scrub(message).slice(0, MAX_TEXT), ...(typeof code === 'string' ? { code } : {}) };
+    return { message: scrub(String(err)).slice(0, MAX_TEXT) };
+  }
   const e = err as Error & Record<string, unknown>;
   const out: Record<string, unknown> = { type: err.constructor?.name ?? err.name, message: scrub(err.message).slice(0, MAX_TEXT) };
   for (const key of ['code', 'status', 'method'] as const) {
