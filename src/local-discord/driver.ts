@@ -2,14 +2,15 @@ import type { APIApplicationCommand, APIAttachment, APIChannel, APIMessage } fro
 import { CdnServer, DEFAULT_URL_TTL_MS, UrlSigner } from './cdn.ts';
 import { TestClock } from './clock.ts';
 import type { EmulatorCore } from './core.ts';
+import type { ChannelSeed, EmulatorOptions, GuildSeed } from './emulator-options.ts';
 import { EventLog, type EmulatorEvent } from './events.ts';
 import { Gateway } from './gateway.ts';
-import { InteractionHandle, type AutocompleteChoice } from './interaction-handle.ts';
-import { InteractionPayloads, type InteractionContext, type OptionValue } from './interaction-payloads.ts';
-import { InteractionService, InteractionType, type InteractionRecord } from './interactions.ts';
+import type { AutocompleteChoice, InteractionHandle } from './interaction-handle.ts';
+import { InteractionPayloads } from './interaction-payloads.ts';
+import { InteractionService } from './interactions.ts';
 import { Intent, PRIVILEGED_INTENTS } from './intents.ts';
 import { MessageService } from './messages.ts';
-import { fillModal, type ModalValue } from './modal-submit.ts';
+import type { ModalValue } from './modal-submit.ts';
 import { Renderer } from './payloads.ts';
 import { maySeeCommand } from './permissions.ts';
 import { RateLimiter, type ForcedRateLimit } from './rate-limit.ts';
@@ -24,66 +25,10 @@ import { RestServer } from './server.ts';
 import { SnowflakeFactory } from './snowflake.ts';
 import { EmulatorState, type JsonObject, type MemberOptions } from './state.ts';
 import { fileRecord } from './uploads.ts';
+import { UserActions, type AutocompleteInput, type SlashCommandInput } from './user-actions.ts';
 import { ViolationLog, type Violation } from './violations.ts';
 
-export interface ChannelSeed {
-  id?: string;
-  name?: string;
-  /** 0 text (default), 5 announcement. */
-  type?: number;
-  topic?: string;
-}
-
-export interface MemberSeed extends MemberOptions {
-  id: string;
-}
-
-export interface GuildSeed {
-  id?: string;
-  name?: string;
-  /** Per-file upload limit in bytes (default 10 MiB); also sent as attachment_size_limit. */
-  attachmentSizeLimit?: number;
-  botPermissions?: bigint;
-  channels?: ChannelSeed[];
-  members?: MemberSeed[];
-}
-
-export interface EmulatorOptions {
-  token: string;
-  applicationId: string;
-  botUserId?: string;
-  botUsername?: string;
-  guilds?: GuildSeed[];
-  clock?: TestClock;
-  heartbeatIntervalMs?: number;
-  /** Privileged intents enabled in the (emulated) developer portal; default all. */
-  allowedPrivilegedIntents?: number;
-  attachmentUrlTtlMs?: number;
-  rateLimit?: { limit: number; windowMs: number };
-  dailyCommandCreateLimit?: number;
-}
-
-export interface SlashCommandInput extends InteractionContext {
-  name: string;
-  options?: Record<string, OptionValue>;
-  subcommand?: string;
-  subcommandGroup?: string;
-}
-
-export interface AutocompleteInput extends SlashCommandInput {
-  /** The option being typed; its value in `options` is the partial text. */
-  focused: string;
-}
-
 const json = <T>(value: JsonObject): T => value as unknown as T;
-
-/** What an interaction may carry besides its context: the command, the clicked message, the modal opener. */
-interface DispatchExtras {
-  commandName?: string;
-  sourceMessageId?: string;
-  message?: JsonObject;
-  parent?: InteractionRecord;
-}
 
 export async function startEmulator(options: EmulatorOptions): Promise<Emulator> {
   const emulator = new Emulator(options);
@@ -104,6 +49,7 @@ export class Emulator {
   private readonly rest: RestServer;
   private readonly faults = new RequestFaults();
   private readonly reactions: ReactionService;
+  private readonly users: UserActions;
 
   constructor(options: EmulatorOptions) {
     this.clock = options.clock ?? new TestClock();
@@ -135,6 +81,7 @@ export class Emulator {
     };
     this.payloads = new InteractionPayloads(this.state, renderer);
     this.reactions = new ReactionService(this.core);
+    this.users = new UserActions(this.core, this.payloads);
     this.limiter = new RateLimiter(options.rateLimit?.limit, options.rateLimit?.windowMs);
     gateway.on('ready', () => this.limiter.newClient());
     const routes = [appRoutes, channelRoutes, guildRoutes, interactionRoutes].flatMap((build) => build(this.core));
@@ -220,25 +167,20 @@ export class Emulator {
   // ---- acting as users ---------------------------------------------------------------------
 
   runSlashCommand(input: SlashCommandInput): InteractionHandle {
-    const command = this.findCommand(input.guildId, input.name);
-    this.assertMayUse(command, input);
-    const data = this.payloads.commandData(input, command, input.name, this.subcommandPath(input), input.options ?? {});
-    return this.dispatchInteraction(input, InteractionType.ApplicationCommand, data, { commandName: input.name });
+    return this.users.runSlashCommand(input);
   }
 
   /** Sends an autocomplete interaction and resolves with the bot's choices. */
-  async autocomplete(input: AutocompleteInput, timeoutMs = 5000): Promise<AutocompleteChoice[]> {
-    const command = this.findCommand(input.guildId, input.name);
-    const data = this.payloads.commandData(input, command, input.name, this.subcommandPath(input), input.options ?? {}, input.focused);
-    return this.dispatchInteraction(input, InteractionType.Autocomplete, data, { commandName: input.name }).waitForChoices(timeoutMs);
+  autocomplete(input: AutocompleteInput, timeoutMs = 5000): Promise<AutocompleteChoice[]> {
+    return this.users.autocomplete(input, timeoutMs);
   }
 
   clickButton(messageId: string, customId: string, userId: string): InteractionHandle {
-    return this.useComponent(messageId, customId, userId, 2);
+    return this.users.clickButton(messageId, customId, userId);
   }
 
   selectMenu(messageId: string, customId: string, userId: string, values: string[]): InteractionHandle {
-    return this.useComponent(messageId, customId, userId, 3, values);
+    return this.users.selectMenu(messageId, customId, userId, values);
   }
 
   /**
@@ -246,34 +188,12 @@ export class Emulator {
    * forged payload Discord would never send, for testing that the bot checks what it is given.
    */
   forgeComponent(messageId: string, customId: string, userId: string, componentType: 2 | 3 = 2, values?: string[]): InteractionHandle {
-    const message = this.state.messages.get(messageId);
-    if (!message) throw new Error(`No message ${messageId}`);
-    const ctx = { guildId: message.guildId, channelId: message.channelId, userId };
-    return this.dispatchInteraction(ctx, InteractionType.MessageComponent, this.payloads.componentData(customId, componentType, values), {
-      sourceMessageId: message.id,
-      message: this.core.renderer.message(message),
-    });
+    return this.users.forgeComponent(messageId, customId, userId, componentType, values);
   }
 
   /** Submits the modal the bot opened in answer to `opened`. */
-  async submitModal(opened: InteractionHandle, values: Record<string, ModalValue>, userId = opened.record.userId): Promise<InteractionHandle> {
-    // Discord shows a modal only to the member whose interaction opened it.
-    if (userId !== opened.record.userId) throw new Error('this modal was opened by another member; only they can submit it');
-    const modal = await opened.waitForModal();
-    const { components, attachmentIds } = fillModal(modal, values);
-    const ctx = { guildId: opened.record.guildId, channelId: opened.record.channelId, userId };
-    const attachments = Object.fromEntries(attachmentIds.map((id) => {
-      const file = this.payloads.attachmentFile(id);
-      if (file.bytes.length > this.state.guild(ctx.guildId).attachmentSizeLimit) throw new Error(`${file.filename} is over the upload limit`);
-      return [id, this.core.renderer.attachment(file)];
-    }));
-    const data = { custom_id: modal.custom_id, components, ...(attachmentIds.length > 0 ? { resolved: { attachments } } : {}) };
-    const source = opened.record.sourceMessageId ? this.state.messages.get(opened.record.sourceMessageId) : undefined;
-    return this.dispatchInteraction(ctx, InteractionType.ModalSubmit, data, {
-      commandName: opened.record.commandName,
-      parent: opened.record,
-      ...(source ? { sourceMessageId: source.id, message: this.core.renderer.message(source) } : {}),
-    });
+  submitModal(opened: InteractionHandle, values: Record<string, ModalValue>, userId = opened.record.userId): Promise<InteractionHandle> {
+    return this.users.submitModal(opened, values, userId);
   }
 
   /** A user adds a unicode emoji reaction to a message; false when they had already made it. */
@@ -288,19 +208,7 @@ export class Emulator {
 
   /** A user posts in a channel or thread; attachments come from `uploadAttachment`. */
   postMessage(channelId: string, userId: string, content: string, attachments: APIAttachment[] = []): APIMessage {
-    const channel = this.state.channel(channelId);
-    this.state.member(channel.guildId, userId);
-    channel.thread?.memberIds.add(userId);
-    const files = attachments.map((a, index) => {
-      const file = this.state.files.get(a.id);
-      if (!file) throw new Error(`Unknown attachment ${a.id}`);
-      return { index, field: `files[${index}]`, filename: file.filename, declaredType: file.contentType, bytes: file.bytes };
-    });
-    const message = this.core.messages.create({
-      channelId, authorId: userId, body: { content }, files, source: 'user',
-      sizeLimit: this.state.guild(channel.guildId).attachmentSizeLimit, allowedFlags: 0,
-    });
-    return json<APIMessage>(this.core.renderer.message(message));
+    return this.users.postMessage(channelId, userId, content, attachments);
   }
 
   // ---- inspecting what the bot did ----------------------------------------------------------
@@ -441,69 +349,5 @@ export class Emulator {
     }
   }
 
-  private subcommandPath(input: SlashCommandInput): string[] {
-    return [input.subcommandGroup, input.subcommand].filter((p): p is string => Boolean(p));
-  }
-
-  /** A registered command by name; when commands were registered, an unknown one cannot be invoked. */
-  private findCommand(guildId: string, name: string): JsonObject | undefined {
-    const registered = [...(this.state.commands.get(guildId) ?? []), ...(this.state.commands.get('global') ?? [])];
-    const command = registered.find((c) => c.name === name && c.type === 1);
-    if (!command && registered.length > 0) throw new Error(`/${name} is not a registered command`);
-    return command;
-  }
-
-  /** Discord hides commands whose default_member_permissions the user lacks. */
-  private assertMayUse(command: JsonObject | undefined, ctx: InteractionContext): void {
-    const needed = command?.default_member_permissions;
-    if (!maySeeCommand(this.state.permissions(ctx.guildId, ctx.userId), needed)) {
-      throw new Error(`User ${ctx.userId} cannot see /${String(command!.name)} (needs permissions ${String(needed)})`);
-    }
-  }
-
-  private useComponent(messageId: string, customId: string, userId: string, componentType: number, values?: string[]): InteractionHandle {
-    const message = this.state.messages.get(messageId);
-    if (!message) throw new Error(`No message ${messageId}`);
-    const component = findComponent(message.components, customId);
-    if (!component || component.type !== componentType) throw new Error(`Message ${messageId} has no component ${customId} of type ${componentType}`);
-    if (component.disabled) throw new Error(`Component ${customId} is disabled`);
-    const offered = ((component.options as JsonObject[] | undefined) ?? []).map((o) => o.value);
-    if (componentType === 3 && values?.some((v) => !offered.includes(v))) throw new Error(`Select ${customId} offers no such value: ${values.join(', ')}`);
-    const ctx = { guildId: message.guildId, channelId: message.channelId, userId };
-    const data = this.payloads.componentData(customId, componentType, values);
-    return this.dispatchInteraction(ctx, InteractionType.MessageComponent, data, {
-      sourceMessageId: message.id,
-      message: this.core.renderer.message(message),
-    });
-  }
-
-  private dispatchInteraction(ctx: InteractionContext, type: number, data: JsonObject, extra: DispatchExtras): InteractionHandle {
-    if (this.core.gateway.connectedSessions() === 0) throw new Error('No bot is connected to the emulated gateway');
-    const id = this.state.ids.next();
-    const token = this.payloads.newToken();
-    const payload = { ...this.payloads.base(ctx, type, id, token), data, ...(extra.message ? { message: extra.message } : {}) };
-    const record = this.core.interactions.register({
-      id, token, type, ...ctx,
-      commandName: extra.commandName,
-      sourceMessageId: extra.sourceMessageId,
-      parent: extra.parent,
-      dispatchedAt: this.clock.now(),
-      payload,
-      attachmentSizeLimit: this.state.guild(ctx.guildId).attachmentSizeLimit,
-    });
-    const handle = new InteractionHandle(record);
-    this.core.gateway.dispatch('INTERACTION_CREATE', payload);
-    return handle;
-  }
 }
 
-function findComponent(components: JsonObject[], customId: string): JsonObject | undefined {
-  for (const component of components) {
-    if (component.custom_id === customId) return component;
-    const children = Array.isArray(component.components) ? (component.components as JsonObject[]) : [];
-    const accessory = component.accessory ? [component.accessory as JsonObject] : [];
-    const found = findComponent([...children, ...accessory], customId);
-    if (found) return found;
-  }
-  return undefined;
-}
