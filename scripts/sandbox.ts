@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { joinNegativeValues } from '../src/cli/cli-args.ts';
-import { startSandbox } from '../src/sandbox/start-sandbox.ts';
+import { startSandbox } from '../src/app/sandbox.ts';
 
 const USAGE = `Usage: npm run sandbox -- [--port N] [--model DIR] [--data DIR]
 A local Discord, the bot and a web client in one process: open the URL it prints.

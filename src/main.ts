@@ -4,11 +4,9 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { REST, Routes, ShardingManager, type RESTGetAPIGatewayBotResult, type Shard } from 'discord.js';
 import type { Logger } from 'pino';
-import { commands } from '../commands/index.ts';
-import { createBot } from './bot/bot.ts';
+import { startGateway } from './app/gateway.ts';
 import { loadConfig, ConfigError, type BotConfig } from './bot/config.ts';
 import { createLogger } from './util/logger.ts';
-import { startBotDeps } from './bot/start-bot-deps.ts';
 
 /**
  * A process forked by discord.js' ShardingManager (this same file): discord.js sets SHARDING_MANAGER and
@@ -42,8 +40,7 @@ async function main(): Promise<void> {
 }
 
 async function runBot(config: BotConfig, logger: Logger): Promise<void> {
-  const deps = await startBotDeps(config, logger);
-  const bot = createBot(deps, commands, config.apiBase ? { rest: { api: config.apiBase } } : {});
+  const { bot, deps } = await startGateway(config, logger);
 
   let shuttingDown = false;
   const shutdown = async (signal: string) => {

@@ -16,11 +16,13 @@ const RULES: LayerRules = {
   stack: ['commands', 'src/bot', 'src/jobs', 'src/runtime', 'src/pipeline', 'src/decoding', 'src/model', 'src/bundle'],
   shared: SHARED,
   outside: {
-    // Entry points: compose the product from its layers.
-    'src/main.ts': ['commands', 'src/bot', ...SHARED],
-    'src/worker-main.ts': ['src/bot', 'src/jobs', 'src/runtime', ...SHARED],
+    // The composition roots: each process's parts built from every layer (and the sandbox's tools); only entry points import them.
+    'src/app': ['commands', 'src/bot', 'src/jobs', 'src/runtime', 'src/pipeline', 'src/decoding', 'src/model', 'src/bundle', 'src/local-discord', 'src/sandbox', ...SHARED],
+    // Entry points: read the configuration and start a root.
+    'src/main.ts': ['src/app', 'src/bot', ...SHARED],
+    'src/worker-main.ts': ['src/app', 'src/jobs', ...SHARED],
     'src/cli': ['src/pipeline', 'src/decoding', 'src/model', 'src/bundle', ...SHARED],
-    'src/sandbox': ['commands', 'src/bot', 'src/local-discord', 'src/generator', ...SHARED],
+    'src/sandbox': ['src/local-discord', 'src/generator', ...SHARED],
     // Tools: the local Discord knows nothing of the bot; the fixture generator writes the model's file form.
     'src/local-discord': [],
     'src/generator': ['src/model', 'src/bundle', 'src/util'],

@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { after, test } from 'node:test';
 import type { BotConfig } from '../src/bot/config.ts';
 import { createLogger } from '../src/util/logger.ts';
-import { startBotDeps } from '../src/bot/start-bot-deps.ts';
+import { startBotDeps } from '../src/app/gateway.ts';
 import { removeTinyBundles, tinyBundle } from './helpers/tiny-bundle.ts';
 
 const dirs: string[] = [];

@@ -1,14 +1,15 @@
 import type { Logger } from 'pino';
-import type { ImageEngine } from '../runtime/image-engine.ts';
-import type { JobQueue } from '../jobs/job-queue.ts';
-import type { GenerationService } from '../jobs/generation-service.ts';
 import type { JobRunner } from '../jobs/job-runner.ts';
 import type { QueueView } from '../jobs/queue-view.ts';
 import type { Quota } from '../jobs/quota.ts';
-import type { UserTextRules } from '../decoding/user-text.ts';
 import type { DeliveryClaims } from '../jobs/delivery-claims.ts';
 import type { Stores } from '../store/index.ts';
 import type { BotConfig } from './config.ts';
+
+/** The loaded bundle's rules for typed text (UserTextRules): throws InputError for the first field that breaks one. */
+export interface TextRules {
+  check(fields: Record<string, string | null | undefined>, options?: { required?: string[] }): void;
+}
 
 /** What command handlers get: configuration and the long-lived parts, built once at start. */
 export interface BotDeps {
@@ -18,13 +19,11 @@ export interface BotDeps {
   queue: QueueView;
   /** Images per hour and per day, per member and per server. */
   quota: Quota;
-  /** The model (a WorkerEngine: ONNX sessions in worker threads); absent when jobs run on model workers (JOB_QUEUE=redis). */
-  engine?: ImageEngine;
   generation: JobRunner;
   /** Who posts a finished result (one process, however many see it finish). */
   claims: DeliveryClaims;
   /** Checks typed text (prompts, names, contexts) against the loaded bundle's reserved tokens before anything is queued. */
-  textRules: UserTextRules;
+  textRules: TextRules;
   /** The upscaler's factor where one is loaded (UPSCALER_DIR): the Upscale button; absent: no button. */
   upscale?: { scale: number };
   /** Hosts attachments may be downloaded from (Discord's CDN; tests add their local CDN). */
@@ -38,6 +37,3 @@ export interface BotDeps {
   /** When a result Discord did not take is posted again by this process (default REDELIVERY_DELAYS_MS). */
   redeliveryDelaysMs?: readonly number[];
 }
-
-/** The bot's dependencies when jobs run in this process (JOB_QUEUE=local, the default). */
-export type LocalBotDeps = BotDeps & { queue: JobQueue; engine: ImageEngine; generation: GenerationService };

@@ -9,8 +9,7 @@ import { createBot, type Bot } from '../../src/bot/bot.ts';
 import { CommandRegistry } from '../../src/bot/command-registry.ts';
 import type { BotConfig } from '../../src/bot/config.ts';
 import { createLogger } from '../../src/util/logger.ts';
-import type { LocalBotDeps } from '../../src/bot/bot-deps.ts';
-import { startBotDeps } from '../../src/bot/start-bot-deps.ts';
+import { startBotDeps, type LocalGatewayDeps } from '../../src/app/gateway.ts';
 import { startEmulator, type Emulator } from '../../src/local-discord/driver.ts';
 import type { GuildSeed } from '../../src/local-discord/emulator-options.ts';
 import type { SlashCommandInput } from '../../src/local-discord/user-actions.ts';
@@ -34,7 +33,7 @@ export const MANAGE_GUILD = 1n << 5n;
 export interface Harness {
   emu: Emulator;
   bot: Bot;
-  deps: LocalBotDeps & { close(): Promise<void> };
+  deps: LocalGatewayDeps;
   config: BotConfig;
   /** Stops the bot (not the emulator or its data) and starts a fresh one on the same data. */
   restart(): Promise<void>;
@@ -104,7 +103,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     // The bot tells time by the emulator's clock, so advanceTime() ages interaction tokens for both.
     // Short pauses between our own retries of failed Discord requests keep the fault tests quick.
     // The harness runs jobs in its own process (JOB_QUEUE local).
-    const deps = (await startBotDeps(config, logger, { attachmentHosts: [cdnHost], now: () => emu.clock.now(), retryDelaysMs: [20, 50] })) as LocalBotDeps & { close(): Promise<void> };
+    const deps = (await startBotDeps(config, logger, { attachmentHosts: [cdnHost], now: () => emu.clock.now(), retryDelaysMs: [20, 50] })) as LocalGatewayDeps;
     const bot = createBot(deps, commands, { rest: { api: emu.restBase } });
     const ready = once(bot.client, Events.ClientReady);
     await bot.client.login(TOKEN);
@@ -158,7 +157,7 @@ export interface GenerationHold {
   release(): void;
 }
 
-function holdGenerations(deps: LocalBotDeps): GenerationHold {
+function holdGenerations(deps: LocalGatewayDeps): GenerationHold {
   const engine = deps.engine;
   const draw = engine.generate;
   let release!: () => void;

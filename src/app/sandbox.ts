@@ -3,16 +3,14 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Events, Routes } from 'discord.js';
 import { commands } from '../../commands/index.ts';
-import { createBot } from '../bot/bot.ts';
 import { CommandRegistry } from '../bot/command-registry.ts';
 import { loadConfig } from '../bot/config.ts';
 import { createLogger } from '../util/logger.ts';
-import { startBotDeps } from '../bot/start-bot-deps.ts';
-// The local Discord still lives with the tests (moving it into the product is a separate change).
 import { startEmulator, type Emulator } from '../local-discord/driver.ts';
-import { ensureFixtureBundle, ensureFixtureUpscaler, isFixtureBundle } from './fixture-model.ts';
-import { startWebServer } from './web-server.ts';
-import { SANDBOX_APP_ID, SANDBOX_CHANNELS, SANDBOX_GUILD, SANDBOX_MEMBERS, SANDBOX_TOKEN } from './world.ts';
+import { ensureFixtureBundle, ensureFixtureUpscaler, isFixtureBundle } from '../sandbox/fixture-model.ts';
+import { startWebServer } from '../sandbox/web-server.ts';
+import { SANDBOX_APP_ID, SANDBOX_CHANNELS, SANDBOX_GUILD, SANDBOX_MEMBERS, SANDBOX_TOKEN } from '../sandbox/world.ts';
+import { startGateway } from './gateway.ts';
 
 export interface SandboxOptions {
   /** Web client port (0: any free one). */
@@ -69,15 +67,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     LOG_LEVEL: logLevel,
   });
   const logger = createLogger(config.logLevel);
-  let deps;
+  let gateway;
   try {
     // Attachments come from the local CDN instead of Discord's.
-    deps = await startBotDeps(config, logger, { attachmentHosts: [new URL(emulator.cdnBase).host] });
+    gateway = await startGateway(config, logger, { attachmentHosts: [new URL(emulator.cdnBase).host] });
   } catch (err) {
     await emulator.close();
     throw err;
   }
-  const bot = createBot(deps, commands, { rest: { api: config.apiBase } });
+  const { bot, deps } = gateway;
   const ready = once(bot.client, Events.ClientReady);
   await bot.client.login(config.token);
   await ready;

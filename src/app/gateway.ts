@@ -1,29 +1,57 @@
-import { oncePerOutage } from '../util/outage-log.ts';
+import type { ClientOptions } from 'discord.js';
 import type { Logger } from 'pino';
+import { commands } from '../../commands/index.ts';
+import { DISCORD_CDN_HOSTS } from '../bot/attachment-downloader.ts';
+import { createBot, type Bot } from '../bot/bot.ts';
+import type { BotDeps } from '../bot/bot-deps.ts';
+import type { BotConfig } from '../bot/config.ts';
+import { quotaLimitsFor } from '../bot/quota-limits.ts';
+import { oncePerOutage } from '../util/outage-log.ts';
 import { describeLoadedBundle } from '../pipeline/bundle-report/check-bundle.ts';
 import { UserTextRules } from '../decoding/user-text.ts';
+import type { ImageEngine } from '../runtime/image-engine.ts';
 import type { WorkerEngine } from '../runtime/worker-engine.ts';
 import { startModelEngine } from '../runtime/start-model-engine.ts';
 import { JobQueue } from '../jobs/job-queue.ts';
 import { Quota } from '../jobs/quota.ts';
 import { GenerationService } from '../jobs/generation-service.ts';
 import { openStores } from '../store/index.ts';
-import { DISCORD_CDN_HOSTS } from './attachment-downloader.ts';
-import type { BotConfig } from './config.ts';
-import { quotaLimitsFor } from './quota-limits.ts';
-import type { BotDeps } from './bot-deps.ts';
 import { ClusterQueue } from '../jobs/cluster/cluster-queue.ts';
 import { ClusterRunner } from '../jobs/cluster/cluster-runner.ts';
 import { KEYS, redisConnection } from '../jobs/cluster/cluster-names.ts';
 import { LocalDeliveryClaims, RedisDeliveryClaims } from '../jobs/delivery-claims.ts';
 import { readUpscalerFolder } from '../upscaling/upscaler-folder.ts';
 
-/** Builds everything the bot needs except the Discord client; `close()` releases it all. */
-export async function startBotDeps(
-  config: BotConfig,
-  logger: Logger,
-  extra: { attachmentHosts?: readonly string[]; now?: () => number; retryDelaysMs?: readonly number[] } = {},
-): Promise<BotDeps & { close(): Promise<void> }> {
+/** What a gateway is built with besides its configuration: tests and the sandbox point it at the local Discord. */
+export interface GatewayExtras {
+  /** Hosts attachments may be downloaded from (default: Discord's CDN). */
+  attachmentHosts?: readonly string[];
+  now?: () => number;
+  retryDelaysMs?: readonly number[];
+}
+
+/** The gateway's dependencies as built here: the model engine is present when jobs run in this process. */
+export type GatewayDeps = BotDeps & { engine?: ImageEngine; close(): Promise<void> };
+
+/** The dependencies when jobs run in this process (JOB_QUEUE=local, the default). */
+export type LocalGatewayDeps = GatewayDeps & { queue: JobQueue; engine: ImageEngine; generation: GenerationService };
+
+/**
+ * The gateway process (`npm start`, a shard, the sandbox): its dependencies and the Discord client with
+ * the slash commands, not yet logged in; `close()` releases the dependencies (stop the bot first).
+ */
+export async function startGateway(config: BotConfig, logger: Logger, extra: GatewayExtras = {}): Promise<{ bot: Bot; deps: GatewayDeps }> {
+  const deps = await startBotDeps(config, logger, extra);
+  const clientOptions: Partial<ClientOptions> = config.apiBase ? { rest: { api: config.apiBase } } : {};
+  return { bot: createBot(deps, commands, clientOptions), deps };
+}
+
+/**
+ * Builds everything the bot needs except the Discord client: the store, quota, text rules, and the
+ * queue with its runner (the engine in worker threads here, or model workers through Redis);
+ * `close()` releases it all.
+ */
+export async function startBotDeps(config: BotConfig, logger: Logger, extra: GatewayExtras = {}): Promise<GatewayDeps> {
   // The model loads in worker threads; this thread only needs the bundle's reserved tokens, read once.
   const textRules = UserTextRules.fromBundle(config.modelDir);
   const stores = await openStores({
