@@ -90,7 +90,7 @@ async function embeddedRun(modelDir: string, dataDir: string, n: number, batch: 
   const engine = await WorkerEngine.start({ modelDir, workers: 1, maxBatchRows: 2 * batch });
   try {
     const queue = new JobQueue({ concurrency: batch, maxWaitingPerUser: n, maxQueueLength: n });
-    const service = new GenerationService(engine, stores, queue);
+    const service = new GenerationService(engine, stores, queue, { scorer: 'none' });
     const records = await Promise.all(Array.from({ length: n }, (_, i) => newJob(stores, i)));
     const t0 = performance.now();
     await Promise.all(records.map((r) => service.submit(r).result));

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEVICES, type Device } from '../src/model-env.ts';
+import { DEVICES, type Device } from '../src/model-kinds.ts';
 import { loadBundle } from '../src/bundle/load-bundle.ts';
 import type { GraphDtype, GraphName } from '../src/bundle/contract.ts';
 import { ImageBatcher } from '../src/decoding/image-batcher.ts';

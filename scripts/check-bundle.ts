@@ -3,7 +3,7 @@ import { checkBundle } from '../src/pipeline/bundle-report/check-bundle.ts';
 import { reportLines } from '../src/pipeline/bundle-report/report-lines.ts';
 import { GRAPH_NAMES, type GraphDtype, type GraphName } from '../src/bundle/contract.ts';
 import { isGraphDtype } from '../src/bundle/load-bundle.ts';
-import { DEVICES, type Device } from '../src/model-env.ts';
+import { DEVICES, type Device } from '../src/model-kinds.ts';
 
 const USAGE = `Usage: npm run check-bundle -- DIR [--json] [--device cpu|cuda|webgpu] [--dtype GRAPH=DTYPE ...] [--exact]
 Checks a model bundle folder: graphs and dtype variants, the variant each graph loads on cpu and

@@ -2,14 +2,14 @@ import 'dotenv/config';
 import { REST, Routes } from 'discord.js';
 import { commands } from '../commands/index.ts';
 import { CommandRegistry } from '../src/bot/command-registry.ts';
-import { ConfigError, loadConfig } from '../src/bot/config.ts';
+import { ConfigError, loadGatewayConfig } from '../src/app/config.ts';
 
 /**
  * Registers the slash commands: to GUILD_ID when set (instant, for development), globally
  * otherwise. Run on deploy, not on every start (Discord allows 200 command creates a day).
  */
 async function main(): Promise<void> {
-  const config = loadConfig();
+  const config = loadGatewayConfig();
   const body = new CommandRegistry(commands).toJSON();
   const rest = new REST(config.apiBase ? { api: config.apiBase } : {}).setToken(config.token);
   const route = config.guildId ? Routes.applicationGuildCommands(config.clientId, config.guildId) : Routes.applicationCommands(config.clientId);

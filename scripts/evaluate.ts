@@ -17,7 +17,7 @@ import { readDreamBenchSet, type BenchSubject } from '../src/scoring/dreambench-
 import { benchTable, type BenchResult } from '../src/scoring/dreambench-table.ts';
 import { embeddingGroupScorer, type GroupScorer } from '../src/scoring/group-scorer.ts';
 import { loadScorers, type LoadedScorers } from '../src/scoring/load-scorers.ts';
-import type { EmbeddingScorerKind } from '../src/model-env.ts';
+import type { EmbeddingScorerKind } from '../src/model-kinds.ts';
 
 const log = (line: string) => process.stderr.write(`[evaluate] ${line}\n`);
 const f3 = (x: number) => x.toFixed(3);

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { REST, Routes, ShardingManager, type RESTGetAPIGatewayBotResult, type Shard } from 'discord.js';
 import type { Logger } from 'pino';
 import { startGateway } from './app/gateway.ts';
-import { loadConfig, ConfigError, type BotConfig } from './bot/config.ts';
+import { ConfigError, loadGatewayConfig, type GatewayConfig } from './app/config.ts';
 import { createLogger } from './util/logger.ts';
 
 /**
@@ -26,7 +26,7 @@ const SHARD_STOP_MS = 60_000;
 async function main(): Promise<void> {
   let config;
   try {
-    config = loadConfig(shardChild ? { ...process.env, SHARDS: undefined } : process.env);
+    config = loadGatewayConfig(shardChild ? { ...process.env, SHARDS: undefined } : process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\nSee .env.example.\n`);
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   else await runBot(config, logger);
 }
 
-async function runBot(config: BotConfig, logger: Logger): Promise<void> {
+async function runBot(config: GatewayConfig, logger: Logger): Promise<void> {
   const { bot, deps } = await startGateway(config, logger);
 
   let shuttingDown = false;
@@ -65,7 +65,7 @@ async function runBot(config: BotConfig, logger: Logger): Promise<void> {
 }
 
 /** One shard process per gateway shard (discord.js respawns one that dies); SIGINT/SIGTERM stop them all, each gracefully. */
-async function runShards(config: BotConfig, shards: number | 'auto', logger: Logger): Promise<void> {
+async function runShards(config: GatewayConfig, shards: number | 'auto', logger: Logger): Promise<void> {
   const totalShards = shards === 'auto' ? await recommendedShardCount(config) : shards;
   const manager = new ShardingManager(fileURLToPath(import.meta.url), {
     totalShards,
@@ -114,7 +114,7 @@ async function stopShard(shard: Shard, signal: NodeJS.Signals): Promise<void> {
 }
 
 /** discord.js' own 'auto' always asks discord.com; this asks DISCORD_API_BASE when it is set. */
-async function recommendedShardCount(config: BotConfig): Promise<number> {
+async function recommendedShardCount(config: GatewayConfig): Promise<number> {
   const rest = new REST(config.apiBase ? { api: config.apiBase } : {}).setToken(config.token);
   const { shards } = (await rest.get(Routes.gatewayBot())) as RESTGetAPIGatewayBotResult;
   return shards;

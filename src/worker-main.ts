@@ -1,6 +1,6 @@
 import 'dotenv/config';
+import { ConfigError, loadWorkerConfig } from './app/config.ts';
 import { startModelWorker } from './app/model-worker.ts';
-import { loadWorkerConfig, WorkerConfigError } from './jobs/cluster/worker-config.ts';
 import { createLogger } from './util/logger.ts';
 
 /** `npm run worker`: a model worker. Loads the bundle, then takes jobs from the Redis queue the gateways fill. */
@@ -9,7 +9,7 @@ async function main(): Promise<void> {
   try {
     config = loadWorkerConfig();
   } catch (err) {
-    if (err instanceof WorkerConfigError) {
+    if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\nSee .env.example.\n`);
       process.exit(1);
     }

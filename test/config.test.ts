@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, loadConfig } from '../src/bot/config.ts';
-import { loadWorkerConfig, WorkerConfigError } from '../src/jobs/cluster/worker-config.ts';
+import { ConfigError, loadGatewayConfig as loadConfig, loadWorkerConfig } from '../src/app/config.ts';
 
 const BASE = { DISCORD_TOKEN: 'secret-token-value', DISCORD_CLIENT_ID: '123456789012345678' };
 
@@ -80,8 +79,8 @@ test('JOB_QUEUE: empty or unset is local; redis without REDIS_URL is refused wit
 });
 
 test('npm run worker: REDIS_URL is required (a line saying so), WORKER_LOCK_SECONDS becomes ms, HEALTH_PORT is read when set', () => {
-  assert.throws(() => loadWorkerConfig({}), (err: unknown) => err instanceof WorkerConfigError && err.problems.some((p) => /^REDIS_URL is required/.test(p)));
-  assert.throws(() => loadWorkerConfig({ REDIS_URL: 'http://x' }), (err: unknown) => err instanceof WorkerConfigError && err.problems.some((p) => /^REDIS_URL must start with redis:\/\//.test(p)));
+  assert.throws(() => loadWorkerConfig({}), (err: unknown) => err instanceof ConfigError && err.problems.some((p) => /^REDIS_URL is required/.test(p)));
+  assert.throws(() => loadWorkerConfig({ REDIS_URL: 'http://x' }), (err: unknown) => err instanceof ConfigError && err.problems.some((p) => /^REDIS_URL must start with redis:\/\//.test(p)));
   const c = loadWorkerConfig({ REDIS_URL: 'redis://127.0.0.1:6379', WORKER_LOCK_SECONDS: '7', HEALTH_PORT: '8080', BATCH_JOBS: '2' });
   assert.deepEqual([c.lockMs, c.healthPort, c.batchJobs, c.scorer], [7000, 8080, 2, 'none']);
   assert.equal(loadWorkerConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).healthPort, undefined);

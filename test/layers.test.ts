@@ -9,7 +9,7 @@ import { fileCycles, partCycles, partOf, readGraph, undeclared, wrongImports, ty
 
 const REPO = resolve(new URL('..', import.meta.url).pathname);
 
-const SHARED = ['src/errors.ts', 'src/util', 'src/request-options.ts', 'src/model-env.ts', 'src/images', 'src/scoring', 'src/upscaling', 'src/store'];
+const SHARED = ['src/errors.ts', 'src/util', 'src/request-options.ts', 'src/model-kinds.ts', 'src/images', 'src/scoring', 'src/upscaling', 'src/store'];
 
 const RULES: LayerRules = {
   roots: ['src', 'commands'],
@@ -19,8 +19,8 @@ const RULES: LayerRules = {
     // The composition roots: each process's parts built from every layer (and the sandbox's tools); only entry points import them.
     'src/app': ['commands', 'src/bot', 'src/jobs', 'src/runtime', 'src/pipeline', 'src/decoding', 'src/model', 'src/bundle', 'src/local-discord', 'src/sandbox', ...SHARED],
     // Entry points: read the configuration and start a root.
-    'src/main.ts': ['src/app', 'src/bot', ...SHARED],
-    'src/worker-main.ts': ['src/app', 'src/jobs', ...SHARED],
+    'src/main.ts': ['src/app', ...SHARED],
+    'src/worker-main.ts': ['src/app', ...SHARED],
     'src/cli': ['src/pipeline', 'src/decoding', 'src/model', 'src/bundle', ...SHARED],
     'src/sandbox': ['src/local-discord', 'src/generator', ...SHARED],
     // Tools: the local Discord knows nothing of the bot; the fixture generator writes the model's file form.

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, test } from 'node:test';
-import type { BotConfig } from '../src/bot/config.ts';
+import type { GatewayConfig } from '../src/app/config.ts';
 import { createLogger } from '../src/util/logger.ts';
 import { startBotDeps } from '../src/app/gateway.ts';
 import { removeTinyBundles, tinyBundle } from './helpers/tiny-bundle.ts';
@@ -19,7 +19,7 @@ after(() => {
   removeTinyBundles();
 });
 
-async function startupLines(config: Partial<BotConfig>): Promise<string[]> {
+async function startupLines(config: Partial<GatewayConfig>): Promise<string[]> {
   const dataDir = mkdtempSync(join(tmpdir(), 'xcot-startup-'));
   dirs.push(dataDir);
   const lines: string[] = [];
@@ -28,7 +28,7 @@ async function startupLines(config: Partial<BotConfig>): Promise<string[]> {
     {
       token: 't', clientId: '1100000000000000009', modelDir: tinyBundle(1), dataDir, device: 'cpu', modelSlots: 1, batchJobs: 1,
       prefixCacheMb: 16, visionCacheMb: 16, maxWaitingPerUser: 2, maxJobsPerGuild: 10, maxQueueLength: 10, maxRunMs: 60_000,
-      engineStallMs: 60_000, maxSubjectPhotos: 4, maxPhotoBytes: 2 ** 20, logLevel: 'info', messageContent: true, ...config,
+      engineStallMs: 60_000, maxSubjectPhotos: 4, maxPhotoBytes: 2 ** 20, logLevel: 'info', messageContent: true, scorer: 'none', ...config,
     },
     createLogger('info', sink),
   );

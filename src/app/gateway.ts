@@ -4,7 +4,6 @@ import { commands } from '../../commands/index.ts';
 import { DISCORD_CDN_HOSTS } from '../bot/attachment-downloader.ts';
 import { createBot, type Bot } from '../bot/bot.ts';
 import type { BotDeps } from '../bot/bot-deps.ts';
-import type { BotConfig } from '../bot/config.ts';
 import { quotaLimitsFor } from '../bot/quota-limits.ts';
 import { oncePerOutage } from '../util/outage-log.ts';
 import { describeLoadedBundle } from '../pipeline/bundle-report/check-bundle.ts';
@@ -21,6 +20,7 @@ import { ClusterRunner } from '../jobs/cluster/cluster-runner.ts';
 import { KEYS, redisConnection } from '../jobs/cluster/cluster-names.ts';
 import { LocalDeliveryClaims, RedisDeliveryClaims } from '../jobs/delivery-claims.ts';
 import { readUpscalerFolder } from '../upscaling/upscaler-folder.ts';
+import type { GatewayConfig } from './config.ts';
 
 /** What a gateway is built with besides its configuration: tests and the sandbox point it at the local Discord. */
 export interface GatewayExtras {
@@ -40,7 +40,7 @@ export type LocalGatewayDeps = GatewayDeps & { queue: JobQueue; engine: ImageEng
  * The gateway process (`npm start`, a shard, the sandbox): its dependencies and the Discord client with
  * the slash commands, not yet logged in; `close()` releases the dependencies (stop the bot first).
  */
-export async function startGateway(config: BotConfig, logger: Logger, extra: GatewayExtras = {}): Promise<{ bot: Bot; deps: GatewayDeps }> {
+export async function startGateway(config: GatewayConfig, logger: Logger, extra: GatewayExtras = {}): Promise<{ bot: Bot; deps: GatewayDeps }> {
   const deps = await startBotDeps(config, logger, extra);
   const clientOptions: Partial<ClientOptions> = config.apiBase ? { rest: { api: config.apiBase } } : {};
   return { bot: createBot(deps, commands, clientOptions), deps };
@@ -51,7 +51,7 @@ export async function startGateway(config: BotConfig, logger: Logger, extra: Gat
  * queue with its runner (the engine in worker threads here, or model workers through Redis);
  * `close()` releases it all.
  */
-export async function startBotDeps(config: BotConfig, logger: Logger, extra: GatewayExtras = {}): Promise<GatewayDeps> {
+export async function startBotDeps(config: GatewayConfig, logger: Logger, extra: GatewayExtras = {}): Promise<GatewayDeps> {
   // The model loads in worker threads; this thread only needs the bundle's reserved tokens, read once.
   const textRules = UserTextRules.fromBundle(config.modelDir);
   const stores = await openStores({
@@ -120,9 +120,8 @@ export async function startBotDeps(config: BotConfig, logger: Logger, extra: Gat
       maxQueueLength: config.maxQueueLength,
       maxRunMs: config.maxRunMs,
     });
-    const scorer = config.scorer ?? (config.scorerDir ? 'dino' : 'none');
-    if (scorer === 'none') logger.info('no scorer configured (SCORER, SCORER_DIR): groups of candidates are shown unranked');
-    const generation = new GenerationService(engine, stores, queue, { scorer });
+    if (config.scorer === 'none') logger.info('no scorer configured (SCORER, SCORER_DIR): groups of candidates are shown unranked');
+    const generation = new GenerationService(engine, stores, queue, { scorer: config.scorer });
     return {
       ...common,
       ...(engine.upscaleScale ? { upscale: { scale: engine.upscaleScale } } : {}),
@@ -146,7 +145,7 @@ export async function startBotDeps(config: BotConfig, logger: Logger, extra: Gat
  * A gateway whose jobs run on model workers (JOB_QUEUE=redis) offers the Upscale button when UPSCALER_DIR
  * names a readable Swin2SR folder here too (the workers load the model; each says in its log whether it did).
  */
-function gatewayUpscale(config: BotConfig, logger: Logger): { upscale?: { scale: number } } {
+function gatewayUpscale(config: GatewayConfig, logger: Logger): { upscale?: { scale: number } } {
   if (!config.upscalerDir) {
     logger.info({}, 'no UPSCALER_DIR: the Upscale button is off');
     return {};
@@ -162,7 +161,7 @@ function gatewayUpscale(config: BotConfig, logger: Logger): { upscale?: { scale:
 }
 
 /** The bundle summary `npm run check-bundle` prints, as one structured log line, with the workers' own facts. */
-function logBundleReport(config: BotConfig, engine: WorkerEngine, logger: Logger): void {
+function logBundleReport(config: GatewayConfig, engine: WorkerEngine, logger: Logger): void {
   try {
     const report = describeLoadedBundle(config.modelDir, { device: config.device }, engine.facts);
     logger.info({ bundle: report }, report.usable ? 'model bundle' : 'model bundle has problems (see bundle.issues)');

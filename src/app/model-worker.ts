@@ -2,11 +2,11 @@ import { createServer, type Server } from 'node:http';
 import { basename } from 'node:path';
 import type { Logger } from 'pino';
 import { ModelWorker } from '../jobs/cluster/model-worker.ts';
-import type { WorkerConfig } from '../jobs/cluster/worker-config.ts';
 import { runStoredJob } from '../jobs/stored-job-run.ts';
 import { startModelEngine } from '../runtime/start-model-engine.ts';
 import { openStores } from '../store/index.ts';
 import { oncePerOutage } from '../util/outage-log.ts';
+import type { WorkerConfig } from './config.ts';
 
 export interface ModelWorkerProcess {
   worker: ModelWorker;

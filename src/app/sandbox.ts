@@ -4,12 +4,12 @@ import { join, resolve } from 'node:path';
 import { Events, Routes } from 'discord.js';
 import { commands } from '../../commands/index.ts';
 import { CommandRegistry } from '../bot/command-registry.ts';
-import { loadConfig } from '../bot/config.ts';
 import { createLogger } from '../util/logger.ts';
 import { startEmulator, type Emulator } from '../local-discord/driver.ts';
 import { ensureFixtureBundle, ensureFixtureUpscaler, isFixtureBundle } from '../sandbox/fixture-model.ts';
 import { startWebServer } from '../sandbox/web-server.ts';
 import { SANDBOX_APP_ID, SANDBOX_CHANNELS, SANDBOX_GUILD, SANDBOX_MEMBERS, SANDBOX_TOKEN } from '../sandbox/world.ts';
+import { loadGatewayConfig } from './config.ts';
 import { startGateway } from './gateway.ts';
 
 export interface SandboxOptions {
@@ -51,7 +51,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     guilds: [{ ...SANDBOX_GUILD, channels: SANDBOX_CHANNELS, members: SANDBOX_MEMBERS }],
   });
   const logLevel = options.logLevel ?? options.env?.LOG_LEVEL ?? 'warn';
-  const config = loadConfig({
+  const config = loadGatewayConfig({
     // The consent question is a per-server choice; a sandbox starts with it off so the first try is one command.
     CONSENT_REQUIRED: 'false',
     ...options.env,

@@ -4,7 +4,16 @@ import type { QueueView } from '../jobs/queue-view.ts';
 import type { Quota } from '../jobs/quota.ts';
 import type { DeliveryClaims } from '../jobs/delivery-claims.ts';
 import type { Stores } from '../store/index.ts';
-import type { BotConfig } from './config.ts';
+
+/** What the gateway's handlers read of the configuration (a part of the gateway's, src/app/config.ts). */
+export interface BotSettings {
+  /** Photos one subject or job may use. */
+  maxSubjectPhotos: number;
+  /** Largest photo downloaded (bytes). */
+  maxPhotoBytes: number;
+  /** Servers that did not choose (/settings privacy) ask each member once to confirm they may use their photos; default true. */
+  consentRequired?: boolean;
+}
 
 /** The loaded bundle's rules for typed text (UserTextRules): throws InputError for the first field that breaks one. */
 export interface TextRules {
@@ -13,7 +22,7 @@ export interface TextRules {
 
 /** What command handlers get: configuration and the long-lived parts, built once at start. */
 export interface BotDeps {
-  config: BotConfig;
+  config: BotSettings;
   logger: Logger;
   stores: Stores;
   queue: QueueView;

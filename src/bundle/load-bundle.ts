@@ -15,7 +15,7 @@ import {
   type TokenizerConfig,
 } from './bundle-config.ts';
 import { DTYPE_SUFFIX, GRAPH_NAMES, graphFileName, type GraphDtype, type GraphName } from './contract.ts';
-import type { Device } from '../model-env.ts';
+import type { Device } from '../model-kinds.ts';
 
 export type { Device };
 

@@ -6,7 +6,7 @@ import { InputError } from '../errors.ts';
 import type { OutputFormat } from '../images/encode.ts';
 import { CandidatesSchema, GenerateOptionsSchema, parseOrThrow, SubjectContextSchema, type GenerateOptions } from '../request-options.ts';
 import { SCORER_KINDS, type ScorerKind } from '../scoring/group-scorer.ts';
-import { DEVICES, type Device } from '../model-env.ts';
+import { defaultScorer, DEVICES, isEmbeddingScorer, type Device } from '../model-kinds.ts';
 
 export const USAGE = `Usage: npm run personalize -- --model DIR --prompt TEXT [--image FILE ...] [--name TEXT]
          [--context TEXT] [--seed N] [--cfg X] [--temperature T] [--top-k K] [--greedy]
@@ -151,13 +151,13 @@ function parseGroup(values: Record<string, unknown>, photos: number, env: NodeJS
   }
   if (values.count !== undefined) throw new InputError('usage', '--candidates and --count cannot be used together (a group is written best first instead).');
   const candidates = parseOrThrow(CandidatesSchema, num(values.candidates, '--candidates'));
-  const scorer = (values.scorer ?? (scorerDir ? 'dino' : 'none')) as ScorerKind;
+  const scorer = (values.scorer ?? defaultScorer(scorerDir)) as ScorerKind;
   if (!SCORER_KINDS.includes(scorer)) throw new InputError('usage', `--scorer must be ${SCORER_KINDS.join(', ')}; got "${String(values.scorer)}".`);
-  if ((scorer === 'dino' || scorer === 'clip') && !scorerDir) {
+  if (isEmbeddingScorer(scorer) && !scorerDir) {
     throw new InputError('usage', `--scorer ${scorer} needs --scorers DIR (or SCORER_DIR): a folder with dino-vits16/ and clip-vit-base-patch32/ (transformers.js' Xenova models).`);
   }
   if (scorer !== 'none' && photos === 0) throw new InputError('usage', `--scorer ${scorer} compares candidates with the subject photos: give --image FILE.`);
-  return { candidates, scorer, scorerDir: scorer === 'dino' || scorer === 'clip' ? scorerDir : undefined };
+  return { candidates, scorer, scorerDir: isEmbeddingScorer(scorer) ? scorerDir : undefined };
 }
 
 /** A candidate's file: rank and scores in the name when ranked, its drawing place otherwise. */

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { InputError } from '../errors.ts';
 import { CandidatesSchema, parseOrThrow } from '../request-options.ts';
 import { SCORER_KINDS, type ScorerKind } from '../scoring/group-scorer.ts';
-import type { Device } from '../model-env.ts';
+import type { Device } from '../model-kinds.ts';
 
 export const EVALUATE_USAGE = `Usage: npm run evaluate -- --set DIR --model DIR --scorers DIR [--candidates N] [--out DIR]
          [--scorer dino|clip|self|none] [--prompts N] [--seed N] [--unique-token TEXT] [--device cpu|cuda]

@@ -26,7 +26,7 @@ export class GenerationService implements JobRunner {
     private readonly engine: ImageEngine,
     private readonly stores: Stores,
     private readonly queue: JobQueue,
-    private readonly options: { scorer?: ScorerKind } = {},
+    private readonly options: { scorer: ScorerKind },
   ) {
     this.modelId = basename(engine.bundle.dir);
     this.live = new LiveJobs(new JobLife(stores));
@@ -60,7 +60,7 @@ export class GenerationService implements JobRunner {
   }
 
   private async run(job: JobRecord, signal: AbortSignal, hooks: RunHooks): Promise<JobOutcome> {
-    const outcome = await runStoredJob({ engine: this.engine, stores: this.stores, modelId: this.modelId, scorer: this.options.scorer ?? 'none' }, job, signal, hooks);
+    const outcome = await runStoredJob({ engine: this.engine, stores: this.stores, modelId: this.modelId, scorer: this.options.scorer }, job, signal, hooks);
     this.durations.push(outcome.totalMs);
     if (this.durations.length > 20) this.durations.shift();
     return outcome;

@@ -8,7 +8,7 @@ import type { KvArena } from './kv-arena.ts';
 import { pickRows, stackRows } from './hidden-rows.ts';
 import { kvConcatColumns, kvExtend, kvGather, kvStack, type KvCache } from './kv-rows.ts';
 import { createSessions, type KvAppendOutputs, type MatMulReport, type SessionOptions } from './sessions.ts';
-import type { Device } from '../model-env.ts';
+import type { Device } from '../model-kinds.ts';
 import { DeviceKvOps } from './device-kv-ops.ts';
 import { HostTraffic, runOnDevice, type DeviceTensor } from './device-tensor.ts';
 import type { WebGpuAdapter } from './webgpu-probe.ts';

@@ -25,7 +25,7 @@ import {
   type SubjectContext,
 } from './xcot-prompts.ts';
 import { yesNoTokens, type YesNoTokens } from './yes-no-tokens.ts';
-import type { Device } from '../model-env.ts';
+import type { Device } from '../model-kinds.ts';
 
 export interface PersonalizerOptions extends LoadBundleOptions, SessionOptions, PromptCacheOptions {
   /** Most decoder rows drawn together across concurrent generate() calls (2 per image with guidance). Default 8. */

@@ -4,7 +4,7 @@ import type { GenerateRequest, Generation, GroundOptions, Grounding, Personalize
 import type { SubjectContext } from '../pipeline/xcot-prompts.ts';
 import type { SelfJudgement } from '../pipeline/self-judge.ts';
 import type { GroupScores } from '../scoring/ranking.ts';
-import type { EmbeddingScorerKind } from '../model-env.ts';
+import type { EmbeddingScorerKind } from '../model-kinds.ts';
 
 /** A subject photo as received (bytes) with a name for error messages. */
 export interface PhotoFile {

@@ -11,7 +11,7 @@ import type { OutputFormat } from '../images/encode.ts';
 import type { GenerateRequest, GroundOptions } from '../pipeline/personalizer.ts';
 import type { SubjectContext } from '../pipeline/xcot-prompts.ts';
 import type { ModelShape } from '../model/janus-model.ts';
-import type { EmbeddingScorerKind } from '../model-env.ts';
+import type { EmbeddingScorerKind } from '../model-kinds.ts';
 
 /**
  * Messages between WorkerEngine (main thread) and engine-worker.ts. Everything travels by

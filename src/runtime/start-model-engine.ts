@@ -1,7 +1,7 @@
 import type { Device } from '../bundle/load-bundle.ts';
 import { WorkerEngine, type EngineLogger } from './worker-engine.ts';
 
-/** The model settings of every process that loads the model (the bot, a model worker; src/model-env.ts). */
+/** The model settings of every process that loads the model (the gateway, a model worker), a part of its configuration (src/app/config.ts). */
 export interface ModelSettings {
   modelDir: string;
   device: Device;

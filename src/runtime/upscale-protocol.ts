@@ -1,5 +1,5 @@
 import type { WireError } from './protocol.ts';
-import type { Device } from '../model-env.ts';
+import type { Device } from '../model-kinds.ts';
 
 /** Messages between UpscaleThread (main thread) and upscale-worker.ts. Images travel encoded, as transferred buffers. */
 

@@ -15,7 +15,7 @@ import type { CrashMode, EngineInfo, ToWorker, WireGeneration, WireGenerateReque
 import { EngineThreads, Slot, type EngineLogger, type SlotState } from './engine-threads.ts';
 import { Placement } from './placement.ts';
 import type { CallHooks } from './requests.ts';
-import type { EmbeddingScorerKind } from '../model-env.ts';
+import type { EmbeddingScorerKind } from '../model-kinds.ts';
 
 export { Slot, type EngineLogger };
 

@@ -1,10 +1,10 @@
 import { InputError } from '../errors.ts';
-import type { EmbeddingScorerKind } from '../model-env.ts';
+import type { EmbeddingScorerKind } from '../model-kinds.ts';
 import type { LoadedScorers } from './load-scorers.ts';
 import { scoreGroup, type GroupScores, type RankOptions } from './ranking.ts';
 import type { ScorerImage } from './types.ts';
 
-export { SCORER_KINDS, type ScorerKind } from '../model-env.ts';
+export { SCORER_KINDS, type ScorerKind } from '../model-kinds.ts';
 
 /** Scores a whole group at once and orders it (see ranking.ts for the rule and its copy guard). */
 export interface GroupScorer {

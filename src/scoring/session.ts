@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
-import type { Device } from '../model-env.ts';
+import type { Device } from '../model-kinds.ts';
 
 /** Which ONNX file of a transformers.js folder: fp32 onnx/NAME.onnx, q8 onnx/NAME_quantized.onnx. */
 export type ScorerDtype = 'fp32' | 'q8';

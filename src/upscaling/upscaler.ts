@@ -4,7 +4,7 @@ import type { RgbImage } from '../images/load.ts';
 import { toPixelValues, toRgb, type PixelPlanes } from './swin2sr-processor.ts';
 import { blendWeight, tileForBudget, tileSpans, type TileSpan } from './tiles.ts';
 import { readUpscalerFolder, type UpscalerSpec } from './upscaler-folder.ts';
-import type { Device } from '../model-env.ts';
+import type { Device } from '../model-kinds.ts';
 
 export interface UpscalerOptions {
   /** ONNX Runtime intra-op threads (0: its default). */

@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { commands } from '../../commands/index.ts';
 import { createBot, type Bot } from '../../src/bot/bot.ts';
 import { CommandRegistry } from '../../src/bot/command-registry.ts';
-import type { BotConfig } from '../../src/bot/config.ts';
+import type { GatewayConfig } from '../../src/app/config.ts';
 import { createLogger } from '../../src/util/logger.ts';
 import { startBotDeps, type LocalGatewayDeps } from '../../src/app/gateway.ts';
 import { startEmulator, type Emulator } from '../../src/local-discord/driver.ts';
@@ -34,7 +34,7 @@ export interface Harness {
   emu: Emulator;
   bot: Bot;
   deps: LocalGatewayDeps;
-  config: BotConfig;
+  config: GatewayConfig;
   /** Stops the bot (not the emulator or its data) and starts a fresh one on the same data. */
   restart(): Promise<void>;
   /**
@@ -52,7 +52,7 @@ export interface Harness {
 
 export interface HarnessOptions {
   messageContent?: boolean;
-  config?: Partial<BotConfig>;
+  config?: Partial<GatewayConfig>;
   guilds?: GuildSeed[];
 }
 
@@ -72,7 +72,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       { id: GUILD_B, name: 'Other', channels: [{ id: CHANNEL_B, name: 'general' }], members: [{ id: ALICE, username: 'alice' }, { id: BOB, username: 'bob' }] },
     ],
   });
-  const config: BotConfig = {
+  const config: GatewayConfig = {
     token: TOKEN,
     clientId: APP_ID,
     modelDir: bundleDir,
@@ -94,6 +94,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     messageContent: options.messageContent ?? true,
     // The consent question has its own tests (test/faults/consent.test.ts); elsewhere it is off unless a server turns it on.
     consentRequired: false,
+    scorer: 'none',
     ...options.config,
   };
   const logger = createLogger(config.logLevel);
