@@ -19,21 +19,27 @@ import type { EmbeddingScorerKind } from '../model-kinds.ts';
  * ArrayBuffers. Pixels and tensors never leave the worker.
  */
 
-/** workerData of an engine worker. */
-export interface WorkerInit {
+/** How each engine worker thread loads the model: the part of WorkerEngineOptions every thread receives. */
+export interface ModelLoadOptions {
   modelDir: string;
   device?: Device;
   dtypes?: Partial<Record<GraphName, GraphDtype>>;
+  /** ONNX Runtime intra-op threads per session. */
   intraOpThreads?: number;
   preprocess?: PreprocessMode;
-  /** Subject caches and batching in the worker's Personalizer (see PersonalizerOptions). */
+  /** Per worker: vision features and prompt-prefix KV kept for known subjects, MiB (defaults 256 and 4096; see PersonalizerOptions). */
   visionCacheMb?: number;
   prefixCacheMb?: number;
+  /** Per worker: most decoder rows drawn together by concurrent requests (2 per image with guidance). Default 8. */
   maxBatchRows?: number;
-  /** Folder of the embedding scorers (SCORER_DIR), loaded at the first 'scoreGroup'. */
+  /** Folder of the embedding scorers (SCORER_DIR); each worker loads them at its first 'scoreGroup'. */
   scorerDir?: string;
-  /** Honour the test-only 'crash' op. */
+  /** Test-only: honour the 'crash' op (WorkerEngine.simulateCrash kills a worker). */
   testHooks?: boolean;
+}
+
+/** workerData of an engine worker. */
+export interface WorkerInit extends ModelLoadOptions {
   /** One Int32: the native ONNX Runtime runs the worker is inside now (see countNativeRuns). */
   nativeRuns?: SharedArrayBuffer;
 }

@@ -1,9 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { ResourceLimits } from 'node:worker_threads';
 import type { Device } from '../bundle/load-bundle.ts';
-import type { GraphDtype, GraphName } from '../bundle/contract.ts';
 import type { ImageLimits } from '../images/limits.ts';
-import type { PreprocessMode } from '../images/preprocess.ts';
 import type { Generation, GroundOptions, Grounding } from '../pipeline/personalizer.ts';
 import type { SelfJudgement } from '../pipeline/self-judge.ts';
 import type { GroupScores } from '../scoring/ranking.ts';
@@ -11,7 +9,7 @@ import type { SubjectContext } from '../pipeline/xcot-prompts.ts';
 import type { ModelShape } from '../model/janus-model.ts';
 import type { EngineGenerateRequest, ImageEngine, PhotoFile, UpscaledImage } from './image-engine.ts';
 import { UpscaleThread } from './upscale-thread.ts';
-import type { CrashMode, EngineInfo, ToWorker, WireGeneration, WireGenerateRequest } from './protocol.ts';
+import type { CrashMode, EngineInfo, ModelLoadOptions, ToWorker, WireGeneration, WireGenerateRequest } from './protocol.ts';
 import { EngineThreads, Slot, type EngineLogger, type SlotState } from './engine-threads.ts';
 import { Placement } from './placement.ts';
 import type { CallHooks } from './requests.ts';
@@ -19,10 +17,8 @@ import type { EmbeddingScorerKind } from '../model-kinds.ts';
 
 export { Slot, type EngineLogger };
 
-export interface WorkerEngineOptions {
-  modelDir: string;
-  device?: Device;
-  dtypes?: Partial<Record<GraphName, GraphDtype>>;
+/** The engine's options: how each worker thread loads the model (ModelLoadOptions), and how the threads are run. */
+export interface WorkerEngineOptions extends ModelLoadOptions {
   /** Engine workers, each with its own sessions (one per queue slot). Default 1. */
   workers?: number;
   /**
@@ -30,14 +26,6 @@ export interface WorkerEngineOptions {
    * machine's cores split between workers with more.
    */
   intraOpThreads?: number;
-  preprocess?: PreprocessMode;
-  /** Per worker: vision features and prompt-prefix KV kept for known subjects, MiB (defaults 256 and 4096). */
-  visionCacheMb?: number;
-  prefixCacheMb?: number;
-  /** Per worker: most decoder rows drawn together by concurrent requests (2 per image with guidance). Default 8. */
-  maxBatchRows?: number;
-  /** Folder of the embedding scorers (SCORER_DIR); each worker loads them at its first scoreGroup. */
-  scorerDir?: string;
   /**
    * A Swin2SR folder: the upscaler runs in a worker thread of its own beside the engine workers. One
    * that does not load leaves upscaling off (upscalerProblem says why); the engine starts anyway.
@@ -60,8 +48,6 @@ export interface WorkerEngineOptions {
   stallMs?: number;
   /** V8 heap limits per worker (ONNX Runtime's native memory is not counted). */
   resourceLimits?: ResourceLimits;
-  /** Test-only: let simulateCrash() kill a worker. */
-  testHooks?: boolean;
 }
 
 /** A subject prepared inside one worker; only that worker can ground or draw with it. */
