@@ -7,13 +7,13 @@ import {
   type ChatInputCommandInteraction,
 } from 'discord.js';
 import type { BotCommand } from '../src/bot/command.ts';
-import { interactionStatus } from '../src/bot/deliver.ts';
 import { confirmPhotoUse } from '../src/bot/photo-confirmations.ts';
 import { storeJobPhotos } from '../src/bot/photo-intake.ts';
 import { withQuota } from '../src/bot/quota-hold.ts';
 import { userMessage } from '../src/bot/reply-errors.ts';
 import { applyCaps, assertChannelAllowed, assertNotBlocked, assertTraceAllowed } from '../src/bot/server-rules.ts';
 import { startJob } from '../src/bot/start-job.ts';
+import { interactionStatus } from '../src/bot/status/interaction-status.ts';
 import type { BotDeps } from '../src/bot/bot-deps.ts';
 import { admitUserJob, type UserJobAdmission } from '../src/bot/user-job-limit.ts';
 import { CandidatesSchema, CONTEXT_MAX_CHARS, GenerateOptionsSchema, MAX_CANDIDATES, MAX_COUNT, NAME_MAX_CHARS, parseOrThrow, PROMPT_MAX_CHARS } from '../src/request-options.ts';

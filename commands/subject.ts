@@ -1,4 +1,4 @@
-import { stopDeliveriesOf } from '../src/bot/deliveries-in-progress.ts';
+import { stopDeliveriesOf } from '../src/bot/delivery/deliveries-in-progress.ts';
 import {
   AttachmentBuilder,
   MessageFlags,

@@ -11,9 +11,13 @@ const REPO = resolve(new URL('..', import.meta.url).pathname);
 
 const SHARED = ['src/errors.ts', 'src/util', 'src/request-options.ts', 'src/model-kinds.ts', 'src/images', 'src/scoring', 'src/upscaling', 'src/store'];
 
+const BOT_PARTS = ['src/bot/delivery', 'src/bot/status', 'src/bot/custom-ids.ts', 'src/bot/reply-errors.ts', 'src/bot/retry.ts'];
+
 const RULES: LayerRules = {
   roots: ['src', 'commands'],
-  stack: ['commands', 'src/bot', 'src/jobs', 'src/runtime', 'src/pipeline', 'src/decoding', 'src/model', 'src/bundle'],
+  // src/bot's lower parts: delivery/ posts results, status/ keeps a job's status message, and three
+  // leaf modules say what every part of the gateway says (component ids, error lines, Discord retries).
+  stack: ['commands', 'src/bot', ...BOT_PARTS, 'src/jobs', 'src/runtime', 'src/pipeline', 'src/decoding', 'src/model', 'src/bundle'],
   shared: SHARED,
   outside: {
     // The composition roots: each process's parts built from every layer (and the sandbox's tools); only entry points import them.
@@ -55,7 +59,7 @@ test('the import reader sees static, type-only, re-exported, dynamic and import.
   assert.ok(graph.edges.get('src/runtime/bootstrap.mjs')!.includes('src/runtime/engine-worker.ts'));
 });
 
-test('the checks fail on a made-up tree with an upward import, a sideways tool import, a cycle and a stray folder', (t) => {
+test('the checks fail on a made-up tree with an upward import (also from a layer inside another), a sideways tool import, a cycle and a stray folder', (t) => {
   const root = mkdtempSync(join(tmpdir(), 'layers-'));
   t.after(() => rmSync(root, { recursive: true, force: true }));
   const files: Record<string, string> = {
@@ -65,15 +69,17 @@ test('the checks fail on a made-up tree with an upward import, a sideways tool i
     'src/tool/t.ts': "const m = await import('../high/b.ts');\n",
     'src/stray/s.ts': "import '../low/c.ts';\n",
     'src/low/d.ts': "import { x } from './missing.ts';\n",
+    'src/high/sub/e.ts': "import { a } from '../a.ts';\n",
   };
   for (const [path, text] of Object.entries(files)) {
     mkdirSync(dirname(join(root, path)), { recursive: true });
     writeFileSync(join(root, path), text);
   }
-  const rules: LayerRules = { roots: ['src'], stack: ['src/high', 'src/low'], shared: [], outside: { 'src/tool': ['src/low'] } };
+  const rules: LayerRules = { roots: ['src'], stack: ['src/high', 'src/high/sub', 'src/low'], shared: [], outside: { 'src/tool': ['src/low'] } };
   const graph = readGraph(root, rules);
   assert.deepEqual(undeclared(root, rules), ['src/stray is in no layer, shared part or tool']);
   assert.deepEqual(wrongImports(graph, rules).sort(), [
+    'src/high/sub/e.ts -> src/high/a.ts (src/high/sub may not import src/high)',
     'src/low/c.ts -> src/high/a.ts (src/low may not import src/high)',
     'src/low/d.ts -> src/low/missing.ts (no such file)',
     'src/stray/s.ts -> src/low/c.ts (outside the declared parts)',

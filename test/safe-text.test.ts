@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { EMPTY_GROUNDING, reasoningEmbed, threadName } from '../src/bot/job-flow.ts';
+import { EMPTY_GROUNDING, reasoningEmbed } from '../src/bot/delivery/reasoning-embed.ts';
+import { threadName } from '../src/bot/delivery/result-thread.ts';
 import { plainText, safeText } from '../src/util/safe-text.ts';
 
 /** Escapes `text`, checks the result is `expected`, and that escaping it again changes nothing. */

@@ -1,8 +1,8 @@
 import type { JobOutcome } from '../jobs/job-outcome.ts';
 import type { JobRecord } from '../store/index.ts';
-import { runJob, type RunOptions } from './job-flow.ts';
-import type { StatusMessage } from './status-edits.ts';
 import type { BotDeps } from './bot-deps.ts';
+import { runJob, type RunOptions } from './run-job.ts';
+import type { StatusMessage } from './status/status-message.ts';
 
 /**
  * A job's images against the quota (src/jobs/quota.ts), over the job's life: taken when the job is

@@ -1,11 +1,11 @@
 import { ShardClientUtil, type Client } from 'discord.js';
 import { JobLife } from '../jobs/job-life.ts';
 import type { JobRecord } from '../store/job-record.ts';
-import { redeliver } from './redelivery.ts';
 import type { BotDeps } from './bot-deps.ts';
+import { redeliver } from './delivery/redelivery.ts';
+import { storedTarget } from './delivery/stored-target.ts';
 import { startJob } from './start-job.ts';
-import { settleStatus } from './status-edits.ts';
-import { storedTarget } from './stored-status.ts';
+import { settleStatus } from './status/settle-status.ts';
 
 export { RESUMED_NOTE } from './start-job.ts';
 export const GAVE_UP =

@@ -1,11 +1,11 @@
 import type { JobOutcome } from '../jobs/job-outcome.ts';
 import type { JobRecord } from '../store/index.ts';
-import { deliverResult, targetClient, type DeliverTarget } from './deliver.ts';
-import { runJob } from './job-flow.ts';
-import type { StatusMessage } from './status-edits.ts';
-import { runJobWithQuota } from './quota-hold.ts';
-import { redeliverLater } from './redelivery.ts';
 import type { BotDeps } from './bot-deps.ts';
+import { deliverFinishedJob } from './delivery/deliver-finished-job.ts';
+import type { DeliverTarget } from './delivery/delivery-target.ts';
+import { runJobWithQuota } from './quota-hold.ts';
+import { runJob } from './run-job.ts';
+import type { StatusMessage } from './status/status-message.ts';
 
 /** The first line of a resumed job's status. */
 export const RESUMED_NOTE = 'The bot restarted; your image is back in the queue.';
@@ -27,19 +27,14 @@ export interface StartJobOptions extends Omit<DeliverTarget, 'status'> {
 /**
  * The one way a stored job is run and delivered, whoever made it (/personalize, the buttons under a
  * result, a reply in its thread, a restarted bot): queued with `status` kept current (runJob), its images
- * held against the quota over its life (quota-hold.ts), and the result posted by deliverResult to the
+ * held against the quota over its life (quota-hold.ts), and the result posted by deliverFinishedJob to the
  * target in `options`, or the status says why not. The job is in the queue when this returns its promise
  * (nothing is awaited before), so a caller may release what held its place right after the call. Never
  * throws.
  */
 export function startJob(deps: BotDeps, job: JobRecord, status: StatusMessage, options: StartJobOptions): Promise<void> {
   const { resumed, note, ...target } = options;
-  const deliver = async (outcome: JobOutcome): Promise<void> => {
-    const full = { ...target, status };
-    const result = await deliverResult(deps, outcome, full);
-    const client = targetClient(full);
-    if (client) redeliverLater(deps, client, outcome.job.id, result);
-  };
+  const deliver = (outcome: JobOutcome): Promise<void> => deliverFinishedJob(deps, outcome, { ...target, status });
   if (resumed) return runJob(deps, job, status, deliver, { note: deps.generation.afterRestart === 'follow' ? FOLLOWED_NOTE : RESUMED_NOTE });
   return runJobWithQuota(deps, job, status, deliver, note ? { note } : {});
 }

@@ -1,10 +1,10 @@
 import type { Message, SendableChannels } from 'discord.js';
-import { messageStatus } from './deliver.ts';
 import { followUpJob } from './follow-up-jobs.ts';
 import { editPrompt } from './prompt-edit.ts';
 import { userMessage } from './reply-errors.ts';
 import type { BotDeps } from './bot-deps.ts';
 import { startJob } from './start-job.ts';
+import { messageStatus } from './status/message-status.ts';
 import { safeText } from '../util/safe-text.ts';
 
 /** Discord's default per-file limit for bots, used when no interaction has told us the channel's. */

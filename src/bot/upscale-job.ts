@@ -3,7 +3,7 @@ import { newId, type JobRecord } from '../store/index.ts';
 import type { AttachmentRef } from './attachment-downloader.ts';
 import { storeJobPhotos } from './photo-intake.ts';
 import { withQuota } from './quota-hold.ts';
-import { upscaleFactor } from './upscale-button.ts';
+import { upscaleFactor } from './delivery/upscale-factor.ts';
 import type { BotDeps } from './bot-deps.ts';
 
 /**

@@ -124,7 +124,7 @@ test('an upscale waiting in the queue when the bot is killed (kill -9) is resume
   h.emu.assertNoViolations();
 });
 
-/** A job's record once it says done: the status message is settled first, then the record (src/bot/deliver.ts). */
+/** A job's record once it says done: the status message is settled first, then the record (src/bot/delivery/deliver-result.ts). */
 async function recordOncePosted(jobId: string) {
   for (let i = 0; i < 200 && (await h.deps.stores.jobs.get(jobId))?.status !== 'done'; i++) await new Promise((r) => setTimeout(r, 50));
   return h.deps.stores.jobs.get(jobId);

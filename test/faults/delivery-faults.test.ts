@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 import type { APIMessage } from 'discord.js';
-import { KEPT_MESSAGE, KEPT_NOTE } from '../../src/bot/deliver.ts';
+import { KEPT_MESSAGE, KEPT_NOTE } from '../../src/bot/delivery/keep-result.ts';
 import type { JobPatch } from '../../src/store/job-record.ts';
 import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
 import { ALICE, CHANNEL_A, GUILD_A, buttonId, personalize, startHarness, waitForMessageState, waitForThreadResult, type Harness } from '../e2e/harness.ts';

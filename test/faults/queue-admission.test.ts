@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import type { APIMessage } from 'discord.js';
 import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
 import type { InteractionHandle } from '../../src/local-discord/interaction-handle.ts';
-import { runJob } from '../../src/bot/job-flow.ts';
+import { runJob } from '../../src/bot/run-job.ts';
 import { newId } from '../../src/store/index.ts';
 import { CHANNEL_A, CHANNEL_B, GUILD_A, GUILD_B, customIds, photo, startHarness, type Harness } from '../e2e/harness.ts';
 

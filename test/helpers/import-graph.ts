@@ -42,8 +42,10 @@ function allParts(rules: LayerRules): string[] {
   return [...rules.stack, ...rules.shared, ...Object.keys(rules.outside)];
 }
 
+/** The declared part a path is in: the longest one holding it (a folder inside a layer may be a layer of its own). */
 export function partOf(rules: LayerRules, path: string): string | undefined {
-  return allParts(rules).find((p) => path === p || path.startsWith(`${p}/`));
+  const holding = allParts(rules).filter((p) => path === p || path.startsWith(`${p}/`));
+  return holding.sort((x, y) => y.length - x.length)[0];
 }
 
 /** Entries under the roots that no rule declares, and declared parts that do not exist. */

@@ -1,11 +1,11 @@
 import type { ButtonInteraction, ModalSubmitInteraction, SendableChannels } from 'discord.js';
 import type { JobRecord } from '../../store/index.ts';
 import type { BotDeps } from '../bot-deps.ts';
-import { interactionStatus } from '../deliver.ts';
 import { followUpImages, followUpJob, type FollowUp } from '../follow-up-jobs.ts';
-import type { StatusMessage } from '../status-edits.ts';
 import { INTERNAL_ERROR_MESSAGE, userMessage } from '../reply-errors.ts';
 import { startJob } from '../start-job.ts';
+import { interactionStatus } from '../status/interaction-status.ts';
+import type { StatusMessage } from '../status/status-message.ts';
 import { refuse } from './refuse.ts';
 
 /**

@@ -4,12 +4,13 @@ import { reencodeToFit } from '../../images/encode.ts';
 import { loadImage } from '../../images/load.ts';
 import type { CandidateGroupRecord, JobRecord } from '../../store/index.ts';
 import type { BotDeps } from '../bot-deps.ts';
-import { candidateLine } from '../candidate-view.ts';
+import { candidateLine } from '../delivery/candidate-view.ts';
+import { resultButtons } from '../delivery/result-buttons.ts';
+import { resultFilePrefix } from '../delivery/result-files.ts';
+import { upscaleFactor } from '../delivery/upscale-factor.ts';
 import { recordSignal } from '../feedback-signals.ts';
-import { resultButtons } from '../job-flow.ts';
 import type { ButtonAction, SelectAction } from './component-action.ts';
 import { notDeleted, ownerOnly } from './preconditions.ts';
-import { upscaleFactor } from '../upscale-button.ts';
 
 /**
  * The candidate menu under a group's result. The owner's choice swaps the shown image (an edit of the
@@ -73,7 +74,7 @@ async function candidateFile(job: JobRecord, candidate: { data: string; format: 
     data = fitted.data;
     ext = fitted.format;
   }
-  return new AttachmentBuilder(Buffer.from(data), { name: `xcot-${job.id}-${candidate.seed}.${ext}` });
+  return new AttachmentBuilder(Buffer.from(data), { name: `${resultFilePrefix(job.id)}${candidate.seed}.${ext}` });
 }
 
 /** The result's text with the new candidate's seed and score line (the prompt and timings stay). */

@@ -1,4 +1,4 @@
-import { postAgain } from '../post-again.ts';
+import { postAgain } from '../delivery/post-again.ts';
 import type { ButtonAction } from './component-action.ts';
 import { notDeleted } from './preconditions.ts';
 

@@ -1,5 +1,5 @@
 import { MessageFlags } from 'discord.js';
-import { reasoningEmbed } from '../job-flow.ts';
+import { reasoningEmbed } from '../delivery/reasoning-embed.ts';
 import type { ButtonAction } from './component-action.ts';
 import { notDeleted, ownerOrPublicTrace } from './preconditions.ts';
 

@@ -1,6 +1,6 @@
 import { InputError } from '../../errors.ts';
 import { parseCustomId } from '../custom-ids.ts';
-import { upscaleFactor } from '../upscale-button.ts';
+import { upscaleFactor } from '../delivery/upscale-factor.ts';
 import { upscaleJob } from '../upscale-job.ts';
 import type { ButtonAction, Precondition } from './component-action.ts';
 import { followUpReply } from './follow-up-reply.ts';

@@ -1,5 +1,5 @@
 import { ActionRowBuilder, ButtonBuilder, ButtonStyle, StringSelectMenuBuilder, StringSelectMenuOptionBuilder } from 'discord.js';
-import { customId } from './custom-ids.ts';
+import { customId } from '../custom-ids.ts';
 
 /** What the result message shows of a group's candidates (a drawn group, or one kept in the store). */
 export interface CandidateView {

@@ -1,8 +1,9 @@
-import type { Client, Message, MessageCreateOptions, SendableChannels, ThreadChannel } from 'discord.js';
-import type { JobRecord } from '../store/job-record.ts';
-import { customId } from './custom-ids.ts';
-import { messageStatus, type DeliverTarget } from './deliver.ts';
-import type { StatusMessage } from './status-edits.ts';
+import type { Client, Message, SendableChannels, ThreadChannel } from 'discord.js';
+import type { JobRecord } from '../../store/job-record.ts';
+import { customId } from '../custom-ids.ts';
+import { messageStatus } from '../status/message-status.ts';
+import { replyStatus } from '../status/reply-status.ts';
+import type { DeliverTarget } from './delivery-target.ts';
 
 /** Discord's default upload limit, for a record that does not know its channel's. */
 const DEFAULT_UPLOAD_LIMIT = 10 * 2 ** 20;
@@ -27,20 +28,6 @@ export async function storedTarget(client: Client, job: JobRecord, thread?: Thre
     thread,
     channel: followUpThread ?? undefined,
     startThreadFrom: thread || followUpThread ? undefined : (message ?? undefined),
-  };
-}
-
-function replyStatus(channel: SendableChannels, answering: Message | null): StatusMessage {
-  let own: Promise<Message> | undefined;
-  return {
-    message: answering ?? undefined,
-    edit: async (payload) => {
-      if (own) return (await own).edit(payload);
-      const create = { ...(payload as MessageCreateOptions), allowedMentions: { parse: [], repliedUser: false } };
-      own = answering ? answering.reply(create) : channel.send(create);
-      own.catch(() => (own = undefined));
-      return own;
-    },
   };
 }
 

@@ -1,10 +1,11 @@
 import type { Client } from 'discord.js';
-import { JobLife } from '../jobs/job-life.ts';
-import { outcomeFromKept } from '../jobs/kept-outcome.ts';
-import { isStoreOutage } from '../store/store-outage.ts';
-import { deliverResult, type DeliveryResult } from './deliver.ts';
-import type { BotDeps } from './bot-deps.ts';
-import { storedTarget } from './stored-status.ts';
+import { JobLife } from '../../jobs/job-life.ts';
+import { outcomeFromKept } from '../../jobs/kept-outcome.ts';
+import { isStoreOutage } from '../../store/store-outage.ts';
+import { deliverResult } from './deliver-result.ts';
+import type { DeliveryDeps } from './delivery-deps.ts';
+import type { DeliveryResult } from './delivery-result.ts';
+import { storedTarget } from './stored-target.ts';
 
 /** After a result was kept: when this process tries to post it again (it also tries at every start). */
 export const REDELIVERY_DELAYS_MS: readonly number[] = [60_000, 10 * 60_000, 60 * 60_000];
@@ -18,7 +19,7 @@ export const CLAIM_RETRY_DELAYS_MS: readonly number[] = [5_000, 10_000, 20_000, 
 const posting = new Set<string>();
 
 /** After an attempt that did not post `jobId`'s result: the next one, later, while there is one to make. */
-export function redeliverLater(deps: BotDeps, client: Client, jobId: string, result: DeliveryResult, attempt = 0): void {
+export function redeliverLater(deps: DeliveryDeps, client: Client, jobId: string, result: DeliveryResult, attempt = 0): void {
   if (result !== 'kept' && result !== 'busy' && result !== 'unrecorded') return;
   const soon = result !== 'kept';
   const delays = soon ? CLAIM_RETRY_DELAYS_MS : (deps.redeliveryDelaysMs ?? REDELIVERY_DELAYS_MS);
@@ -35,7 +36,7 @@ export function redeliverLater(deps: BotDeps, client: Client, jobId: string, res
  * attempt posted it already; kept again if Discord still refuses, looked at again later while another
  * attempt holds it.
  */
-export async function redeliver(deps: BotDeps, client: Client, jobId: string, attempt = 0, { busy }: { busy?: number } = {}): Promise<DeliveryResult> {
+export async function redeliver(deps: DeliveryDeps, client: Client, jobId: string, attempt = 0, { busy }: { busy?: number } = {}): Promise<DeliveryResult> {
   if (posting.has(jobId)) return 'busy';
   posting.add(jobId);
   let result: DeliveryResult = 'gone';

@@ -1,10 +1,10 @@
 import { MessageFlags, type ButtonInteraction } from 'discord.js';
-import type { JobRecord } from '../store/job-record.ts';
+import type { JobRecord } from '../../store/job-record.ts';
+import type { DeliveryDeps } from './delivery-deps.ts';
 import { redeliver } from './redelivery.ts';
-import type { BotDeps } from './bot-deps.ts';
 
 /** The Post again button: one more try now, answered to the clicker alone; the bot's timer goes on as before. */
-export async function postAgain(interaction: ButtonInteraction, deps: BotDeps, job: JobRecord): Promise<void> {
+export async function postAgain(interaction: ButtonInteraction, deps: DeliveryDeps, job: JobRecord): Promise<void> {
   await interaction.deferReply({ flags: MessageFlags.Ephemeral });
   if (!(await deps.stores.jobs.keptResult(job.id))) {
     await interaction.editReply({ content: 'That image has been posted already.' });
