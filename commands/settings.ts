@@ -9,7 +9,7 @@ import {
 import type { BotCommand } from '../src/bot/command.ts';
 import { fitLines, listWithin } from '../src/bot/message-fit.ts';
 import { postModLog } from '../src/bot/mod-log.ts';
-import { consentRequired } from '../src/bot/photo-confirmations.ts';
+import { consentRequired } from '../src/bot/photo-consent.ts';
 import { userMessage } from '../src/bot/reply-errors.ts';
 import type { BotDeps } from '../src/bot/bot-deps.ts';
 import { InputError } from '../src/errors.ts';

@@ -1,8 +1,9 @@
 import type { ButtonInteraction, ChatInputCommandInteraction } from 'discord.js';
 import { ConsentStore } from '../store/consent-store.ts';
 import type { ServerSettings } from '../store/server-settings.ts';
-import { askToConfirm, type Question } from './confirm-gate.ts';
 import type { BotDeps } from './bot-deps.ts';
+import { askToConfirm, type Question } from './confirm-gate.ts';
+import { consentMissing } from './photo-consent.ts';
 
 export const CONSENT_QUESTION: Question = {
   content: [
@@ -24,11 +25,6 @@ export const NO_PERSON_QUESTION: Question = {
   cancelled: 'This server does not allow photos of real people, so nothing was made or stored. Photos of pets, things or places are fine here.',
 };
 
-/** Whether members must confirm, once, that they may use their photos, in a server with these settings. */
-export function consentRequired(deps: BotDeps, settings: ServerSettings): boolean {
-  return settings.consentRequired ?? deps.config.consentRequired ?? true;
-}
-
 export type PhotoConfirmation = { asked: false } | { asked: true; click: ButtonInteraction } | null;
 
 /**
@@ -38,12 +34,11 @@ export type PhotoConfirmation = { asked: false } | { asked: true; click: ButtonI
  * cancelled or unanswered, and the user has been told.
  */
 export async function confirmPhotoUse(interaction: ChatInputCommandInteraction, deps: BotDeps, settings: ServerSettings): Promise<PhotoConfirmation> {
-  const consents = new ConsentStore(deps.stores.store, deps.now);
-  const askConsent = consentRequired(deps, settings) && !(await consents.get(interaction.user.id));
+  const askConsent = await consentMissing(deps, interaction.user.id, settings);
   const questions = [...(askConsent ? [CONSENT_QUESTION] : []), ...(settings.peopleAllowed ? [] : [NO_PERSON_QUESTION])];
   if (questions.length === 0) return { asked: false };
   const click = await askToConfirm(interaction, questions);
   if (!click) return null;
-  if (askConsent) await consents.record(interaction.user.id);
+  if (askConsent) await new ConsentStore(deps.stores.store, deps.now).record(interaction.user.id);
   return { asked: true, click };
 }

@@ -1,11 +1,9 @@
 import type { ChatInputCommandInteraction } from 'discord.js';
 import { InputError } from '../errors.ts';
-import { ConsentStore } from '../store/consent-store.ts';
 import type { JobRecord } from '../store/index.ts';
 import { getServerSettings, type ServerSettings } from '../store/server-settings.ts';
 import { findBlockedPhrase } from '../util/blocked-phrases.ts';
 import { safeText } from '../util/safe-text.ts';
-import { consentRequired } from './photo-confirmations.ts';
 import type { BotDeps } from './bot-deps.ts';
 import { admitUserJob } from './user-job-limit.ts';
 
@@ -53,15 +51,12 @@ export function assertTraceAllowed(settings: ServerSettings, trace: boolean): vo
 
 /**
  * Rerolls and refinements (buttons, the Refine modal, replies in the thread): new text meets the block
- * list; new photos need the owner's consent where the server asks for it. There is no place to ask for
- * it there, so the owner is sent to /personalize, which asks. Returns the server's settings.
+ * list. (New photos need their owner's consent: each entry point declares it, photo-consent.ts.)
+ * Returns the server's settings.
  */
-export async function assertFollowUpAllowed(deps: BotDeps, parent: JobRecord, change: { prompt?: string; photos?: unknown[] }): Promise<ServerSettings> {
+export async function assertFollowUpAllowed(deps: BotDeps, parent: JobRecord, change: { prompt?: string }): Promise<ServerSettings> {
   const settings = await getServerSettings(deps.stores, parent.guildId);
   assertNotBlocked(settings, [change.prompt]);
-  if (change.photos?.length && consentRequired(deps, settings) && !(await new ConsentStore(deps.stores.store).get(parent.ownerId))) {
-    throw new InputError('consent_needed', 'Before the bot uses new photos, confirm you have the right to use them: run `/personalize` with a photo once (it asks you).');
-  }
   // A check, not a hold (the caller puts the job in the queue): two clicks at the same instant can both pass it.
   admitUserJob(deps.queue, parent.ownerId, parent.guildId, settings.jobsPerUser).release();
   return settings;

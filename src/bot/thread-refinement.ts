@@ -1,10 +1,12 @@
 import type { Message, SendableChannels } from 'discord.js';
 import { followUpJob } from './follow-up-jobs.ts';
+import { assertPhotoConsent } from './photo-consent.ts';
 import { editPrompt } from './prompt-edit.ts';
 import { userMessage } from './reply-errors.ts';
 import type { BotDeps } from './bot-deps.ts';
 import { startJob } from './start-job.ts';
 import { messageStatus } from './status/message-status.ts';
+import { getServerSettings } from '../store/server-settings.ts';
 import { safeText } from '../util/safe-text.ts';
 
 /** Discord's default per-file limit for bots, used when no interaction has told us the channel's. */
@@ -33,6 +35,7 @@ export async function handleThreadMessage(message: Message, deps: BotDeps): Prom
   const edit = text ? editPrompt(parent.prompt, text) : undefined;
   let job;
   try {
+    if (photos.length) await assertPhotoConsent(deps, parent.ownerId, await getServerSettings(deps.stores, parent.guildId));
     job = await followUpJob(deps, parent, { prompt: edit?.prompt ?? '', photos });
   } catch (err) {
     await status.edit({ content: userMessage(err, deps.logger, { thread: message.channelId }), components: [] });

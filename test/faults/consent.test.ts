@@ -167,7 +167,9 @@ test('new photos in a refinement need consent too: the owner is sent to /persona
   const photos = await h.deps.stores.photos.count();
   const opened = h.emu.clickButton(result.id, buttonId(result, 'refine'), BOB);
   const submitted = await h.emu.submitModal(opened, { prompt: 'a teapot on a rug', photos: [await upload('#406080')] });
-  const answer = await submitted.waitForFollowUp(0, 15_000);
+  // A declared precondition of the Refine modal: refused before anything is deferred, downloaded or queued.
+  const answer = await submitted.waitForReply(15_000);
+  assert.equal(submitted.callbackType, 4, 'a direct reply, not a deferred public one');
   assert.equal(Number(answer.flags) & EPHEMERAL, EPHEMERAL);
   assert.match(answer.content, /confirm you have the right to use them: run `\/personalize` with a photo/);
   assert.equal(await h.deps.stores.photos.count(), photos);

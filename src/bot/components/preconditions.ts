@@ -1,6 +1,7 @@
 import { PermissionFlagsBits } from 'discord.js';
 import { InputError } from '../../errors.ts';
 import { getServerSettings } from '../../store/server-settings.ts';
+import { assertPhotoConsent } from '../photo-consent.ts';
 import type { Precondition } from './component-action.ts';
 
 /** The job's record is not marked deleted. */
@@ -38,3 +39,17 @@ export const ownerOrPublicTrace: Precondition = {
     throw new InputError('trace_private', 'This server keeps the reasoning private: only the person who made the image can see it.');
   },
 };
+
+/**
+ * Photos uploaded in the modal's `field` need the job owner's consent where the server asks for it
+ * (none uploaded: nothing to check). A modal has no place to ask, so the owner is sent to /personalize.
+ */
+export function consentForUploads(field: string): Precondition {
+  return {
+    name: 'consent for uploaded photos',
+    async check(interaction, deps, job) {
+      if (!interaction.isModalSubmit() || !interaction.fields.getUploadedFiles(field)?.size) return;
+      await assertPhotoConsent(deps, job.ownerId, await getServerSettings(deps.stores, job.guildId));
+    },
+  };
+}

@@ -4,7 +4,10 @@ import type { JobRecord } from '../../store/index.ts';
 import { customId } from '../custom-ids.ts';
 import type { ButtonAction, ModalAction } from './component-action.ts';
 import { followUpReply } from './follow-up-reply.ts';
-import { notDeleted, ownerOnly } from './preconditions.ts';
+import { consentForUploads, notDeleted, ownerOnly } from './preconditions.ts';
+
+/** The Refine modal's file upload field. */
+const PHOTOS_FIELD = 'photos';
 
 /** Refine: opens the modal for a new prompt and more photos. */
 export const refineAction: ButtonAction = {
@@ -21,9 +24,9 @@ export const refineModalAction: ModalAction = {
   action: 'refine-modal',
   kind: 'modal',
   openedBy: 'refine',
-  requires: [notDeleted, ownerOnly],
+  requires: [notDeleted, ownerOnly, consentForUploads(PHOTOS_FIELD)],
   async handle(interaction, deps, job) {
-    const files = interaction.fields.getUploadedFiles('photos') ?? new Map();
+    const files = interaction.fields.getUploadedFiles(PHOTOS_FIELD) ?? new Map();
     const photos = [...files.values()].map((a) => ({ url: a.url, name: a.name, size: a.size }));
     const prompt = interaction.fields.getTextInputValue('prompt').trim();
     // Refused here, before the public reply, so only the user sees why.
@@ -44,7 +47,7 @@ function refineModal(job: JobRecord, maxPhotos: number): ModalBuilder {
     .addLabelComponents(
       new LabelBuilder().setLabel('The request (edit it; empty keeps it)').setTextInputComponent(request),
       new LabelBuilder().setLabel('More photos of the subject (optional)').setFileUploadComponent(
-        new FileUploadBuilder().setCustomId('photos').setMinValues(0).setMaxValues(maxPhotos).setRequired(false),
+        new FileUploadBuilder().setCustomId(PHOTOS_FIELD).setMinValues(0).setMaxValues(maxPhotos).setRequired(false),
       ),
     );
 }
