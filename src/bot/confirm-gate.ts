@@ -24,8 +24,10 @@ export interface Question {
 export const QUESTION_TIMEOUT_MS = 5 * 60_000;
 const PREFIX = 'gate';
 const NO_MENTIONS = { parse: [] as [] };
-/** The questions each client (bot process) is waiting on, by nonce. */
-const waiting = new WeakMap<Client, Set<string>>();
+/** The questions each client (bot process) is waiting on: nonce -> the id of the member who was asked. */
+const waiting = new WeakMap<Client, Map<string, string>>();
+/** Said to a member who clicks a question put to someone else. */
+export const NOT_YOUR_QUESTION = 'Only the person who asked can answer this.';
 
 /**
  * Asks `questions` one after another in one ephemeral message (the command's reply: sent now, or the
@@ -34,7 +36,7 @@ const waiting = new WeakMap<Client, Set<string>>();
  * question, not yet acknowledged (the caller answers it); null after Cancel or when no click came in
  * time, the message then saying so. Button ids ("gate:<nonce>:yes") are not the job buttons'
  * ("xcot:..."), so the component router leaves them to this wait. A restart forgets the wait: a
- * click then gets answerStaleQuestion.
+ * click then gets answerUntakenClick, as does a click by another member.
  */
 export async function askToConfirm(
   interaction: ChatInputCommandInteraction,
@@ -43,8 +45,8 @@ export async function askToConfirm(
 ): Promise<ButtonInteraction | null> {
   const nonce = newId();
   let live = waiting.get(interaction.client);
-  if (!live) waiting.set(interaction.client, (live = new Set()));
-  live.add(nonce);
+  if (!live) waiting.set(interaction.client, (live = new Map()));
+  live.set(nonce, interaction.user.id);
   try {
     return await ask(interaction, questions, timeoutMs, nonce);
   } finally {
@@ -53,13 +55,20 @@ export async function askToConfirm(
 }
 
 /**
- * A click on a question no wait of this process holds (asked before a restart): the question goes
- * and the user is told to run the command again. False when the id is not a question's.
+ * A click on a question that its wait does not take. Asked of another member: the clicker alone is
+ * told that only the asker can answer, and the question stays. Asked before a restart (no wait of this
+ * process holds it): the question goes and the user is told to run the command again. False when the
+ * id is not a question's; true when the click is the wait's or has been answered here.
  */
-export async function answerStaleQuestion(interaction: ButtonInteraction): Promise<boolean> {
+export async function answerUntakenClick(interaction: ButtonInteraction): Promise<boolean> {
   const [prefix, nonce] = interaction.customId.split(':');
   if (prefix !== PREFIX || !nonce) return false;
-  if (waiting.get(interaction.client)?.has(nonce)) return true;
+  const asked = waiting.get(interaction.client)?.get(nonce);
+  if (asked === interaction.user.id) return true;
+  if (asked !== undefined) {
+    await interaction.reply({ content: NOT_YOUR_QUESTION, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS }).catch(() => {});
+    return true;
+  }
   await interaction
     .update({ content: 'This question is closed (already answered, or asked before the bot restarted). Run the command again if you need to.', components: [], allowedMentions: NO_MENTIONS })
     .catch(() => {});

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { APIMessage } from 'discord.js';
+import { NOT_YOUR_QUESTION } from '../../src/bot/confirm-gate.ts';
 import { ConsentStore } from '../../src/store/consent-store.ts';
 import type { OptionValue } from '../../src/local-discord/interaction-payloads.ts';
 import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
@@ -139,6 +140,28 @@ test('a question asked before a restart: its click is answered (closed, run the 
   const answer = await click.waitForReply();
   assert.match(answer.content, /closed \(already answered, or asked before the bot restarted\)\. Run the command again/);
   assert.deepEqual(customIds(answer), []);
+  assert.equal(await consents.get(BOB), undefined);
+  assert.deepEqual(await h.deps.stores.jobs.listByUser(BOB), []);
+  h.emu.assertNoViolations();
+});
+
+test('a confirm question clicked by another member: only the clicker is told only the asker can answer, and the question stays the asker\'s', async () => {
+  const handle = run(BOB, 'personalize', { prompt: 'a dog', image1: await upload('#a05020') });
+  const asked = await handle.waitForReply(5000);
+  const q = question(asked);
+  const since = h.emu.eventCursor();
+  const foreign = h.emu.clickButton(asked.id, q.yes, CAROL);
+  assert.equal(await foreign.waitForAck(), 4, 'answered with a reply of its own, not an update of the question');
+  const answer = await foreign.waitForReply();
+  assert.equal(Number(answer.flags) & EPHEMERAL, EPHEMERAL, 'seen by the clicker alone');
+  assert.equal(answer.content, NOT_YOUR_QUESTION);
+  const touched = h.emu.eventHistory().slice(since).filter((e) => e.kind === 'message_update' && e.message.id === asked.id);
+  assert.deepEqual(touched, [], 'the question is left as it was');
+  assert.equal(await consents.get(CAROL), undefined);
+  assert.equal(await consents.get(BOB), undefined);
+  // Still Bob's question, and his wait still takes his click.
+  const cancel = h.emu.clickButton(asked.id, q.no, BOB);
+  assert.match((await cancel.waitForReply()).content, /Cancelled: nothing was downloaded or stored/);
   assert.equal(await consents.get(BOB), undefined);
   assert.deepEqual(await h.deps.stores.jobs.listByUser(BOB), []);
   h.emu.assertNoViolations();

@@ -1,7 +1,7 @@
 import { InputError } from '../../errors.ts';
 import type { JobRecord } from '../../store/index.ts';
 import type { BotDeps } from '../bot-deps.ts';
-import { answerStaleQuestion } from '../confirm-gate.ts';
+import { answerUntakenClick } from '../confirm-gate.ts';
 import { customId, parseCustomId } from '../custom-ids.ts';
 import { userMessage } from '../reply-errors.ts';
 import type { ComponentAction, ComponentInteraction } from './component-action.ts';
@@ -18,8 +18,8 @@ const NOT_OURS = 'That button or menu is out of date or not one of this bot’s;
  * and the message carries that job's component. Never throws; every refusal is answered privately.
  */
 export async function routeComponent(interaction: ComponentInteraction, deps: BotDeps): Promise<void> {
-  // A confirm question's click: its wait (or the stale answer) takes it.
-  if (interaction.isButton() && (await answerStaleQuestion(interaction))) return;
+  // A confirm question's click: its wait takes it, or it is answered there (another member's, a stale one).
+  if (interaction.isButton() && (await answerUntakenClick(interaction))) return;
   try {
     const parsed = parseCustomId(interaction.customId);
     const action = parsed ? COMPONENT_ACTIONS[parsed.action] : undefined;
