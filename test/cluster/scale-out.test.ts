@@ -1,21 +1,17 @@
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { REST, Routes, type APIMessage } from 'discord.js';
-import { commands } from '../../commands/index.ts';
-import { CommandRegistry } from '../../src/bot/command-registry.ts';
+import type { APIMessage } from 'discord.js';
 import { BULL_PREFIX, QUEUE_NAME } from '../../src/jobs/cluster/cluster-names.ts';
-import { startEmulator, type Emulator } from '../../src/local-discord/driver.ts';
-import { waitUntilAnswering } from '../helpers/bot-answers.ts';
-import { spawnEntry, type EntryProcess } from '../helpers/cluster-processes.ts';
+import type { Emulator } from '../../src/local-discord/driver.ts';
+import { startBotProcess, startWorkerProcess, type EntryProcess } from '../helpers/cluster-processes.ts';
+import { startPetsDiscord } from '../helpers/pets-discord.ts';
 import { findRedisServer, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
 import { removeTinyBundles, tinyBundle } from '../helpers/tiny-bundle.ts';
-import { ALICE, APP_ID, BOB, CAROL, CHANNEL_A, GUILD_A, TOKEN, customIds } from '../e2e/harness.ts';
+import { ALICE, BOB, CAROL, CHANNEL_A, GUILD_A, customIds } from '../e2e/harness.ts';
 
 // One gateway (`npm start`, JOB_QUEUE=redis) and model workers (`npm run worker`) as child processes,
 // a real redis-server between them, the local Discord in front.
@@ -32,7 +28,6 @@ let dataDir: string;
 let redisDir: string;
 let modelDir: string;
 let queue: Queue;
-let redisClient: Redis;
 const children: EntryProcess[] = [];
 
 before(async () => {
@@ -43,29 +38,13 @@ before(async () => {
   // Kept on disk (append-only file), as a deployment must: the restart test brings it back.
   redis = await startRedisServer(redisBinary!, { dir: redisDir });
   queue = new Queue(QUEUE_NAME, { connection: { url: redis.url }, prefix: BULL_PREFIX });
-  redisClient = new Redis(redis.url).on('error', () => {});
   queue.on('error', () => {});
-  emu = await startEmulator({
-    token: TOKEN,
-    applicationId: APP_ID,
-    heartbeatIntervalMs: 500,
-    guilds: [
-      {
-        id: GUILD_A,
-        name: 'Pets',
-        channels: [{ id: CHANNEL_A, name: 'art' }],
-        members: [{ id: ALICE, username: 'alice' }, { id: BOB, username: 'bob' }, { id: CAROL, username: 'carol' }, ...CROWD.map((id, i) => ({ id, username: `member${i}` }))],
-      },
-    ],
-  });
-  const rest = new REST({ api: emu.restBase }).setToken(TOKEN);
-  await rest.put(Routes.applicationGuildCommands(APP_ID, GUILD_A), { body: new CommandRegistry(commands).toJSON() });
+  emu = await startPetsDiscord(CROWD.map((id, i) => ({ id, username: `member${i}` })));
 });
 
 after(async () => {
   for (const spawned of children) await spawned.stop();
   await queue?.close();
-  redisClient?.disconnect();
   await emu?.close();
   await redis?.stop();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
@@ -77,49 +56,25 @@ function baseEnv(): NodeJS.ProcessEnv {
   return { REDIS_URL: redis.url, MODEL_DIR: modelDir, DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
 }
 
-function spawnChild(entry: 'src/main.ts' | 'src/worker-main.ts', env: NodeJS.ProcessEnv): EntryProcess {
-  const spawned = spawnEntry(entry, env);
-  children.push(spawned);
-  return spawned;
-}
-
 /** `npm start` with jobs on model workers; resolves once it answers interactions. */
-async function startGateway(): Promise<ChildProcess> {
-  const { child, exited } = spawnChild('src/main.ts', {
+async function startGateway(): Promise<EntryProcess> {
+  const gateway = await startBotProcess(emu, {
     ...baseEnv(),
-    DISCORD_TOKEN: TOKEN,
-    DISCORD_CLIENT_ID: APP_ID,
-    DISCORD_API_BASE: emu.restBase,
     JOB_QUEUE: 'redis',
     MAX_WAITING_PER_USER: '20',
     MAX_JOBS_PER_GUILD: '200',
     MAX_QUEUE_LENGTH: '1000',
     CONSENT_REQUIRED: 'false',
   });
-  await Promise.race([waitUntilAnswering(emu, [{ guildId: GUILD_A, channelId: CHANNEL_A }], CAROL), exited]);
-  return child;
+  children.push(gateway);
+  return gateway;
 }
 
 /** `npm run worker` (one model slot, one job at a time unless `batchJobs`); resolves once it takes jobs. */
-async function startWorker(batchJobs = 1): Promise<ChildProcess> {
-  const before = await workerKeys();
-  const { child, exited } = spawnChild('src/worker-main.ts', { ...baseEnv(), BATCH_JOBS: String(batchJobs), WORKER_LOCK_SECONDS: '3' });
-  const registered = (async () => {
-    while ((await workerKeys()) <= before) await sleep(100);
-  })();
-  await Promise.race([registered, exited]);
-  return child;
-}
-
-async function workerKeys(): Promise<number> {
-  return (await redisClient.keys(`${BULL_PREFIX}:worker:*`)).length;
-}
-
-async function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await gone;
+async function startWorker(batchJobs = 1): Promise<EntryProcess> {
+  const worker = await startWorkerProcess(redis.url, { ...baseEnv(), BATCH_JOBS: String(batchJobs), WORKER_LOCK_SECONDS: '3' });
+  children.push(worker);
+  return worker;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -159,8 +114,8 @@ function posts(jobId: string): number {
   return everywhere.filter((m) => m.attachments.some((a) => a.filename.startsWith(`xcot-${jobId}-`))).length;
 }
 
-let gateway: ChildProcess;
-const workers: ChildProcess[] = [];
+let gateway: EntryProcess;
+const workers: EntryProcess[] = [];
 
 test('with no model worker up, positions follow fair turns across users (statuses and /queue say so); a cancelled waiting job is removed and never drawn; the first worker runs the rest in the order shown', { skip, timeout: 180_000 }, async () => {
   gateway = await startGateway();
@@ -209,20 +164,20 @@ test('kill -9 of a model worker mid-job: the other worker runs it and its image 
   const jobs = [];
   for (const [i, user] of [ALICE, BOB].entries()) jobs.push(await personalize(user, `a windmill in fog, take ${i}`));
   // Whichever worker holds a job first is killed while it runs it.
-  let victim: ChildProcess | undefined;
+  let victim: EntryProcess | undefined;
   const end = Date.now() + 60_000;
   while (!victim && Date.now() < end) {
     for (const j of jobs) {
       const job = await queue.getJob(j.jobId);
       if (job && (await job.getState()) === 'active' && job.processedBy) {
-        victim = workers.find((w) => job.processedBy!.includes(`-${w.pid}-`));
+        victim = workers.find((w) => job.processedBy!.includes(`-${w.child.pid}-`));
         if (victim) break;
       }
     }
     if (!victim) await sleep(20);
   }
   assert.ok(victim, 'no job was seen running');
-  await kill(victim);
+  await victim.stop('SIGKILL');
   workers.splice(workers.indexOf(victim), 1);
   await waitAllFinal(jobs, 120_000);
   for (const j of jobs) assert.equal(posts(j.jobId), 1, `job ${j.jobId} posted once`);
@@ -234,7 +189,7 @@ test('kill -9 of the gateway mid-job: the job goes on, and after a restart its i
   const job = await personalize(CAROL, 'a snow globe on a desk');
   const end = Date.now() + 60_000;
   while (Date.now() < end && (await (await queue.getJob(job.jobId))?.getState()) !== 'active') await sleep(20);
-  await kill(gateway);
+  await gateway.stop('SIGKILL');
   gateway = await startGateway();
   await waitAllFinal([job], 120_000);
   assert.equal(posts(job.jobId), 1, 'posted once');

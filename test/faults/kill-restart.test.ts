@@ -1,82 +1,43 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { REST, Routes, type APIMessage } from 'discord.js';
-import { commands } from '../../commands/index.ts';
-import { CommandRegistry } from '../../src/bot/command-registry.ts';
-import { startEmulator, type Emulator } from '../../src/local-discord/driver.ts';
-import { waitUntilAnswering } from '../helpers/bot-answers.ts';
+import type { APIMessage } from 'discord.js';
+import type { Emulator } from '../../src/local-discord/driver.ts';
+import { startBotProcess, type EntryProcess } from '../helpers/cluster-processes.ts';
+import { startPetsDiscord } from '../helpers/pets-discord.ts';
 import { removeTinyBundles, tinyBundle } from '../helpers/tiny-bundle.ts';
-import { ALICE, APP_ID, BOB, CAROL, CHANNEL_A, GUILD_A, TOKEN, customIds } from '../e2e/harness.ts';
+import { ALICE, BOB, CAROL, CHANNEL_A, GUILD_A, customIds } from '../e2e/harness.ts';
 
 // The real `npm start` entry (src/main.ts) in a child process against the local Discord,
 // killed with SIGKILL while jobs wait and run, then started again on the same data folder.
 
-const REPO = new URL('../../', import.meta.url).pathname;
 /** What a status says while its job is waiting or running. */
 const IN_PROGRESS = /In the queue|Working on it|Starting|Reading your photos|Drawing/;
 
 let emu: Emulator;
 let dataDir: string;
 let modelDir: string;
-const children: ChildProcess[] = [];
+const children: EntryProcess[] = [];
 
 before(async () => {
   modelDir = tinyBundle(1);
   dataDir = mkdtempSync(join(tmpdir(), 'xcot-kill-'));
-  emu = await startEmulator({
-    token: TOKEN,
-    applicationId: APP_ID,
-    heartbeatIntervalMs: 500,
-    guilds: [
-      {
-        id: GUILD_A,
-        name: 'Pets',
-        channels: [{ id: CHANNEL_A, name: 'art' }],
-        members: [{ id: ALICE, username: 'alice' }, { id: BOB, username: 'bob' }, { id: CAROL, username: 'carol' }],
-      },
-    ],
-  });
-  const rest = new REST({ api: emu.restBase }).setToken(TOKEN);
-  await rest.put(Routes.applicationGuildCommands(APP_ID, GUILD_A), { body: new CommandRegistry(commands).toJSON() });
+  emu = await startPetsDiscord();
 });
 
 after(async () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const child of children) await child.stop('SIGKILL');
   await emu?.close();
   rmSync(dataDir, { recursive: true, force: true });
   removeTinyBundles();
 });
 
 /** `npm start`'s code path in a child process; resolves once it is connected to the emulator. */
-async function startBot(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: REPO,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      XCOT_GRAPH_CACHE: process.env.XCOT_GRAPH_CACHE,
-      DISCORD_TOKEN: TOKEN,
-      DISCORD_CLIENT_ID: APP_ID,
-      DISCORD_API_BASE: emu.restBase,
-      MODEL_DIR: modelDir,
-      DATA_DIR: dataDir,
-      BATCH_JOBS: '1',
-      MAX_WAITING_PER_USER: '2',
-      CONSENT_REQUIRED: 'false',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+async function startBot(): Promise<EntryProcess> {
+  const child = await startBotProcess(emu, { MODEL_DIR: modelDir, DATA_DIR: dataDir, BATCH_JOBS: '1', MAX_WAITING_PER_USER: '2', CONSENT_REQUIRED: 'false', LOG_LEVEL: 'warn' });
   children.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<never>((_, reject) => child.once('exit', (code, signal) => reject(new Error(`bot exited (${code ?? signal}): ${stderr.slice(-2000)}`))));
-  await Promise.race([waitUntilAnswering(emu, [{ guildId: GUILD_A, channelId: CHANNEL_A }], CAROL), exited]);
-  child.removeAllListeners('exit');
   return child;
 }
 
@@ -113,8 +74,7 @@ test('kill -9 of the bot process with jobs waiting and running: after a restart 
     assert.ok(cancel, `job ${i} was not queued: ${status.content}`);
     statuses.push({ statusId: status.id, jobId: cancel.split(':')[2] });
   }
-  first.kill('SIGKILL');
-  await new Promise((r) => first.once('exit', r));
+  await first.stop('SIGKILL');
   const unfinished = statuses.filter((s) => !isFinal(current(s.statusId)));
   assert.ok(unfinished.length >= 2, `only ${unfinished.length} jobs were still unfinished at the kill; the test needs some`);
 
