@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   const modelDir = values.model ?? (process.env.MODEL_DIR || undefined);
   if (!modelDir) process.stderr.write('No --model or MODEL_DIR: using the random-weight test bundle (generated on first run).\n');
   const dataDir = resolve(values.data ?? 'data/sandbox');
-  // Set before the engine's worker threads start: they read it (src/model/kv-append-graph.ts).
+  // Set before the configuration is read: the engine's worker threads get it from there.
   process.env.XCOT_GRAPH_CACHE ||= join(dataDir, 'graph-cache');
   const sandbox = await startSandbox({ port, modelDir, dataDir, env: process.env });
   console.log(`Sandbox ready: ${sandbox.url}`);

@@ -85,3 +85,14 @@ test('npm run worker: REDIS_URL is required (a line saying so), WORKER_LOCK_SECO
   assert.deepEqual([c.lockMs, c.healthPort, c.batchJobs, c.scorer], [7000, 8080, 2, 'none']);
   assert.equal(loadWorkerConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).healthPort, undefined);
 });
+
+test('MATMUL_ACCURACY and XCOT_GRAPH_CACHE reach the model settings of both processes; unset or empty leaves the model its defaults; a bad accuracy is refused by name', () => {
+  const worker = { REDIS_URL: 'redis://127.0.0.1:6379' };
+  for (const load of [(env: NodeJS.ProcessEnv) => loadConfig({ ...BASE, ...env }), (env: NodeJS.ProcessEnv) => loadWorkerConfig({ ...worker, ...env })]) {
+    const set = load({ MATMUL_ACCURACY: 'file', XCOT_GRAPH_CACHE: '/tmp/graphs' });
+    assert.deepEqual([set.matMulAccuracy, set.graphCacheDir], ['file', '/tmp/graphs']);
+    const empty = load({ MATMUL_ACCURACY: '', XCOT_GRAPH_CACHE: '' });
+    assert.deepEqual([empty.matMulAccuracy, empty.graphCacheDir], [undefined, undefined]);
+  }
+  assert.throws(() => loadConfig({ ...BASE, MATMUL_ACCURACY: 'exact' }), (e: unknown) => e instanceof ConfigError && e.problems[0] === 'MATMUL_ACCURACY must be fastest or file');
+});

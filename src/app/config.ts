@@ -33,8 +33,9 @@ const MODEL_FIELDS = {
   /** A Swin2SR folder in the Xenova layout: the Upscale button; unset or empty: no button. */
   UPSCALER_DIR: z.string().optional(),
   UPSCALE_MEMORY_MB: envInt(64, 262_144, 3072),
-  /** Checked here; the ONNX sessions read it themselves, in each worker thread (src/model/sessions.ts). */
   MATMUL_ACCURACY: z.enum(['fastest', 'file', ''], 'must be fastest or file').optional(),
+  /** Where the engine keeps its load-time rewrite of the language model (unset: ~/.cache/xcot-personalize/graphs). */
+  XCOT_GRAPH_CACHE: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
 
@@ -140,6 +141,8 @@ function modelPart(e: ModelEnv): ModelProcessConfig {
     scorerDir: e.SCORER_DIR || undefined,
     upscalerDir: e.UPSCALER_DIR || undefined,
     upscaleMemoryMb: e.UPSCALE_MEMORY_MB,
+    graphCacheDir: e.XCOT_GRAPH_CACHE || undefined,
+    matMulAccuracy: e.MATMUL_ACCURACY || undefined,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -163,7 +163,7 @@ function gatewayUpscale(config: GatewayConfig, logger: Logger): { upscale?: { sc
 /** The bundle summary `npm run check-bundle` prints, as one structured log line, with the workers' own facts. */
 function logBundleReport(config: GatewayConfig, engine: WorkerEngine, logger: Logger): void {
   try {
-    const report = describeLoadedBundle(config.modelDir, { device: config.device }, engine.facts);
+    const report = describeLoadedBundle(config.modelDir, { device: config.device, graphCacheDir: config.graphCacheDir, matMulAccuracy: config.matMulAccuracy }, engine.facts);
     logger.info({ bundle: report }, report.usable ? 'model bundle' : 'model bundle has problems (see bundle.issues)');
   } catch (err) {
     logger.warn({ err: { message: (err as Error).message } }, 'could not summarize the model bundle');

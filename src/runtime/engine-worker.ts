@@ -34,6 +34,8 @@ try {
     visionCacheMb: init.visionCacheMb,
     prefixCacheMb: init.prefixCacheMb,
     maxBatchRows: init.maxBatchRows,
+    graphCacheDir: init.graphCacheDir,
+    matMulAccuracy: init.matMulAccuracy,
     onFallback: (reason) => post({ type: 'fallback', reason }),
   });
 } catch (err) {

@@ -11,6 +11,7 @@ import type { OutputFormat } from '../images/encode.ts';
 import type { GenerateRequest, GroundOptions } from '../pipeline/personalizer.ts';
 import type { SubjectContext } from '../pipeline/xcot-prompts.ts';
 import type { ModelShape } from '../model/janus-model.ts';
+import type { MatMulAccuracy } from '../model/matmul-accuracy.ts';
 import type { EmbeddingScorerKind } from '../model-kinds.ts';
 
 /**
@@ -34,6 +35,10 @@ export interface ModelLoadOptions {
   maxBatchRows?: number;
   /** Folder of the embedding scorers (SCORER_DIR); each worker loads them at its first 'scoreGroup'. */
   scorerDir?: string;
+  /** Where the language model's load-time rewrite is kept (SessionOptions.graphCacheDir; default XCOT_GRAPH_CACHE or ~/.cache/xcot-personalize/graphs). */
+  graphCacheDir?: string;
+  /** The accuracy level of a 4-bit language model's layers on CPU (SessionOptions.matMulAccuracy; default MATMUL_ACCURACY, else fastest). */
+  matMulAccuracy?: MatMulAccuracy;
   /** Test-only: honour the 'crash' op (WorkerEngine.simulateCrash kills a worker). */
   testHooks?: boolean;
 }

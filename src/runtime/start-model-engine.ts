@@ -1,4 +1,5 @@
 import type { Device } from '../bundle/load-bundle.ts';
+import type { MatMulAccuracy } from '../model/matmul-accuracy.ts';
 import { WorkerEngine, type EngineLogger } from './worker-engine.ts';
 
 /** The model settings of every process that loads the model (the gateway, a model worker), a part of its configuration (src/app/config.ts). */
@@ -15,6 +16,10 @@ export interface ModelSettings {
   /** A Swin2SR folder: the upscaler's own worker thread (upscale-thread.ts); unset: no upscaling. */
   upscalerDir?: string;
   upscaleMemoryMb?: number;
+  /** Where the language model's load-time rewrite is kept (XCOT_GRAPH_CACHE); unset: the model's default. */
+  graphCacheDir?: string;
+  /** MATMUL_ACCURACY: a 4-bit language model at the fastest level measured correct here, or at the file's own; unset: fastest. */
+  matMulAccuracy?: MatMulAccuracy;
 }
 
 /**
@@ -33,6 +38,8 @@ export async function startModelEngine(settings: ModelSettings, logger: EngineLo
     scorerDir: settings.scorerDir,
     upscalerDir: settings.upscalerDir,
     upscaleMemoryMb: settings.upscaleMemoryMb,
+    graphCacheDir: settings.graphCacheDir,
+    matMulAccuracy: settings.matMulAccuracy,
     // A run's deadline cancels it; a worker that ignores that cancel this long is replaced.
     cancelGraceMs: 30_000,
     onFallback: (reason) => logger.warn({ reason }, 'execution provider fallback'),

@@ -121,6 +121,8 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
         prefixCacheMb: options.prefixCacheMb,
         maxBatchRows: options.maxBatchRows,
         scorerDir: options.scorerDir,
+        graphCacheDir: options.graphCacheDir,
+        matMulAccuracy: options.matMulAccuracy,
         testHooks: options.testHooks,
       },
       resourceLimits: options.resourceLimits,
