@@ -44,7 +44,9 @@ export class RestServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const raw = await readBody(req);
+    // A client that goes away mid-request (a bot process killed while uploading) gets nothing, and nothing happens.
+    const raw = await readBody(req).catch(() => undefined);
+    if (raw === undefined) return;
     const path = url.pathname.replace(/^\/api\/v10(?=\/)/, '');
     let label = `${method} ${url.pathname}`;
     let headers: Record<string, string> = {};
