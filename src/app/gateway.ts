@@ -4,7 +4,7 @@ import { commands } from '../../commands/index.ts';
 import { DISCORD_CDN_HOSTS } from '../bot/attachment-downloader.ts';
 import { createBot, type Bot } from '../bot/bot.ts';
 import type { BotDeps } from '../bot/bot-deps.ts';
-import { quotaLimitsFor } from '../bot/quota-limits.ts';
+import { quotaLimitsFor } from '../jobs/quota-limits.ts';
 import { oncePerOutage } from '../util/outage-log.ts';
 import { describeLoadedBundle } from '../pipeline/bundle-report/check-bundle.ts';
 import { UserTextRules } from '../decoding/user-text.ts';

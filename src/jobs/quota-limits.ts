@@ -1,4 +1,4 @@
-import { NO_QUOTA, type QuotaLimits } from '../jobs/quota.ts';
+import { NO_QUOTA, type QuotaLimits } from './quota.ts';
 import type { Stores } from '../store/index.ts';
 import { getServerSettings } from '../store/server-settings.ts';
 
