@@ -17,7 +17,7 @@ import { FeedbackGroupSchema } from '../../src/feedback/export-schema.ts';
 import { writeClipFixture, writeDinoFixture } from '../../src/generator/scorers/make-scorer-fixtures.ts';
 import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
 import { KEPT_MESSAGE } from '../../src/bot/delivery/keep-result.ts';
-import { SCORING_PROGRESS } from '../../src/bot/status/progress-text.ts';
+import { SCORING_PROGRESS } from '../../src/bot/status/job-status-text.ts';
 import { ALICE, BOB, CAROL, CHANNEL_A, GUILD_A, buttonId, customIds, personalize, photo, startHarness, waitForMessageState, waitForThreadResult, type Harness } from './harness.ts';
 
 const EPHEMERAL = 1 << 6;
