@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, loadGatewayConfig as loadConfig, loadWorkerConfig } from '../src/app/config.ts';
+import { readFileSync } from 'node:fs';
+import { CONFIG_VARIABLES, ConfigError, loadGatewayConfig as loadConfig, loadWorkerConfig } from '../src/app/config.ts';
 
 const BASE = { DISCORD_TOKEN: 'secret-token-value', DISCORD_CLIENT_ID: '123456789012345678' };
 
@@ -95,4 +96,10 @@ test('MATMUL_ACCURACY and XCOT_GRAPH_CACHE reach the model settings of both proc
     assert.deepEqual([empty.matMulAccuracy, empty.graphCacheDir], [undefined, undefined]);
   }
   assert.throws(() => loadConfig({ ...BASE, MATMUL_ACCURACY: 'exact' }), (e: unknown) => e instanceof ConfigError && e.problems[0] === 'MATMUL_ACCURACY must be fastest or file');
+});
+
+test('every variable .env.example documents is one the configuration reads', () => {
+  const documented = [...readFileSync(new URL('../.env.example', import.meta.url), 'utf8').matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]);
+  assert.ok(documented.length >= 30, `read ${documented.length} variables from .env.example`);
+  assert.deepEqual(documented.filter((name) => !CONFIG_VARIABLES.includes(name)), []);
 });

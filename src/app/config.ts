@@ -68,6 +68,9 @@ const WORKER_FIELDS = {
   HEALTH_PORT: z.union([envInt(1, 65535, 0), z.literal('')]).optional(),
 };
 
+/** Every variable some process reads. */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys({ ...MODEL_FIELDS, ...GATEWAY_FIELDS, ...WORKER_FIELDS });
+
 const GatewayEnv = z.object({ ...MODEL_FIELDS, ...GATEWAY_FIELDS });
 const WorkerEnv = z.object({ ...MODEL_FIELDS, ...WORKER_FIELDS });
 type ModelEnv = z.infer<z.ZodObject<typeof MODEL_FIELDS>>;
