@@ -2,6 +2,7 @@ import type ort from 'onnxruntime-node';
 import type { KvCache } from './janus-model.ts';
 import type { DeviceKvOps } from './device-kv-ops.ts';
 import type { DeviceTensor } from './device-tensor.ts';
+import { capacityFor, markAppended, stepMask } from './kv-columns.ts';
 
 /**
  * KvCapacity with its buffers on the WebGPU device: the same layout (every tensor [rows, kvHeads,
@@ -33,7 +34,7 @@ export class DeviceKvCapacity {
   static async fromCache(ops: DeviceKvOps, cache: KvCache, mask: BigInt64Array, rows: number[], quantum: number, headroom: number): Promise<DeviceKvCapacity> {
     const names = Object.keys(cache);
     const t = (cache[names[0]].dims as number[])[2];
-    const capacity = Math.ceil((t + headroom) / quantum) * quantum;
+    const capacity = capacityFor(t, headroom, quantum);
     const buffers = await ops.rows(names.map((n) => cache[n] as ort.Tensor), rows, t, capacity);
     const history = new BigInt64Array(rows.length * capacity);
     rows.forEach((row, i) => history.set(mask.subarray(row * t, (row + 1) * t), i * capacity));
@@ -45,7 +46,7 @@ export class DeviceKvCapacity {
     const head = parts[0].kv;
     const picks = parts.map(({ kv, rows }) => ({ kv, rows: rows ?? kv.lengths.map((_, i) => i) }));
     const lengths = picks.flatMap(({ kv, rows }) => rows.map((r) => kv.lengths[r]));
-    const capacity = Math.ceil((Math.max(...lengths) + headroom) / quantum) * quantum;
+    const capacity = capacityFor(Math.max(...lengths), headroom, quantum);
     let joined: DeviceTensor[] | null = null;
     try {
       for (const { kv, rows } of picks) {
@@ -82,13 +83,7 @@ export class DeviceKvCapacity {
 
   /** The mask for one new position: each row's history, then 1 for the new position. */
   stepMask(): BigInt64Array {
-    const width = this.capacity + 1;
-    const out = new BigInt64Array(this.rows * width);
-    for (let r = 0; r < this.rows; r++) {
-      out.set(this.history.subarray(r * this.capacity, (r + 1) * this.capacity), r * width);
-      out[r * width + this.capacity] = 1n;
-    }
-    return out;
+    return stepMask(this.history, this.rows, this.capacity);
   }
 
   /** Writes one new attended position per row ([rows, h, 1, d] device tensors by name) into each row's next column; disposes `fresh`. */
@@ -101,10 +96,7 @@ export class DeviceKvCapacity {
       for (const t of add) t.dispose();
     }
     for (const t of old) t.dispose();
-    for (let r = 0; r < this.rows; r++) {
-      this.history[r * this.capacity + this.lengths[r]] = 1n;
-      this.lengths[r]++;
-    }
+    markAppended(this.history, this.lengths, this.capacity);
   }
 
   /** Frees the device buffers (idempotent). */

@@ -1,5 +1,6 @@
 import ort from 'onnxruntime-node';
 import type { KvCache } from './kv-rows.ts';
+import { capacityFor, markAppended, stepMask } from './kv-columns.ts';
 
 type KvData = Float32Array | Uint16Array;
 
@@ -68,7 +69,7 @@ export class KvCapacity {
   private static gather(names: string[], layout: { kind: 'float32' | 'float16'; h: number; d: number }, refs: RowRef[], quantum: number, headroom: number): KvCapacity {
     const { kind, h, d } = layout;
     const longest = Math.max(...refs.map((r) => r.length));
-    const capacity = Math.ceil((longest + headroom) / quantum) * quantum;
+    const capacity = capacityFor(longest, headroom, quantum);
     const buffers = new Map<string, KvData>();
     for (const name of names) {
       const out = kind === 'float16' ? new Uint16Array(refs.length * h * capacity * d) : new Float32Array(refs.length * h * capacity * d);
@@ -110,13 +111,7 @@ export class KvCapacity {
 
   /** The mask for one new position: each row's history, then 1 for the new position. */
   stepMask(): BigInt64Array {
-    const width = this.capacity + 1;
-    const out = new BigInt64Array(this.rows * width);
-    for (let r = 0; r < this.rows; r++) {
-      out.set(this.history.subarray(r * this.capacity, (r + 1) * this.capacity), r * width);
-      out[r * width + this.capacity] = 1n;
-    }
-    return out;
+    return stepMask(this.history, this.rows, this.capacity);
   }
 
   /** Writes one new attended position per row ([rows, h, 1, d] per name) into each row's next column. */
@@ -130,9 +125,6 @@ export class KvCapacity {
         }
       }
     }
-    for (let r = 0; r < this.rows; r++) {
-      this.history[r * capacity + this.lengths[r]] = 1n;
-      this.lengths[r]++;
-    }
+    markAppended(this.history, this.lengths, this.capacity);
   }
 }
