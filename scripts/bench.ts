@@ -127,31 +127,7 @@ async function run(dir: string, repeats: number, stepLimit?: number) {
   workerLoop.disable();
   await engine.close();
 
-  env.allowRemoteModels = false;
-  env.localModelPath = `${dirname(dir)}/`;
-  const processor = await AutoProcessor.from_pretrained(basename(dir), { local_files_only: true });
-  // from_pretrained is typed as the base class; generate_images is MultiModalityCausalLM's own.
-  const reference = (await MultiModalityCausalLM.from_pretrained(basename(dir), { local_files_only: true, dtype, device: 'cpu' } as never)) as unknown as MultiModalityCausalLM;
-  const inputs = await processor([{ role: '<|User|>', content: PROMPT }], { chat_template: 'text_to_image' });
-  const inputsFor = await Promise.all(PROMPTS.map((prompt) => processor([{ role: '<|User|>', content: prompt }], { chat_template: 'text_to_image' })));
-  const refOnce = async (input = inputs) => {
-    const t0 = performance.now();
-    const o = { ...input, min_new_tokens: steps, max_new_tokens: steps, do_sample: false, guidance_scale: guidance };
-    if (steps === perImage) await reference.generate_images(o);
-    else {
-      // Tokens only (what generate_images does before decoding), for runs shorter than an image.
-      (reference as unknown as { _generation_mode: string })._generation_mode = 'image';
-      await Object.getPrototypeOf(MultiModalityCausalLM.prototype).generate.call(reference, o);
-    }
-    return performance.now() - t0;
-  };
-  await refOnce(); // warm-up
-  const refBatch1 = await best(repeats, refOnce);
-  const ref4 = await best(repeats, async () => {
-    let total = 0;
-    for (const input of inputsFor) total += await refOnce(input);
-    return total;
-  });
+  const { batch1: refBatch1, sequential4: ref4 } = await referenceTimes(dir, dtype, { steps, perImage, guidance }, repeats);
   clearInterval(rssTimer);
 
   const tps = (tokens: number, ms: number) => round((tokens * 1000) / ms);
@@ -243,29 +219,7 @@ async function speedOnly(dir: string, repeats: number, stepLimit: number | undef
   const atFileLevel = !exact && matMul?.runs !== null && matMul?.runs !== undefined ? await measureOurs('file') : null;
   const { steps, perImage, guidance } = main;
 
-  env.allowRemoteModels = false;
-  env.localModelPath = `${dirname(dir)}/`;
-  const processor = await AutoProcessor.from_pretrained(basename(dir), { local_files_only: true });
-  const reference = (await MultiModalityCausalLM.from_pretrained(basename(dir), { local_files_only: true, dtype: main.dtypes, device: 'cpu' } as never)) as unknown as MultiModalityCausalLM;
-  const inputsFor = await Promise.all(PROMPTS.map((prompt) => processor([{ role: '<|User|>', content: prompt }], { chat_template: 'text_to_image' })));
-  const refOnce = async (input = inputsFor[0]) => {
-    const t0 = performance.now();
-    const o = { ...input, min_new_tokens: steps, max_new_tokens: steps, do_sample: false, guidance_scale: guidance };
-    if (steps === perImage) await reference.generate_images(o);
-    else {
-      (reference as unknown as { _generation_mode: string })._generation_mode = 'image';
-      await Object.getPrototypeOf(MultiModalityCausalLM.prototype).generate.call(reference, o);
-    }
-    return performance.now() - t0;
-  };
-  await refOnce(); // warm-up
-  const refBatch1 = await best(repeats, refOnce);
-  const ref4 = await best(repeats, async () => {
-    let total = 0;
-    for (const input of inputsFor) total += await refOnce(input);
-    return total;
-  });
-  await reference.dispose();
+  const { batch1: refBatch1, sequential4: ref4 } = await referenceTimes(dir, main.dtypes, { steps, perImage, guidance }, repeats);
   const tps = (tokens: number, ms: number) => round((tokens * 1000) / ms);
   const drift = (a: Float32Array, b: Float32Array) => {
     let diff = 0;
@@ -464,6 +418,48 @@ async function memoryBandwidth(): Promise<number> {
     return (threads * 2 * size) / (Math.max(...times) / 1000);
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+/**
+ * transformers.js on CPU, the same work with the same inputs: one prompt, and the four prompts one
+ * after another (best of `repeats` each, after a warm-up).
+ */
+async function referenceTimes(
+  dir: string,
+  dtype: unknown,
+  run: { steps: number; perImage: number; guidance: number },
+  repeats: number,
+): Promise<{ batch1: number; sequential4: number }> {
+  const { steps, perImage, guidance } = run;
+  env.allowRemoteModels = false;
+  env.localModelPath = `${dirname(dir)}/`;
+  const processor = await AutoProcessor.from_pretrained(basename(dir), { local_files_only: true });
+  // from_pretrained is typed as the base class; generate_images is MultiModalityCausalLM's own.
+  const reference = (await MultiModalityCausalLM.from_pretrained(basename(dir), { local_files_only: true, dtype, device: 'cpu' } as never)) as unknown as MultiModalityCausalLM;
+  try {
+    const inputsFor = await Promise.all(PROMPTS.map((prompt) => processor([{ role: '<|User|>', content: prompt }], { chat_template: 'text_to_image' })));
+    const refOnce = async (input = inputsFor[0]) => {
+      const t0 = performance.now();
+      const o = { ...input, min_new_tokens: steps, max_new_tokens: steps, do_sample: false, guidance_scale: guidance };
+      if (steps === perImage) await reference.generate_images(o);
+      else {
+        // Tokens only (what generate_images does before decoding), for runs shorter than an image.
+        (reference as unknown as { _generation_mode: string })._generation_mode = 'image';
+        await Object.getPrototypeOf(MultiModalityCausalLM.prototype).generate.call(reference, o);
+      }
+      return performance.now() - t0;
+    };
+    await refOnce(); // warm-up
+    const batch1 = await best(repeats, refOnce);
+    const sequential4 = await best(repeats, async () => {
+      let total = 0;
+      for (const input of inputsFor) total += await refOnce(input);
+      return total;
+    });
+    return { batch1, sequential4 };
+  } finally {
+    await reference.dispose();
   }
 }
 
