@@ -111,7 +111,7 @@ export type ErrorCode = InputErrorCode | BundleErrorCode | ServiceErrorCode;
  * Errors whose message is meant for the person who caused them: one short line, no stack.
  * Anything else that escapes is a bug and is reported as such.
  *
- * A subclass that an engine worker can throw must be listed in WORKER_ERROR_CLASSES (src/runtime/protocol.ts)
+ * A subclass that an engine worker can throw must be listed in WORKER_ERROR_CLASSES (src/runtime/wire-error.ts)
  * so that it crosses the thread boundary as itself; test/wire-errors.test.ts fails for one that is not.
  */
 export class UserFacingError extends Error {

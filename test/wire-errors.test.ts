@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fromWireError, MAIN_THREAD_ERROR_CLASSES, toWireError, WORKER_ERROR_CLASSES, type WireError, type WorkerErrorClassName } from '../src/runtime/protocol.ts';
+import { fromWireError, MAIN_THREAD_ERROR_CLASSES, toWireError, WORKER_ERROR_CLASSES, type WireError, type WorkerErrorClassName } from '../src/runtime/wire-error.ts';
 import { BundleError, CancelledError, InputError, UserFacingError } from '../src/errors.ts';
 import { ImageInputError } from '../src/images/errors.ts';
 import { JobTimeoutError, QueueClosedError, QueueFullError } from '../src/jobs/job-queue.ts';
@@ -94,7 +94,7 @@ test('every UserFacingError subclass in the code base is registered for the work
   const registered = new Set<string>(Object.keys(WORKER_ERROR_CLASSES));
   const mainOnly = new Set(MAIN_THREAD_ERROR_CLASSES);
   const missing = userFacing.filter((c) => !registered.has(c.name) && !mainOnly.has(c.name)).map((c) => `${c.name} (${c.file})`);
-  assert.deepEqual(missing, [], 'export these classes and add them to WORKER_ERROR_CLASSES in src/runtime/protocol.ts (or, if no worker can throw them, to MAIN_THREAD_ERROR_CLASSES)');
+  assert.deepEqual(missing, [], 'export these classes and add them to WORKER_ERROR_CLASSES in src/runtime/wire-error.ts (or, if no worker can throw them, to MAIN_THREAD_ERROR_CLASSES)');
   for (const name of [...registered, ...mainOnly]) assert.ok(userFacing.some((c) => c.name === name), `${name} is listed but no user-facing class of that name was found`);
   for (const name of mainOnly) assert.ok(!registered.has(name), `${name} is listed twice`);
   // Names must be unique, or the registry's by-name lookup could rebuild the wrong class.

@@ -8,9 +8,10 @@ import { CancelledError } from '../errors.ts';
 import { SeededRandom } from '../util/seeded-random.ts';
 import type { PromptCaches } from './prompt-caches.ts';
 import { prefillPrompt, type PromptRow } from './prompt-prefill.ts';
+import type { ProgressHooks } from './progress.ts';
 
 /** One request's image-token work: `count` images, each with a cond row and (guided) an uncond row. */
-export interface ImageJob extends SamplingOptions {
+export interface ImageJob extends SamplingOptions, ProgressHooks {
   /** The distinct prompt rows: [cond] or [cond, uncond]; each is copied to every image. */
   rows: PromptRow[];
   images: PixelBatch | null;
@@ -18,8 +19,6 @@ export interface ImageJob extends SamplingOptions {
   cfgWeight: number;
   /** Image i samples from seeds[i]. */
   seeds: number[];
-  signal?: AbortSignal;
-  onStep?: (done: number, total: number) => void;
 }
 
 export interface ImageBatcherOptions {

@@ -1,3 +1,4 @@
+import type { ProgressHooks } from '../decoding/progress.ts';
 import type { Generation } from '../pipeline/personalizer.ts';
 import type { JobRecord } from '../store/index.ts';
 
@@ -21,7 +22,7 @@ export interface OutcomeGroup {
   candidates: readonly { drawn: number; seed: number; imageTokens: readonly number[]; scores?: { fidelity: number; alignment: number } }[];
 }
 
-export interface RunHooks {
+/** What a runner tells the one following a job (cancelling goes through its JobHandle). */
+export interface RunHooks extends Pick<ProgressHooks, 'onStep'> {
   onStart?: () => void;
-  onStep?: (done: number, total: number) => void;
 }

@@ -9,6 +9,7 @@ import type { ImageLimits } from '../images/limits.ts';
 import { parsePreprocessorConfig, stackPixelValues, toPixelValues, type PreprocessMode } from '../images/preprocess.ts';
 import { ChatTokenizer } from '../decoding/chat-tokenizer.ts';
 import { ImageBatcher, type ImageBatcherOptions } from '../decoding/image-batcher.ts';
+import type { ProgressHooks } from '../decoding/progress.ts';
 import { imagePromptRows } from './image-prompt-rows.ts';
 import { PromptCaches, type PromptCacheOptions, type PromptCacheStats } from '../decoding/prompt-caches.ts';
 import { prefixLength } from '../decoding/prompt-prefill.ts';
@@ -56,7 +57,7 @@ export interface Grounding {
   ms: number;
 }
 
-export interface GenerateRequest extends GenerateOptionsInput {
+export interface GenerateRequest extends GenerateOptionsInput, ProgressHooks {
   subject?: SubjectImages | null;
   subjectContext?: SubjectContext;
   /** Stage-1 output; empty for plain text-to-image. */
@@ -64,8 +65,6 @@ export interface GenerateRequest extends GenerateOptionsInput {
   format?: OutputFormat;
   /** A group of candidates (1-8) drawn in one batch instead of `count` images; seeds as for count. */
   candidates?: number;
-  signal?: AbortSignal;
-  onStep?: (done: number, total: number) => void;
 }
 
 export interface GeneratedImage {

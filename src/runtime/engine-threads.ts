@@ -1,6 +1,7 @@
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { EngineClosedError, EngineCrashedError, EngineStuckError } from './image-engine.ts';
-import { fromWireError, type CrashMode, type EngineInfo, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
+import { fromWireError } from './wire-error.ts';
+import type { CrashMode, EngineInfo, FromWorker, ToWorker, WorkerInit } from './protocol.ts';
 import { Requests } from './requests.ts';
 
 /**

@@ -5,7 +5,8 @@ import { InputError } from '../errors.ts';
 import { embeddingGroupScorer } from '../scoring/group-scorer.ts';
 import { loadScorers, type LoadedScorers } from '../scoring/load-scorers.ts';
 import { countNativeRuns } from './native-runs.ts';
-import { toWireError, type EngineInfo, type FromWorker, type ToWorker, type WireGeneration, type WorkerInit } from './protocol.ts';
+import type { EngineInfo, FromWorker, ToWorker, WireGeneration, WorkerInit } from './protocol.ts';
+import { toWireError } from './wire-error.ts';
 
 /**
  * An engine worker (started by WorkerEngine through bootstrap.mjs): one Personalizer, its ONNX

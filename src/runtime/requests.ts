@@ -1,6 +1,8 @@
 import type { Worker } from 'node:worker_threads';
+import type { ProgressHooks } from '../decoding/progress.ts';
 import { EngineCrashedError } from './image-engine.ts';
-import { fromWireError, type FromWorker, type ToWorker } from './protocol.ts';
+import type { FromWorker, ToWorker } from './protocol.ts';
+import { fromWireError } from './wire-error.ts';
 
 /**
  * Message passing with one engine worker thread: the calls in flight to it, keyed by id. A call is
@@ -9,10 +11,8 @@ import { fromWireError, type FromWorker, type ToWorker } from './protocol.ts';
  * cancelled in the worker; one still unanswered after the grace time is reported as ignored.
  */
 
-/** What a caller hands with a call: its cancel signal and progress callbacks. */
-export interface CallHooks {
-  signal?: AbortSignal;
-  onStep?: (done: number, total: number) => void;
+/** What a caller hands with a call: its cancel signal and progress callbacks (grounding also streams its text). */
+export interface CallHooks extends ProgressHooks {
   onText?: (text: string) => void;
 }
 

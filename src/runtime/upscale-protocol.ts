@@ -1,4 +1,4 @@
-import type { WireError } from './protocol.ts';
+import type { WireError } from './wire-error.ts';
 import type { Device } from '../model-kinds.ts';
 
 /** Messages between UpscaleThread (main thread) and upscale-worker.ts. Images travel encoded, as transferred buffers. */

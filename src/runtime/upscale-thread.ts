@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { CancelledError } from '../errors.ts';
 import { EngineClosedError, EngineCrashedError } from './image-engine.ts';
-import { fromWireError } from './protocol.ts';
+import { fromWireError } from './wire-error.ts';
 import type { FromUpscaleWorker, ToUpscaleWorker, UpscaleWorkerInit, WireUpscale } from './upscale-protocol.ts';
 
 const BOOTSTRAP = new URL('./upscale-bootstrap.mjs', import.meta.url);

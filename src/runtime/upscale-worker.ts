@@ -2,7 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { encodeImage } from '../images/encode.ts';
 import { loadImage } from '../images/load.ts';
 import { Upscaler } from '../upscaling/upscaler.ts';
-import { toWireError } from './protocol.ts';
+import { toWireError } from './wire-error.ts';
 import type { FromUpscaleWorker, ToUpscaleWorker, UpscaleWorkerInit } from './upscale-protocol.ts';
 
 /**

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { CancelledError, QueueClosedError } from '../../errors.ts';
 import { admissionRefusal, type AdmissionCaps } from '../admission-rules.ts';
 import { projectEta } from '../eta.ts';
+import type { RunHooks } from '../job-outcome.ts';
 import type { JobHandle, JobState } from '../job-runner.ts';
 import type { DrainResult, JobEta, QueueReservation, QueueSnapshot, QueueView } from '../queue-view.ts';
 import { BULL_PREFIX, KEYS, QUEUE_NAME, redisConnection } from './cluster-names.ts';
@@ -27,15 +28,10 @@ export interface ClusterQueueOptions extends Partial<AdmissionCaps> {
   onError?: (err: unknown) => void;
 }
 
-export interface FollowHooks {
-  onStart?: () => void;
-  onStep?: (done: number, total: number) => void;
-}
-
 interface Followed {
   id: string;
   state: JobState;
-  hooks: FollowHooks;
+  hooks: RunHooks;
   resolve: () => void;
   reject: (err: unknown) => void;
   settled: boolean;
@@ -146,7 +142,7 @@ export class ClusterQueue implements QueueView {
    * it until it ends; the handle's result resolves when a worker finished it, and rejects with the
    * worker's error, a CancelledError, or the admission's QueueFullError.
    */
-  follow(job: { id: string; userId: string; guildId: string | null }, hooks: FollowHooks = {}): JobHandle<void> {
+  follow(job: { id: string; userId: string; guildId: string | null }, hooks: RunHooks = {}): JobHandle<void> {
     if (this.#closed) throw new QueueClosedError();
     let resolve!: () => void;
     let reject!: (err: unknown) => void;

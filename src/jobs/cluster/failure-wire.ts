@@ -1,5 +1,5 @@
 import { EngineCrashedError } from '../../runtime/image-engine.ts';
-import { fromWireError, toWireError, type WireError } from '../../runtime/protocol.ts';
+import { fromWireError, toWireError, type WireError } from '../../runtime/wire-error.ts';
 
 const MARK = 'xcot-error:';
 
