@@ -56,7 +56,7 @@ test('the import reader sees static, type-only, re-exported, dynamic and import.
   const graph = readGraph(REPO, RULES);
   assert.ok(graph.edges.get('src/bot/bot-deps.ts')!.some((t) => partOf(RULES, t) === 'src/jobs'));
   assert.ok(graph.edges.get('src/runtime/engine-threads.ts')!.includes('src/runtime/bootstrap.mjs'));
-  assert.ok(graph.edges.get('src/runtime/bootstrap.mjs')!.includes('src/runtime/engine-worker.ts'));
+  assert.ok(graph.edges.get('src/runtime/bootstrap.mjs')!.includes('src/runtime/engine-thread-main.ts'));
 });
 
 test('the checks fail on a made-up tree with an upward import (also from a layer inside another), a sideways tool import, a cycle and a stray folder', (t) => {

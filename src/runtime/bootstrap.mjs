@@ -4,4 +4,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import(new URL('./engine-worker.ts', import.meta.url).href);
+await import(new URL('./engine-thread-main.ts', import.meta.url).href);

@@ -13,7 +13,7 @@ import type { MatMulAccuracy } from '../model/matmul-accuracy.ts';
 import type { EmbeddingScorerKind } from '../model-kinds.ts';
 
 /**
- * Messages between WorkerEngine (main thread) and engine-worker.ts. Everything travels by
+ * Messages between WorkerEngine (main thread) and engine-thread-main.ts. Everything travels by
  * structured clone; bulk bytes (photos in, encoded images and image tokens out) as transferred
  * ArrayBuffers. Pixels and tensors never leave the worker.
  */

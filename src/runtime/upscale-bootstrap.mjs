@@ -2,4 +2,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import(new URL('./upscale-worker.ts', import.meta.url).href);
+await import(new URL('./upscale-thread-main.ts', import.meta.url).href);

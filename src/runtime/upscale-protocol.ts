@@ -1,7 +1,7 @@
 import type { WireError } from './wire-error.ts';
 import type { Device } from '../model-kinds.ts';
 
-/** Messages between UpscaleThread (main thread) and upscale-worker.ts. Images travel encoded, as transferred buffers. */
+/** Messages between UpscaleThread (main thread) and upscale-thread-main.ts. Images travel encoded, as transferred buffers. */
 
 export interface UpscaleWorkerInit {
   dir: string;

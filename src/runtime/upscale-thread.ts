@@ -22,7 +22,7 @@ interface Pending {
 }
 
 /**
- * The upscaler in a worker thread of its own (upscale-worker.ts), never on the main thread and never
+ * The upscaler in a worker thread of its own (upscale-thread-main.ts), never on the main thread and never
  * in an engine worker: an upscale's runs take seconds each, far longer than a generation step, and an
  * engine worker's event loop is held for the whole of every run it makes, so sharing that thread
  * would stall the other jobs' steps. Here they only share the cores.

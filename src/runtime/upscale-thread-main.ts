@@ -12,7 +12,7 @@ import type { FromUpscaleWorker, ToUpscaleWorker, UpscaleWorkerInit } from './up
  * between tiles.
  */
 
-if (!parentPort) throw new Error('upscale-worker.ts must run in a worker thread (see UpscaleThread).');
+if (!parentPort) throw new Error('upscale-thread-main.ts must run in a worker thread (see UpscaleThread).');
 const port = parentPort;
 const init = workerData as UpscaleWorkerInit;
 const post = (message: FromUpscaleWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);

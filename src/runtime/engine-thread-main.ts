@@ -15,7 +15,7 @@ import { toWireError } from './wire-error.ts';
  * and ONNX Runtime yields to this thread's event loop before every run, so a cancel gets in).
  */
 
-if (!parentPort) throw new Error('engine-worker.ts must run in a worker thread (see WorkerEngine).');
+if (!parentPort) throw new Error('engine-thread-main.ts must run in a worker thread (see WorkerEngine).');
 const port = parentPort;
 const init = workerData as WorkerInit;
 
@@ -73,7 +73,7 @@ function loadedScorers(): Promise<LoadedScorers> {
   return scorers;
 }
 
-function subjectOf(handle: number): SubjectImages {
+function preparedSubject(handle: number): SubjectImages {
   const subject = subjects.get(handle);
   // The main thread never sends a handle it released, and handles die only with this worker.
   if (!subject) throw new Error(`engine worker: unknown subject handle ${handle}`);
@@ -110,7 +110,7 @@ async function serve(msg: Extract<ToWorker, { id: number; op: 'prepareImages' | 
         break;
       }
       case 'ground': {
-        const grounding = await personalizer.ground(subjectOf(msg.handle), msg.context, {
+        const grounding = await personalizer.ground(preparedSubject(msg.handle), msg.context, {
           ...msg.options,
           signal,
           onText: msg.wantText ? (text) => post({ type: 'text', id: msg.id, text }) : undefined,
@@ -121,7 +121,7 @@ async function serve(msg: Extract<ToWorker, { id: number; op: 'prepareImages' | 
       case 'generate': {
         const generation = await personalizer.generate({
           ...msg.request,
-          subject: msg.handle === null ? null : subjectOf(msg.handle),
+          subject: msg.handle === null ? null : preparedSubject(msg.handle),
           signal,
           onStep: msg.wantSteps ? (done, total) => post({ type: 'step', id: msg.id, done, total }) : undefined,
         });
@@ -137,7 +137,7 @@ async function serve(msg: Extract<ToWorker, { id: number; op: 'prepareImages' | 
         break;
       }
       case 'judge': {
-        const judgement = await personalizer.judge(subjectOf(msg.handle), msg.candidates, msg.prompt, { signal });
+        const judgement = await personalizer.judge(preparedSubject(msg.handle), msg.candidates, msg.prompt, { signal });
         post({ type: 'result', id: msg.id, value: judgement });
         break;
       }
