@@ -3,10 +3,10 @@ import type { Logger } from 'pino';
 import { DISCORD_RETRY_DELAYS_MS, retrying } from '../retry.ts';
 import { editStatus, statusAnchor, type StatusMessage } from './status-message.ts';
 
-/** What settling a status needs of the bot's dependencies. */
+/** What settling a status needs of the bot's dependencies (DeliveryDeps, and so BotDeps, extend it). */
 export interface StatusDeps {
   logger: Logger;
-  /** Pauses between attempts (default DISCORD_RETRY_DELAYS_MS). */
+  /** Pauses between attempts at posting a result or a final status (default DISCORD_RETRY_DELAYS_MS; tests shorten them). */
   retryDelaysMs?: readonly number[];
 }
 
