@@ -42,7 +42,7 @@ export function exportGroup(job: JobRecord, group: CandidateGroupRecord, rows: r
         rank: c.rank ?? null,
         seed: c.seed,
         imageTokenCount: c.imageTokens.length,
-        imageTokens: [...c.imageTokens],
+        imageTokens: c.imageTokens,
         scores: c.scores ? { fidelity: c.scores.fidelity, alignment: c.scores.alignment, passes: c.scores.passes } : null,
         signals: {
           picked: rows.some((r) => r.userId === job.ownerId && r.picked === c.drawn),

@@ -33,7 +33,7 @@ export async function keepGroup(
         drawn: c.drawn,
         ...(c.rank !== undefined ? { rank: c.rank } : {}),
         seed: c.seed,
-        imageTokens: [...c.imageTokens],
+        imageTokens: c.imageTokens,
         ...(c.scores ? { scores: { fidelity: c.scores.fidelity, alignment: c.scores.alignment, passes: c.scores.passes } } : {}),
         data: Buffer.from(c.data).toString('base64'),
         format: c.format,

@@ -15,7 +15,7 @@ export function keptFromOutcome(outcome: JobOutcome, where: { trace: boolean; si
       width: img.width,
       height: img.height,
       seed: img.seed,
-      imageTokens: [...img.imageTokens],
+      imageTokens: img.imageTokens,
     })),
     tokensMs: outcome.generation.timings.tokensMs,
     grounding: outcome.grounding,

@@ -80,15 +80,14 @@ function preparedSubject(handle: number): SubjectImages {
   return subject;
 }
 
-/** Encoded images and tokens as transferable buffers of their own (never a pooled or shared one). */
+/** Encoded images as transferable buffers of their own (never a pooled or shared one). */
 function toWire(g: Generation): { value: WireGeneration; transfer: ArrayBuffer[] } {
   const transfer: ArrayBuffer[] = [];
   const images = g.images.map((img) => {
     const data = new ArrayBuffer(img.data.byteLength);
     new Uint8Array(data).set(img.data);
-    const tokens = Int32Array.from(img.imageTokens);
-    transfer.push(data, tokens.buffer);
-    return { data, format: img.format, width: img.width, height: img.height, tokens, seed: img.seed };
+    transfer.push(data);
+    return { data, format: img.format, width: img.width, height: img.height, imageTokens: img.imageTokens, seed: img.seed };
   });
   return { value: { images, promptTokens: g.promptTokens, timings: g.timings }, transfer };
 }

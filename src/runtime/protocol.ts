@@ -83,8 +83,8 @@ export interface WireImage {
   format: OutputFormat;
   width: number;
   height: number;
-  /** Image tokens (transferred). */
-  tokens: Int32Array;
+  /** Image tokens (copied: 576 numbers an image). */
+  imageTokens: number[];
   seed: number;
 }
 

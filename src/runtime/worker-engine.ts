@@ -254,7 +254,7 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
         format: i.format,
         width: i.width,
         height: i.height,
-        imageTokens: Array.from(i.tokens),
+        imageTokens: i.imageTokens,
         seed: i.seed,
       })),
       promptTokens: wire.promptTokens,
