@@ -11,7 +11,7 @@ import { QuotaExceededError } from '../src/jobs/quota.ts';
 import { isStoreOutage, StoreUnavailableError } from '../src/store/store-outage.ts';
 import { INTERNAL_ERROR_MESSAGE, userMessage } from '../src/bot/reply-errors.ts';
 import type { Logger } from 'pino';
-import { EngineClosedError, EngineCrashedError, EngineStuckError } from '../src/runtime/image-engine.ts';
+import { EngineClosedError, EngineCrashedError, EngineStuckError } from '../src/runtime/engine-errors.ts';
 
 /** As the error crosses the worker boundary: structured clone of its wire form. */
 const across = (err: unknown) => fromWireError(structuredClone(toWireError(err)));

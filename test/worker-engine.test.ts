@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import sharp from 'sharp';
-import { EngineClosedError, EngineCrashedError } from '../src/runtime/image-engine.ts';
+import { EngineClosedError, EngineCrashedError } from '../src/runtime/engine-errors.ts';
 import { WorkerEngine, type EngineLogger, type WorkerEngineOptions } from '../src/runtime/worker-engine.ts';
 import { BundleError, CancelledError, InputError, UserFacingError } from '../src/errors.ts';
 import { ImageInputError } from '../src/images/errors.ts';

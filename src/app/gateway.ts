@@ -8,7 +8,7 @@ import { quotaLimitsFor } from '../jobs/quota-limits.ts';
 import { oncePerOutage } from '../util/outage-log.ts';
 import { describeLoadedBundle } from '../pipeline/bundle-report/check-bundle.ts';
 import { UserTextRules } from '../decoding/user-text.ts';
-import type { ImageEngine } from '../runtime/image-engine.ts';
+import type { ImageEngine } from '../jobs/image-engine.ts';
 import type { WorkerEngine } from '../runtime/worker-engine.ts';
 import { startModelEngine } from '../runtime/start-model-engine.ts';
 import { JobQueue } from '../jobs/job-queue.ts';

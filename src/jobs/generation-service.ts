@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import type { ImageEngine } from '../runtime/image-engine.ts';
+import type { ImageEngine } from './image-engine.ts';
 import type { ScorerKind } from '../scoring/group-scorer.ts';
 import type { JobOutcome, RunHooks } from './job-outcome.ts';
 import { runStoredJob } from './stored-job-run.ts';

@@ -1,4 +1,4 @@
-import type { ImageEngine } from '../runtime/image-engine.ts';
+import type { ImageEngine } from './image-engine.ts';
 import { rankCandidates, type CandidateGroup } from '../pipeline/candidate-group.ts';
 import type { Generation } from '../pipeline/personalizer.ts';
 import type { ScorerKind } from '../scoring/group-scorer.ts';

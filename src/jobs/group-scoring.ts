@@ -1,4 +1,4 @@
-import type { ImageEngine } from '../runtime/image-engine.ts';
+import type { ImageEngine } from './image-engine.ts';
 import type { GroupScoring } from '../pipeline/candidate-group.ts';
 import { selfJudgeScorer } from '../pipeline/self-judge-ranking.ts';
 import type { ScorerKind } from '../scoring/group-scorer.ts';

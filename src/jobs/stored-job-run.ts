@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { InputError } from '../errors.ts';
 import type { CandidateGroup } from '../pipeline/candidate-group.ts';
-import type { ImageEngine } from '../runtime/image-engine.ts';
+import type { ImageEngine } from './image-engine.ts';
 import type { ScorerKind } from '../scoring/group-scorer.ts';
 import type { JobRecord, Stores } from '../store/index.ts';
 import { isStoreOutage } from '../store/store-outage.ts';

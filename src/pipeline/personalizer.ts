@@ -57,6 +57,12 @@ export interface Grounding {
   ms: number;
 }
 
+/** A subject photo as received (bytes) with a name for error messages. */
+export interface PhotoFile {
+  bytes: Uint8Array;
+  name?: string;
+}
+
 export interface GenerateRequest extends GenerateOptionsInput, ProgressHooks {
   subject?: SubjectImages | null;
   subjectContext?: SubjectContext;
@@ -66,6 +72,9 @@ export interface GenerateRequest extends GenerateOptionsInput, ProgressHooks {
   /** A group of candidates (1-8) drawn in one batch instead of `count` images; seeds as for count. */
   candidates?: number;
 }
+
+/** A generate request whose prepared subject is of an engine's own kind (pixels here, a handle in a worker). */
+export type EngineGenerateRequest<S> = Omit<GenerateRequest, 'subject'> & { subject?: S | null };
 
 export interface GeneratedImage {
   data: Buffer;
@@ -119,7 +128,7 @@ export class Personalizer {
   }
 
   /** Checks and preprocesses subject photos (bytes as received). Throws ImageInputError. */
-  async prepareImages(inputs: { bytes: Uint8Array; name?: string }[], limits: Partial<ImageLimits> = {}): Promise<SubjectImages> {
+  async prepareImages(inputs: PhotoFile[], limits: Partial<ImageLimits> = {}): Promise<SubjectImages> {
     if (inputs.length === 0) throw new InputError('no_images', 'No subject photos were given.');
     const images = await loadImages(inputs, limits);
     const cfg = parsePreprocessorConfig(this.bundle.preprocessor);

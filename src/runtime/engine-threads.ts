@@ -1,5 +1,5 @@
 import { Worker, type ResourceLimits } from 'node:worker_threads';
-import { EngineClosedError, EngineCrashedError, EngineStuckError } from './image-engine.ts';
+import { EngineClosedError, EngineCrashedError, EngineStuckError } from './engine-errors.ts';
 import { fromWireError } from './wire-error.ts';
 import type { CrashMode, EngineInfo, FromWorker, ToWorker, WorkerInit } from './protocol.ts';
 import { Requests } from './requests.ts';

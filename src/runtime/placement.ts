@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { EngineClosedError, EngineCrashedError, type PhotoFile } from './image-engine.ts';
+import type { PhotoFile } from '../pipeline/personalizer.ts';
+import { EngineClosedError, EngineCrashedError } from './engine-errors.ts';
 import type { EngineThreads, Slot } from './engine-threads.ts';
 
 /**

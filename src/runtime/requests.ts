@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import type { ProgressHooks } from '../decoding/progress.ts';
-import { EngineCrashedError } from './image-engine.ts';
+import { EngineCrashedError } from './engine-errors.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
 import { fromWireError } from './wire-error.ts';
 

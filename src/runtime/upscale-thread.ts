@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { CancelledError } from '../errors.ts';
-import { EngineClosedError, EngineCrashedError } from './image-engine.ts';
+import { EngineClosedError, EngineCrashedError } from './engine-errors.ts';
 import { fromWireError } from './wire-error.ts';
 import type { FromUpscaleWorker, ToUpscaleWorker, UpscaleWorkerInit, WireUpscale } from './upscale-protocol.ts';
 

@@ -1,7 +1,7 @@
 import { BundleError, CancelledError, InputError, JobTimeoutError, QueueClosedError, QueueFullError, UserFacingError, type ErrorCode } from '../errors.ts';
 import { ImageInputError } from '../images/errors.ts';
 import { StoreUnavailableError } from '../store/store-outage.ts';
-import { EngineClosedError, EngineCrashedError, EngineStuckError } from './image-engine.ts';
+import { EngineClosedError, EngineCrashedError, EngineStuckError } from './engine-errors.ts';
 
 /**
  * Errors across a worker boundary: an error thrown in an engine or upscale worker thread, or in a model

@@ -2,13 +2,12 @@ import { availableParallelism } from 'node:os';
 import type { ResourceLimits } from 'node:worker_threads';
 import type { Device } from '../bundle/load-bundle.ts';
 import type { ImageLimits } from '../images/limits.ts';
-import type { Generation, GroundOptions, Grounding } from '../pipeline/personalizer.ts';
+import type { EngineGenerateRequest, Generation, GroundOptions, Grounding, PhotoFile } from '../pipeline/personalizer.ts';
 import type { SelfJudgement } from '../pipeline/self-judge.ts';
 import type { GroupScores } from '../scoring/ranking.ts';
 import type { SubjectContext } from '../pipeline/xcot-prompts.ts';
 import type { ModelShape } from '../model/janus-model.ts';
-import type { EngineGenerateRequest, ImageEngine, PhotoFile, UpscaledImage } from './image-engine.ts';
-import { UpscaleThread } from './upscale-thread.ts';
+import { UpscaleThread, type UpscaleResult } from './upscale-thread.ts';
 import type { CrashMode, EngineInfo, ModelLoadOptions, ToWorker, WireGeneration, WireGenerateRequest } from './protocol.ts';
 import { EngineThreads, Slot, type EngineLogger, type SlotState } from './engine-threads.ts';
 import { Placement } from './placement.ts';
@@ -90,9 +89,9 @@ export interface WorkerStatus {
  *
  * The parts: EngineThreads (engine-threads.ts) starts and supervises the threads, one per Slot;
  * each slot's Requests table (requests.ts) carries the calls to its thread; Placement
- * (placement.ts) chooses the slot of each call. This class is the ImageEngine API over them.
+ * (placement.ts) chooses the slot of each call. This class is the engine API over them (what src/jobs' ImageEngine asks for).
  */
-export class WorkerEngine implements ImageEngine<WorkerSubject> {
+export class WorkerEngine {
   #threads: EngineThreads;
   #placement: Placement;
   #upscaler: UpscaleThread | null = null;
@@ -190,7 +189,7 @@ export class WorkerEngine implements ImageEngine<WorkerSubject> {
   }
 
   /** An encoded image upscaled in the upscaler's thread (PNG out); needs `upscalerDir`. */
-  async upscale(image: Uint8Array, options: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {}): Promise<UpscaledImage> {
+  async upscale(image: Uint8Array, options: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {}): Promise<UpscaleResult> {
     if (!this.#upscaler) throw new Error('this engine has no upscaler');
     return this.#upscaler.upscale(image, options);
   }

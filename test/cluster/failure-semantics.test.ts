@@ -10,7 +10,7 @@ import { ModelWorker } from '../../src/jobs/cluster/model-worker.ts';
 import type { JobOutcome, RunHooks } from '../../src/jobs/job-outcome.ts';
 import { JobLife } from '../../src/jobs/job-life.ts';
 import { DEFAULT_UPLOAD_LIMIT, keptFromOutcome } from '../../src/jobs/kept-outcome.ts';
-import { EngineCrashedError } from '../../src/runtime/image-engine.ts';
+import { EngineCrashedError } from '../../src/runtime/engine-errors.ts';
 import { openStores, type JobRecord, type Stores } from '../../src/store/index.ts';
 import { StoreUnavailableError } from '../../src/store/store-outage.ts';
 import { findRedisServer, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';

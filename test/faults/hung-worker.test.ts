@@ -1,6 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { EngineStuckError } from '../../src/runtime/image-engine.ts';
+import { EngineStuckError } from '../../src/runtime/engine-errors.ts';
 import { WorkerEngine, type EngineLogger, type WorkerEngineOptions } from '../../src/runtime/worker-engine.ts';
 import { JobQueue, JobTimeoutError } from '../../src/jobs/job-queue.ts';
 import { removeTinyBundles, tinyBundle } from '../helpers/tiny-bundle.ts';

@@ -1,4 +1,4 @@
-import { EngineCrashedError } from '../../runtime/image-engine.ts';
+import { EngineCrashedError } from '../../runtime/engine-errors.ts';
 import { fromWireError, toWireError, type WireError } from '../../runtime/wire-error.ts';
 
 const MARK = 'xcot-error:';

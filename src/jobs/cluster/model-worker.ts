@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { CancelledError, JobTimeoutError, UserFacingError } from '../../errors.ts';
-import { EngineCrashedError, EngineStuckError } from '../../runtime/image-engine.ts';
+import { EngineCrashedError, EngineStuckError } from '../../runtime/engine-errors.ts';
 import type { JobRecord, Stores } from '../../store/index.ts';
 import { isStoreOutage, StoreUnavailableError } from '../../store/store-outage.ts';
 import type { JobOutcome, RunHooks } from '../job-outcome.ts';
