@@ -9,13 +9,12 @@ import {
 import type { BotCommand } from '../src/bot/command.ts';
 import { confirmPhotoUse } from '../src/bot/photo-confirmations.ts';
 import { storeJobPhotos } from '../src/bot/photo-intake.ts';
-import { withQuota } from '../src/bot/quota-hold.ts';
 import { userMessage } from '../src/bot/reply-errors.ts';
 import { applyCaps, assertChannelAllowed, assertNotBlocked, assertTraceAllowed } from '../src/bot/server-rules.ts';
 import { startJob } from '../src/bot/start-job.ts';
 import { interactionStatus } from '../src/bot/status/interaction-status.ts';
 import type { BotDeps } from '../src/bot/bot-deps.ts';
-import { admitUserJob, type UserJobAdmission } from '../src/bot/user-job-limit.ts';
+import { admitJob, checkAdmission, type AdmittedJob } from '../src/jobs/admission/admit.ts';
 import { CandidatesSchema, CONTEXT_MAX_CHARS, GenerateOptionsSchema, MAX_CANDIDATES, MAX_COUNT, NAME_MAX_CHARS, parseOrThrow, PROMPT_MAX_CHARS } from '../src/request-options.ts';
 import { newId, type JobRecord } from '../src/store/index.ts';
 import { getServerSettings, type ServerSettings } from '../src/store/server-settings.ts';
@@ -58,10 +57,8 @@ async function execute(interaction: ChatInputCommandInteraction, deps: BotDeps):
     const { count, cfgWeight, candidates } = applyCaps(settings, { count: o.getInteger('count'), guidance: o.getNumber('guidance'), candidates: o.getInteger('candidates') });
     const options = parseOrThrow(GenerateOptionsSchema, { prompt: texts.prompt, seed: o.getInteger('seed') ?? undefined, cfgWeight, count });
     const group = candidates > 1 ? parseOrThrow(CandidatesSchema, candidates) : undefined;
-    // Checked again, and held, when the job is made; this answers the usual case before the public reply.
-    admitUserJob(deps.queue, interaction.user.id, interaction.guildId, settings.jobsPerUser).release();
-    // Every candidate is an image drawn, so every one counts against the quota.
-    await deps.quota.check(interaction.user.id, interaction.guildId, group ?? options.count);
+    // Decided, and held, when the job is made (admitJob); this answers the usual case before the public reply.
+    await checkAdmission(deps, { userId: interaction.user.id, guildId: interaction.guildId, images: group ?? options.count, jobsPerUser: settings.jobsPerUser });
     request = { options, trace, candidates: group };
   } catch (err) {
     const content = userMessage(err, deps.logger, { command: 'personalize' });
@@ -81,10 +78,9 @@ async function execute(interaction: ChatInputCommandInteraction, deps: BotDeps):
     await interaction.deferReply();
   }
   const status = await interactionStatus(replier, deps);
-  let job: JobRecord;
-  let admission: UserJobAdmission;
+  let admitted: AdmittedJob;
   try {
-    ({ job, admission } = await createJob(interaction, deps, request, settings));
+    admitted = await createJob(interaction, deps, request, settings);
   } catch (err) {
     // The public "thinking…" reply goes; the reason is for the user alone.
     const content = userMessage(err, deps.logger, { command: 'personalize' });
@@ -92,10 +88,7 @@ async function execute(interaction: ChatInputCommandInteraction, deps: BotDeps):
     await replier.followUp({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
     return;
   }
-  // startJob puts the job in the queue before its first await; from then on the queue counts it.
-  const running = startJob(deps, job, status, { trace: request.trace, sizeLimit: interaction.attachmentSizeLimit, startThreadFrom: status.message });
-  admission.release();
-  await running;
+  await startJob(deps, admitted.job, status, { ticket: admitted.ticket, trace: request.trace, sizeLimit: interaction.attachmentSizeLimit, startThreadFrom: status.message });
 }
 
 interface Request {
@@ -110,25 +103,15 @@ async function createJob(
   deps: BotDeps,
   request: Request,
   settings: ServerSettings,
-): Promise<{ job: JobRecord; admission: UserJobAdmission }> {
+): Promise<AdmittedJob> {
   const { options } = request;
-  const admission = admitUserJob(deps.queue, interaction.user.id, interaction.guildId, settings.jobsPerUser);
-  // Refuse a full queue before downloading or storing anything: the place taken here counts against the
-  // caps at once (others running /personalize meanwhile cannot take it) and becomes the job in startJob.
+  // Refused before anything is downloaded or stored: the place and images taken here count at once
+  // (others running /personalize meanwhile cannot take them) and the place becomes the job in startJob.
   const id = newId();
-  try {
-    const reservation = await deps.queue.reserve(id, interaction.user.id, interaction.guildId);
-    try {
-      const images = request.candidates ?? options.count;
-      return { job: await withQuota(deps, id, interaction.user.id, interaction.guildId, images, () => intake(interaction, deps, id, options, request.candidates)), admission };
-    } catch (err) {
-      reservation.release();
-      throw err;
-    }
-  } catch (err) {
-    admission.release();
-    throw err;
-  }
+  const images = request.candidates ?? options.count;
+  return admitJob(deps, id, { userId: interaction.user.id, guildId: interaction.guildId, images, jobsPerUser: settings.jobsPerUser }, () =>
+    intake(interaction, deps, id, options, request.candidates),
+  );
 }
 
 async function intake(

@@ -1,11 +1,11 @@
 import { InputError } from '../errors.ts';
+import { admitJob, type AdmittedJob } from '../jobs/admission/admit.ts';
 import { GenerateOptionsSchema, MAX_COUNT, parseOrThrow } from '../request-options.ts';
 import { newId, type JobRecord } from '../store/index.ts';
 import type { AttachmentRef } from './attachment-downloader.ts';
 import { recordFollowUpSignal } from './feedback-signals.ts';
 import { storeJobPhotos } from './photo-intake.ts';
 import { assertFollowUpAllowed } from './server-rules.ts';
-import { withQuota } from './quota-hold.ts';
 import type { BotDeps } from './bot-deps.ts';
 
 export interface FollowUp {
@@ -19,27 +19,24 @@ export interface FollowUp {
   photos?: AttachmentRef[];
 }
 
-/** A new job made from an earlier one (reroll, variations, refinement), owned by the same user. */
-export async function followUpJob(deps: BotDeps, parent: JobRecord, change: FollowUp): Promise<JobRecord> {
+/** A new job made from an earlier one (reroll, variations, refinement), owned by the same user, with the ticket it was admitted under. */
+export async function followUpJob(deps: BotDeps, parent: JobRecord, change: FollowUp): Promise<AdmittedJob> {
   // Refinement text (the Refine modal, a reply in the thread): the same rules as /personalize, before anything is queued.
   deps.textRules.check({ prompt: change.prompt });
-  const { countMax, candidatesMax } = await assertFollowUpAllowed(deps, parent, change);
+  const { countMax, candidatesMax, jobsPerUser } = await assertFollowUpAllowed(deps, parent, change);
   // Variations ask for 4, a reroll draws as many as its parent: never more than the server allows now.
   const candidates = change.count === undefined && parent.candidates ? Math.min(parent.candidates, candidatesMax) : undefined;
   change = { ...change, count: Math.min(change.count ?? parent.options.count ?? 1, countMax), candidates: candidates && candidates > 1 ? candidates : undefined };
   if (change.prompt?.trim()) parseOrThrow(GenerateOptionsSchema, { prompt: change.prompt });
   if (parent.deletedAt !== undefined) throw new InputError('job_deleted', 'That image was deleted; start again with /personalize.');
-  // The place is taken before the slow part (photos) and becomes the job when the caller runs it.
+  // The place and images are taken before the slow part (photos); the place becomes the job when the caller runs it.
   const id = newId();
-  const reservation = await deps.queue.reserve(id, parent.ownerId, parent.guildId);
-  try {
-    const job = await withQuota(deps, id, parent.ownerId, parent.guildId, followUpImages(parent, change), () => makeFollowUp(deps, parent, change, id));
+  const request = { userId: parent.ownerId, guildId: parent.guildId, images: followUpImages(parent, change), jobsPerUser };
+  return admitJob(deps, id, request, async () => {
+    const job = await makeFollowUp(deps, parent, change, id);
     await recordFollowUpSignal(deps, parent, change.prompt?.trim() || change.photos?.length ? 'refined' : 'regenerated');
     return job;
-  } catch (err) {
-    reservation.release();
-    throw err;
-  }
+  });
 }
 
 /** Images the follow-up will draw: what it asks for, else as many as its parent (each candidate of a group counts). */

@@ -5,7 +5,6 @@ import { getServerSettings, type ServerSettings } from '../store/server-settings
 import { findBlockedPhrase } from '../util/blocked-phrases.ts';
 import { safeText } from '../util/safe-text.ts';
 import type { BotDeps } from './bot-deps.ts';
-import { admitUserJob } from './user-job-limit.ts';
 
 /** /personalize only in the server's allowed channels (and their threads), when it has a list. */
 export function assertChannelAllowed(settings: ServerSettings, interaction: ChatInputCommandInteraction): void {
@@ -52,12 +51,11 @@ export function assertTraceAllowed(settings: ServerSettings, trace: boolean): vo
 /**
  * Rerolls and refinements (buttons, the Refine modal, replies in the thread): new text meets the block
  * list. (New photos need their owner's consent: each entry point declares it, photo-consent.ts.)
- * Returns the server's settings.
+ * Returns the server's settings (its jobs_per_user cap is decided with the queue's caps when the job is
+ * admitted).
  */
 export async function assertFollowUpAllowed(deps: BotDeps, parent: JobRecord, change: { prompt?: string }): Promise<ServerSettings> {
   const settings = await getServerSettings(deps.stores, parent.guildId);
   assertNotBlocked(settings, [change.prompt]);
-  // A check, not a hold (the caller puts the job in the queue): two clicks at the same instant can both pass it.
-  admitUserJob(deps.queue, parent.ownerId, parent.guildId, settings.jobsPerUser).release();
   return settings;
 }

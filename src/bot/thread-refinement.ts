@@ -33,19 +33,21 @@ export async function handleThreadMessage(message: Message, deps: BotDeps): Prom
     return;
   }
   const edit = text ? editPrompt(parent.prompt, text) : undefined;
-  let job;
+  let admitted;
   try {
     if (photos.length) await assertPhotoConsent(deps, parent.ownerId, await getServerSettings(deps.stores, parent.guildId));
-    job = await followUpJob(deps, parent, { prompt: edit?.prompt ?? '', photos });
+    admitted = await followUpJob(deps, parent, { prompt: edit?.prompt ?? '', photos });
   } catch (err) {
     await status.edit({ content: userMessage(err, deps.logger, { thread: message.channelId }), components: [] });
     return;
   }
+  const { job, ticket } = admitted;
   const added = photos.length ? `added ${photos.length === 1 ? 'your photo' : `your ${photos.length} photos`} to the subject` : '';
   const change = [edit?.change, added].filter(Boolean).join(', and ');
   const what = `Refined: ${safeText(change, { max: 300 })}.`;
   const prompt = `**${safeText(job.prompt, { max: 1200 })}**`;
   await startJob(deps, job, status, {
+    ticket,
     trace: false,
     sizeLimit: job.uploadLimit ?? DEFAULT_UPLOAD_LIMIT,
     channel: message.channel as SendableChannels,

@@ -1,5 +1,5 @@
 import { CancelledError, JobTimeoutError, QueueClosedError, UserFacingError } from '../errors.ts';
-import { admissionRefusal } from './admission-rules.ts';
+import { admissionRefusal } from './admission/admission-rules.ts';
 import { projectEta } from './eta.ts';
 import type { JobHandle, JobState } from './job-runner.ts';
 import type { DrainOptions, DrainResult, JobEta, QueueReservation, QueueSnapshot, QueueView } from './queue-view.ts';
@@ -15,10 +15,11 @@ import type { DrainOptions, DrainResult, JobEta, QueueReservation, QueueSnapshot
  * users who already have `maxRunningPerUser` jobs running. That is round-robin across users and FIFO within
  * a user: A submits 3 and B submits 1 -> A1, B1, A2, A3.
  *
- * Admission: submit() throws QueueFullError (an InputError, its message fit for the user) when the user
- * already has `maxWaitingPerUser` jobs waiting, the server has `maxPerGuild` jobs waiting or running, or
- * `maxQueueLength` jobs are waiting in all; QueueClosedError once drain() has begun. A job that can start
- * at once never counts as waiting.
+ * Admission (admission/admission-rules.ts): submit() throws QueueFullError (an InputError, its message
+ * fit for the user) when the user already has `maxWaitingPerUser` jobs waiting, the server has
+ * `maxPerGuild` jobs waiting or running, or `maxQueueLength` jobs are waiting in all; QueueClosedError
+ * once drain() has begun. A job that can start at once never counts as waiting. reserve() also takes the
+ * server's own cap on one member's jobs there (jobs_per_user), decided with the others in the same step.
  *
  * Reservations: a front end that does slow work before it can submit (downloading and storing photos)
  * calls reserve(jobId, …) first. That is the admission check, done once: the reservation holds a place
@@ -147,10 +148,11 @@ export class JobQueue implements QueueView {
   }
 
   /**
-   * Throws what submit() would throw for this user and server right now, so a caller can refuse
-   * before it downloads and stores anything. Returns whether the job would start at once.
+   * Throws what submit() would throw for this user and server right now (and the refusal of the server's
+   * `jobsPerUser` cap, 0: none), so a caller can refuse before it downloads and stores anything. Returns
+   * whether the job would start at once.
    */
-  assertAccepts(userId: string, guildId: string | null): boolean {
+  assertAccepts(userId: string, guildId: string | null, jobsPerUser = 0): boolean {
     if (this.#closed) throw new QueueClosedError();
     // Held places count as the jobs they will become: starting at once or waiting, as when they were taken.
     let resRunning = 0;
@@ -158,6 +160,7 @@ export class JobQueue implements QueueView {
     let resWaiting = 0;
     let resUserWaiting = 0;
     let resGuild = 0;
+    let resUserGuild = 0;
     for (const r of this.#reserved.values()) {
       if (r.startsNow) resRunning++;
       else resWaiting++;
@@ -165,7 +168,10 @@ export class JobQueue implements QueueView {
         if (r.startsNow) resUserRunning++;
         else resUserWaiting++;
       }
-      if (guildId !== null && r.guildId === guildId) resGuild++;
+      if (guildId !== null && r.guildId === guildId) {
+        resGuild++;
+        if (r.userId === userId) resUserGuild++;
+      }
     }
     const userWaiting = (this.#waiting.get(userId)?.length ?? 0) + resUserWaiting;
     const startsNow =
@@ -173,10 +179,18 @@ export class JobQueue implements QueueView {
       (this.#runningByUser.get(userId) ?? 0) + resUserRunning < this.maxRunningPerUser &&
       userWaiting === 0;
     let inGuild = resGuild;
-    if (guildId !== null && Number.isFinite(this.maxPerGuild)) for (const e of this.#byId.values()) if (e.guildId === guildId && !e.settled) inGuild++;
+    let userInGuild = resUserGuild;
+    if (guildId !== null) {
+      for (const e of this.#byId.values()) {
+        if (e.guildId !== guildId || e.settled) continue;
+        inGuild++;
+        if (e.userId === userId) userInGuild++;
+      }
+    }
     const refusal = admissionRefusal(
-      { startsNow, userWaiting, inGuild, waiting: this.waitingCount + resWaiting, guildId },
+      { startsNow, userWaiting, userInGuild, inGuild, waiting: this.waitingCount + resWaiting, guildId },
       { maxWaitingPerUser: this.maxWaitingPerUser, maxPerGuild: this.maxPerGuild, maxQueueLength: this.maxQueueLength },
+      jobsPerUser,
     );
     if (refusal) throw refusal;
     return startsNow;
@@ -186,12 +200,12 @@ export class JobQueue implements QueueView {
    * Takes a place for job `id` now, before the slow part of making it: throws what submit() would throw
    * (QueueFullError / QueueClosedError), else holds the place until submit() with the same id, user and
    * server turns it into the job, or until release() / expiry. Synchronous, so concurrent callers are
-   * admitted one after another and the caps hold.
+   * admitted one after another and the caps hold (`jobsPerUser` as in assertAccepts).
    */
-  reserve(id: string, userId: string, guildId: string | null): QueueReservation {
+  reserve(id: string, userId: string, guildId: string | null, jobsPerUser = 0): QueueReservation & { release(): boolean } {
     if (typeof id !== 'string' || id === '') throw new TypeError('job id must be a non-empty string');
     if (this.#byId.has(id) || this.#reserved.has(id)) throw new Error(`job ${id} is already in the queue`);
-    const startsNow = this.assertAccepts(userId, guildId);
+    const startsNow = this.assertAccepts(userId, guildId, jobsPerUser);
     const timer = setTimeout(() => this.#unreserve(reserved), this.reservationMs);
     timer.unref?.();
     const reserved: Reserved = { id, userId, guildId, startsNow, timer };

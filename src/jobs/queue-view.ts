@@ -5,8 +5,10 @@
  */
 export interface QueueView {
   readonly accepting: boolean;
-  assertAccepts(userId: string, guildId: string | null): boolean | Promise<boolean>;
-  reserve(id: string, userId: string, guildId: string | null): QueueReservation | Promise<QueueReservation>;
+  /** Throws the refusal a job of this user and server would get now (`jobsPerUser`: the server's cap on one member's jobs there, 0: none); whether it would start at once. */
+  assertAccepts(userId: string, guildId: string | null, jobsPerUser?: number): boolean | Promise<boolean>;
+  /** Holds a place for job `id` (the same checks, decided under the queue's own lock) until the job is submitted with that id or the place released. */
+  reserve(id: string, userId: string, guildId: string | null, jobsPerUser?: number): QueueReservation | Promise<QueueReservation>;
   cancel(id: string, message?: string): boolean;
   snapshot(): QueueSnapshot;
   eta(id: string, averageJobMs: number): JobEta | null;
@@ -21,8 +23,8 @@ export interface QueueReservation {
   readonly startsNow: boolean;
   /** Whether the place is still held (not yet submitted, released or expired). */
   readonly held: boolean;
-  /** Gives the place back; false when it was no longer held. */
-  release(): boolean;
+  /** Gives the place back; false when it was no longer held (submitted, released or expired). */
+  release(): boolean | Promise<boolean>;
 }
 
 export interface QueueSnapshot {

@@ -1,4 +1,5 @@
 import type { ButtonInteraction, ModalSubmitInteraction, SendableChannels } from 'discord.js';
+import { checkAdmission, type AdmittedJob } from '../../jobs/admission/admit.ts';
 import type { JobRecord } from '../../store/index.ts';
 import type { BotDeps } from '../bot-deps.ts';
 import { followUpImages, followUpJob, type FollowUp } from '../follow-up-jobs.ts';
@@ -17,21 +18,21 @@ export async function followUpReply(
   interaction: ButtonInteraction | ModalSubmitInteraction,
   deps: BotDeps,
   parent: JobRecord,
-  change: FollowUp | (() => Promise<JobRecord>),
+  change: FollowUp | (() => Promise<AdmittedJob>),
 ): Promise<void> {
   if (typeof change !== 'function' && change.photos?.length) {
     // Downloading photos can outlast the 3 s Discord gives a first answer: checked, then deferred first.
-    await deps.queue.assertAccepts(parent.ownerId, parent.guildId);
-    await deps.quota.check(parent.ownerId, parent.guildId, followUpImages(parent, change));
+    await checkAdmission(deps, { userId: parent.ownerId, guildId: parent.guildId, images: followUpImages(parent, change) });
     await interaction.deferReply();
   }
-  let job: JobRecord;
+  let admitted: AdmittedJob;
   try {
-    job = typeof change === 'function' ? await change() : await followUpJob(deps, parent, change);
+    admitted = typeof change === 'function' ? await change() : await followUpJob(deps, parent, change);
   } catch (err) {
     await refuse(interaction, userMessage(err, deps.logger, { parent: parent.id }));
     return;
   }
+  const { job, ticket } = admitted;
   const channel = (interaction.channel ?? (await interaction.client.channels.fetch(interaction.channelId!))) as SendableChannels | null;
   // startJob submits synchronously and then edits the status: the public reply is made on that first
   // edit once the queue took the job; a refusal by the queue goes to the clicker alone.
@@ -49,5 +50,5 @@ export async function followUpReply(
       return (await opened).edit(payload);
     },
   };
-  await startJob(deps, job, status, { trace: false, sizeLimit: interaction.attachmentSizeLimit, channel: channel ?? undefined });
+  await startJob(deps, job, status, { ticket, trace: false, sizeLimit: interaction.attachmentSizeLimit, channel: channel ?? undefined });
 }

@@ -1,4 +1,5 @@
 import { InputError } from '../../errors.ts';
+import { checkAdmission } from '../../jobs/admission/admit.ts';
 import { parseCustomId } from '../custom-ids.ts';
 import { upscaleFactor } from '../delivery/upscale-factor.ts';
 import { upscaleJob } from '../upscale-job.ts';
@@ -29,8 +30,7 @@ export const upscaleAction: ButtonAction = {
     const attachment = [...interaction.message.attachments.values()][index];
     const image = attachment ? { url: attachment.url, name: attachment.name, size: attachment.size } : undefined;
     // Refusals before the public reply (a full queue, the quota) reach only the clicker.
-    await deps.queue.assertAccepts(job.ownerId, job.guildId);
-    await deps.quota.check(job.ownerId, job.guildId, 1);
+    await checkAdmission(deps, { userId: job.ownerId, guildId: job.guildId, images: 1 });
     // Downloading the image can outlast the 3 s Discord gives a first answer.
     await interaction.deferReply();
     await followUpReply(interaction, deps, job, () => upscaleJob(deps, job, image, index));

@@ -8,6 +8,8 @@ export const QUEUE_NAME = 'images';
 export const KEYS = {
   /** The admission lock: caps and fair priorities are decided by one process at a time. */
   admitLock: `${BULL_PREFIX}:admit-lock`,
+  /** Places held for jobs being made (hash: job id -> JSON HeldPlace), taken and given back under the admission lock. */
+  reserved: `${BULL_PREFIX}:reserved`,
   /** Start-time fair queueing's virtual time: the priority of the job a worker started last. */
   virtualTime: `${BULL_PREFIX}:fair:vt`,
   /** One key per live model worker (value: how many jobs it runs at once), expiring unless renewed. */

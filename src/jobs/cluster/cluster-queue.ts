@@ -1,7 +1,7 @@
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { CancelledError, QueueClosedError } from '../../errors.ts';
-import { admissionRefusal, type AdmissionCaps } from '../admission-rules.ts';
+import { admissionRefusal, type AdmissionCaps } from '../admission/admission-rules.ts';
 import { projectEta } from '../eta.ts';
 import type { RunHooks } from '../job-outcome.ts';
 import type { JobHandle, JobState } from '../job-runner.ts';
@@ -20,12 +20,22 @@ export interface ClusterJobData {
 
 export interface ClusterQueueOptions extends Partial<AdmissionCaps> {
   redisUrl: string;
+  /** A place reserved and neither added nor released within this long stops counting (default 10 minutes; a gateway that died holding it). */
+  reservationMs?: number;
   /** Runs of one job before it fails for good, when its worker crashes or dies (default 3). */
   attempts?: number;
   /** How often followed jobs are looked up besides the events, to catch events missed while Redis was away (ms, default 5 s). */
   pollMs?: number;
   /** Told of BullMQ's connection errors (they reconnect by themselves); without it they are dropped, never printed. */
   onError?: (err: unknown) => void;
+}
+
+/** A place reserved for a job being made, as kept in Redis (KEYS.reserved). */
+interface HeldPlace {
+  userId: string;
+  guildId: string | null;
+  startsNow: boolean;
+  expiresAt: number;
 }
 
 interface Followed {
@@ -41,8 +51,8 @@ interface Followed {
 const WAITING_TYPES = ['wait', 'prioritized'] as const;
 
 /**
- * The gateway's side of the queue shared through Redis (BullMQ): admission against the caps and fair
- * priorities under one Redis lock, the queue's picture (positions, ETAs, what runs) kept fresh from
+ * The gateway's side of the queue shared through Redis (BullMQ): admission against the caps (places
+ * reserved for jobs being made included, kept in Redis) and fair priorities under one Redis lock, the queue's picture (positions, ETAs, what runs) kept fresh from
  * BullMQ's events, cancelling, and the jobs this process follows until they end. Model workers
  * (ModelWorker) take the jobs; every gateway sees every job.
  */
@@ -53,6 +63,9 @@ export class ClusterQueue implements QueueView {
   readonly #connections: Redis[];
   readonly #caps: AdmissionCaps;
   readonly #attempts: number;
+  readonly #reservationMs: number;
+  /** Places this process reserved and still holds (given back at drain). */
+  readonly #heldHere = new Set<string>();
   readonly #followed = new Map<string, Followed>();
   readonly #listeners = new Set<(snapshot: QueueSnapshot) => void>();
   #snapshot: QueueSnapshot = { concurrency: 0, accepting: true, running: [], waiting: [] };
@@ -74,6 +87,7 @@ export class ClusterQueue implements QueueView {
       maxQueueLength: options.maxQueueLength ?? 50,
     };
     this.#attempts = options.attempts ?? 3;
+    this.#reservationMs = options.reservationMs ?? 10 * 60_000;
     const onError = options.onError ?? (() => {});
     this.#queue.on('error', onError);
     this.#events.on('error', onError);
@@ -107,32 +121,47 @@ export class ClusterQueue implements QueueView {
     return this.#snapshot.concurrency;
   }
 
-  /** Throws what a submit would be refused with right now; returns whether the job would start at once. */
-  async assertAccepts(userId: string, guildId: string | null): Promise<boolean> {
+  /**
+   * Throws what a submit would be refused with right now (and the refusal of the server's `jobsPerUser`
+   * cap, 0: none); returns whether the job would start at once. A look, not a hold: reserve() holds.
+   */
+  async assertAccepts(userId: string, guildId: string | null, jobsPerUser = 0): Promise<boolean> {
     if (this.#closed) throw new QueueClosedError();
     const { counts } = await this.#counts(userId, guildId);
-    const refusal = admissionRefusal(counts, this.#caps);
+    const refusal = admissionRefusal(counts, this.#caps, jobsPerUser);
     if (refusal) throw refusal;
     return counts.startsNow;
   }
 
   /**
-   * Checks the caps for a job about to be made. Nothing is held across processes: the caps are checked
-   * again, under the admission lock, when the job is added.
+   * Takes a place for job `id` before the slow part of making it, for every gateway at once: under the
+   * admission lock the caps are checked (places others hold counted as their jobs) and the place is
+   * written to Redis, so N gateways' requests against a cap of K get K places. follow() with the same id
+   * turns it into the job without checking again; release() gives it back; one left by a dead gateway
+   * stops counting after `reservationMs`.
    */
-  async reserve(id: string, userId: string, guildId: string | null): Promise<QueueReservation> {
-    const startsNow = await this.assertAccepts(userId, guildId);
-    let held = true;
+  async reserve(id: string, userId: string, guildId: string | null, jobsPerUser = 0): Promise<QueueReservation> {
+    if (this.#closed) throw new QueueClosedError();
+    const startsNow = await this.#underAdmissionLock(async () => {
+      if ((await this.#redis.hexists(KEYS.reserved, id)) || (await this.#queue.getJob(id))) throw new Error(`job ${id} is already in the queue`);
+      const { counts } = await this.#counts(userId, guildId);
+      const refusal = admissionRefusal(counts, this.#caps, jobsPerUser);
+      if (refusal) throw refusal;
+      const place: HeldPlace = { userId, guildId, startsNow: counts.startsNow, expiresAt: Date.now() + this.#reservationMs };
+      await this.#redis.hset(KEYS.reserved, id, JSON.stringify(place));
+      return counts.startsNow;
+    });
+    this.#heldHere.add(id);
+    const heldHere = this.#heldHere;
     return {
       id,
       startsNow,
       get held() {
-        return held;
+        return heldHere.has(id);
       },
-      release: () => {
-        const was = held;
-        held = false;
-        return was;
+      release: async () => {
+        if (!heldHere.delete(id)) return false;
+        return (await this.#redis.hdel(KEYS.reserved, id)) > 0;
       },
     };
   }
@@ -221,6 +250,9 @@ export class ClusterQueue implements QueueView {
    */
   async drain(): Promise<DrainResult> {
     this.#closed = true;
+    const held = [...this.#heldHere];
+    this.#heldHere.clear();
+    if (held.length) await this.#redis.hdel(KEYS.reserved, ...held).catch(() => {});
     this.#snapshot = { ...this.#snapshot, accepting: false };
     return { cancelledWaiting: 0, finished: 0, aborted: 0, stuck: 0 };
   }
@@ -238,17 +270,22 @@ export class ClusterQueue implements QueueView {
   /** Admissions of this process one after another, so they queue here instead of polling the Redis lock. */
   #admitting: Promise<unknown> = Promise.resolve();
 
-  #admit(job: { id: string; userId: string; guildId: string | null }): Promise<void> {
-    const turn = this.#admitting.then(() => this.#admitNow(job));
+  #underAdmissionLock<T>(work: () => Promise<T>): Promise<T> {
+    const turn = this.#admitting.then(() => withRedisLock(this.#redis, KEYS.admitLock, work));
     this.#admitting = turn.catch(() => {});
     return turn;
   }
 
-  async #admitNow(job: { id: string; userId: string; guildId: string | null }): Promise<void> {
-    await withRedisLock(this.#redis, KEYS.admitLock, async () => {
+  async #admit(job: { id: string; userId: string; guildId: string | null }): Promise<void> {
+    this.#heldHere.delete(job.id);
+    await this.#underAdmissionLock(async () => {
+      // A place reserved for this job becomes the job: it was admitted then, and is not checked again.
+      const place = parsePlace(await this.#redis.hget(KEYS.reserved, job.id));
+      await this.#redis.hdel(KEYS.reserved, job.id);
       if (await this.#queue.getJob(job.id)) return;
       const { counts, userPriorities, empty } = await this.#counts(job.userId, job.guildId);
-      const refusal = admissionRefusal(counts, this.#caps);
+      const reserved = place !== undefined && place.expiresAt > Date.now() && place.userId === job.userId && place.guildId === job.guildId;
+      const refusal = reserved ? undefined : admissionRefusal(counts, this.#caps);
       if (refusal) throw refusal;
       if (empty) await this.#redis.set(KEYS.virtualTime, '0');
       const virtualTime = Number((await this.#redis.get(KEYS.virtualTime)) ?? 0);
@@ -269,16 +306,42 @@ export class ClusterQueue implements QueueView {
   }
 
   async #counts(userId: string, guildId: string | null) {
-    const [waiting, active, capacity] = await Promise.all([this.#waitingJobs(), this.#queue.getJobs(['active']), this.#capacity()]);
-    const mine = (j: Job<ClusterJobData>) => j.data?.userId === userId;
-    const userWaiting = waiting.filter(mine).length;
-    const userRunning = active.filter(mine).length;
-    const inGuild = guildId === null ? 0 : [...waiting, ...active].filter((j) => j.data?.guildId === guildId).length;
+    const [waiting, active, capacity, places] = await Promise.all([this.#waitingJobs(), this.#queue.getJobs(['active']), this.#capacity(), this.#heldPlaces()]);
+    const mine = (j: { userId: string } | undefined) => j?.userId === userId;
+    const here = (j: { guildId: string | null } | undefined) => guildId !== null && j?.guildId === guildId;
+    const queued = [...waiting, ...active].map((j) => j.data);
+    // Held places count as the jobs they will become: starting at once or waiting, as when they were taken.
+    const placesRunning = places.filter((p) => p.startsNow);
+    const placesWaiting = places.filter((p) => !p.startsNow);
+    const userWaiting = waiting.filter((j) => mine(j.data)).length + placesWaiting.filter(mine).length;
+    const userRunning = active.filter((j) => mine(j.data)).length + placesRunning.filter(mine).length;
+    const inGuild = [...queued, ...places].filter(here);
     return {
-      counts: { startsNow: active.length < capacity && userWaiting === 0 && userRunning === 0, userWaiting, inGuild, waiting: waiting.length, guildId },
-      userPriorities: [...waiting, ...active].filter(mine).map((j) => j.opts.priority ?? 0),
+      counts: {
+        startsNow: active.length + placesRunning.length < capacity && userWaiting === 0 && userRunning === 0,
+        userWaiting,
+        userInGuild: inGuild.filter(mine).length,
+        inGuild: inGuild.length,
+        waiting: waiting.length + placesWaiting.length,
+        guildId,
+      },
+      userPriorities: [...waiting, ...active].filter((j) => mine(j.data)).map((j) => j.opts.priority ?? 0),
       empty: waiting.length === 0 && active.length === 0,
     };
+  }
+
+  /** Places reserved and still counting; expired ones (their gateway died) are dropped. */
+  async #heldPlaces(): Promise<HeldPlace[]> {
+    const now = Date.now();
+    const places: HeldPlace[] = [];
+    const expired: string[] = [];
+    for (const [id, text] of Object.entries(await this.#redis.hgetall(KEYS.reserved))) {
+      const place = parsePlace(text);
+      if (place && place.expiresAt > now) places.push(place);
+      else expired.push(id);
+    }
+    if (expired.length) await this.#redis.hdel(KEYS.reserved, ...expired);
+    return places;
   }
 
   /** Waiting jobs in the order workers take them: the plain list first, then by priority. */
@@ -391,5 +454,15 @@ export class ClusterQueue implements QueueView {
         // A listener's failure (e.g. a message edit) must not stop the others.
       }
     }
+  }
+}
+
+function parsePlace(text: string | null | undefined): HeldPlace | undefined {
+  if (!text) return undefined;
+  try {
+    const place = JSON.parse(text) as HeldPlace;
+    return typeof place.userId === 'string' && typeof place.expiresAt === 'number' ? place : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -1,4 +1,4 @@
-import { QueueFullError } from '../errors.ts';
+import { InputError, QueueFullError } from '../../errors.ts';
 
 /** The caps a new job is checked against (JobQueueOptions' names). */
 export interface AdmissionCaps {
@@ -7,12 +7,14 @@ export interface AdmissionCaps {
   maxQueueLength: number;
 }
 
-/** What the queue holds right now, from the new job's point of view. */
+/** What the queue holds right now, from the new job's point of view (places held for jobs being made count as those jobs). */
 export interface AdmissionCounts {
   /** Whether the job would start at once (a free place, and nothing of this user's waiting). */
   startsNow: boolean;
   /** This user's jobs waiting. */
   userWaiting: number;
+  /** This user's jobs in this server, waiting or running (0 outside a server). */
+  userInGuild: number;
   /** This server's jobs waiting or running (0 outside a server). */
   inGuild: number;
   /** All jobs waiting. */
@@ -20,8 +22,18 @@ export interface AdmissionCounts {
   guildId: string | null;
 }
 
-/** The refusal for a job the caps do not let in, or undefined: one rule for the in-process queue and the Redis one. */
-export function admissionRefusal(counts: AdmissionCounts, caps: AdmissionCaps): QueueFullError | undefined {
+/**
+ * The refusal for a job the caps do not let in, or undefined: one rule for the in-process queue and the
+ * Redis one. `jobsPerUser` is the server's own cap on one member's jobs there (/settings jobs_per_user;
+ * 0: none).
+ */
+export function admissionRefusal(counts: AdmissionCounts, caps: AdmissionCaps, jobsPerUser = 0): InputError | undefined {
+  if (counts.guildId !== null && jobsPerUser > 0 && counts.userInGuild >= jobsPerUser) {
+    return new InputError(
+      'jobs_per_user',
+      `This server allows ${plural(jobsPerUser, 'image')} per member in the queue at once, and you have ${counts.userInGuild}; wait for one to finish.`,
+    );
+  }
   if (!counts.startsNow && counts.userWaiting >= caps.maxWaitingPerUser) {
     return new QueueFullError(
       'user',
