@@ -1,6 +1,7 @@
 import { CancelledError, JobTimeoutError, QueueClosedError, UserFacingError } from '../errors.ts';
 import { admissionRefusal } from './admission/admission-rules.ts';
 import { projectEta } from './eta.ts';
+import { nextJob, projectedOrder } from './fair-turns.ts';
 import type { JobHandle, JobState } from './job-runner.ts';
 import type { DrainOptions, DrainResult, JobEta, QueueReservation, QueueSnapshot, QueueView } from './queue-view.ts';
 
@@ -9,11 +10,11 @@ import type { DrainOptions, DrainResult, JobEta, QueueReservation, QueueSnapshot
  * Limits over time (images per hour or day) are not its business: quota.ts keeps those with bottleneck.
  *
  * Fairness: a plain FIFO would make everyone behind a user who submits three jobs wait for all three.
- * This class keeps one FIFO list per user and, whenever a job ends, starts the head job of the user
- * who was served LEAST RECENTLY (users
- * who were never served, or not since they were last idle, come first; ties go to the older job), skipping
- * users who already have `maxRunningPerUser` jobs running. That is round-robin across users and FIFO within
- * a user: A submits 3 and B submits 1 -> A1, B1, A2, A3.
+ * This class keeps one FIFO list per user and, whenever a job ends, starts the head job of the user who
+ * was served LEAST RECENTLY (fair-turns.ts; users who were never served, or not since they were last
+ * idle, come first; ties go to the older job), skipping users who already have `maxRunningPerUser` jobs
+ * running. That is round-robin across users and FIFO within a user: A submits 3 and B submits 1 ->
+ * A1, B1, A2, A3.
  *
  * Admission (admission/admission-rules.ts): submit() throws QueueFullError (an InputError, its message
  * fit for the user) when the user already has `maxWaitingPerUser` jobs waiting, the server has
@@ -475,25 +476,8 @@ export class JobQueue implements QueueView {
 
   /** Waiting jobs in the order #pickNext would start them if every user could run (cached until a change). */
   #projectedOrder(): Entry[] {
-    if (this.#order) return this.#order;
-    const next = new Map<string, number>();
-    const served = new Map(this.#lastServed);
-    let tick = this.#tick;
-    const order: Entry[] = [];
-    for (;;) {
-      const heads: Entry[] = [];
-      for (const [userId, list] of this.#waiting) {
-        const head = list[next.get(userId) ?? 0];
-        if (head) heads.push(head);
-      }
-      const best = nextJob(heads, (userId) => served.get(userId) ?? 0);
-      if (!best) break;
-      order.push(best);
-      next.set(best.userId, (next.get(best.userId) ?? 0) + 1);
-      served.set(best.userId, ++tick);
-    }
-    this.#order = order;
-    return order;
+    this.#order ??= projectedOrder(this.#waiting, this.#lastServed, this.#tick);
+    return this.#order;
   }
 
   #changed(): void {
@@ -524,20 +508,6 @@ export class JobQueue implements QueueView {
       this.#idleWaiters.push(done);
     });
   }
-}
-
-/** The one rule for which job starts next: the head job of the user served least recently; ties go to the older job. */
-function nextJob(heads: readonly Entry[], servedAt: (userId: string) => number): Entry | undefined {
-  let best: Entry | undefined;
-  let bestServed = 0;
-  for (const head of heads) {
-    const served = servedAt(head.userId);
-    if (!best || served < bestServed || (served === bestServed && head.seq < best.seq)) {
-      best = head;
-      bestServed = served;
-    }
-  }
-  return best;
 }
 
 function positiveInt(value: number, name: string): number {
