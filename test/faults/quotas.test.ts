@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { APIMessage } from 'discord.js';
 import { NO_QUOTA, Quota, QuotaExceededError, type QuotaLimits } from '../../src/jobs/quota.ts';
 import { updateServerSettings } from '../../src/store/server-settings.ts';
-import { ALICE as E2E_ALICE, BOB as E2E_BOB, CAROL, CHANNEL_A, CHANNEL_B, GUILD_A, GUILD_B, buttonId, customIds, personalize, startHarness, waitForThreadResult, type Harness } from '../e2e/harness.ts';
+import { ALICE as E2E_ALICE, BOB as E2E_BOB, CAROL, CHANNEL_A, CHANNEL_B, GUILD_A, GUILD_B, buttonId, customIds, personalize, photo, startHarness, waitForThreadResult, type Harness } from '../e2e/harness.ts';
 import type { InteractionHandle } from '../../src/local-discord/interaction-handle.ts';
 import { findRedisServer, startRedisServer } from '../helpers/redis-server.ts';
 import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
@@ -168,6 +168,22 @@ describe('the bot with a quota of 2 images an hour per member', () => {
     const hour = Math.floor(Date.now() / HOUR);
     return [(hour + 1) * HOUR, (hour + 2) * HOUR].map((ms) => ms / 1000);
   }
+
+  test('a /personalize whose photo breaks in download gives back its images and its queue place: nothing stays held', async () => {
+    h.emu.failDownloads({ mode: 'short' });
+    const run = h.emu.runSlashCommand({
+      guildId: GUILD_A,
+      channelId: CHANNEL_A,
+      userId: CAROL,
+      name: 'personalize',
+      options: { prompt: 'an owl on a branch', count: 2, image1: h.emu.uploadAttachment(await photo('#806040'), 'owl.png', 'image/png') },
+    });
+    assert.match((await run.waitForFollowUp(0, 15_000)).content, /^owl\.png arrived incomplete from Discord/);
+    assert.equal(h.deps.queue.reservedCount, 0, 'the queue place was given back');
+    await h.deps.quota.check(CAROL, GUILD_A, 2);
+    assert.deepEqual(await h.deps.stores.jobs.listByUser(CAROL), []);
+    h.emu.assertNoViolations();
+  });
 
   test('the third image in an hour is refused, privately, with when the next is allowed; other members and servers are unaffected', async () => {
     const user = E2E_ALICE;
