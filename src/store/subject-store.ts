@@ -5,7 +5,7 @@ import { ListCache } from './subject-list-cache.ts';
 import { checkNoLookalike, checkOwnNameFree, checkSharedNameFree, cleanContext, cleanName, sortByName } from './subject-names.ts';
 import { rankSuggestions, type Suggestion } from './subject-suggestions.ts';
 import { assertId, isValidId, newId } from './ids.ts';
-import { IdLists } from './id-lists.ts';
+import { SubjectIndex, subjectKey } from './subject-index.ts';
 import { normalizePhoto, type NormalizedPhoto, type PhotoRef, type PhotoStore } from './photo-store.ts';
 import type { Store } from './open-store.ts';
 import { DEFAULT_MAX_SUBJECTS_PER_USER, SUBJECT_MAX_PHOTOS, type SaveSubjectInput, type Subject } from './subject.ts';
@@ -17,12 +17,8 @@ import { findSubject } from './subject-lookup.ts';
  *
  * Who may see and change one: subject-access.ts; what names may be: subject-names.ts.
  *
- * Layout (namespace `subjects`):
- *   s:<id>       -> Subject                        (the record: its presence is the commit point)
- *   u:<ownerId>  -> string[] subject ids           (owner index, oldest first)
- *   g:<guildId>  -> string[] subject ids           (shared-in index, a hint: always re-checked on read)
- * Save writes photos, then the owner index, then the record; delete removes the record first, then the
- * index entries, then the photo references. Whatever a crash leaves behind is unreachable (index entries
+ * Layout: subject-index.ts. Save writes photos, then the owner index, then the record; delete removes the
+ * record first, then the index entries, then the photo references. Whatever a crash leaves behind is unreachable (index entries
  * whose record is missing are skipped and pruned, photo referrers whose subject is missing are removed by
  * PhotoStore.sweep with isLive). A failed save rolls back what it wrote.
  *
@@ -69,12 +65,11 @@ export class SubjectStore {
   readonly #jobs?: JobCopyInvalidator;
   readonly #own: ListCache<Subject>;
   readonly #shared: ListCache<Subject>;
-  /** `u:<ownerId>` and `g:<guildId>`. */
-  readonly #index: IdLists;
+  readonly #index: SubjectIndex;
 
   constructor(store: Store, photos: PhotoStore, options: SubjectStoreOptions = {}) {
     this.#store = store;
-    this.#index = new IdLists(store, 'subjects');
+    this.#index = new SubjectIndex(store);
     this.#photos = photos;
     this.#maxPerUser = options.maxPerUser ?? DEFAULT_MAX_SUBJECTS_PER_USER;
     this.#now = options.now ?? Date.now;
@@ -82,8 +77,8 @@ export class SubjectStore {
     this.#jobs = options.jobs;
     const ttl = options.cacheTtlMs ?? 5 * 60_000;
     const max = options.maxCachedKeys ?? 10_000;
-    this.#own = new ListCache(ttl, max, (userId) => this.#loadOwn(userId));
-    this.#shared = new ListCache(ttl, max, (guildId) => this.#loadShared(guildId));
+    this.#own = new ListCache(ttl, max, (userId) => this.#index.own(userId));
+    this.#shared = new ListCache(ttl, max, (guildId) => this.#index.shared(guildId));
   }
 
   get maxPerUser(): number {
@@ -103,7 +98,7 @@ export class SubjectStore {
       throw new InputError('subject_photos', `Attach 1 to ${SUBJECT_MAX_PHOTOS} photos of the subject.`);
     }
     // Cheap checks before the expensive part, and again under the lock.
-    this.#checkCanAdd(await this.#loadOwn(ownerId), name);
+    this.#checkCanAdd(await this.#index.own(ownerId), name);
     if (input.guildId !== null) await this.#checkNoLookalike(input.guildId, ownerId, name);
 
     // One at a time, so at most one full-size decode is in memory.
@@ -116,7 +111,7 @@ export class SubjectStore {
     }
 
     return this.#lockUser(ownerId, async () => {
-      this.#checkCanAdd(await this.#loadOwn(ownerId), name);
+      this.#checkCanAdd(await this.#index.own(ownerId), name);
       if (input.guildId !== null) await this.#checkNoLookalike(input.guildId, ownerId, name);
       const now = this.#now();
       const subject: Subject = {
@@ -138,13 +133,13 @@ export class SubjectStore {
           await this.#photos.putNormalized(photo, ref);
           stored.push(photo.hash);
         }
-        await this.#index.add(`u:${ownerId}`, subject.id);
+        await this.#index.addOwn(ownerId, subject.id);
         indexed = true;
-        await this.#store.subjects.set(recordKey(subject.id), subject);
+        await this.#store.subjects.set(subjectKey(subject.id), subject);
       } catch (error) {
         // Undo in reverse order; each step is idempotent and a failure here is left to sweep().
-        await this.#store.subjects.delete(recordKey(subject.id)).catch(() => {});
-        if (indexed) await this.#indexRemove(`u:${ownerId}`, subject.id).catch(() => {});
+        await this.#store.subjects.delete(subjectKey(subject.id)).catch(() => {});
+        if (indexed) await this.#index.removeOwn(ownerId, subject.id).catch(() => {});
         await this.#photos.release(stored, ref).catch(() => {});
         throw error;
       } finally {
@@ -157,7 +152,7 @@ export class SubjectStore {
   async rename(userId: string, guildId: string | null, idOrName: string, newName: string): Promise<Subject> {
     const name = cleanName(newName);
     return this.#updateOwned(userId, guildId, idOrName, async (subject) => {
-      const own = await this.#loadOwn(subject.ownerId);
+      const own = await this.#index.own(subject.ownerId);
       checkOwnNameFree(own, name, subject.id);
       if (guildId !== null) await this.#checkNoLookalike(guildId, subject.ownerId, name);
       if (subject.sharedIn) await this.#checkSharedNameFree(subject.sharedIn, name, subject.id);
@@ -224,7 +219,7 @@ export class SubjectStore {
     assertId(userId, 'userId');
     return this.#lockUser(userId, async () => {
       const result: ForgetSubjectsResult = { subjects: 0, photos: 0, groundings: 0 };
-      const own = await this.#loadOwn(userId);
+      const own = await this.#index.own(userId);
       // Past the index too: a record a crash left unindexed is still this user's.
       const ownIds = new Set(own.map((s) => s.id));
       const keys = (await this.#store.keys('subjects')).filter((k) => k.startsWith('s:') && !ownIds.has(k.slice(2)));
@@ -239,7 +234,7 @@ export class SubjectStore {
         result.groundings += removed.groundings;
       }
       await this.#jobs?.forgetSubjects(userId, own.map((s) => s.id)); // one pass over the jobs for all of them
-      await this.#index.drop(`u:${userId}`); // dangling ids left by crashes
+      await this.#index.dropOwn(userId); // dangling ids left by crashes
       this.#own.invalidate(userId);
       return result;
     });
@@ -300,7 +295,7 @@ export class SubjectStore {
   async isLiveRef(ref: string): Promise<boolean | undefined> {
     const m = /^subject:(.+)$/.exec(ref);
     if (!m) return undefined;
-    return this.#store.subjects.has(recordKey(m[1]));
+    return this.#store.subjects.has(subjectKey(m[1]));
   }
 
   // -------------------------------------------------------------------------------------- internals
@@ -345,9 +340,9 @@ export class SubjectStore {
   /** Writes a changed record and moves it between shared-in indexes. Runs under the owner's lock. */
   async #write(before: Subject, after: Subject): Promise<Subject> {
     try {
-      if (after.sharedIn && after.sharedIn !== before.sharedIn) await this.#guildIndexAdd(after.sharedIn, after.id);
-      await this.#store.subjects.set(recordKey(after.id), after);
-      if (before.sharedIn && before.sharedIn !== after.sharedIn) await this.#guildIndexRemove(before.sharedIn, before.id);
+      if (after.sharedIn && after.sharedIn !== before.sharedIn) await this.#index.addShared(after.sharedIn, after.id);
+      await this.#store.subjects.set(subjectKey(after.id), after);
+      if (before.sharedIn && before.sharedIn !== after.sharedIn) await this.#index.removeShared(before.sharedIn, before.id);
     } finally {
       this.#own.invalidate(after.ownerId);
       if (before.sharedIn) this.#shared.invalidate(before.sharedIn);
@@ -359,9 +354,9 @@ export class SubjectStore {
   /** Removes one subject; returns how many photos and groundings went with it. Runs under the owner's lock. */
   async #remove(subject: Subject): Promise<{ photos: number; groundings: number }> {
     try {
-      await this.#store.subjects.delete(recordKey(subject.id)); // the commit point
-      await this.#indexRemove(`u:${subject.ownerId}`, subject.id);
-      if (subject.sharedIn) await this.#guildIndexRemove(subject.sharedIn, subject.id);
+      await this.#store.subjects.delete(subjectKey(subject.id)); // the commit point
+      await this.#index.removeOwn(subject.ownerId, subject.id);
+      if (subject.sharedIn) await this.#index.removeShared(subject.sharedIn, subject.id);
       const photos = await this.#photos.release(subject.photoHashes, subjectRef(subject.id));
       const groundings = (await this.#groundings?.deleteForSubject(subject.ownerId, subject.photoHashes)) ?? 0;
       return { photos, groundings };
@@ -382,60 +377,29 @@ export class SubjectStore {
   }
 
   async #checkSharedNameFree(guildId: string, name: string, exceptId: string): Promise<void> {
-    checkSharedNameFree(await this.#loadShared(guildId), name, exceptId);
+    checkSharedNameFree(await this.#index.shared(guildId), name, exceptId);
   }
 
   async #checkNoLookalike(guildId: string, ownerId: string, name: string): Promise<void> {
-    checkNoLookalike(await this.#loadShared(guildId), ownerId, name);
+    checkNoLookalike(await this.#index.shared(guildId), ownerId, name);
   }
 
   /** Resolution against fresh reads (not the autocomplete cache). */
   #resolve(userId: string, guildId: string | null, idOrName: string): Promise<Subject> {
     return findSubject(userId, guildId, idOrName, {
-      byId: (id) => this.#store.subjects.get(recordKey(id)),
-      own: (ownerId) => this.#loadOwn(ownerId),
-      shared: (sharedIn) => this.#loadShared(sharedIn),
+      byId: (id) => this.#store.subjects.get(subjectKey(id)),
+      own: (ownerId) => this.#index.own(ownerId),
+      shared: (sharedIn) => this.#index.shared(sharedIn),
     });
   }
 
   /** The record as it is now, under the owner's lock; gone means someone else deleted it meanwhile. */
   async #reread(target: Subject): Promise<Subject> {
-    const current: Subject | undefined = await this.#store.subjects.get(recordKey(target.id));
+    const current: Subject | undefined = await this.#store.subjects.get(subjectKey(target.id));
     if (!current || current.ownerId !== target.ownerId) {
       throw new InputError('subject_not_found', `“${safeText(target.name)}” was just deleted.`);
     }
     return current;
-  }
-
-  async #loadOwn(userId: string): Promise<Subject[]> {
-    return (await this.#loadIndexed(`u:${userId}`)).filter((s) => s.ownerId === userId);
-  }
-
-  async #loadShared(guildId: string): Promise<Subject[]> {
-    return (await this.#loadIndexed(`g:${guildId}`)).filter((s) => s.sharedIn === guildId);
-  }
-
-  async #loadIndexed(indexKey: string): Promise<Subject[]> {
-    const ids = await this.#index.list(indexKey);
-    if (ids.length === 0) return [];
-    const records: (Subject | undefined)[] = await this.#store.subjects.get(ids.map(recordKey));
-    return records.filter((s): s is Subject => s !== undefined && s !== null);
-  }
-
-  /** Also prunes ids whose record is gone (left by a crash). */
-  #indexRemove(indexKey: string, id: string): Promise<void> {
-    return this.#index.update(indexKey, async (ids) => {
-      const records: (Subject | undefined)[] = ids.length ? await this.#store.subjects.get(ids.map(recordKey)) : [];
-      return ids.filter((x, i) => x !== id && records[i]);
-    });
-  }
-
-  #guildIndexAdd(guildId: string, id: string): Promise<void> {
-    return this.#index.add(`g:${guildId}`, id);
-  }
-
-  #guildIndexRemove(guildId: string, id: string): Promise<void> {
-    return this.#indexRemove(`g:${guildId}`, id);
   }
 
   #lockUser<T>(userId: string, fn: () => Promise<T>): Promise<T> {
@@ -444,10 +408,6 @@ export class SubjectStore {
 }
 
 // ---------------------------------------------------------------------------------------------- helpers
-
-function recordKey(id: string): string {
-  return `s:${id}`;
-}
 
 function subjectRef(id: string): PhotoRef {
   return `subject:${id}`;
