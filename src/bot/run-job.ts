@@ -1,15 +1,16 @@
 import { ActionRowBuilder, ButtonBuilder, ButtonStyle, type Message, type MessageEditOptions } from 'discord.js';
-import type { JobOutcome } from '../jobs/job-outcome.ts';
 import { JobLife } from '../jobs/job-life.ts';
 import type { JobRecord } from '../store/index.ts';
 import type { BotDeps } from './bot-deps.ts';
 import { customId } from './custom-ids.ts';
+import { deliverFinishedJob } from './delivery/deliver-finished-job.ts';
+import type { DeliverTarget } from './delivery/delivery-target.ts';
 import { userMessage } from './reply-errors.ts';
 import { drawingProgress, endedText, queueLine } from './status/job-status-text.ts';
 import { settleStatus } from './status/settle-status.ts';
 import { SpacedEdits } from './status/spaced-edits.ts';
 import { locationOf } from './status/status-location.ts';
-import { editStatus, type StatusMessage } from './status/status-message.ts';
+import { editStatus } from './status/status-message.ts';
 
 export interface RunOptions {
   /** A line above the queue position and progress (a resumed job: the bot restarted). */
@@ -20,17 +21,13 @@ const STATUS_EDIT_INTERVAL_MS = 3000;
 const NO_MENTIONS = { parse: [] as [] };
 
 /**
- * Queues a stored job and keeps `status` current (position, ETA, progress, a Cancel button); when
- * the job ends, `deliver` posts the result, or the status says why not. Never throws.
+ * Queues a stored job and keeps its status (`target.status`) current (position, ETA, progress, a Cancel
+ * button); when the job ends, its result is posted to `target` (deliverFinishedJob), or the status says
+ * why not. Never throws.
  */
-export async function runJob(
-  deps: BotDeps,
-  job: JobRecord,
-  status: StatusMessage,
-  deliver: (outcome: JobOutcome) => Promise<void>,
-  options: RunOptions = {},
-): Promise<void> {
+export async function runJob(deps: BotDeps, job: JobRecord, target: DeliverTarget, options: RunOptions = {}): Promise<void> {
   const { generation, queue, logger } = deps;
+  const { status } = target;
   const context = { job: job.id };
   let progress = '';
   const cancelRow = new ActionRowBuilder<ButtonBuilder>().addComponents(
@@ -89,7 +86,7 @@ export async function runJob(
   try {
     const outcome = await handle.result;
     edits.stop();
-    await deliver(outcome);
+    await deliverFinishedJob(deps, outcome, target);
   } catch (err) {
     edits.stop();
     await settleStatus(deps, status, { content: endedText(err, logger, context), components: [], allowedMentions: NO_MENTIONS }, context);

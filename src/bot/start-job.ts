@@ -1,8 +1,6 @@
 import type { AdmissionTicket } from '../jobs/admission/admission-ticket.ts';
-import type { JobOutcome } from '../jobs/job-outcome.ts';
 import type { JobRecord } from '../store/index.ts';
 import type { BotDeps } from './bot-deps.ts';
-import { deliverFinishedJob } from './delivery/deliver-finished-job.ts';
 import type { DeliverTarget } from './delivery/delivery-target.ts';
 import { runJob } from './run-job.ts';
 import type { StatusMessage } from './status/status-message.ts';
@@ -42,8 +40,7 @@ export type StartJobOptions = Omit<DeliverTarget, 'status'> & {
  */
 export function startJob(deps: BotDeps, job: JobRecord, status: StatusMessage, options: StartJobOptions): Promise<void> {
   const { resumed, ticket, note, ...target } = options;
-  const deliver = (outcome: JobOutcome): Promise<void> => deliverFinishedJob(deps, outcome, { ...target, status });
-  if (resumed) return runJob(deps, job, status, deliver, { note: deps.generation.afterRestart === 'follow' ? FOLLOWED_NOTE : RESUMED_NOTE });
-  const running = runJob(deps, job, status, deliver, note ? { note } : {});
+  if (resumed) return runJob(deps, job, { ...target, status }, { note: deps.generation.afterRestart === 'follow' ? FOLLOWED_NOTE : RESUMED_NOTE });
+  const running = runJob(deps, job, { ...target, status }, note ? { note } : {});
   return running.finally(() => ticket.release());
 }
