@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { WorkerEngine } from '../src/runtime/worker-engine.ts';
+import { drawJobGroup } from '../src/jobs/group-ranking.ts';
 import { InputError } from '../src/errors.ts';
 import { writeClipFixture, writeDinoFixture } from '../src/generator/scorers/make-scorer-fixtures.ts';
 import { rankCandidates } from '../src/pipeline/candidate-group.ts';
@@ -119,23 +121,59 @@ test('the self-judge ranks by its P(yes) scores; a photo judged as a candidate d
   assert.deepEqual(viaScorer, ranked);
 });
 
-test('in the engine workers: scoreGroup and judge give what the in-process scorers give', async () => {
+test('in the engine workers: a group drawn with a scorer is scored in the drawing worker as the in-process scorers score it; judge gives what the in-process judge gives', async () => {
   const engine = await WorkerEngine.start({ modelDir: tinyBundle(1), intraOpThreads: 1, scorerDir });
   const bare = await WorkerEngine.start({ modelDir: tinyBundle(1), intraOpThreads: 1 });
   try {
-    const candidates = group.images.map((i) => i.data);
-    const inWorker = await engine.scoreGroup('dino', { candidates, subjectPhotos: photos, prompt: PROMPT });
+    const workerSubject = await engine.prepareImages(photos.map((bytes) => ({ bytes })));
+    const drawn = await engine.generateScored({ prompt: PROMPT, subject: workerSubject, candidates: 3, seed: SEED }, 'dino');
+    assert.ok('scores' in drawn.scoring, JSON.stringify(drawn.scoring));
+    const candidates = drawn.images.map((i) => i.data);
     const here = await scoreGroup({ candidates, subjectPhotos: photos, prompt: PROMPT, subject: scorers.dino!, promptScorer: scorers.clip! });
+    const inWorker = drawn.scoring.scores;
     assert.deepEqual(inWorker.order, here.order);
     inWorker.candidates.forEach((c, i) => assert.ok(Math.abs(c.fidelity - here.candidates[i].fidelity) < 1e-6 && Math.abs(c.alignment - here.candidates[i].alignment) < 1e-6));
 
-    const workerSubject = await engine.prepareImages(photos.map((bytes) => ({ bytes })));
     const judged = await engine.judge(workerSubject, candidates.slice(0, 2), PROMPT);
     const local = await p.judge(subject, candidates.slice(0, 2), PROMPT);
     judged.fidelity.forEach((v, i) => assert.ok(Math.abs(v - local.fidelity[i]) < 1e-6));
 
-    await assert.rejects(bare.scoreGroup('clip', { candidates, subjectPhotos: photos, prompt: PROMPT }), (e) => e instanceof InputError && /SCORER_DIR/.test(e.message));
+    // Without a scorers folder the images still come back, with why they are not scored.
+    const bareSubject = await bare.prepareImages(photos.map((bytes) => ({ bytes })));
+    const unscored = await bare.generateScored({ prompt: PROMPT, subject: bareSubject, candidates: 2, seed: SEED }, 'clip');
+    assert.equal(unscored.images.length, 2);
+    assert.ok('failed' in unscored.scoring && /SCORER_DIR/.test(unscored.scoring.failed), JSON.stringify(unscored.scoring));
   } finally {
     await Promise.all([engine.close(), bare.close()]);
+  }
+});
+
+test('a job\'s group crosses from its engine worker once: drawJobGroup sends only the generate, no images back to a worker, and the group comes ranked', async () => {
+  const engine = await WorkerEngine.start({ modelDir: tinyBundle(1), intraOpThreads: 1, scorerDir });
+  const sent: { op: string; bytes: number }[] = [];
+  const postMessage = Worker.prototype.postMessage;
+  try {
+    const workerSubject = await engine.prepareImages(photos.map((bytes) => ({ bytes })));
+    Worker.prototype.postMessage = function counted(this: Worker, ...args: Parameters<Worker['postMessage']>) {
+      const [value, transfer] = args;
+      const op = (value as { op?: string }).op ?? '?';
+      const bytes = (Array.isArray(transfer) ? transfer : []).reduce((n: number, t) => n + (t instanceof ArrayBuffer ? t.byteLength : 0), 0);
+      if (op !== 'ping') sent.push({ op, bytes });
+      postMessage.apply(this, args);
+    };
+    const signal = new AbortController().signal;
+    const { generation, group } = await drawJobGroup(engine, 'dino', { prompt: PROMPT, subject: workerSubject, candidates: 4, seed: SEED, signal }, { subject: workerSubject, photos, prompt: PROMPT, signal });
+    Worker.prototype.postMessage = postMessage;
+    assert.deepEqual(sent, [{ op: 'generate', bytes: 0 }]);
+    assert.equal(generation.images.length, 4);
+    assert.equal(group.ranked, true);
+    assert.equal(group.scorer, 'dino');
+    assert.deepEqual(group.candidates.map((c) => c.rank), [1, 2, 3, 4]);
+    assert.deepEqual([...group.candidates.map((c) => c.drawn)].sort(), [0, 1, 2, 3]);
+    const here = await scoreGroup({ candidates: generation.images.map((i) => i.data), subjectPhotos: photos, prompt: PROMPT, subject: scorers.dino!, promptScorer: scorers.clip! });
+    assert.deepEqual(group.candidates.map((c) => c.drawn), here.order);
+  } finally {
+    Worker.prototype.postMessage = postMessage;
+    await engine.close();
   }
 });

@@ -3,7 +3,7 @@ import type { EngineGenerateRequest, Generation, GroundOptions, Grounding, Photo
 import type { SubjectContext } from '../pipeline/xcot-prompts.ts';
 import type { SelfJudgement } from '../pipeline/self-judge.ts';
 import type { UpscaleResult } from '../runtime/upscale-thread.ts';
-import type { GroupScores } from '../scoring/ranking.ts';
+import type { ScoredGeneration } from '../pipeline/candidate-group.ts';
 import type { EmbeddingScorerKind } from '../model-kinds.ts';
 
 /**
@@ -20,11 +20,12 @@ export interface ImageEngine<S = unknown> {
   generate(request: EngineGenerateRequest<S>): Promise<Generation>;
   /** The self-judge's scores for encoded candidates (see Personalizer.judge); optional. */
   judge?(subject: S, candidates: Uint8Array[], prompt: string, options?: { signal?: AbortSignal }): Promise<SelfJudgement>;
-  /** A group ranked by the embedding scorers where the engine runs them (WorkerEngine: in its workers); optional. */
-  scoreGroup?(
-    scorer: EmbeddingScorerKind,
-    args: { candidates: readonly Uint8Array[]; subjectPhotos: readonly Uint8Array[]; prompt: string; signal?: AbortSignal },
-  ): Promise<GroupScores>;
+  /**
+   * generate() of a group that the engine also scores with an embedding scorer where it drew it,
+   * against the subject's photos and the request's prompt (WorkerEngine: in the drawing worker, so
+   * the images cross to the caller once); optional. A scorer that fails leaves the images with why.
+   */
+  generateScored?(request: EngineGenerateRequest<S> & { subject: S }, scorer: EmbeddingScorerKind): Promise<ScoredGeneration>;
   /** Output pixels per input pixel of the upscaler the engine runs, when it runs one. */
   readonly upscaleScale?: number;
   /** An encoded image upscaled (PNG out) by the engine's upscaler; optional. */

@@ -1,13 +1,14 @@
 import sharp from 'sharp';
 import { InputError } from '../errors.ts';
 import type { CandidateGroup } from '../pipeline/candidate-group.ts';
+import type { Generation } from '../pipeline/personalizer.ts';
 import type { ImageEngine } from './image-engine.ts';
 import type { ScorerKind } from '../scoring/group-scorer.ts';
 import type { JobRecord, Stores } from '../store/index.ts';
 import { isStoreOutage } from '../store/store-outage.ts';
 import type { JobOutcome, RunHooks } from './job-outcome.ts';
 import { keepGroup } from './group-record.ts';
-import { rankJobGroup } from './group-ranking.ts';
+import { drawJobGroup } from './group-ranking.ts';
 import { JobLife } from './job-life.ts';
 import { DEFAULT_UPLOAD_LIMIT, keptFromOutcome } from './kept-outcome.ts';
 
@@ -47,7 +48,7 @@ export async function runStoredJob(ctx: StoredJobContext, job: JobRecord, signal
       }
     }
 
-    let generation = await engine.generate({
+    const request = {
       ...job.options,
       ...(job.candidates ? { candidates: job.candidates } : {}),
       prompt: job.prompt,
@@ -57,12 +58,15 @@ export async function runStoredJob(ctx: StoredJobContext, job: JobRecord, signal
       grounding: grounding.text,
       signal,
       onStep: hooks.onStep,
-    });
+    };
+    let generation: Generation;
     let group: CandidateGroup | undefined;
     if (job.candidates) {
-      group = await rankJobGroup(engine, ctx.scorer, generation, { subject, photos: photos.map((p) => p.bytes), prompt: job.prompt, signal });
+      ({ generation, group } = await drawJobGroup(engine, ctx.scorer, request, { subject, photos: photos.map((p) => p.bytes), prompt: job.prompt, signal }));
       generation = { ...generation, images: [group.candidates[0]] };
       await keepGroup(stores, modelId, job, group, hashes, grounding.text);
+    } else {
+      generation = await engine.generate(request);
     }
     // Cancelled while the last step ran: the record must say cancelled, not done.
     signal.throwIfAborted();

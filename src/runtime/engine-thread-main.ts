@@ -5,6 +5,8 @@ import { InputError } from '../errors.ts';
 import { embeddingGroupScorer } from '../scoring/group-scorer.ts';
 import { loadScorers, type LoadedScorers } from '../scoring/load-scorers.ts';
 import { countNativeRuns } from './native-runs.ts';
+import type { EmbeddingScorerKind } from '../model-kinds.ts';
+import type { DrawnGroupScores } from '../pipeline/candidate-group.ts';
 import type { EngineInfo, FromWorker, ToWorker, WireGeneration, WorkerInit } from './protocol.ts';
 import { toWireError } from './wire-error.ts';
 
@@ -53,8 +55,14 @@ const info: EngineInfo = {
   facts: engineFacts(personalizer.model, personalizer.bundle.graphs),
 };
 
+/** A prepared subject: its pixels, and its photos as received (what a group is scored against). */
+interface HeldSubject {
+  images: SubjectImages;
+  photos: Uint8Array[];
+}
+
 /** Prepared subjects by handle; the main thread releases them when its job is done. */
-const subjects = new Map<number, SubjectImages>();
+const subjects = new Map<number, HeldSubject>();
 let nextHandle = 1;
 /** Requests in progress, by id. */
 const running = new Map<number, AbortController>();
@@ -73,15 +81,33 @@ function loadedScorers(): Promise<LoadedScorers> {
   return scorers;
 }
 
-function preparedSubject(handle: number): SubjectImages {
+function preparedSubject(handle: number): HeldSubject {
   const subject = subjects.get(handle);
   // The main thread never sends a handle it released, and handles die only with this worker.
   if (!subject) throw new Error(`engine worker: unknown subject handle ${handle}`);
   return subject;
 }
 
+/**
+ * The group just drawn here, scored here: its images never leave this thread to be scored. A scorer
+ * that fails (not loaded, a bad folder) leaves the group with why; a cancel throws.
+ */
+async function scoreDrawn(kind: EmbeddingScorerKind, generation: Generation, photos: readonly Uint8Array[], prompt: string, signal: AbortSignal): Promise<DrawnGroupScores> {
+  const started = performance.now();
+  try {
+    const scorer = embeddingGroupScorer(await loadedScorers(), kind, init.scorerDir!);
+    signal.throwIfAborted();
+    const scores = await scorer.score({ candidates: generation.images.map((i) => i.data), subjectPhotos: photos, prompt });
+    signal.throwIfAborted();
+    return { scores, ms: performance.now() - started };
+  } catch (err) {
+    signal.throwIfAborted();
+    return { failed: err instanceof Error ? err.message.split('\n')[0] : String(err) };
+  }
+}
+
 /** Encoded images as transferable buffers of their own (never a pooled or shared one). */
-function toWire(g: Generation): { value: WireGeneration; transfer: ArrayBuffer[] } {
+function toWire(g: Generation, scoring?: DrawnGroupScores): { value: WireGeneration; transfer: ArrayBuffer[] } {
   const transfer: ArrayBuffer[] = [];
   const images = g.images.map((img) => {
     const data = new ArrayBuffer(img.data.byteLength);
@@ -89,10 +115,10 @@ function toWire(g: Generation): { value: WireGeneration; transfer: ArrayBuffer[]
     transfer.push(data);
     return { data, format: img.format, width: img.width, height: img.height, imageTokens: img.imageTokens, seed: img.seed };
   });
-  return { value: { images, promptTokens: g.promptTokens, timings: g.timings }, transfer };
+  return { value: { images, promptTokens: g.promptTokens, timings: g.timings, ...(scoring ? { scoring } : {}) }, transfer };
 }
 
-async function serve(msg: Extract<ToWorker, { id: number; op: 'prepareImages' | 'ground' | 'generate' | 'scoreGroup' | 'judge' }>): Promise<void> {
+async function serve(msg: Extract<ToWorker, { id: number; op: 'prepareImages' | 'ground' | 'generate' | 'judge' }>): Promise<void> {
   const controller = new AbortController();
   if (msg.aborted) controller.abort();
   running.set(msg.id, controller);
@@ -100,16 +126,16 @@ async function serve(msg: Extract<ToWorker, { id: number; op: 'prepareImages' | 
   try {
     switch (msg.op) {
       case 'prepareImages': {
-        const subject = await personalizer.prepareImages(msg.photos, msg.limits);
+        const images = await personalizer.prepareImages(msg.photos, msg.limits);
         // Cancelled meanwhile: nobody will use (or release) it.
         signal.throwIfAborted();
         const handle = nextHandle++;
-        subjects.set(handle, subject);
-        post({ type: 'result', id: msg.id, value: { handle, count: subject.pixels.count } });
+        subjects.set(handle, { images, photos: msg.photos.map((p) => p.bytes) });
+        post({ type: 'result', id: msg.id, value: { handle, count: images.pixels.count } });
         break;
       }
       case 'ground': {
-        const grounding = await personalizer.ground(preparedSubject(msg.handle), msg.context, {
+        const grounding = await personalizer.ground(preparedSubject(msg.handle).images, msg.context, {
           ...msg.options,
           signal,
           onText: msg.wantText ? (text) => post({ type: 'text', id: msg.id, text }) : undefined,
@@ -118,25 +144,20 @@ async function serve(msg: Extract<ToWorker, { id: number; op: 'prepareImages' | 
         break;
       }
       case 'generate': {
+        const subject = msg.handle === null ? null : preparedSubject(msg.handle);
         const generation = await personalizer.generate({
           ...msg.request,
-          subject: msg.handle === null ? null : preparedSubject(msg.handle),
+          subject: subject?.images ?? null,
           signal,
           onStep: msg.wantSteps ? (done, total) => post({ type: 'step', id: msg.id, done, total }) : undefined,
         });
-        const { value, transfer } = toWire(generation);
+        const scoring = msg.scorer && subject ? await scoreDrawn(msg.scorer, generation, subject.photos, msg.request.prompt, signal) : undefined;
+        const { value, transfer } = toWire(generation, scoring);
         post({ type: 'result', id: msg.id, value }, transfer);
         break;
       }
-      case 'scoreGroup': {
-        const scorer = embeddingGroupScorer(await loadedScorers(), msg.scorer, init.scorerDir!);
-        signal.throwIfAborted();
-        const scores = await scorer.score({ candidates: msg.candidates, subjectPhotos: msg.photos, prompt: msg.prompt });
-        post({ type: 'result', id: msg.id, value: scores });
-        break;
-      }
       case 'judge': {
-        const judgement = await personalizer.judge(preparedSubject(msg.handle), msg.candidates, msg.prompt, { signal });
+        const judgement = await personalizer.judge(preparedSubject(msg.handle).images, msg.candidates, msg.prompt, { signal });
         post({ type: 'result', id: msg.id, value: judgement });
         break;
       }
@@ -170,7 +191,6 @@ port.on('message', (msg: ToWorker) => {
     case 'prepareImages':
     case 'ground':
     case 'generate':
-    case 'scoreGroup':
     case 'judge':
       if (closing) post({ type: 'error', id: msg.id, error: toWireError(new Error('engine worker is closing')) });
       else {

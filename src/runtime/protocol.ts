@@ -11,6 +11,7 @@ import type { SubjectContext } from '../pipeline/xcot-prompts.ts';
 import type { ModelShape } from '../model/janus-model.ts';
 import type { MatMulAccuracy } from '../model/matmul-accuracy.ts';
 import type { EmbeddingScorerKind } from '../model-kinds.ts';
+import type { DrawnGroupScores } from '../pipeline/candidate-group.ts';
 
 /**
  * Messages between WorkerEngine (main thread) and engine-thread-main.ts. Everything travels by
@@ -31,7 +32,7 @@ export interface ModelLoadOptions {
   prefixCacheMb?: number;
   /** Per worker: most decoder rows drawn together by concurrent requests (2 per image with guidance). Default 8. */
   maxBatchRows?: number;
-  /** Folder of the embedding scorers (SCORER_DIR); each worker loads them at its first 'scoreGroup'. */
+  /** Folder of the embedding scorers (SCORER_DIR); each worker loads them at its first 'generate' that asks for a scorer. */
   scorerDir?: string;
   /** Where the language model's load-time rewrite is kept (SessionOptions.graphCacheDir; default XCOT_GRAPH_CACHE or ~/.cache/xcot-personalize/graphs). */
   graphCacheDir?: string;
@@ -67,8 +68,8 @@ export type CrashMode = 'exit' | 'throw' | 'hang';
 export type ToWorker =
   | { op: 'prepareImages'; id: number; photos: { bytes: Uint8Array; name?: string }[]; limits?: Partial<ImageLimits>; aborted?: boolean }
   | { op: 'ground'; id: number; handle: number; context: SubjectContext; options: WireGroundOptions; wantText: boolean; aborted?: boolean }
-  | { op: 'generate'; id: number; handle: number | null; request: WireGenerateRequest; wantSteps: boolean; aborted?: boolean }
-  | { op: 'scoreGroup'; id: number; scorer: EmbeddingScorerKind; candidates: Uint8Array[]; photos: Uint8Array[]; prompt: string; aborted?: boolean }
+  /** With `scorer` (and a subject): the drawn group is scored in the same worker against the subject's photos. */
+  | { op: 'generate'; id: number; handle: number | null; request: WireGenerateRequest; wantSteps: boolean; scorer?: EmbeddingScorerKind; aborted?: boolean }
   | { op: 'judge'; id: number; handle: number; candidates: Uint8Array[]; prompt: string; aborted?: boolean }
   | { op: 'cancel'; id: number }
   | { op: 'release'; handle: number }
@@ -92,6 +93,8 @@ export interface WireGeneration {
   images: WireImage[];
   promptTokens: number;
   timings: { tokensMs: number; decodeMs: number; imageTokensPerSec: number };
+  /** Set when the request asked for a scorer. */
+  scoring?: DrawnGroupScores;
 }
 
 export type FromWorker =

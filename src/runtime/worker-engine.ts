@@ -4,9 +4,9 @@ import type { Device } from '../bundle/load-bundle.ts';
 import type { ImageLimits } from '../images/limits.ts';
 import type { EngineGenerateRequest, Generation, GroundOptions, Grounding, PhotoFile } from '../pipeline/personalizer.ts';
 import type { SelfJudgement } from '../pipeline/self-judge.ts';
-import type { GroupScores } from '../scoring/ranking.ts';
 import type { SubjectContext } from '../pipeline/xcot-prompts.ts';
 import type { ModelShape } from '../model/janus-model.ts';
+import type { DrawnGroupScores, ScoredGeneration } from '../pipeline/candidate-group.ts';
 import { UpscaleThread, type UpscaleResult } from './upscale-thread.ts';
 import type { CrashMode, EngineInfo, ModelLoadOptions, ToWorker, WireGeneration, WireGenerateRequest } from './protocol.ts';
 import { EngineThreads, Slot, type EngineLogger, type SlotState } from './engine-threads.ts';
@@ -239,11 +239,28 @@ export class WorkerEngine {
   }
 
   async generate(request: EngineGenerateRequest<WorkerSubject>): Promise<Generation> {
+    const { scoring: _, ...generation } = await this.#generate(request);
+    return generation;
+  }
+
+  /**
+   * A group drawn and scored in the same worker: DINO or CLIP-I fidelity against the subject's photos
+   * (kept in that worker since prepareImages), CLIP-T alignment, the copy guard (see
+   * scoring/ranking.ts), each image tower over the group in one batch. The images cross to this
+   * thread once, with their scores; a scorer that fails leaves them with why.
+   */
+  async generateScored(request: EngineGenerateRequest<WorkerSubject> & { subject: WorkerSubject }, scorer: EmbeddingScorerKind): Promise<ScoredGeneration> {
+    const generation = await this.#generate(request, scorer);
+    if (!generation.scoring) throw new Error('engine worker: a scored generate came back without its scores');
+    return { ...generation, scoring: generation.scoring };
+  }
+
+  async #generate(request: EngineGenerateRequest<WorkerSubject>, scorer?: EmbeddingScorerKind): Promise<Generation & { scoring?: DrawnGroupScores }> {
     const { subject, signal, onStep, ...rest } = request;
     const slot = subject ? this.#slotOf(subject) : await this.#placement.pick();
     const wire = (await this.#send(
       slot,
-      { op: 'generate', id: 0, handle: subject ? subject.handle : null, request: dropFunctions(rest) as WireGenerateRequest, wantSteps: !!onStep },
+      { op: 'generate', id: 0, handle: subject ? subject.handle : null, request: dropFunctions(rest) as WireGenerateRequest, wantSteps: !!onStep, ...(scorer ? { scorer } : {}) },
       [],
       { signal, onStep, reserved: !subject },
     )) as WireGeneration;
@@ -258,27 +275,8 @@ export class WorkerEngine {
       })),
       promptTokens: wire.promptTokens,
       timings: wire.timings,
+      ...(wire.scoring ? { scoring: wire.scoring } : {}),
     };
-  }
-
-  /**
-   * Scores and orders a group of candidates (encoded images) with the embedding scorers, in the
-   * least busy worker: DINO or CLIP-I fidelity against the subject photos, CLIP-T alignment, the
-   * copy guard (see scoring/ranking.ts). Each image tower runs the group's images in one batch.
-   */
-  async scoreGroup(
-    scorer: EmbeddingScorerKind,
-    args: { candidates: readonly Uint8Array[]; subjectPhotos: readonly Uint8Array[]; prompt: string; signal?: AbortSignal },
-  ): Promise<GroupScores> {
-    const slot = await this.#placement.pick();
-    const candidates = args.candidates.map((b) => new Uint8Array(b));
-    const photos = args.subjectPhotos.map((b) => new Uint8Array(b));
-    return (await this.#send(
-      slot,
-      { op: 'scoreGroup', id: 0, scorer, candidates, photos, prompt: args.prompt },
-      [...candidates, ...photos].map((b) => b.buffer as ArrayBuffer),
-      { signal: args.signal, reserved: true },
-    )) as GroupScores;
   }
 
   /** The self-judge on the subject's worker (its caches hold the subject's prompt prefix). */

@@ -273,14 +273,15 @@ test('where a server turned feedback off nothing is recorded and nothing is expo
 
 test('while a group is scored after drawing, its status says “Scoring candidates…”, never “Drawing… 100%”', async () => {
   const engine = h.deps.engine;
-  const score = engine.scoreGroup;
-  assert.ok(score, 'the engine runs the scorers');
-  // Scoring waits until the test has seen the status say so.
+  const drawAndScore = engine.generateScored;
+  assert.ok(drawAndScore, 'the engine runs the scorers where it draws');
+  // The drawn and scored group is held until the test has seen the status say it is being scored.
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
-  engine.scoreGroup = async function held(this: typeof engine, ...args: Parameters<typeof score>) {
+  engine.generateScored = async function held(this: typeof engine, ...args: Parameters<typeof drawAndScore>) {
+    const scored = await drawAndScore.apply(this, args);
     await released;
-    return score.apply(this, args);
+    return scored;
   };
   try {
     const image1 = h.emu.uploadAttachment(await photo('#305070'), 'cat.png', 'image/png', CHANNEL_A);
@@ -303,7 +304,7 @@ test('while a group is scored after drawing, its status says “Scoring candidat
     assert.match(result.content, /\(3 candidates\) · scored by dino/);
   } finally {
     release();
-    engine.scoreGroup = score;
+    engine.generateScored = drawAndScore;
   }
   h.emu.assertNoViolations();
 });
