@@ -1,22 +1,15 @@
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { CancelledError, QueueClosedError } from '../../errors.ts';
-import { admissionRefusal, type AdmissionCaps } from '../admission/admission-rules.ts';
+import type { AdmissionCaps } from '../admission/admission-rules.ts';
 import { projectEta } from '../eta.ts';
 import type { RunHooks } from '../job-outcome.ts';
 import type { JobHandle, JobState } from '../job-runner.ts';
 import type { DrainResult, JobEta, QueueReservation, QueueSnapshot, QueueView } from '../queue-view.ts';
+import { ClusterAdmission } from './cluster-admission.ts';
 import { BULL_PREFIX, KEYS, QUEUE_NAME, redisConnection } from './cluster-names.ts';
+import { liveCapacity, waitingJobs, type ClusterJobData } from './cluster-reads.ts';
 import { decodeFailure } from './failure-wire.ts';
-import { fairPriority } from './fair-priority.ts';
-import { withRedisLock } from './redis-lock.ts';
-
-/** What a queued job carries in Redis: who it is for (the job record itself is in the store). */
-export interface ClusterJobData {
-  userId: string;
-  guildId: string | null;
-  enqueuedAt: number;
-}
 
 export interface ClusterQueueOptions extends Partial<AdmissionCaps> {
   redisUrl: string;
@@ -30,14 +23,6 @@ export interface ClusterQueueOptions extends Partial<AdmissionCaps> {
   onError?: (err: unknown) => void;
 }
 
-/** A place reserved for a job being made, as kept in Redis (KEYS.reserved). */
-interface HeldPlace {
-  userId: string;
-  guildId: string | null;
-  startsNow: boolean;
-  expiresAt: number;
-}
-
 interface Followed {
   id: string;
   state: JobState;
@@ -48,11 +33,9 @@ interface Followed {
   cancelMessage?: string;
 }
 
-const WAITING_TYPES = ['wait', 'prioritized'] as const;
-
 /**
- * The gateway's side of the queue shared through Redis (BullMQ): admission against the caps (places
- * reserved for jobs being made included, kept in Redis) and fair priorities under one Redis lock, the queue's picture (positions, ETAs, what runs) kept fresh from
+ * The gateway's side of the queue shared through Redis (BullMQ): admission (ClusterAdmission, under one
+ * Redis lock for every gateway), the queue's picture (positions, ETAs, what runs) kept fresh from
  * BullMQ's events, cancelling, and the jobs this process follows until they end. Model workers
  * (ModelWorker) take the jobs; every gateway sees every job.
  */
@@ -61,11 +44,7 @@ export class ClusterQueue implements QueueView {
   readonly #queue: Queue<ClusterJobData>;
   readonly #events: QueueEvents;
   readonly #connections: Redis[];
-  readonly #caps: AdmissionCaps;
-  readonly #attempts: number;
-  readonly #reservationMs: number;
-  /** Places this process reserved and still holds (given back at drain). */
-  readonly #heldHere = new Set<string>();
+  readonly #admission: ClusterAdmission;
   readonly #followed = new Map<string, Followed>();
   readonly #listeners = new Set<(snapshot: QueueSnapshot) => void>();
   #snapshot: QueueSnapshot = { concurrency: 0, accepting: true, running: [], waiting: [] };
@@ -81,13 +60,15 @@ export class ClusterQueue implements QueueView {
     this.#connections = [redisConnection(options.redisUrl), redisConnection(options.redisUrl)];
     this.#queue = new Queue<ClusterJobData>(QUEUE_NAME, { connection: this.#connections[0], prefix: BULL_PREFIX });
     this.#events = new QueueEvents(QUEUE_NAME, { connection: this.#connections[1], prefix: BULL_PREFIX });
-    this.#caps = {
-      maxWaitingPerUser: options.maxWaitingPerUser ?? 2,
-      maxPerGuild: options.maxPerGuild ?? Number.POSITIVE_INFINITY,
-      maxQueueLength: options.maxQueueLength ?? 50,
-    };
-    this.#attempts = options.attempts ?? 3;
-    this.#reservationMs = options.reservationMs ?? 10 * 60_000;
+    this.#admission = new ClusterAdmission(this.#redis, this.#queue, {
+      caps: {
+        maxWaitingPerUser: options.maxWaitingPerUser ?? 2,
+        maxPerGuild: options.maxPerGuild ?? Number.POSITIVE_INFINITY,
+        maxQueueLength: options.maxQueueLength ?? 50,
+      },
+      attempts: options.attempts ?? 3,
+      reservationMs: options.reservationMs ?? 10 * 60_000,
+    });
     const onError = options.onError ?? (() => {});
     this.#queue.on('error', onError);
     this.#events.on('error', onError);
@@ -127,43 +108,13 @@ export class ClusterQueue implements QueueView {
    */
   async assertAccepts(userId: string, guildId: string | null, jobsPerUser = 0): Promise<boolean> {
     if (this.#closed) throw new QueueClosedError();
-    const { counts } = await this.#counts(userId, guildId);
-    const refusal = admissionRefusal(counts, this.#caps, jobsPerUser);
-    if (refusal) throw refusal;
-    return counts.startsNow;
+    return this.#admission.assertAccepts(userId, guildId, jobsPerUser);
   }
 
-  /**
-   * Takes a place for job `id` before the slow part of making it, for every gateway at once: under the
-   * admission lock the caps are checked (places others hold counted as their jobs) and the place is
-   * written to Redis, so N gateways' requests against a cap of K get K places. follow() with the same id
-   * turns it into the job without checking again; release() gives it back; one left by a dead gateway
-   * stops counting after `reservationMs`.
-   */
+  /** Takes a place for job `id` before the slow part of making it, for every gateway at once (ClusterAdmission.reserve). */
   async reserve(id: string, userId: string, guildId: string | null, jobsPerUser = 0): Promise<QueueReservation> {
     if (this.#closed) throw new QueueClosedError();
-    const startsNow = await this.#underAdmissionLock(async () => {
-      if ((await this.#redis.hexists(KEYS.reserved, id)) || (await this.#queue.getJob(id))) throw new Error(`job ${id} is already in the queue`);
-      const { counts } = await this.#counts(userId, guildId);
-      const refusal = admissionRefusal(counts, this.#caps, jobsPerUser);
-      if (refusal) throw refusal;
-      const place: HeldPlace = { userId, guildId, startsNow: counts.startsNow, expiresAt: Date.now() + this.#reservationMs };
-      await this.#redis.hset(KEYS.reserved, id, JSON.stringify(place));
-      return counts.startsNow;
-    });
-    this.#heldHere.add(id);
-    const heldHere = this.#heldHere;
-    return {
-      id,
-      startsNow,
-      get held() {
-        return heldHere.has(id);
-      },
-      release: async () => {
-        if (!heldHere.delete(id)) return false;
-        return (await this.#redis.hdel(KEYS.reserved, id)) > 0;
-      },
-    };
+    return this.#admission.reserve(id, userId, guildId, jobsPerUser);
   }
 
   /**
@@ -182,8 +133,12 @@ export class ClusterQueue implements QueueView {
     result.catch(() => {});
     const followed: Followed = { id: job.id, state: 'waiting', hooks, resolve, reject, settled: false };
     this.#followed.set(job.id, followed);
-    this.#admit(job)
-      .then(() => this.#ended(job.id, { quiet: true }))
+    this.#admission
+      .add(job)
+      .then(() => {
+        this.#refresh();
+        return this.#ended(job.id, { quiet: true });
+      })
       .catch((err: unknown) => this.#settle(followed, 'failed', err));
     return {
       id: job.id,
@@ -250,9 +205,7 @@ export class ClusterQueue implements QueueView {
    */
   async drain(): Promise<DrainResult> {
     this.#closed = true;
-    const held = [...this.#heldHere];
-    this.#heldHere.clear();
-    if (held.length) await this.#redis.hdel(KEYS.reserved, ...held).catch(() => {});
+    await this.#admission.releaseHeld();
     this.#snapshot = { ...this.#snapshot, accepting: false };
     return { cancelledWaiting: 0, finished: 0, aborted: 0, stuck: 0 };
   }
@@ -266,101 +219,6 @@ export class ClusterQueue implements QueueView {
   }
 
   // -------------------------------------------------------------------------------------- internals
-
-  /** Admissions of this process one after another, so they queue here instead of polling the Redis lock. */
-  #admitting: Promise<unknown> = Promise.resolve();
-
-  #underAdmissionLock<T>(work: () => Promise<T>): Promise<T> {
-    const turn = this.#admitting.then(() => withRedisLock(this.#redis, KEYS.admitLock, work));
-    this.#admitting = turn.catch(() => {});
-    return turn;
-  }
-
-  async #admit(job: { id: string; userId: string; guildId: string | null }): Promise<void> {
-    this.#heldHere.delete(job.id);
-    await this.#underAdmissionLock(async () => {
-      // A place reserved for this job becomes the job: it was admitted then, and is not checked again.
-      const place = parsePlace(await this.#redis.hget(KEYS.reserved, job.id));
-      await this.#redis.hdel(KEYS.reserved, job.id);
-      if (await this.#queue.getJob(job.id)) return;
-      const { counts, userPriorities, empty } = await this.#counts(job.userId, job.guildId);
-      const reserved = place !== undefined && place.expiresAt > Date.now() && place.userId === job.userId && place.guildId === job.guildId;
-      const refusal = reserved ? undefined : admissionRefusal(counts, this.#caps);
-      if (refusal) throw refusal;
-      if (empty) await this.#redis.set(KEYS.virtualTime, '0');
-      const virtualTime = Number((await this.#redis.get(KEYS.virtualTime)) ?? 0);
-      await this.#queue.add(
-        'image',
-        { userId: job.userId, guildId: job.guildId, enqueuedAt: Date.now() },
-        {
-          jobId: job.id,
-          priority: fairPriority(virtualTime, userPriorities),
-          attempts: this.#attempts,
-          backoff: { type: 'exponential', delay: 1_000 },
-          removeOnComplete: { age: 24 * 3600, count: 5_000 },
-          removeOnFail: { age: 7 * 24 * 3600, count: 5_000 },
-        },
-      );
-    });
-    this.#refresh();
-  }
-
-  async #counts(userId: string, guildId: string | null) {
-    const [waiting, active, capacity, places] = await Promise.all([this.#waitingJobs(), this.#queue.getJobs(['active']), this.#capacity(), this.#heldPlaces()]);
-    const mine = (j: { userId: string } | undefined) => j?.userId === userId;
-    const here = (j: { guildId: string | null } | undefined) => guildId !== null && j?.guildId === guildId;
-    const queued = [...waiting, ...active].map((j) => j.data);
-    // Held places count as the jobs they will become: starting at once or waiting, as when they were taken.
-    const placesRunning = places.filter((p) => p.startsNow);
-    const placesWaiting = places.filter((p) => !p.startsNow);
-    const userWaiting = waiting.filter((j) => mine(j.data)).length + placesWaiting.filter(mine).length;
-    const userRunning = active.filter((j) => mine(j.data)).length + placesRunning.filter(mine).length;
-    const inGuild = [...queued, ...places].filter(here);
-    return {
-      counts: {
-        startsNow: active.length + placesRunning.length < capacity && userWaiting === 0 && userRunning === 0,
-        userWaiting,
-        userInGuild: inGuild.filter(mine).length,
-        inGuild: inGuild.length,
-        waiting: waiting.length + placesWaiting.length,
-        guildId,
-      },
-      userPriorities: [...waiting, ...active].filter((j) => mine(j.data)).map((j) => j.opts.priority ?? 0),
-      empty: waiting.length === 0 && active.length === 0,
-    };
-  }
-
-  /** Places reserved and still counting; expired ones (their gateway died) are dropped. */
-  async #heldPlaces(): Promise<HeldPlace[]> {
-    const now = Date.now();
-    const places: HeldPlace[] = [];
-    const expired: string[] = [];
-    for (const [id, text] of Object.entries(await this.#redis.hgetall(KEYS.reserved))) {
-      const place = parsePlace(text);
-      if (place && place.expiresAt > now) places.push(place);
-      else expired.push(id);
-    }
-    if (expired.length) await this.#redis.hdel(KEYS.reserved, ...expired);
-    return places;
-  }
-
-  /** Waiting jobs in the order workers take them: the plain list first, then by priority. */
-  async #waitingJobs(): Promise<Job<ClusterJobData>[]> {
-    const [plain, prioritized] = await Promise.all(WAITING_TYPES.map((t) => this.#queue.getJobs([t], 0, -1, true)));
-    return [...plain, ...prioritized].filter((j): j is Job<ClusterJobData> => Boolean(j));
-  }
-
-  /** Sum of the live workers' concurrency (each renews its key while it runs). */
-  async #capacity(): Promise<number> {
-    let total = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.#redis.scan(cursor, 'MATCH', `${KEYS.workerPrefix}*`, 'COUNT', 100);
-      cursor = next;
-      if (keys.length) for (const v of await this.#redis.mget(...keys)) total += Number(v ?? 0);
-    } while (cursor !== '0');
-    return total;
-  }
 
   #started(jobId: string): void {
     const f = this.#followed.get(jobId);
@@ -433,9 +291,9 @@ export class ClusterQueue implements QueueView {
 
   async #refreshNow(): Promise<void> {
     const [waiting, active, capacity, durations] = await Promise.all([
-      this.#waitingJobs(),
+      waitingJobs(this.#queue),
       this.#queue.getJobs(['active']),
-      this.#capacity(),
+      liveCapacity(this.#redis),
       this.#redis.lrange(KEYS.durations, 0, 19),
     ]);
     this.#durations = durations.map(Number).filter((n) => Number.isFinite(n) && n > 0);
@@ -454,15 +312,5 @@ export class ClusterQueue implements QueueView {
         // A listener's failure (e.g. a message edit) must not stop the others.
       }
     }
-  }
-}
-
-function parsePlace(text: string | null | undefined): HeldPlace | undefined {
-  if (!text) return undefined;
-  try {
-    const place = JSON.parse(text) as HeldPlace;
-    return typeof place.userId === 'string' && typeof place.expiresAt === 'number' ? place : undefined;
-  } catch {
-    return undefined;
   }
 }

@@ -10,7 +10,7 @@ import type { JobOutcome, RunHooks } from '../job-outcome.ts';
 import { oncePerOutage } from '../../util/outage-log.ts';
 import { JobLife } from '../job-life.ts';
 import { BULL_PREFIX, KEYS, QUEUE_NAME, redisConnection } from './cluster-names.ts';
-import type { ClusterJobData } from './cluster-queue.ts';
+import type { ClusterJobData } from './cluster-reads.ts';
 import { encodeFailure } from './failure-wire.ts';
 
 /** Progress reaches the gateways at most this often (every step would flood BullMQ's event stream). */
