@@ -7,6 +7,7 @@ import type { OutputFormat } from '../images/encode.ts';
 import { CandidatesSchema, GenerateOptionsSchema, parseOrThrow, SubjectContextSchema, type GenerateOptions } from '../request-options.ts';
 import { SCORER_KINDS, type ScorerKind } from '../scoring/group-scorer.ts';
 import { defaultScorer, DEVICES, isEmbeddingScorer, type Device } from '../model-kinds.ts';
+import { firstLine } from '../util/first-line.ts';
 
 export const USAGE = `Usage: npm run personalize -- --model DIR --prompt TEXT [--image FILE ...] [--name TEXT]
          [--context TEXT] [--seed N] [--cfg X] [--temperature T] [--top-k K] [--greedy]
@@ -91,7 +92,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
       },
     }));
   } catch (err) {
-    throw new InputError('usage', (err as Error).message.split('\n')[0]);
+    throw new InputError('usage', firstLine(err));
   }
   if (values.help) return 'help';
   if (typeof values.model !== 'string') throw new InputError('usage', '--model DIR is required.');

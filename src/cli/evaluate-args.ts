@@ -3,6 +3,7 @@ import { InputError } from '../errors.ts';
 import { CandidatesSchema, parseOrThrow } from '../request-options.ts';
 import { SCORER_KINDS, type ScorerKind } from '../scoring/group-scorer.ts';
 import type { Device } from '../model-kinds.ts';
+import { firstLine } from '../util/first-line.ts';
 
 export const EVALUATE_USAGE = `Usage: npm run evaluate -- --set DIR --model DIR --scorers DIR [--candidates N] [--out DIR]
          [--scorer dino|clip|self|none] [--prompts N] [--seed N] [--unique-token TEXT] [--device cpu|cuda]
@@ -47,7 +48,7 @@ export function parseEvaluateArgs(argv: string[]): EvaluateArgs | 'help' {
       },
     }));
   } catch (err) {
-    throw new InputError('usage', (err as Error).message.split('\n')[0]);
+    throw new InputError('usage', firstLine(err));
   }
   if (values.help) return 'help';
   for (const flag of ['set', 'model', 'scorers'] as const) {

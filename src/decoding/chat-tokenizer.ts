@@ -4,6 +4,7 @@ import { chatTemplates, tokenContent } from '../bundle/bundle-config.ts';
 import type { Bundle } from '../bundle/load-bundle.ts';
 import { BundleError } from '../errors.ts';
 import { findReservedToken, reservedTokens } from './user-text.ts';
+import { firstLine } from '../util/first-line.ts';
 
 /** VLChatProcessor's default pad_tag (deepseek-ai/Janus janus/models/processing_vlm.py): its pad_id. */
 const OFFICIAL_PAD_TAG = '<｜▁pad▁｜>';
@@ -46,12 +47,12 @@ export class ChatTokenizer {
     try {
       this.tokenizer = new Tokenizer(bundle.tokenizerJson, bundle.tokenizerConfig);
     } catch (err) {
-      throw new BundleError('tokenizer_invalid', `tokenizer.json in ${bundle.dir} cannot be loaded: ${(err as Error).message.split('\n')[0]}`);
+      throw new BundleError('tokenizer_invalid', `tokenizer.json in ${bundle.dir} cannot be loaded: ${firstLine(err)}`);
     }
     try {
       this.templates = new Map([...chatTemplates(bundle.tokenizerConfig)].map(([k, v]) => [k, new Template(v)]));
     } catch (err) {
-      throw new BundleError('template_invalid', `a chat template in tokenizer_config.json does not parse: ${(err as Error).message.split('\n')[0]}`);
+      throw new BundleError('template_invalid', `a chat template in tokenizer_config.json does not parse: ${firstLine(err)}`);
     }
     const cfg = bundle.tokenizerConfig;
     this.specials = Object.fromEntries(

@@ -4,6 +4,7 @@ import { rankCandidates, rankedGroup, unrankedGroup, type CandidateGroup } from 
 import type { Generation } from '../pipeline/personalizer.ts';
 import { isEmbeddingScorer, type ScorerKind } from '../model-kinds.ts';
 import { groupScoring } from './group-scoring.ts';
+import { firstLine } from '../util/first-line.ts';
 
 /**
  * One job's group, drawn and ranked best first by the configured scorer. An embedding scorer runs
@@ -40,6 +41,6 @@ async function rankJobGroup<S>(
   const scoring = groupScoring(engine, kind, job);
   return rankCandidates(generation.images, scoring).catch((err: unknown) => {
     job.signal.throwIfAborted();
-    return unrankedGroup(generation.images, `scoring failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+    return unrankedGroup(generation.images, `scoring failed: ${firstLine(err)}`);
   });
 }

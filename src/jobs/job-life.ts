@@ -1,6 +1,7 @@
 import type { JobRecord, KeptResult, Stores } from '../store/index.ts';
 import type { JobStatus } from '../store/job-record.ts';
 import { isStoreOutage } from '../store/store-outage.ts';
+import { firstLine } from '../util/first-line.ts';
 
 /** Pauses between attempts at a write that must not be lost (a drawn image, a posted one). */
 const WRITE_RETRY_DELAYS_MS = [50, 250, 1_000, 2_000];
@@ -12,11 +13,6 @@ const WRITE_RETRY_DELAYS_MS = [50, 250, 1_000, 2_000];
 const OUTAGE_WAIT_FIRST_MS = 250;
 const OUTAGE_WAIT_LONGEST_MS = 5_000;
 const OUTAGE_WAIT_WHOLE_MS = 60_000;
-
-/** A settled job's one line for its record: the error's first line. */
-export function errorLine(err: unknown): string {
-  return err instanceof Error ? err.message.split('\n')[0] : String(err);
-}
 
 /** What a restarted process does with a job a dead one left 'queued' or 'running'. */
 export type RestartDecision =
@@ -88,7 +84,7 @@ export class JobLife {
     const { jobs } = this.#stores;
     const current = await jobs.get(jobId).catch(() => undefined);
     if (!current || !isOpen(current.status)) return false;
-    await jobs.update(jobId, { status, ...(err === undefined ? {} : { error: errorLine(err) }) });
+    await jobs.update(jobId, { status, ...(err === undefined ? {} : { error: firstLine(err) }) });
     return true;
   }
 

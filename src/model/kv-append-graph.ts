@@ -6,6 +6,7 @@ import onnxProto from 'onnx-proto';
 import { defaultGraphCacheDir, identityKey, linkData, readCached, writable, writeEntry, type CacheMeta } from './kv-append-cache.ts';
 import type { KvAppendPlan, PlanOptions } from './kv-append-plan.ts';
 import { rewrite, REWRITE_VERSION } from './kv-append-rewrite.ts';
+import { firstLine } from '../util/first-line.ts';
 
 const { onnx } = onnxProto;
 
@@ -60,7 +61,7 @@ export function planKvAppend(path: string, cacheDir: string | null = defaultGrap
     if (keep) writeEntry(staging, target, source, meta);
   } catch (err) {
     rmSync(staging, { recursive: true, force: true });
-    return { form: made.form, variant: made.variant, matMul: { ...made.matMul, runs: null }, reason: `cannot write the rewritten graph: ${(err as Error).message.split('\n')[0]}`, fromCache: false };
+    return { form: made.form, variant: made.variant, matMul: { ...made.matMul, runs: null }, reason: `cannot write the rewritten graph: ${firstLine(err)}`, fromCache: false };
   }
   return {
     form: made.form,

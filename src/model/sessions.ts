@@ -10,6 +10,7 @@ import type { MatMulLevels } from './kv-append-plan.ts';
 import { fastestMatMulLevel, type MatMulAccuracy } from './matmul-accuracy.ts';
 import { probeWebGpu, type WebGpuAdapter } from './webgpu-probe.ts';
 import { markDeviceOutputs } from './device-tensor.ts';
+import { firstLine } from '../util/first-line.ts';
 
 export interface SessionOptions {
   device?: Device;
@@ -153,7 +154,7 @@ export async function createSessions(bundle: Bundle, options: SessionOptions = {
         return deviceOutputs.length ? markDeviceOutputs(session) : session;
       } catch (err) {
         const session = await openCpu(path, options);
-        options.onFallback?.(`WebGPU execution provider failed on ${path.split(/[\\/]/).pop()} (${firstLine(err)}); using CPU.`);
+        options.onFallback?.(`WebGPU execution provider failed on ${path.split(/[\\/]/).pop()} (${firstLine(err, 300)}); using CPU.`);
         device = 'cpu';
         return session;
       }
@@ -164,7 +165,7 @@ export async function createSessions(bundle: Bundle, options: SessionOptions = {
     } catch (err) {
       // Only a graph that then loads on CPU proves the provider, not the file, was the problem.
       const session = await openCpu(path, options);
-      options.onFallback?.(`CUDA execution provider unavailable (${firstLine(err)}); using CPU.`);
+      options.onFallback?.(`CUDA execution provider unavailable (${firstLine(err, 300)}); using CPU.`);
       device = 'cpu';
       return session;
     }
@@ -198,7 +199,7 @@ export async function createSessions(bundle: Bundle, options: SessionOptions = {
             if (options.kvAppend === false) kvAppendReason = 'turned off (kvAppend: false)';
             else kvAppend = { newKeys: plan.newKeys, newValues: plan.newValues };
           } catch (err) {
-            kvAppendReason = `the rewritten graph did not load (${firstLine(err)})`;
+            kvAppendReason = `the rewritten graph did not load (${firstLine(err, 300)})`;
             if (matMul) matMul = { ...matMul, runs: null, why: `the file's own (${kvAppendReason})` };
           } finally {
             // The session has read the rewritten file and its external data: the temp folder can go.
@@ -231,7 +232,7 @@ async function openCpu(path: string, options: SessionOptions): Promise<ort.Infer
   try {
     return await ort.InferenceSession.create(path, sessionOptions(['cpu'], options));
   } catch (err) {
-    throw new BundleError('graph_invalid', `Cannot load ${path}: ${firstLine(err)}`);
+    throw new BundleError('graph_invalid', `Cannot load ${path}: ${firstLine(err, 300)}`);
   }
 }
 
@@ -248,9 +249,4 @@ function sessionOptions(providers: string[], options: SessionOptions): ort.Infer
 
 function presentNames(layers: number): string[] {
   return Array.from({ length: layers }, (_, i) => [GRAPH_IO.language_model.presentKey(i), GRAPH_IO.language_model.presentValue(i)]).flat();
-}
-
-function firstLine(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  return text.split('\n')[0].slice(0, 300);
 }

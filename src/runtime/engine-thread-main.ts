@@ -9,6 +9,7 @@ import type { EmbeddingScorerKind } from '../model-kinds.ts';
 import type { DrawnGroupScores } from '../pipeline/candidate-group.ts';
 import type { EngineInfo, FromWorker, ToWorker, WireGeneration, WorkerInit } from './protocol.ts';
 import { toWireError } from './wire-error.ts';
+import { firstLine } from '../util/first-line.ts';
 
 /**
  * An engine worker (started by WorkerEngine through bootstrap.mjs): one Personalizer, its ONNX
@@ -102,7 +103,7 @@ async function scoreDrawn(kind: EmbeddingScorerKind, generation: Generation, pho
     return { scores, ms: performance.now() - started };
   } catch (err) {
     signal.throwIfAborted();
-    return { failed: err instanceof Error ? err.message.split('\n')[0] : String(err) };
+    return { failed: firstLine(err) };
   }
 }
 

@@ -13,6 +13,7 @@ import { EngineThreads, Slot, type EngineLogger, type SlotState } from './engine
 import { Placement } from './placement.ts';
 import type { CallHooks } from './requests.ts';
 import type { EmbeddingScorerKind } from '../model-kinds.ts';
+import { firstLine } from '../util/first-line.ts';
 
 export { Slot, type EngineLogger };
 
@@ -148,7 +149,7 @@ export class WorkerEngine {
           threads: 1,
         });
       } catch (err) {
-        engine.#upscalerProblem = (err as Error).message.split('\n')[0];
+        engine.#upscalerProblem = firstLine(err);
       }
     }
     return engine;

@@ -5,6 +5,7 @@ import { toPixelValues, toRgb, type PixelPlanes } from './swin2sr-processor.ts';
 import { blendWeight, tileForBudget, tileSpans, type TileSpan } from './tiles.ts';
 import { readUpscalerFolder, type UpscalerSpec } from './upscaler-folder.ts';
 import type { Device } from '../model-kinds.ts';
+import { firstLine } from '../util/first-line.ts';
 
 export interface UpscalerOptions {
   /** ONNX Runtime intra-op threads (0: its default). */
@@ -57,7 +58,7 @@ export class Upscaler {
         ...(o.threads ? { intraOpNumThreads: o.threads } : {}),
       });
     } catch (err) {
-      throw new BundleError('upscaler_invalid', `upscaler ${dir}: onnx/model.onnx does not load (${String((err as Error).message).split('\n')[0]})`);
+      throw new BundleError('upscaler_invalid', `upscaler ${dir}: onnx/model.onnx does not load (${firstLine(err)})`);
     }
     if (!session.inputNames.includes('pixel_values') || !session.outputNames.includes('reconstruction')) {
       const has = `inputs ${session.inputNames.join(', ')}; outputs ${session.outputNames.join(', ')}`;

@@ -15,8 +15,9 @@ import {
 import { DTYPE_SUFFIX, GRAPH_NAMES, graphFileName, type GraphDtype } from '../../bundle/contract.ts';
 import { chooseGraphVariant, DEFAULT_DTYPE_ORDER, readBundleJson, type Device } from '../../bundle/load-bundle.ts';
 import { externalData } from './external-data.ts';
-import { emptyReport, firstLine, stripFile, type BundleIssue, type BundleReport, type GraphChoice, type GraphReport, type GraphVariantFile, type ReportOptions } from './report.ts';
+import { emptyReport, stripFile, type BundleIssue, type BundleReport, type GraphChoice, type GraphReport, type GraphVariantFile, type ReportOptions } from './report.ts';
 import { specialIds, templateBos, templates } from './tokenizer-checks.ts';
+import { firstLine } from '../../util/first-line.ts';
 
 /**
  * The part of a bundle report read from its files alone, without opening a graph: the JSON files,
@@ -144,7 +145,7 @@ export function staticReport(dir: string, options: ReportOptions): Ctx | null {
     try {
       tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
     } catch (err) {
-      issue('error', 'tokenizer.json', `cannot be loaded: ${firstLine(err)}`, 're-download tokenizer.json (and tokenizer_config.json) from the same repository');
+      issue('error', 'tokenizer.json', `cannot be loaded: ${firstLine(err, 300)}`, 're-download tokenizer.json (and tokenizer_config.json) from the same repository');
     }
   }
   if (tokenizer && generation && processor) {

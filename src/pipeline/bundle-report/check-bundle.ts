@@ -7,7 +7,8 @@ import { RANDOM_WEIGHTS_MARK, type Device } from '../../bundle/load-bundle.ts';
 import { staticReport } from './bundle-files.ts';
 import { compareSizes, readGraphSizes } from './graph-sizes.ts';
 import { inspectLanguageModel } from './language-model-plan.ts';
-import { emptyReport, firstLine, stripFile, type BundleReport, type EngineFacts, type ReportOptions } from './report.ts';
+import { emptyReport, stripFile, type BundleReport, type EngineFacts, type ReportOptions } from './report.ts';
+import { firstLine } from '../../util/first-line.ts';
 
 /**
  * One summary of a bundle, for `npm run check-bundle`, the CLI and the bot: which files it has,
@@ -42,7 +43,7 @@ export async function checkBundle(dir: string, options: ReportOptions = {}): Pro
         const session = await ort.InferenceSession.create(path, opts(['cpu']));
         device = 'cpu';
         report.deviceInUse = 'cpu';
-        report.deviceNote = `the CUDA execution provider did not load here (${firstLine(err)}); graphs were opened on CPU to read their names`;
+        report.deviceNote = `the CUDA execution provider did not load here (${firstLine(err, 300)}); graphs were opened on CPU to read their names`;
         return session;
       }
     }
@@ -75,7 +76,7 @@ export async function checkBundle(dir: string, options: ReportOptions = {}): Pro
       report.issues.push({
         severity: elsewhere ? 'warning' : 'error',
         file: choice.file,
-        problem: `cannot be opened by ONNX Runtime${elsewhere ? ` on CPU (${report.device === 'webgpu' ? 'names are read on CPU' : 'CUDA is not available here'}), so it was not checked` : ''}: ${firstLine(err)}`,
+        problem: `cannot be opened by ONNX Runtime${elsewhere ? ` on CPU (${report.device === 'webgpu' ? 'names are read on CPU' : 'CUDA is not available here'}), so it was not checked` : ''}: ${firstLine(err, 300)}`,
         fix: `re-download ${choice.file}${g.variants.find((v) => v.file === choice.file)?.sidecars.length ? ' and its .onnx_data sidecar' : ' (and its .onnx_data sidecar if the repository has one)'}, or choose another variant with --dtype ${g.graph}=DTYPE`,
       });
       continue;

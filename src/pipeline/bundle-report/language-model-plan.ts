@@ -1,7 +1,8 @@
 import type { InferenceSession } from 'onnxruntime-common';
 import { planKvAppend } from '../../model/kv-append-graph.ts';
 import { defaultGraphCacheDir } from '../../model/kv-append-cache.ts';
-import { firstLine, type BundleReport, type ReportOptions } from './report.ts';
+import { type BundleReport, type ReportOptions } from './report.ts';
+import { firstLine } from '../../util/first-line.ts';
 
 /**
  * The language model's part of checkBundle: its attention form, 4-bit layers and KV strategy, as
@@ -24,7 +25,7 @@ export async function inspectLanguageModel(
   try {
     plan = planKvAppend(path, cacheDir, { matMulLevel: chosen.level });
   } catch (err) {
-    report.issues.push({ severity: 'error', file: lm.file!, problem: `cannot be decoded as an ONNX model: ${firstLine(err)}`, fix: 're-download it (a truncated download or a Git LFS pointer file reads like this)' });
+    report.issues.push({ severity: 'error', file: lm.file!, problem: `cannot be decoded as an ONNX model: ${firstLine(err, 300)}`, fix: 're-download it (a truncated download or a Git LFS pointer file reads like this)' });
     lm.kvWhy = 'the graph could not be read';
     return undefined;
   }
@@ -51,7 +52,7 @@ export async function inspectLanguageModel(
     return session;
   } catch (err) {
     lm.kvStrategy = 'whole-present';
-    lm.kvWhy = `the rewritten graph did not load (${firstLine(err)})`;
+    lm.kvWhy = `the rewritten graph did not load (${firstLine(err, 300)})`;
     if (lm.matMul) lm.matMul = { ...lm.matMul, runs: null, why: `the file's own (${lm.kvWhy})` };
     return undefined;
   } finally {

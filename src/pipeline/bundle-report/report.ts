@@ -190,11 +190,6 @@ export function emptyReport(dir: string, device: Device, kvWhy: string): BundleR
 
 export const FIX_SIZES = 'the graphs and config.json come from different models or revisions: download them all from the same repository revision';
 
-export function firstLine(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  return text.split('\n')[0].slice(0, 300);
-}
-
 /** "onnx/x.onnx does not match ...: no input ..." -> "does not match ...: no input ..." (the file is shown apart). */
 export function stripFile(message: string, file: string): string {
   if (message.startsWith(`${file}: `)) return message.slice(file.length + 2);

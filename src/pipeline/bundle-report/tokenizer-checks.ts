@@ -2,7 +2,8 @@ import { Template } from '@huggingface/jinja';
 import type { Tokenizer } from '@huggingface/tokenizers';
 import { chatTemplates, tokenContent, type GenerationConfig, type ProcessorConfig, type TokenizerConfig } from '../../bundle/bundle-config.ts';
 import { GENERATION_TEMPLATE, GROUNDING_TEMPLATE } from '../xcot-prompts.ts';
-import { firstLine, type BundleReport, type IssueSink, type SpecialIdsReport, type TokenRef } from './report.ts';
+import { type BundleReport, type IssueSink, type SpecialIdsReport, type TokenRef } from './report.ts';
+import { firstLine } from '../../util/first-line.ts';
 
 /** The tokenizer's part of a bundle report: special ids, the chat templates the pipeline renders, and whether they write BOS. */
 
@@ -75,7 +76,7 @@ export function templates(raw: unknown, issue: IssueSink): BundleReport['chatTem
       if (typeof text !== 'string') throw new Error('not a string');
       new Template(text);
     } catch (err) {
-      issue('error', 'tokenizer_config.json', `chat template "${name}" does not parse: ${firstLine(err)}`, 're-download tokenizer_config.json');
+      issue('error', 'tokenizer_config.json', `chat template "${name}" does not parse: ${firstLine(err, 300)}`, 're-download tokenizer_config.json');
     }
   }
   const names = found.map(([n]) => n);
