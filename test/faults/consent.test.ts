@@ -5,7 +5,7 @@ import { NOT_YOUR_QUESTION } from '../../src/bot/confirm-gate.ts';
 import { ConsentStore } from '../../src/store/consent-store.ts';
 import type { OptionValue } from '../../src/local-discord/interaction-payloads.ts';
 import { removeTinyBundles } from '../helpers/tiny-bundle.ts';
-import { ALICE, BOB, CAROL, CHANNEL_A, GUILD_A, buttonId, customIds, photo, startHarness, waitForThreadResult, type Harness } from '../e2e/harness.ts';
+import { ALICE, BOB, CAROL, CHANNEL_A, GUILD_A, buttonId, customIds, photo, startHarness, waitForMessageState, waitForThreadResult, type Harness } from '../e2e/harness.ts';
 
 const EPHEMERAL = 1 << 6;
 
@@ -197,5 +197,21 @@ test('new photos in a refinement need consent too: the owner is sent to /persona
   assert.match(answer.content, /confirm you have the right to use them: run `\/personalize` with a photo/);
   assert.equal(await h.deps.stores.photos.count(), photos);
   assert.equal((await h.deps.stores.jobs.listByUser(BOB)).length, 1);
+  h.emu.assertNoViolations();
+});
+
+test('new photos in a reply in the thread need consent too: the owner is sent to /personalize, nothing is stored', async () => {
+  const since = h.emu.eventCursor();
+  const made = run(BOB, 'personalize', { prompt: 'a kettle' });
+  assert.equal(await made.waitForAck(), 5, 'no photos: nothing to ask');
+  const { threadId } = await waitForThreadResult(h, since);
+  const photos = await h.deps.stores.photos.count();
+  const jobs = (await h.deps.stores.jobs.listByUser(BOB)).length;
+  const replied = h.emu.eventCursor();
+  const reply = h.emu.postMessage(threadId, BOB, 'on a stove', [h.emu.uploadAttachment(await photo('#406080'), 'k.png', 'image/png')]);
+  const status = await h.emu.waitForMessage(threadId, (m) => m.message_reference?.message_id === reply.id, 15_000, replied);
+  await waitForMessageState(h, status.id, (m) => /confirm you have the right to use them: run `\/personalize` with a photo/.test(m.content), 15_000, replied);
+  assert.equal(await h.deps.stores.photos.count(), photos);
+  assert.equal((await h.deps.stores.jobs.listByUser(BOB)).length, jobs);
   h.emu.assertNoViolations();
 });
