@@ -140,3 +140,27 @@ test('Redis killed (SIGKILL) between drawing and posting, back on its files 5 s 
     rmSync(redisDir, { recursive: true, force: true });
   }
 });
+
+test('Redis killed (SIGKILL) while a running job fails, back on its files 5 s later: settled waits for it and the record says failed with the reason; without waiting, the outage is thrown, not read as nothing to settle', { skip: redisBinary ? false : 'redis-server is not installed (apt-get install redis-server)', timeout: 60_000 }, async () => {
+  const redisDir = mkdtempSync(join(tmpdir(), 'xcot-job-life-redis-'));
+  let redis = await startRedisServer(redisBinary!, { dir: redisDir });
+  const port = Number(new URL(redis.url).port);
+  const onRedis = await openStores({ dataDir, redisUrl: redis.url });
+  try {
+    const redisLife = new JobLife(onRedis);
+    const job = await onRedis.jobs.create({ ownerId: '1300000000000000013', guildId: '1200000000000000001', channelId: '1200000000000000002', prompt: 'a kite', seed: 1, options: {} });
+    await redisLife.started(job.id);
+    await redis.kill();
+    await assert.rejects(redisLife.settled(job.id, 'cancelled', undefined, { waitForStore: false }));
+    const settling = redisLife.settled(job.id, 'failed', new Error('the model ran out of memory\nat frame 2'));
+    await new Promise((r) => setTimeout(r, 5_000));
+    redis = await startRedisServer(redisBinary!, { port, dir: redisDir });
+    assert.equal(await settling, true);
+    const record = await onRedis.jobs.get(job.id);
+    assert.deepEqual([record?.status, record?.error], ['failed', 'the model ran out of memory']);
+  } finally {
+    await onRedis.close();
+    await redis.stop();
+    rmSync(redisDir, { recursive: true, force: true });
+  }
+});

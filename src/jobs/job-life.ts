@@ -78,13 +78,16 @@ export class JobLife {
   /**
    * The run ended without images: failed or cancelled, with the error's first line. Only a job still
    * queued or running is settled so (one drawn or posted keeps its images, one already settled its reason).
-   * Returns whether the record was written.
+   * Returns whether the record was written. The read and the write wait out a store outage like the
+   * writes above (a runner settling a job); with `waitForStore: false` (a click that must be answered
+   * within seconds) an outage is thrown to the caller instead, never read as "nothing to settle".
    */
-  async settled(jobId: string, status: 'failed' | 'cancelled', err?: unknown): Promise<boolean> {
+  async settled(jobId: string, status: 'failed' | 'cancelled', err?: unknown, { waitForStore = true }: { waitForStore?: boolean } = {}): Promise<boolean> {
     const { jobs } = this.#stores;
-    const current = await jobs.get(jobId).catch(() => undefined);
+    const attempt = waitForStore ? retried : <T>(op: () => Promise<T>) => op();
+    const current = await attempt(() => jobs.get(jobId));
     if (!current || !isOpen(current.status)) return false;
-    await jobs.update(jobId, { status, ...(err === undefined ? {} : { error: firstLine(err) }) });
+    await attempt(() => jobs.update(jobId, { status, ...(err === undefined ? {} : { error: firstLine(err) }) }));
     return true;
   }
 

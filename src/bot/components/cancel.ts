@@ -20,7 +20,7 @@ export const cancelAction: ButtonAction = {
       else if (state) content = 'Already finished.';
       else {
         // Never queued by this process (left by one that crashed or restarted): the record is all that is left.
-        if (await new JobLife(deps.stores).settled(job.id, 'cancelled')) {
+        if (await new JobLife(deps.stores).settled(job.id, 'cancelled', undefined, { waitForStore: false })) {
           content = 'That job was interrupted by a restart and is cancelled now; send it again if you still want it.';
         } else content = ((await deps.stores.jobs.get(job.id)) ?? job).status === 'cancelled' ? 'Already cancelled.' : 'Already finished.';
       }
