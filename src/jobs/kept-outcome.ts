@@ -12,6 +12,7 @@ export function keptFromOutcome(outcome: JobOutcome, where: { trace: boolean; si
     images: outcome.generation.images.map((img) => ({
       data: Buffer.from(img.data).toString('base64'),
       format: img.format,
+      ...(img.quality ? { quality: img.quality } : {}),
       width: img.width,
       height: img.height,
       seed: img.seed,

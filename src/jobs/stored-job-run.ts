@@ -11,6 +11,7 @@ import { keepGroup } from './group-record.ts';
 import { drawJobGroup } from './group-ranking.ts';
 import { JobLife } from './job-life.ts';
 import { DEFAULT_UPLOAD_LIMIT, keptFromOutcome } from './kept-outcome.ts';
+import { fitToUploadLimit } from '../images/upload-fit.ts';
 
 /** What running a stored job needs: the model, the stores, the model's id (grounding cache keys) and the group scorer. */
 export interface StoredJobContext {
@@ -70,6 +71,8 @@ export async function runStoredJob(ctx: StoredJobContext, job: JobRecord, signal
     }
     // Cancelled while the last step ran: the record must say cancelled, not done.
     signal.throwIfAborted();
+    // Fitted here, once, to the upload limit of the channel it goes to: whoever posts it sends it as it is.
+    generation = { ...generation, images: await fitToUploadLimit(generation.images, job.uploadLimit ?? DEFAULT_UPLOAD_LIMIT) };
     const totalMs = performance.now() - started;
     const outcome: JobOutcome = { job, generation, grounding, totalMs, ...(group ? { group } : {}) };
     // Kept before the job counts as drawn: whoever posts it (this process, a gateway, a restarted one) finds it.
@@ -99,10 +102,12 @@ async function runUpscaleJob(ctx: StoredJobContext, life: JobLife, job: JobRecor
     const data = await sharp(result.data).resize(width, height, { kernel: 'lanczos3' }).png().toBuffer();
     result = { ...result, data, width, height };
   }
+  const upscaled = { data: Buffer.from(result.data), format: 'png' as const, width: result.width, height: result.height, seed: job.seed, imageTokens: [] };
   const outcome: JobOutcome = {
     job,
     generation: {
-      images: [{ data: Buffer.from(result.data), format: 'png', width: result.width, height: result.height, seed: job.seed, imageTokens: [] }],
+      // Fitted here, once, like a drawn image (a large upscale may need WebP to fit the channel).
+      images: await fitToUploadLimit([upscaled], job.uploadLimit ?? DEFAULT_UPLOAD_LIMIT),
       promptTokens: 0,
       timings: { tokensMs: result.ms, decodeMs: 0, imageTokensPerSec: 0 },
     },

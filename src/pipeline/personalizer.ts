@@ -79,6 +79,8 @@ export type EngineGenerateRequest<S> = Omit<GenerateRequest, 'subject'> & { subj
 export interface GeneratedImage {
   data: Buffer;
   format: OutputFormat;
+  /** Set where the image was encoded again as WebP to fit an upload limit: the quality used. */
+  quality?: number;
   width: number;
   height: number;
   imageTokens: number[];

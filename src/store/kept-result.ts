@@ -6,7 +6,8 @@
 /** A finished image Discord did not take: kept in the store until it is posted (JobStore.keepResult). */
 export interface KeptResult {
   /** data: the encoded image, base64. */
-  images: { data: string; format: string; width: number; height: number; seed: number; imageTokens: number[] }[];
+  /** Each image as it is posted: already fitted to `sizeLimit` where it was made (quality: WebP's). */
+  images: { data: string; format: string; quality?: number; width: number; height: number; seed: number; imageTokens: number[] }[];
   tokensMs: number;
   grounding: { text: string; cached: boolean; ms: number };
   trace: boolean;

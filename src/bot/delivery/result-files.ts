@@ -1,38 +1,25 @@
 import { AttachmentBuilder } from 'discord.js';
-import { reencodeToFit } from '../../images/encode.ts';
-import { loadImage } from '../../images/load.ts';
+import { fitToUploadLimit } from '../../images/upload-fit.ts';
+import type { GeneratedImage } from '../../pipeline/personalizer.ts';
 import type { JobOutcome } from '../../jobs/job-outcome.ts';
 
-/** A result's images as attachments, and what each re-encoded one was sent as ("WebP quality 80"). */
+/** A result's images as attachments, and the images as they are sent. */
 export interface ResultFiles {
   files: AttachmentBuilder[];
-  reencoded: string[];
+  images: GeneratedImage[];
 }
 
 /**
- * The images of a result as attachments within the channel's upload limit (`sizeLimit` each, 25 MiB
- * in all): one over it is sent smaller, never dropped. File names carry the job id (a later attempt
- * finds a post by them: find-post.ts).
+ * The images of a result as attachments. They were fitted to the job's upload limit where they were
+ * made (runStoredJob); one still over this channel's limit (`sizeLimit` each, 25 MiB in all) is sent
+ * smaller, never dropped, and one within it is sent as it is. File names carry the job id (a later
+ * attempt finds a post by them: find-post.ts).
  */
 export async function resultFiles(outcome: JobOutcome, sizeLimit: number): Promise<ResultFiles> {
-  const { job, generation } = outcome;
-  const files: AttachmentBuilder[] = [];
-  const reencoded: string[] = [];
-  let budget = Math.min(25 * 2 ** 20, sizeLimit * generation.images.length);
-  for (const [i, img] of generation.images.entries()) {
-    let data = img.data;
-    let ext = img.format;
-    if (data.byteLength > sizeLimit) {
-      const rgb = await loadImage(data, { maxBytes: Number.MAX_SAFE_INTEGER, maxPixels: img.width * img.height });
-      const fitted = await reencodeToFit(rgb.data, rgb.width, rgb.height, Math.min(sizeLimit, budget / (generation.images.length - i)));
-      data = fitted.data;
-      ext = fitted.format;
-      if (fitted.format !== img.format) reencoded.push(`${fitted.format === 'webp' ? 'WebP' : fitted.format.toUpperCase()}${fitted.quality ? ` quality ${fitted.quality}` : ''}`);
-    }
-    budget -= data.byteLength;
-    files.push(new AttachmentBuilder(data, { name: `${resultFilePrefix(job.id)}${img.seed}${job.upscale ? '-upscaled' : ''}.${ext}` }));
-  }
-  return { files, reencoded };
+  const { job } = outcome;
+  const images = await fitToUploadLimit(outcome.generation.images, sizeLimit);
+  const files = images.map((img) => new AttachmentBuilder(img.data, { name: `${resultFilePrefix(job.id)}${img.seed}${job.upscale ? '-upscaled' : ''}.${img.format}` }));
+  return { files, images };
 }
 
 /** How the name of every file of a job's result begins. */

@@ -7,6 +7,7 @@ import { candidateLine, scoringStat } from './candidate-view.ts';
 import { reasoningEmbed } from './reasoning-embed.ts';
 import { deleteRow, resultButtons } from './result-buttons.ts';
 import { resultFiles } from './result-files.ts';
+import { encodingLabel } from '../../images/upload-fit.ts';
 
 const NO_MENTIONS = { parse: [] as [] };
 
@@ -16,8 +17,8 @@ const NO_MENTIONS = { parse: [] as [] };
  */
 export async function resultMessage(outcome: JobOutcome, options: { sizeLimit: number; trace: boolean; upscale?: number }): Promise<MessageCreateOptions> {
   const { job, generation, grounding } = outcome;
-  const { files, reencoded } = await resultFiles(outcome, options.sizeLimit);
-  if (job.upscale) return { content: upscaleText(job, generation, reencoded, options.sizeLimit), files, embeds: [], components: [deleteRow(job.id)], allowedMentions: NO_MENTIONS };
+  const { files, images } = await resultFiles(outcome, options.sizeLimit);
+  if (job.upscale) return { content: upscaleText(job, { ...generation, images }, options.sizeLimit), files, embeds: [], components: [deleteRow(job.id)], allowedMentions: NO_MENTIONS };
   const group = outcome.group;
   const seeds = generation.images.map((i) => i.seed).join(', ');
   const stage1 = job.photoHashes?.length || job.subjectId ? (grounding.cached ? 'grounding cached' : `grounding ${(grounding.ms / 1000).toFixed(1)} s`) : 'no subject photos';
@@ -34,10 +35,11 @@ export async function resultMessage(outcome: JobOutcome, options: { sizeLimit: n
 }
 
 /** An upscaled image: its size and time, and what it was sent as when a PNG would not fit the channel. */
-function upscaleText(job: JobRecord, generation: JobOutcome['generation'], reencoded: string[], sizeLimit: number): string {
+function upscaleText(job: JobRecord, generation: JobOutcome['generation'], sizeLimit: number): string {
   const img = generation.images[0];
   const factor = job.upscale!.maxScale && job.upscale!.maxScale < job.upscale!.scale ? job.upscale!.maxScale : job.upscale!.scale;
   const lines = [`**Upscaled ×${factor}**: ${img.width} × ${img.height} · ${(generation.timings.tokensMs / 1000).toFixed(1)} s`];
-  if (reencoded.length) lines.push(`Sent as ${reencoded[0]}: a PNG of this size would not fit this channel's upload limit (${Math.round(sizeLimit / 2 ** 20)} MiB).`);
+  // The upscaler makes PNGs: another format is one encoded again to fit.
+  if (img.format !== 'png') lines.push(`Sent as ${encodingLabel(img)}: a PNG of this size would not fit this channel's upload limit (${Math.round(sizeLimit / 2 ** 20)} MiB).`);
   return lines.join('\n');
 }
