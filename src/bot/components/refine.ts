@@ -1,9 +1,10 @@
-import { FileUploadBuilder, LabelBuilder, ModalBuilder, TextInputBuilder, TextInputStyle } from 'discord.js';
+import type { ModalBuilder } from 'discord.js';
 import { InputError } from '../../errors.ts';
 import type { JobRecord } from '../../store/index.ts';
 import { customId } from '../custom-ids.ts';
 import type { ButtonAction, ModalAction } from './component-action.ts';
 import { followUpReply } from './follow-up-reply.ts';
+import { labelledModal } from './labelled-modal.ts';
 import { consentForUploads, notDeleted, ownerOnly } from './preconditions.ts';
 
 /** The Refine modal's file upload field. */
@@ -37,17 +38,21 @@ export const refineModalAction: ModalAction = {
   },
 };
 
+/** The Refine modal's request field holds at most this many characters. */
+const PROMPT_MAX_CHARS = 1000;
+
 function refineModal(job: JobRecord, maxPhotos: number): ModalBuilder {
-  const request = new TextInputBuilder().setCustomId('prompt').setStyle(TextInputStyle.Paragraph).setMaxLength(1000).setRequired(false);
-  // Opens with the request as it stands, to edit rather than retype.
-  if (job.prompt.length <= 1000) request.setValue(job.prompt);
-  return new ModalBuilder()
-    .setCustomId(customId('refine-modal', job.id))
-    .setTitle('Refine this image')
-    .addLabelComponents(
-      new LabelBuilder().setLabel('The request (edit it; empty keeps it)').setTextInputComponent(request),
-      new LabelBuilder().setLabel('More photos of the subject (optional)').setFileUploadComponent(
-        new FileUploadBuilder().setCustomId(PHOTOS_FIELD).setMinValues(0).setMaxValues(maxPhotos).setRequired(false),
-      ),
-    );
+  return labelledModal(customId('refine-modal', job.id), 'Refine this image', [
+    {
+      kind: 'text',
+      id: 'prompt',
+      label: 'The request (edit it; empty keeps it)',
+      style: 'paragraph',
+      maxLength: PROMPT_MAX_CHARS,
+      required: false,
+      // Opens with the request as it stands, to edit rather than retype.
+      value: job.prompt.length <= PROMPT_MAX_CHARS ? job.prompt : undefined,
+    },
+    { kind: 'files', id: PHOTOS_FIELD, label: 'More photos of the subject (optional)', maxFiles: maxPhotos },
+  ]);
 }

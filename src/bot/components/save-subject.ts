@@ -1,4 +1,4 @@
-import { LabelBuilder, MessageFlags, ModalBuilder, TextInputBuilder, TextInputStyle } from 'discord.js';
+import { MessageFlags, type ModalBuilder } from 'discord.js';
 import { InputError } from '../../errors.ts';
 import type { JobRecord } from '../../store/index.ts';
 import { SUBJECT_CONTEXT_MAX_CHARS, SUBJECT_NAME_MAX_CHARS } from '../../store/subject-names.ts';
@@ -6,6 +6,7 @@ import { safeText } from '../../util/safe-text.ts';
 import { cutToChars } from '../../util/text-length.ts';
 import { customId } from '../custom-ids.ts';
 import type { ButtonAction, ModalAction } from './component-action.ts';
+import { labelledModal } from './labelled-modal.ts';
 import { notDeleted, ownerOnly } from './preconditions.ts';
 
 /** Save subject: opens the modal that names the subject. */
@@ -45,15 +46,8 @@ export const saveSubjectModal: ModalAction = {
 };
 
 function saveModal(job: JobRecord): ModalBuilder {
-  return new ModalBuilder()
-    .setCustomId(customId('save-modal', job.id))
-    .setTitle('Save this subject')
-    .addLabelComponents(
-      new LabelBuilder().setLabel('Name').setTextInputComponent(
-        new TextInputBuilder().setCustomId('name').setStyle(TextInputStyle.Short).setMaxLength(SUBJECT_NAME_MAX_CHARS).setRequired(true).setValue(cutToChars(job.name ?? '', SUBJECT_NAME_MAX_CHARS)),
-      ),
-      new LabelBuilder().setLabel('What else defines it (optional)').setTextInputComponent(
-        new TextInputBuilder().setCustomId('context').setStyle(TextInputStyle.Paragraph).setMaxLength(SUBJECT_CONTEXT_MAX_CHARS).setRequired(false),
-      ),
-    );
+  return labelledModal(customId('save-modal', job.id), 'Save this subject', [
+    { kind: 'text', id: 'name', label: 'Name', style: 'short', maxLength: SUBJECT_NAME_MAX_CHARS, required: true, value: cutToChars(job.name ?? '', SUBJECT_NAME_MAX_CHARS) },
+    { kind: 'text', id: 'context', label: 'What else defines it (optional)', style: 'paragraph', maxLength: SUBJECT_CONTEXT_MAX_CHARS, required: false },
+  ]);
 }
