@@ -217,7 +217,7 @@ describe('the Redis queue (two gateways on one redis-server, no model worker)', 
     (await a.reserve(newId(), ALICE, GUILD, 2)).release();
   });
 
-  test('the quota is given back through Redis when an intake fails, and a place held by a gateway that died stops counting after reservationMs', async () => {
+  test('the quota is given back through Redis when an intake fails; a place held by a gateway that died stops counting once its liveness lapses, one forgotten by a live gateway after reservationMs', async () => {
     const limited = new Quota({ limitsFor: async () => ({ ...NO_QUOTA, userPerHour: 2 }), redisUrl: redis.url, id: 'admission-test' });
     try {
       await assert.rejects(
@@ -228,10 +228,16 @@ describe('the Redis queue (two gateways on one redis-server, no model worker)', 
       );
       await limited.check(BOB, GUILD, 2);
 
-      // Gateway b takes Bob's one place and dies without giving it back.
-      const dead = await ClusterQueue.start({ redisUrl: redis.url, reservationMs: 1_500 });
+      // A third gateway takes Bob's one place and dies without giving it back (its liveness is not renewed).
+      const dead = await ClusterQueue.start({ redisUrl: redis.url, reservationMs: 60_000, livenessMs: 600 });
       await dead.reserve(newId(), BOB, OTHER_GUILD, 1);
       await dead.close();
+      await assert.rejects(a.reserve(newId(), BOB, OTHER_GUILD, 1), isPerMemberRefusal(1, 1));
+      await sleep(900);
+      await (await a.reserve(newId(), BOB, OTHER_GUILD, 1)).release();
+
+      // Gateway b, alive, forgets a place: it stops counting after reservationMs (1.5 s here).
+      await b.reserve(newId(), BOB, OTHER_GUILD, 1);
       await assert.rejects(a.reserve(newId(), BOB, OTHER_GUILD, 1), isPerMemberRefusal(1, 1));
       await sleep(1_700);
       await (await a.reserve(newId(), BOB, OTHER_GUILD, 1)).release();

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { admissionRefusal, type AdmissionCaps, type AdmissionCounts } from '../admission/admission-rules.ts';
@@ -9,6 +10,8 @@ import { withRedisLock } from './redis-lock.ts';
 
 /** A place reserved for a job being made, as kept in Redis (KEYS.reserved). */
 interface HeldPlace {
+  /** The gateway holding it (its liveness key: KEYS.admitterPrefix + holder). */
+  holder: string;
   userId: string;
   guildId: string | null;
   startsNow: boolean;
@@ -19,8 +22,10 @@ export interface ClusterAdmissionOptions {
   caps: AdmissionCaps;
   /** Runs of one job before it fails for good, when its worker crashes or dies. */
   attempts: number;
-  /** A place reserved and neither added nor released within this long stops counting (a gateway that died holding it). */
+  /** A place reserved and neither added nor released within this long stops counting. */
   reservationMs: number;
+  /** How long this gateway's liveness key lasts unless renewed (renewed three times as often): a place of a gateway that died stops counting this long after. */
+  livenessMs: number;
 }
 
 /**
@@ -33,6 +38,9 @@ export class ClusterAdmission {
   readonly #redis: Redis;
   readonly #queue: Queue<ClusterJobData>;
   readonly #options: ClusterAdmissionOptions;
+  readonly #holder = randomUUID();
+  #alive: Promise<unknown>;
+  readonly #renewal: NodeJS.Timeout;
   /** Places this process reserved and still holds (given back by releaseHeld). */
   readonly #heldHere = new Set<string>();
   /** Admissions of this process one after another, so they queue here instead of polling the Redis lock. */
@@ -42,6 +50,9 @@ export class ClusterAdmission {
     this.#redis = redis;
     this.#queue = queue;
     this.#options = options;
+    this.#alive = this.#renew();
+    this.#renewal = setInterval(() => void (this.#alive = this.#renew()), Math.max(200, Math.floor(options.livenessMs / 3)));
+    this.#renewal.unref();
   }
 
   /** Throws the refusal a job of this user and server would get now; whether it would start at once. A look, not a hold. */
@@ -59,12 +70,13 @@ export class ClusterAdmission {
    * again; release() gives it back; one left by a dead gateway stops counting after `reservationMs`.
    */
   async reserve(id: string, userId: string, guildId: string | null, jobsPerUser: number): Promise<QueueReservation> {
+    await this.#alive;
     const startsNow = await this.#underLock(async () => {
       if ((await this.#redis.hexists(KEYS.reserved, id)) || (await this.#queue.getJob(id))) throw new Error(`job ${id} is already in the queue`);
       const { counts } = await this.#counts(userId, guildId);
       const refusal = admissionRefusal(counts, this.#options.caps, jobsPerUser);
       if (refusal) throw refusal;
-      const place: HeldPlace = { userId, guildId, startsNow: counts.startsNow, expiresAt: Date.now() + this.#options.reservationMs };
+      const place: HeldPlace = { holder: this.#holder, userId, guildId, startsNow: counts.startsNow, expiresAt: Date.now() + this.#options.reservationMs };
       await this.#redis.hset(KEYS.reserved, id, JSON.stringify(place));
       return counts.startsNow;
     });
@@ -122,6 +134,15 @@ export class ClusterAdmission {
     if (held.length) await this.#redis.hdel(KEYS.reserved, ...held).catch(() => {});
   }
 
+  /** Stops renewing this gateway's liveness (places it still holds stop counting once it lapses). */
+  stop(): void {
+    clearInterval(this.#renewal);
+  }
+
+  #renew(): Promise<unknown> {
+    return this.#redis.set(KEYS.admitterPrefix + this.#holder, '1', 'PX', this.#options.livenessMs).catch(() => {});
+  }
+
   #underLock<T>(work: () => Promise<T>): Promise<T> {
     const turn = this.#turns.then(() => withRedisLock(this.#redis, KEYS.admitLock, work));
     this.#turns = turn.catch(() => {});
@@ -153,15 +174,21 @@ export class ClusterAdmission {
     };
   }
 
-  /** Places reserved and still counting; expired ones (their gateway died) are dropped. */
+  /**
+   * Places reserved and still counting: not expired, and held by a gateway whose liveness key is there
+   * (one that died stops counting then; its place is dropped once expired, so a live gateway's place
+   * missed for a moment, as after a Redis restart, counts again when its key is renewed).
+   */
   async #heldPlaces(): Promise<HeldPlace[]> {
     const now = Date.now();
+    const entries = Object.entries(await this.#redis.hgetall(KEYS.reserved)).map(([id, text]) => ({ id, place: parsePlace(text) }));
+    const holders = [...new Set(entries.flatMap((e) => (e.place ? [e.place.holder] : [])))];
+    const alive = new Set(holders.length ? (await this.#redis.mget(...holders.map((h) => KEYS.admitterPrefix + h))).flatMap((v, i) => (v ? [holders[i]] : [])) : []);
     const places: HeldPlace[] = [];
     const expired: string[] = [];
-    for (const [id, text] of Object.entries(await this.#redis.hgetall(KEYS.reserved))) {
-      const place = parsePlace(text);
-      if (place && place.expiresAt > now) places.push(place);
-      else expired.push(id);
+    for (const { id, place } of entries) {
+      if (!place || place.expiresAt <= now) expired.push(id);
+      else if (alive.has(place.holder)) places.push(place);
     }
     if (expired.length) await this.#redis.hdel(KEYS.reserved, ...expired);
     return places;
@@ -172,7 +199,7 @@ function parsePlace(text: string | null | undefined): HeldPlace | undefined {
   if (!text) return undefined;
   try {
     const place = JSON.parse(text) as HeldPlace;
-    return typeof place.userId === 'string' && typeof place.expiresAt === 'number' ? place : undefined;
+    return typeof place.holder === 'string' && typeof place.userId === 'string' && typeof place.expiresAt === 'number' ? place : undefined;
   } catch {
     return undefined;
   }

@@ -10,6 +10,8 @@ export const KEYS = {
   admitLock: `${BULL_PREFIX}:admit-lock`,
   /** Places held for jobs being made (hash: job id -> JSON HeldPlace), taken and given back under the admission lock. */
   reserved: `${BULL_PREFIX}:reserved`,
+  /** One key per live gateway that holds places, expiring unless renewed: a dead gateway's places stop counting. */
+  admitterPrefix: `${BULL_PREFIX}:admitter:`,
   /** Start-time fair queueing's virtual time: the priority of the job a worker started last. */
   virtualTime: `${BULL_PREFIX}:fair:vt`,
   /** One key per live model worker (value: how many jobs it runs at once), expiring unless renewed. */

@@ -13,8 +13,10 @@ import { decodeFailure } from './failure-wire.ts';
 
 export interface ClusterQueueOptions extends Partial<AdmissionCaps> {
   redisUrl: string;
-  /** A place reserved and neither added nor released within this long stops counting (default 10 minutes; a gateway that died holding it). */
+  /** A place reserved and neither added nor released within this long stops counting (default 10 minutes). */
   reservationMs?: number;
+  /** A place held by a gateway that died stops counting this long after (its liveness key lapses; default 15 s). */
+  livenessMs?: number;
   /** Runs of one job before it fails for good, when its worker crashes or dies (default 3). */
   attempts?: number;
   /** How often followed jobs are looked up besides the events, to catch events missed while Redis was away (ms, default 5 s). */
@@ -68,6 +70,7 @@ export class ClusterQueue implements QueueView {
       },
       attempts: options.attempts ?? 3,
       reservationMs: options.reservationMs ?? 10 * 60_000,
+      livenessMs: options.livenessMs ?? 15_000,
     });
     const onError = options.onError ?? (() => {});
     this.#queue.on('error', onError);
@@ -214,6 +217,7 @@ export class ClusterQueue implements QueueView {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#poll);
+    this.#admission.stop();
     await Promise.allSettled([this.#events.close(), this.#queue.close()]);
     for (const c of [this.#redis, ...this.#connections]) c.disconnect();
   }
