@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { WorkerEngine } from '../src/runtime/worker-engine.ts';
 import { drawJobGroup } from '../src/jobs/group-ranking.ts';
-import { InputError } from '../src/errors.ts';
+import { CancelledError, InputError } from '../src/errors.ts';
 import { writeClipFixture, writeDinoFixture } from '../src/generator/scorers/make-scorer-fixtures.ts';
 import { rankCandidates } from '../src/pipeline/candidate-group.ts';
 import { Personalizer, type Generation, type SubjectImages } from '../src/pipeline/personalizer.ts';
@@ -145,6 +145,19 @@ test('in the engine workers: a group drawn with a scorer is scored in the drawin
     assert.ok('failed' in unscored.scoring && /SCORER_DIR/.test(unscored.scoring.failed), JSON.stringify(unscored.scoring));
   } finally {
     await Promise.all([engine.close(), bare.close()]);
+  }
+});
+
+test('a group cancelled after its last drawing step, while its worker scores it, ends with CancelledError, not an unranked group', async () => {
+  const engine = await WorkerEngine.start({ modelDir: tinyBundle(1), intraOpThreads: 1, scorerDir });
+  try {
+    const workerSubject = await engine.prepareImages(photos.map((bytes) => ({ bytes })));
+    const ac = new AbortController();
+    const drawing = engine.generateScored({ prompt: PROMPT, subject: workerSubject, candidates: 3, seed: SEED, signal: ac.signal, onStep: (done, total) => done === total && ac.abort() }, 'dino');
+    await assert.rejects(drawing, (e) => e instanceof CancelledError);
+    assert.deepEqual(engine.status().map((s) => s.pending), [0]);
+  } finally {
+    await engine.close();
   }
 });
 

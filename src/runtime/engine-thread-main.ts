@@ -1,7 +1,7 @@
 import { engineFacts } from '../pipeline/bundle-report/report.ts';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Personalizer, type Generation, type SubjectImages } from '../pipeline/personalizer.ts';
-import { InputError } from '../errors.ts';
+import { CancelledError, InputError } from '../errors.ts';
 import { embeddingGroupScorer } from '../scoring/group-scorer.ts';
 import { loadScorers, type LoadedScorers } from '../scoring/load-scorers.ts';
 import { countNativeRuns } from './native-runs.ts';
@@ -97,14 +97,20 @@ async function scoreDrawn(kind: EmbeddingScorerKind, generation: Generation, pho
   const started = performance.now();
   try {
     const scorer = embeddingGroupScorer(await loadedScorers(), kind, init.scorerDir!);
-    signal.throwIfAborted();
+    stopIfCancelled(signal);
     const scores = await scorer.score({ candidates: generation.images.map((i) => i.data), subjectPhotos: photos, prompt });
-    signal.throwIfAborted();
+    stopIfCancelled(signal);
     return { scores, ms: performance.now() - started };
   } catch (err) {
-    signal.throwIfAborted();
+    stopIfCancelled(signal);
     return { failed: firstLine(err) };
   }
+}
+
+/** A cancel during scoring ends the request as the pipeline's steps end it (CancelledError), never as an unranked group. */
+function stopIfCancelled(signal: AbortSignal): void {
+  if (signal.aborted) throw new CancelledError();
+
 }
 
 /** Encoded images as transferable buffers of their own (never a pooled or shared one). */
