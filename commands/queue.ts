@@ -10,10 +10,10 @@ const NAME_CHARS = 60;
 const data = new SlashCommandBuilder().setName('queue').setDescription("What's being drawn, what's waiting, and where your images are");
 
 async function execute(interaction: ChatInputCommandInteraction, deps: BotDeps): Promise<void> {
-  const { queue, generation } = deps;
+  const { queue, runner } = deps;
   const snap = queue.snapshot();
   const me = interaction.user.id;
-  const average = generation.averageJobMs();
+  const average = runner.averageJobMs();
   const lines = [
     `Drawing now: ${snap.running.length} of ${snap.concurrency} at once · waiting: ${snap.waiting.length}${snap.accepting ? '' : ' · not taking new jobs (restarting)'}`,
   ];

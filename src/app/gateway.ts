@@ -34,7 +34,7 @@ export interface GatewayExtras {
 export type GatewayDeps = BotDeps & { engine?: ImageEngine; close(): Promise<void> };
 
 /** The dependencies when jobs run in this process (JOB_QUEUE=local, the default). */
-export type LocalGatewayDeps = GatewayDeps & { queue: JobQueue; engine: ImageEngine; generation: GenerationService };
+export type LocalGatewayDeps = GatewayDeps & { queue: JobQueue; engine: ImageEngine; runner: GenerationService };
 
 /**
  * The gateway process (`npm start`, a shard, the sandbox): its dependencies and the Discord client with
@@ -96,7 +96,7 @@ export async function startBotDeps(config: GatewayConfig, logger: Logger, extra:
         ...common,
         ...gatewayUpscale(config, logger),
         queue,
-        generation: new ClusterRunner(queue, stores),
+        runner: new ClusterRunner(queue, stores),
         claims,
         close: async () => {
           await queue.close();
@@ -121,13 +121,13 @@ export async function startBotDeps(config: GatewayConfig, logger: Logger, extra:
       maxRunMs: config.maxRunMs,
     });
     if (config.scorer === 'none') logger.info('no scorer configured (SCORER, SCORER_DIR): groups of candidates are shown unranked');
-    const generation = new GenerationService(engine, stores, queue, { scorer: config.scorer });
+    const runner = new GenerationService(engine, stores, queue, { scorer: config.scorer });
     return {
       ...common,
       ...(engine.upscaleScale ? { upscale: { scale: engine.upscaleScale } } : {}),
       queue,
       engine,
-      generation,
+      runner,
       claims: new LocalDeliveryClaims(),
       close: async () => {
         await engine.close();

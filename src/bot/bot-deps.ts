@@ -24,7 +24,8 @@ export interface BotDeps extends DeliveryDeps {
   queue: QueueView;
   /** Images per hour and per day, per member and per server. */
   quota: Quota;
-  generation: JobRunner;
+  /** Runs queued jobs: in this process (GenerationService) or on model workers through Redis (ClusterRunner). */
+  runner: JobRunner;
   /** Checks typed text (prompts, names, contexts) against the loaded bundle's reserved tokens before anything is queued. */
   textRules: TextRules;
   /** Hosts attachments may be downloaded from (Discord's CDN; tests add their local CDN). */

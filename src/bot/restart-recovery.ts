@@ -62,7 +62,7 @@ async function recover(deps: BotDeps, client: Client, job: JobRecord): Promise<(
     return undefined;
   }
   // Read again inside: a Cancel click may have come first.
-  const decision = await life.afterRestart(job.id, deps.generation.afterRestart, GAVE_UP);
+  const decision = await life.afterRestart(job.id, deps.runner.afterRestart, GAVE_UP);
   if (decision.kind === 'ended') return undefined;
   if (decision.kind === 'deliver') return () => redeliver(deps, client, job.id).then(() => {});
   if (decision.kind === 'gave-up') {

@@ -26,7 +26,7 @@ const NO_MENTIONS = { parse: [] as [] };
  * why not. Never throws.
  */
 export async function runJob(deps: BotDeps, job: JobRecord, target: DeliverTarget, options: RunOptions = {}): Promise<void> {
-  const { generation, queue, logger } = deps;
+  const { runner, queue, logger } = deps;
   const { status } = target;
   const context = { job: job.id };
   let progress = '';
@@ -36,7 +36,7 @@ export async function runJob(deps: BotDeps, job: JobRecord, target: DeliverTarge
 
   const render = (): string => (options.note ? `${options.note}\n${state()}` : state());
   const state = (): string => {
-    const eta = queue.eta(job.id, generation.averageJobMs());
+    const eta = queue.eta(job.id, runner.averageJobMs());
     if (!eta) return progress || 'Starting…';
     if (eta.position === 0) return progress || 'Working on it…';
     return queueLine(eta.position, queue.snapshot().waiting.length, eta.finishesInMs, Date.now());
@@ -62,7 +62,7 @@ export async function runJob(deps: BotDeps, job: JobRecord, target: DeliverTarge
 
   let handle;
   try {
-    handle = generation.submit(job, {
+    handle = runner.submit(job, {
       onStart: () => {
         progress = 'Reading your photos…';
         edits.request();

@@ -40,7 +40,7 @@ export type StartJobOptions = Omit<DeliverTarget, 'status'> & {
  */
 export function startJob(deps: BotDeps, job: JobRecord, status: StatusMessage, options: StartJobOptions): Promise<void> {
   const { resumed, ticket, note, ...target } = options;
-  if (resumed) return runJob(deps, job, { ...target, status }, { note: deps.generation.afterRestart === 'follow' ? FOLLOWED_NOTE : RESUMED_NOTE });
+  if (resumed) return runJob(deps, job, { ...target, status }, { note: deps.runner.afterRestart === 'follow' ? FOLLOWED_NOTE : RESUMED_NOTE });
   const running = runJob(deps, job, { ...target, status }, note ? { note } : {});
   return running.finally(() => ticket.release());
 }

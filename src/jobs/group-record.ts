@@ -3,11 +3,11 @@ import type { JobRecord, Stores } from '../store/index.ts';
 import { getServerSettings } from '../store/server-settings.ts';
 
 /**
- * Keeps a job's group with its images in stores.candidates, for the swap after a restart and for the
+ * Stores a job's candidate group with its images in stores.candidates, for the swap after a restart and for the
  * feedback export (marked with whether the job's server collects feedback). Best effort: an image is
  * never lost for this, so a failed write is ignored.
  */
-export async function keepGroup(
+export async function storeCandidateGroup(
   stores: Stores,
   modelId: string,
   job: JobRecord,

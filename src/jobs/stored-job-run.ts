@@ -7,7 +7,7 @@ import type { ScorerKind } from '../scoring/group-scorer.ts';
 import type { JobRecord, Stores } from '../store/index.ts';
 import { isStoreOutage } from '../store/store-outage.ts';
 import type { JobOutcome, RunHooks } from './job-outcome.ts';
-import { keepGroup } from './group-record.ts';
+import { storeCandidateGroup } from './group-record.ts';
 import { drawJobGroup } from './group-ranking.ts';
 import { JobLife } from './job-life.ts';
 import { DEFAULT_UPLOAD_LIMIT, keptFromOutcome } from './kept-outcome.ts';
@@ -65,7 +65,7 @@ export async function runStoredJob(ctx: StoredJobContext, job: JobRecord, signal
     if (job.candidates) {
       ({ generation, group } = await drawJobGroup(engine, ctx.scorer, request, { subject, photos: photos.map((p) => p.bytes), prompt: job.prompt, signal }));
       generation = { ...generation, images: [group.candidates[0]] };
-      await keepGroup(stores, modelId, job, group, hashes, grounding.text);
+      await storeCandidateGroup(stores, modelId, job, group, hashes, grounding.text);
     } else {
       generation = await engine.generate(request);
     }

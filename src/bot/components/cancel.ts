@@ -15,7 +15,7 @@ export const cancelAction: ButtonAction = {
     } else {
       // Not cancellable now. This process' own memory first: a job it cancelled a moment ago still has
       // status 'queued' or 'running' in the record (updated a little later), which is no sign of a restart.
-      const state = deps.generation.stateOf(job.id);
+      const state = deps.runner.stateOf(job.id);
       if (state === 'cancelled') content = 'Already cancelled.';
       else if (state) content = 'Already finished.';
       else {

@@ -39,7 +39,7 @@ export async function followUpReply(
   let opened: Promise<StatusMessage> | undefined;
   const status: StatusMessage = {
     edit: async (payload) => {
-      if (deps.generation.stateOf(job.id) === undefined) {
+      if (deps.runner.stateOf(job.id) === undefined) {
         await refuse(interaction, typeof payload.content === 'string' ? payload.content : INTERNAL_ERROR_MESSAGE);
         return null;
       }
