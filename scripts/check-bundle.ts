@@ -5,13 +5,14 @@ import { GRAPH_NAMES, type GraphDtype, type GraphName } from '../src/bundle/cont
 import { isGraphDtype } from '../src/bundle/load-bundle.ts';
 import { DEVICES, type Device } from '../src/model-kinds.ts';
 
-const USAGE = `Usage: npm run check-bundle -- DIR [--json] [--device cpu|cuda|webgpu] [--dtype GRAPH=DTYPE ...] [--exact]
+const USAGE = `Usage: npm run check-bundle -- DIR [--json] [--device cpu|cuda|webgpu] [--dtype GRAPH=DTYPE ...] [--exact] [--kv device|host]
 Checks a model bundle folder: graphs and dtype variants, the variant each graph loads on cpu and
 cuda, the language model's attention form, builder variant and KV strategy, its 4-bit layers'
 accuracy level in the file and the one the engine runs (--exact: the file's own, as
-personalize --exact and MATMUL_ACCURACY=file), special ids, chat templates (and whether they write
-BOS), external data, and every deviation from the contract with its fix. Exit code 0 when usable,
-2 when not.`;
+personalize --exact and MATMUL_ACCURACY=file), what leaves the runtime each step for the KV
+cache (--kv: where it lives on webgpu, as personalize --kv; device by default), special ids, chat
+templates (and whether they write BOS), external data, and every deviation from the contract with
+its fix. Exit code 0 when usable, 2 when not.`;
 
 /** `npm run check-bundle`: one line per fact on stdout (or one JSON object), exit 2 when the bundle is not usable. */
 async function main(argv: string[]): Promise<number> {
@@ -26,6 +27,7 @@ async function main(argv: string[]): Promise<number> {
         device: { type: 'string' },
         dtype: { type: 'string', multiple: true },
         exact: { type: 'boolean' },
+        kv: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -39,6 +41,8 @@ async function main(argv: string[]): Promise<number> {
   if (positionals.length !== 1) return usage('give exactly one bundle folder');
   const device = (values.device as string | undefined) ?? 'cpu';
   if (!DEVICES.includes(device as Device)) return usage('--device must be cpu, cuda or webgpu');
+  const kv = (values.kv as string | undefined) ?? 'device';
+  if (kv !== 'device' && kv !== 'host') return usage('--kv must be device or host');
   const dtypes: Partial<Record<GraphName, GraphDtype>> = {};
   for (const entry of (values.dtype as string[] | undefined) ?? []) {
     const [graph, dtype] = entry.split('=');
@@ -48,7 +52,7 @@ async function main(argv: string[]): Promise<number> {
     dtypes[graph as GraphName] = dtype;
   }
 
-  const report = await checkBundle(positionals[0], { device: device as Device, dtypes, ...(values.exact ? { matMulAccuracy: 'file' as const } : {}) });
+  const report = await checkBundle(positionals[0], { device: device as Device, dtypes, kv, ...(values.exact ? { matMulAccuracy: 'file' as const } : {}) });
   if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   else process.stdout.write(`${reportLines(report).join('\n')}\n`);
   return report.usable ? 0 : 2;

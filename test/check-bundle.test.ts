@@ -91,6 +91,13 @@ function downloadedLike(): string {
   return dir;
 }
 
+test('check-bundle --kv takes device or host only: another value exits 2 naming the two', () => {
+  const r = runCheck([tinyBundle(1, 'gqa'), '--kv', 'gpu']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /^check-bundle: --kv must be device or host$/m);
+  assert.equal(r.stdout, '');
+});
+
 test('a bundle without its gen_head graph exits 2 with a line naming the missing file and what to download', () => {
   const dir = downloadedLike();
   rmSync(join(dir, 'onnx', 'gen_head.onnx'));
@@ -227,6 +234,33 @@ test('default dtypes per graph: with every variant present, CPU loads the q4 lan
   assert.deepEqual([graph('image_decode').cpu.dtype, graph('image_decode').cpu.why], ['q4', 'asked for with --dtype image_decode=q4']);
   assert.deepEqual([graph('language_model').cpu.dtype, graph('language_model').cpu.why], ['q4', 'default order q4 > fp32 > q8 > fp16 > q4f16']);
   assert.deepEqual(graph('gen_img_embeds').variants.map((v) => v.dtype), ['fp32', 'fp16', 'q8', 'q4', 'q4f16']);
+});
+
+test('the KV line says what leaves the runtime each step: on webgpu with the cache on the device only the hidden state, in host memory the new rows, without new-row outputs the whole present', async () => {
+  const dir = tinyBundle(1, 'gqa');
+  const p = await Personalizer.load(dir);
+  try {
+    const facts = engineFacts(p.model, p.bundle.graphs);
+    assert.equal(facts.kvAppend, true, 'the tiny gqa language model outputs its new rows');
+    const kvLine = (report: BundleReport) => reportLines(report).find((l) => l.startsWith('language model onnx/')) ?? '';
+
+    const onDevice = describeLoadedBundle(dir, { device: 'webgpu' }, { ...facts, device: 'webgpu', kvOnDevice: true });
+    assert.equal(onDevice.languageModel.kvStrategy, 'on-device');
+    assert.match(kvLine(onDevice), /KV: the cache stays in WebGPU memory; device graphs write each step's new rows there and only the hidden state is fetched/);
+    assert.doesNotMatch(kvLine(onDevice), /rows are fetched|cache is fetched/);
+
+    const hostKv = describeLoadedBundle(dir, { device: 'webgpu' }, { ...facts, device: 'webgpu', kvOnDevice: false });
+    assert.equal(hostKv.languageModel.kvStrategy, 'new-rows');
+    assert.match(kvLine(hostKv), /KV: only each step's new rows are fetched/);
+
+    const onCpu = describeLoadedBundle(dir, {}, facts);
+    assert.equal(onCpu.languageModel.kvStrategy, 'new-rows', `${p.device}: ${kvLine(onCpu)}`);
+
+    const whole = describeLoadedBundle(dir, {}, { ...facts, kvAppend: false, kvOnDevice: false, kvAppendReason: 'turned off (kvAppend: false)' });
+    assert.match(kvLine(whole), /KV: the whole present cache is fetched each step \(turned off \(kvAppend: false\)\)/);
+  } finally {
+    await p.close();
+  }
 });
 
 test('describeLoadedBundle takes the attention form, KV strategy and device from the loaded JanusModel', async () => {

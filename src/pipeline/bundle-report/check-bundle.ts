@@ -67,6 +67,9 @@ export async function checkBundle(dir: string, options: ReportOptions = {}): Pro
     let session: InferenceSession | undefined;
     if (g.graph === 'language_model') {
       session = await inspectLanguageModel(report, path, options, open, choice.dtype ?? 'fp32');
+      // As the engine places it: new rows on a working WebGPU adapter stay there unless --kv host.
+      const lm = report.languageModel;
+      if (lm.kvStrategy === 'new-rows' && report.deviceInUse === 'webgpu' && options.kv !== 'host') lm.kvStrategy = 'on-device';
     }
     try {
       session ??= await open(path);
@@ -117,7 +120,7 @@ export function describeLoadedBundle(dir: string, options: ReportOptions, facts:
   if (facts.attention !== undefined) lm.form = facts.attention;
   if (facts.variant !== undefined) lm.variant = facts.variant;
   if (facts.matMul !== undefined) lm.matMul = facts.matMul;
-  lm.kvStrategy = facts.kvAppend ? 'new-rows' : 'whole-present';
+  lm.kvStrategy = facts.kvAppend ? (facts.kvOnDevice ? 'on-device' : 'new-rows') : 'whole-present';
   lm.kvWhy = facts.kvAppend ? "load-time outputs of each layer's new rows" : (facts.kvAppendReason ?? 'no reason given');
   lm.unconditionalRow = facts.allowsUnattendedRows ?? (lm.form === undefined || lm.form === null ? null : lm.form !== 'gqa');
   lm.fromCache = facts.fromCache ?? null;

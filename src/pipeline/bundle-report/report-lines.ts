@@ -1,6 +1,6 @@
 import { VARIANT_TEXT } from '../../model/attention-form.ts';
 import type { Device } from '../../bundle/load-bundle.ts';
-import type { BundleReport, TokenRef } from './report.ts';
+import type { BundleReport, KvStrategy, TokenRef } from './report.ts';
 
 /** The report as lines of text, one fact or problem each. */
 export function reportLines(r: BundleReport): string[] {
@@ -19,9 +19,7 @@ export function reportLines(r: BundleReport): string[] {
   const lm = r.languageModel;
   if (lm.file) {
     const form = lm.form ?? 'unknown';
-    const kv = lm.kvStrategy === 'new-rows'
-      ? `only each step's new rows are fetched (${lm.kvWhy})`
-      : lm.kvStrategy === 'whole-present' ? `the whole present cache is fetched each step (${lm.kvWhy})` : `not determined (${lm.kvWhy})`;
+    const kv = kvLine(lm.kvStrategy, lm.kvWhy);
     const cache = lm.fromCache === null ? '' : lm.fromCache ? '; plan read from the rewrite cache' : '; graph decoded once, plan cached';
     lines.push(`language model ${lm.file}: ${form} attention; KV: ${kv}${cache}`);
     if (lm.variant) lines.push(`language model form: ${VARIANT_TEXT[lm.variant]}`);
@@ -57,6 +55,20 @@ export function reportLines(r: BundleReport): string[] {
   if (r.graphs.length) lines.push(`external data: ${withData.length ? withData.map((f) => `${f.file} (${f.sidecars.length} file${f.sidecars.length > 1 ? 's' : ''})`).join(', ') : 'no sidecars'}; config.json use_external_data_format ${ext.declared === null ? 'absent' : JSON.stringify(ext.declared)} ${ext.agrees ? 'agrees with the files' : 'disagrees with the files (see warnings)'}`);
   for (const i of r.issues) lines.push(`${i.severity} ${i.file}: ${i.problem}; fix: ${i.fix}`);
   return lines;
+}
+
+/** What leaves the runtime each step for the KV cache, as the strategy decides. */
+function kvLine(strategy: KvStrategy | null, why: string): string {
+  switch (strategy) {
+    case 'on-device':
+      return `the cache stays in WebGPU memory; device graphs write each step's new rows there and only the hidden state is fetched (${why})`;
+    case 'new-rows':
+      return `only each step's new rows are fetched (${why})`;
+    case 'whole-present':
+      return `the whole present cache is fetched each step (${why})`;
+    default:
+      return `not determined (${why})`;
+  }
 }
 
 function bosNote(bos: BundleReport['chatTemplates']['bos']): string {

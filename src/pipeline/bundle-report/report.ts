@@ -42,7 +42,7 @@ export interface GraphReport {
   opened?: { file: string; inputs?: string[]; outputs?: string[] };
 }
 
-export type KvStrategy = 'new-rows' | 'whole-present';
+export type KvStrategy = 'new-rows' | 'whole-present' | 'on-device';
 
 export interface LanguageModelReport {
   file: string | null;
@@ -51,7 +51,11 @@ export interface LanguageModelReport {
   variant?: AttentionVariant | null;
   /** Its 4-bit MatMulNBits layers: the accuracy levels the file gives them and the one that runs; null when not read. */
   matMul?: MatMulReport | null;
-  /** new-rows: each step fetches only its new KV rows (load-time outputs); whole-present: present is fetched whole. */
+  /**
+   * new-rows: each step fetches only its new KV rows (load-time outputs); whole-present: present is
+   * fetched whole; on-device (webgpu): the cache stays in WebGPU memory, device graphs write each
+   * step's new rows there and only the hidden state is fetched.
+   */
   kvStrategy: KvStrategy | null;
   kvWhy: string;
   /** Whether the graph declares position_ids; null when not read. */
@@ -132,6 +136,8 @@ export interface ReportOptions {
   graphCacheDir?: string | null;
   /** The engine's MatMulNBits accuracy choice to report (default: as the engine, MATMUL_ACCURACY or fastest). */
   matMulAccuracy?: MatMulAccuracy;
+  /** Where the engine keeps the KV cache on webgpu (its `kv` option); default device. */
+  kv?: 'host' | 'device';
 }
 
 /** What the engine knows about the model it loaded (JanusModel's own facts). */
@@ -144,6 +150,8 @@ export interface EngineFacts {
   matMul?: MatMulReport | null;
   kvAppend: boolean;
   kvAppendReason?: string;
+  /** Whether the KV cache stays in WebGPU memory between steps. */
+  kvOnDevice?: boolean;
   allowsUnattendedRows?: boolean;
   /** Whether the language model declares position_ids. */
   positionIds?: boolean;
@@ -161,6 +169,7 @@ export function engineFacts(model: JanusModel, graphs: Record<GraphName, BundleG
     matMul: model.matMul,
     kvAppend: model.kvAppend !== null,
     kvAppendReason: model.kvAppendReason,
+    kvOnDevice: model.kvOnDevice,
     allowsUnattendedRows: model.allowsUnattendedRows,
     positionIds: model.usesPositionIds,
     shape: model.shape,
