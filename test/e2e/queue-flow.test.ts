@@ -92,7 +92,10 @@ test('two users at once: fair order, positions in the status messages, /queue, a
 
     const recordsBefore = (await h.deps.stores.jobs.listByUser(ALICE)).length;
     const refused = h.emu.runSlashCommand({ guildId: GUILD_A, channelId: CHANNEL_A, userId: ALICE, name: 'personalize', options: { prompt: 'alice four' } });
-    assert.match((await refused.waitForFollowUp(0)).content, /You already have 2 images waiting; wait for one to finish\./);
+    // Refused before the public reply (checkAdmission): the answer is the ephemeral reply itself.
+    const refusal = await refused.waitForReply();
+    assert.equal(refusal.flags! & 64, 64, 'answered only to Alice');
+    assert.match(refusal.content, /You already have 2 images waiting; wait for one to finish\./);
     // Refused before anything was stored: no new job record.
     assert.equal((await h.deps.stores.jobs.listByUser(ALICE)).length, recordsBefore);
   } finally {
