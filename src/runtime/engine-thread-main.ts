@@ -107,10 +107,9 @@ async function scoreDrawn(kind: EmbeddingScorerKind, generation: Generation, pho
   }
 }
 
-/** A cancel during scoring ends the request as the pipeline's steps end it (CancelledError), never as an unranked group. */
+/** A cancel (while scoring, or while photos were prepared) ends the request as the pipeline's steps end it: CancelledError, which crosses the thread by name (AbortSignal's DOMException does not), never an unranked group. */
 function stopIfCancelled(signal: AbortSignal): void {
   if (signal.aborted) throw new CancelledError();
-
 }
 
 /** Encoded images as transferable buffers of their own (never a pooled or shared one). */
@@ -135,7 +134,7 @@ async function serve(msg: Extract<ToWorker, { id: number; op: 'prepareImages' | 
       case 'prepareImages': {
         const images = await personalizer.prepareImages(msg.photos, msg.limits);
         // Cancelled meanwhile: nobody will use (or release) it.
-        signal.throwIfAborted();
+        stopIfCancelled(signal);
         const handle = nextHandle++;
         subjects.set(handle, { images, photos: msg.photos.map((p) => p.bytes) });
         post({ type: 'result', id: msg.id, value: { handle, count: images.pixels.count } });
