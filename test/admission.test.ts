@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { InputError } from '../src/errors.ts';
 import { admitJob, type AdmissionParts, type AdmittedJob } from '../src/jobs/admission/admit.ts';
 import { ClusterQueue } from '../src/jobs/cluster/cluster-queue.ts';
-import { JobQueue } from '../src/jobs/job-queue.ts';
+import { JobQueue } from '../src/jobs/in-process/job-queue.ts';
 import { NO_QUOTA, Quota, QuotaExceededError } from '../src/jobs/quota.ts';
 import type { QueueView } from '../src/jobs/queue-view.ts';
 import { newId, openStores, type Stores } from '../src/store/index.ts';

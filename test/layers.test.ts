@@ -13,15 +13,22 @@ const SHARED = ['src/errors.ts', 'src/util', 'src/request-options.ts', 'src/mode
 
 const BOT_PARTS = ['src/bot/delivery', 'src/bot/status', 'src/bot/custom-ids.ts', 'src/bot/reply-errors.ts', 'src/bot/retry.ts'];
 
+const BELOW_JOBS = ['src/runtime', 'src/pipeline', 'src/decoding', 'src/model', 'src/bundle'];
+
+// Queue backends: each a folder implementing src/jobs' QueueView and JobRunner, built by a composition root.
+const BACKENDS = ['src/jobs/in-process', 'src/jobs/cluster'];
+
 const RULES: LayerRules = {
   roots: ['src', 'commands'],
   // src/bot's lower parts: delivery/ posts results, status/ keeps a job's status message, and three
   // leaf modules say what every part of the gateway says (component ids, error lines, Discord retries).
-  stack: ['commands', 'src/bot', ...BOT_PARTS, 'src/jobs', 'src/runtime', 'src/pipeline', 'src/decoding', 'src/model', 'src/bundle'],
+  stack: ['commands', 'src/bot', ...BOT_PARTS, 'src/jobs', ...BELOW_JOBS],
   shared: SHARED,
   outside: {
     // The composition roots: each process's parts built from every layer (and the sandbox's tools); only entry points import them.
-    'src/app': ['commands', 'src/bot', 'src/jobs', 'src/runtime', 'src/pipeline', 'src/decoding', 'src/model', 'src/bundle', 'src/local-discord', 'src/sandbox', ...SHARED],
+    'src/app': ['commands', 'src/bot', 'src/jobs', ...BACKENDS, ...BELOW_JOBS, 'src/local-discord', 'src/sandbox', ...SHARED],
+    // A backend sees what src/jobs sees and src/jobs itself; no layer imports a backend, nor one backend another.
+    ...Object.fromEntries(BACKENDS.map((backend) => [backend, ['src/jobs', ...BELOW_JOBS, ...SHARED]])),
     // Entry points: read the configuration and start a root.
     'src/main.ts': ['src/app', ...SHARED],
     'src/worker-main.ts': ['src/app', ...SHARED],

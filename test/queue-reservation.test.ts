@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { JobQueue, QueueClosedError, QueueFullError } from '../src/jobs/job-queue.ts';
+import { JobQueue, QueueClosedError, QueueFullError } from '../src/jobs/in-process/job-queue.ts';
 
 /** A runner that never ends by itself (until aborted), so admitted jobs keep their places. */
 const held = (signal: AbortSignal) => new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CancelledError, InputError } from '../src/errors.ts';
-import { JobQueue, JobTimeoutError, QueueClosedError, QueueFullError } from '../src/jobs/job-queue.ts';
+import { JobQueue, JobTimeoutError, QueueClosedError, QueueFullError } from '../src/jobs/in-process/job-queue.ts';
 import type { JobHandle } from '../src/jobs/job-runner.ts';
 import type { QueueSnapshot } from '../src/jobs/queue-view.ts';
 

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { fromWireError, MAIN_THREAD_ERROR_CLASSES, toWireError, WORKER_ERROR_CLASSES, type WireError, type WorkerErrorClassName } from '../src/runtime/wire-error.ts';
 import { BundleError, CancelledError, InputError, UserFacingError } from '../src/errors.ts';
 import { ImageInputError } from '../src/images/errors.ts';
-import { JobTimeoutError, QueueClosedError, QueueFullError } from '../src/jobs/job-queue.ts';
+import { JobTimeoutError, QueueClosedError, QueueFullError } from '../src/jobs/in-process/job-queue.ts';
 import { QuotaExceededError } from '../src/jobs/quota.ts';
 import { isStoreOutage, StoreUnavailableError } from '../src/store/store-outage.ts';
 import { INTERNAL_ERROR_MESSAGE, userMessage } from '../src/bot/reply-errors.ts';

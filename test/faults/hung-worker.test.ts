@@ -2,7 +2,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { EngineStuckError } from '../../src/runtime/engine-errors.ts';
 import { WorkerEngine, type EngineLogger, type WorkerEngineOptions } from '../../src/runtime/worker-engine.ts';
-import { JobQueue, JobTimeoutError } from '../../src/jobs/job-queue.ts';
+import { JobQueue, JobTimeoutError } from '../../src/jobs/in-process/job-queue.ts';
 import { removeTinyBundles, tinyBundle } from '../helpers/tiny-bundle.ts';
 
 // A worker spinning in JavaScript stands in for a session.run() that never returns: from the main

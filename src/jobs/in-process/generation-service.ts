@@ -1,13 +1,13 @@
 import { basename } from 'node:path';
-import type { ImageEngine } from './image-engine.ts';
-import type { ScorerKind } from '../scoring/group-scorer.ts';
-import type { JobOutcome, RunHooks } from './job-outcome.ts';
-import { runStoredJob } from './stored-job-run.ts';
+import type { ImageEngine } from '../image-engine.ts';
+import type { ScorerKind } from '../../scoring/group-scorer.ts';
+import type { JobOutcome, RunHooks } from '../job-outcome.ts';
+import { runStoredJob } from '../stored-job-run.ts';
 import type { JobQueue } from './job-queue.ts';
-import type { JobHandle, JobRunner, JobState } from './job-runner.ts';
-import type { JobRecord, Stores } from '../store/index.ts';
-import { JobLife } from './job-life.ts';
-import { LiveJobs } from './live-jobs.ts';
+import type { JobHandle, JobRunner, JobState } from '../job-runner.ts';
+import type { JobRecord, Stores } from '../../store/index.ts';
+import { JobLife } from '../job-life.ts';
+import { LiveJobs } from '../live-jobs.ts';
 
 /**
  * Runs stored jobs through the queue and the pipeline: photos from the store, stage 1 from the

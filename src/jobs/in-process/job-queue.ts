@@ -1,9 +1,9 @@
-import { CancelledError, JobTimeoutError, QueueClosedError, UserFacingError } from '../errors.ts';
-import { admissionRefusal } from './admission/admission-rules.ts';
-import { projectEta } from './eta.ts';
+import { CancelledError, JobTimeoutError, QueueClosedError, UserFacingError } from '../../errors.ts';
+import { admissionRefusal } from '../admission/admission-rules.ts';
+import { projectEta } from '../eta.ts';
 import { nextJob, projectedOrder } from './fair-turns.ts';
-import type { JobHandle, JobState } from './job-runner.ts';
-import type { DrainOptions, DrainResult, JobEta, QueueReservation, QueueSnapshot, QueueView } from './queue-view.ts';
+import type { JobHandle, JobState } from '../job-runner.ts';
+import type { DrainOptions, DrainResult, JobEta, QueueReservation, QueueSnapshot, QueueView } from '../queue-view.ts';
 
 /**
  * The generation queue: a fixed concurrency (jobs that run at once), fair between users.
@@ -38,7 +38,7 @@ import type { DrainOptions, DrainResult, JobEta, QueueReservation, QueueSnapshot
  * A runner that throws fails only its own job (result rejects with that error); the queue goes on.
  */
 
-export { JobTimeoutError, QueueClosedError, QueueFullError, type QueueLimit } from '../errors.ts';
+export { JobTimeoutError, QueueClosedError, QueueFullError, type QueueLimit } from '../../errors.ts';
 
 export interface JobQueueOptions {
   /** Jobs running at once (default 1). */
