@@ -1,4 +1,3 @@
-import { stopDeliveriesOf } from '../src/bot/delivery/deliveries-in-progress.ts';
 import {
   AttachmentBuilder,
   MessageFlags,
@@ -275,9 +274,17 @@ async function forgetMe(interaction: ChatInputCommandInteraction, deps: BotDeps)
   // A cancelled job that is still running could write its result; let it wind down first.
   const deadline = Date.now() + WIND_DOWN_MS;
   while (queue.snapshot().running.some((r) => r.userId === userId) && Date.now() < deadline) await sleep(100);
-  // Results being posted stop at their next step; a later write of theirs is refused (their records are gone).
-  await stopDeliveriesOf(userId, Math.max(0, deadline - Date.now()));
-  const result = await stores.forgetUser(userId);
+  // Results being posted, by any gateway, stop at their next step and new ones are held back until the data
+  // is gone: the store's locks are per process, so a posting elsewhere could otherwise write between its
+  // "does the job exist" check and its write. A later write of theirs is refused (their records are gone).
+  const reached = await deps.forgetReach.stopEverywhere(userId, Math.max(0, deadline - Date.now()));
+  if (reached.answered < reached.asked) deps.logger.warn({ asked: reached.asked, answered: reached.answered }, 'forget-me: not every gateway said it stopped posting in time');
+  let result: Awaited<ReturnType<typeof stores.forgetUser>>;
+  try {
+    result = await stores.forgetUser(userId);
+  } finally {
+    await deps.forgetReach.release(userId).catch((err: unknown) => deps.logger.warn({ err }, 'forget-me: could not release held postings'));
+  }
   const deleted = [
     plural(result.subjects, 'subject'),
     plural(result.jobs, 'image record'),

@@ -4,6 +4,7 @@ import { commands } from '../../commands/index.ts';
 import { DISCORD_CDN_HOSTS } from '../bot/attachment-downloader.ts';
 import { createBot, type Bot } from '../bot/bot.ts';
 import type { BotDeps } from '../bot/bot-deps.ts';
+import { postingStopper } from '../bot/delivery/deliveries-in-progress.ts';
 import { quotaLimitsFor } from '../jobs/quota-limits.ts';
 import { oncePerOutage } from '../util/outage-log.ts';
 import { describeLoadedBundle } from '../pipeline/bundle-report/check-bundle.ts';
@@ -19,6 +20,7 @@ import { ClusterQueue } from '../jobs/cluster/cluster-queue.ts';
 import { ClusterRunner } from '../jobs/cluster/cluster-runner.ts';
 import { KEYS, redisConnection } from '../jobs/cluster/cluster-names.ts';
 import { LocalDeliveryClaims, RedisDeliveryClaims } from '../jobs/delivery-claims.ts';
+import { LocalForgetReach, RedisForgetReach } from '../jobs/forget-reach.ts';
 import { readUpscalerFolder } from '../upscaling/upscaler-folder.ts';
 import type { GatewayConfig } from './config.ts';
 
@@ -91,6 +93,8 @@ export async function startBotDeps(config: GatewayConfig, logger: Logger, extra:
       });
       const claimsRedis = redisConnection(config.redisUrl);
       const claims = new RedisDeliveryClaims(claimsRedis, KEYS.postedPrefix);
+      const forgetListener = redisConnection(config.redisUrl);
+      const forgetReach = await RedisForgetReach.start(claimsRedis, forgetListener, KEYS.forgetChannel, postingStopper);
       logger.info({ workers: queue.concurrency }, 'jobs go to model workers through Redis');
       return {
         ...common,
@@ -98,7 +102,10 @@ export async function startBotDeps(config: GatewayConfig, logger: Logger, extra:
         queue,
         runner: new ClusterRunner(queue, stores),
         claims,
+        forgetReach,
         close: async () => {
+          await forgetReach.close();
+          forgetListener.disconnect();
           await queue.close();
           await claims.close();
           claimsRedis.disconnect();
@@ -129,6 +136,7 @@ export async function startBotDeps(config: GatewayConfig, logger: Logger, extra:
       engine,
       runner,
       claims: new LocalDeliveryClaims(),
+      forgetReach: new LocalForgetReach(postingStopper),
       close: async () => {
         await engine.close();
         await quota.close();

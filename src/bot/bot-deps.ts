@@ -1,3 +1,4 @@
+import type { ForgetReach } from '../jobs/forget-reach.ts';
 import type { JobRunner } from '../jobs/job-runner.ts';
 import type { QueueView } from '../jobs/queue-view.ts';
 import type { Quota } from '../jobs/quota.ts';
@@ -24,6 +25,8 @@ export interface BotDeps extends DeliveryDeps {
   queue: QueueView;
   /** Images per hour and per day, per member and per server. */
   quota: Quota;
+  /** Stops every gateway's postings of a user before forget-me deletes their data. */
+  forgetReach: ForgetReach;
   /** Runs queued jobs: in this process (GenerationService) or on model workers through Redis (ClusterRunner). */
   runner: JobRunner;
   /** Checks typed text (prompts, names, contexts) against the loaded bundle's reserved tokens before anything is queued. */

@@ -66,7 +66,7 @@ async function postResult(deps: DeliveryDeps, outcome: JobOutcome, target: Deliv
     await settleStatus(deps, target.status, { content: FORGOTTEN_NOTE, components: [] }, context);
     return 'gone';
   };
-  if (!(await deps.stores.jobs.exists(jobId).catch(() => true))) return gone();
+  if (signal.aborted || !(await deps.stores.jobs.exists(jobId).catch(() => true))) return gone();
 
   if (options.checkPosted) {
     const started = target.startThreadFrom?.thread ?? undefined;

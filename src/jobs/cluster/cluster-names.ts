@@ -22,6 +22,8 @@ export const KEYS = {
   cancelledPrefix: `${BULL_PREFIX}:cancelled:`,
   /** Pub/sub channel: ids of running jobs to cancel, heard by every worker. */
   cancelChannel: `${BULL_PREFIX}:cancel`,
+  /** Pub/sub channel: forget-me asks every gateway to stop posting a user's results, and they answer (forget-reach.ts). */
+  forgetChannel: `${BULL_PREFIX}:forget`,
   /** Claims on posting a result (one gateway posts it). */
   postedPrefix: `${BULL_PREFIX}:posted:`,
   /** Gateways that accept no new jobs (draining), so /queue can say so. */
