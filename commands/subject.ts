@@ -282,6 +282,7 @@ async function forgetMe(interaction: ChatInputCommandInteraction, deps: BotDeps)
   let result: Awaited<ReturnType<typeof stores.forgetUser>>;
   try {
     result = await stores.forgetUser(userId);
+    await queue.forgetUser(userId);
   } finally {
     await deps.forgetReach.release(userId).catch((err: unknown) => deps.logger.warn({ err }, 'forget-me: could not release held postings'));
   }

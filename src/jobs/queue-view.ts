@@ -11,6 +11,8 @@ export interface QueueView {
   reserve(id: string, userId: string, guildId: string | null, jobsPerUser?: number): QueueReservation | Promise<QueueReservation>;
   cancel(id: string, message?: string): boolean;
   snapshot(): QueueSnapshot;
+  /** Deletes what the queue itself keeps of `userId`'s finished jobs (forget-me); returns how many jobs. */
+  forgetUser(userId: string): Promise<number>;
   eta(id: string, averageJobMs: number): JobEta | null;
   subscribe(listener: (snapshot: QueueSnapshot) => void): () => void;
   drain(options?: DrainOptions): Promise<DrainResult>;

@@ -172,6 +172,21 @@ export class ClusterQueue implements QueueView {
     return true;
   }
 
+  /**
+   * BullMQ keeps a finished job (its data names the user) for a day, a failed one for a week: forget-me
+   * removes the user's at once. Jobs still waiting or running were cancelled by then and end as failed.
+   */
+  async forgetUser(userId: string): Promise<number> {
+    const finished = await this.#queue.getJobs(['completed', 'failed']);
+    let removed = 0;
+    for (const job of finished) {
+      if (job?.data?.userId !== userId) continue;
+      await job.remove();
+      removed++;
+    }
+    return removed;
+  }
+
   snapshot(): QueueSnapshot {
     return this.#snapshot;
   }
