@@ -4,7 +4,6 @@ import { commands } from '../../commands/index.ts';
 import { DISCORD_CDN_HOSTS } from '../bot/attachment-downloader.ts';
 import { createBot, type Bot } from '../bot/bot.ts';
 import type { BotDeps } from '../bot/bot-deps.ts';
-import { postingStopper } from '../bot/delivery/deliveries-in-progress.ts';
 import { quotaLimitsFor } from '../jobs/quota-limits.ts';
 import { oncePerOutage } from '../util/outage-log.ts';
 import { describeLoadedBundle } from '../pipeline/bundle-report/check-bundle.ts';
@@ -94,7 +93,7 @@ export async function startBotDeps(config: GatewayConfig, logger: Logger, extra:
       const claimsRedis = redisConnection(config.redisUrl);
       const claims = new RedisDeliveryClaims(claimsRedis, KEYS.postedPrefix);
       const forgetListener = redisConnection(config.redisUrl);
-      const forgetReach = await RedisForgetReach.start(claimsRedis, forgetListener, KEYS.forgetChannel, postingStopper);
+      const forgetReach = await RedisForgetReach.start(claimsRedis, forgetListener, KEYS.forgetChannel);
       logger.info({ workers: queue.concurrency }, 'jobs go to model workers through Redis');
       return {
         ...common,
@@ -136,7 +135,7 @@ export async function startBotDeps(config: GatewayConfig, logger: Logger, extra:
       engine,
       runner,
       claims: new LocalDeliveryClaims(),
-      forgetReach: new LocalForgetReach(postingStopper),
+      forgetReach: new LocalForgetReach(),
       close: async () => {
         await engine.close();
         await quota.close();

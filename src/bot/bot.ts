@@ -1,5 +1,6 @@
 import { Client, Events, GatewayIntentBits, MessageFlags, Partials, type ClientOptions, type Interaction } from 'discord.js';
 import type { BotCommand } from './command.ts';
+import { postingStopper } from './delivery/deliveries-in-progress.ts';
 import { CommandRegistry } from './command-registry.ts';
 import { routeComponent } from './components/route-component.ts';
 import { InFlight } from './in-flight.ts';
@@ -34,6 +35,8 @@ export function createBot(deps: BotDeps, commands: BotCommand[], clientOptions: 
   const { logger } = deps;
   let stopping = false;
   const inFlight = new InFlight();
+  // Forget-me, run here or on another gateway, stops this process's postings of the user.
+  deps.forgetReach.serve(postingStopper);
 
   client.on(Events.InteractionCreate, (interaction) => {
     if (stopping && interaction.isRepliable()) {

@@ -21,16 +21,21 @@ export interface StopAnswer {
  * its write while the data is deleted (the store's locks are per process).
  */
 export interface ForgetReach {
+  /** What this process does when asked (the bot sets it when it starts; until then it has no postings to stop). */
+  serve(stopper: PostingStopper): void;
   stopEverywhere(userId: string, timeoutMs: number): Promise<StopAnswer>;
   release(userId: string): Promise<void>;
   close(): Promise<void>;
 }
 
+/** A process that has not started its bot yet posts nothing. */
+const NO_POSTINGS: PostingStopper = { stop: async () => {}, release: () => {} };
+
 /** JOB_QUEUE=local: this process is the only gateway. */
 export class LocalForgetReach implements ForgetReach {
-  readonly #stopper: PostingStopper;
+  #stopper = NO_POSTINGS;
 
-  constructor(stopper: PostingStopper) {
+  serve(stopper: PostingStopper): void {
     this.#stopper = stopper;
   }
 
@@ -60,26 +65,29 @@ export class RedisForgetReach implements ForgetReach {
   readonly #pub: Redis;
   readonly #sub: Redis;
   readonly #channel: string;
-  readonly #stopper: PostingStopper;
+  #stopper = NO_POSTINGS;
   readonly #me = randomUUID();
   /** Asks of this process still waiting for answers: ask id -> count them. */
   readonly #waiting = new Map<string, () => void>();
 
-  private constructor(pub: Redis, sub: Redis, channel: string, stopper: PostingStopper) {
+  private constructor(pub: Redis, sub: Redis, channel: string) {
     this.#pub = pub;
     this.#sub = sub;
     this.#channel = channel;
-    this.#stopper = stopper;
   }
 
   /** Listens on `channel` through `sub` (a connection of its own: a subscribed one cannot publish) and publishes through `pub`. */
-  static async start(pub: Redis, sub: Redis, channel: string, stopper: PostingStopper): Promise<RedisForgetReach> {
-    const reach = new RedisForgetReach(pub, sub, channel, stopper);
+  static async start(pub: Redis, sub: Redis, channel: string): Promise<RedisForgetReach> {
+    const reach = new RedisForgetReach(pub, sub, channel);
     sub.on('message', (ch: string, text: string) => {
       if (ch === channel) reach.#heard(text);
     });
     await sub.subscribe(channel);
     return reach;
+  }
+
+  serve(stopper: PostingStopper): void {
+    this.#stopper = stopper;
   }
 
   async stopEverywhere(userId: string, timeoutMs: number): Promise<StopAnswer> {
@@ -93,15 +101,21 @@ export class RedisForgetReach implements ForgetReach {
       if (answered >= others) allIn();
     });
     let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
     try {
       const local = this.#stopper.stop(userId, timeoutMs);
-      const listeners = await this.#publish({ kind: 'stop', ask, from: this.#me, userId, timeoutMs });
-      // This process hears its own message too.
-      others = Math.max(0, listeners - 1);
-      if (answered >= others) allIn();
-      const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
-      await Promise.all([local, Promise.race([done, timeout])]);
-      return { asked: others + 1, answered: Math.min(answered, others) + 1 };
+      // Bounded too: while Redis is away the publish waits for its reconnect.
+      const published = this.#publish({ kind: 'stop', ask, from: this.#me, userId, timeoutMs }).then((listeners) => {
+        // This process hears its own message too.
+        others = Math.max(0, listeners - 1);
+        if (answered >= others) allIn();
+      });
+      published.catch(() => {});
+      // A publish that failed reached nobody: nothing to wait for.
+      await Promise.all([local, Promise.race([published.then(() => done, () => undefined), timeout])]);
+      // Unpublished in time: how many listen is unknown; at least the one that did not answer.
+      const asked = Number.isFinite(others) ? others + 1 : answered + 2;
+      return { asked, answered: Math.min(answered + 1, asked) };
     } finally {
       clearTimeout(timer);
       this.#waiting.delete(ask);
@@ -110,7 +124,8 @@ export class RedisForgetReach implements ForgetReach {
 
   async release(userId: string): Promise<void> {
     this.#stopper.release(userId);
-    await this.#publish({ kind: 'release', from: this.#me, userId });
+    // Not waited for (Redis may be away): a hold nobody releases lapses by itself (deliveries-in-progress.ts).
+    this.#publish({ kind: 'release', from: this.#me, userId }).catch(() => {});
   }
 
   async close(): Promise<void> {
