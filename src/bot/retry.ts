@@ -15,14 +15,35 @@ export function isTransient(err: unknown): boolean {
   return e?.name === 'AbortError' || e?.name === 'TimeoutError' || /^(ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|UND_ERR_)/.test(e?.code ?? '');
 }
 
-/** Runs `fn`, again after each delay while it fails transiently; the last error is thrown. */
-export async function retrying<T>(fn: () => Promise<T>, delaysMs: readonly number[], transient: (err: unknown) => boolean = isTransient): Promise<T> {
+/**
+ * Runs `fn`, again after each delay while it fails transiently; the last error is thrown. When `signal`
+ * aborts (the owner is being forgotten), a pause ends at once and the last error is thrown without
+ * another attempt.
+ */
+export async function retrying<T>(
+  fn: () => Promise<T>,
+  delaysMs: readonly number[],
+  { signal, transient = isTransient }: { signal?: AbortSignal; transient?: (err: unknown) => boolean } = {},
+): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn();
     } catch (err) {
-      if (attempt >= delaysMs.length || !transient(err)) throw err;
-      await new Promise((resolve) => setTimeout(resolve, delaysMs[attempt]));
+      if (attempt >= delaysMs.length || !transient(err) || signal?.aborted) throw err;
+      await pause(delaysMs[attempt], signal);
+      if (signal?.aborted) throw err;
     }
   }
+}
+
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }

@@ -93,7 +93,7 @@ async function postResult(deps: DeliveryDeps, outcome: JobOutcome, target: Deliv
     if (thread && !(await deps.stores.threads.link(thread.id, jobId, outcome.job.ownerId).catch((err) => (logger.warn({ err, ...context }, 'could not remember the thread'), true)))) return gone();
     try {
       if (signal.aborted) return gone();
-      const sent: Message = await retrying<Message>(() => where.send(payload), delays);
+      const sent: Message = await retrying<Message>(() => where.send(payload), delays, { signal });
       const done = target.channel ? (target.doneNote ?? DONE_BELOW) : THREAD_DONE;
       await settleStatus(deps, target.status, { content: done, components: [] }, context);
       return recordDelivered(deps, life, outcome, { messageId: sent.id, threadId: thread?.id });
@@ -103,7 +103,7 @@ async function postResult(deps: DeliveryDeps, outcome: JobOutcome, target: Deliv
   }
   try {
     if (signal.aborted) return gone();
-    const edited = await retrying(() => editStatus(target.status, { ...payload, content: payload.content, files: payload.files, components: payload.components } as MessageEditOptions), delays);
+    const edited = await retrying(() => editStatus(target.status, { ...payload, content: payload.content, files: payload.files, components: payload.components } as MessageEditOptions), delays, { signal });
     if (edited) {
       if (made) await noteInThread(deps, made, 'The image is in the message this thread starts from.', context);
       return recordDelivered(deps, life, outcome, { messageId: edited.id });
@@ -115,7 +115,7 @@ async function postResult(deps: DeliveryDeps, outcome: JobOutcome, target: Deliv
   if (anchor) {
     try {
       if (signal.aborted) return gone();
-      const sent = await retrying(() => anchor.reply({ ...payload, allowedMentions: NO_MENTIONS }), delays);
+      const sent = await retrying(() => anchor.reply({ ...payload, allowedMentions: NO_MENTIONS }), delays, { signal });
       await target.status.edit({ content: `Done: ${sent.url}`, components: [] }).catch(() => {});
       if (made) await noteInThread(deps, made, `The image is here: ${sent.url}`, context);
       return recordDelivered(deps, life, outcome, { messageId: sent.id });
