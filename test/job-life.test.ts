@@ -59,7 +59,7 @@ test("only src/jobs/job-life.ts writes a job's status or keeps its images (every
 test('drawn: the images are kept before the record says drawn; posted: the record says done and where, then the kept images go', async () => {
   const job = await newJob();
   await life.started(job.id);
-  const drawn = await life.drawn(job, kept, 'a grounding');
+  const drawn = await life.drawn(job, kept, 'a grounding', { waitForStore: true });
   assert.equal(drawn.status, 'drawn');
   assert.deepEqual(await stores.jobs.keptResult(job.id), kept);
   await life.posted(job.id, { messageId: '1400000000000000001', threadId: '1400000000000000002' });
@@ -91,7 +91,7 @@ test('after a restart: a waiting job is resumed unblamed; a running one is resum
   assert.deepEqual([(await stores.jobs.get(running.id))?.status, (await stores.jobs.get(running.id))?.error], ['failed', GAVE_UP]);
 
   const drawn = await newJob();
-  await life.drawn(drawn, kept, '');
+  await life.drawn(drawn, kept, '', { waitForStore: true });
   assert.equal((await life.afterRestart(drawn.id, 'run-again', GAVE_UP)).kind, 'deliver');
   const keptOnly = await newJob();
   await life.started(keptOnly.id);
@@ -107,11 +107,37 @@ test('after a restart: a waiting job is resumed unblamed; a running one is resum
 test('a forgotten job keeps nothing: drawn images of a job whose record is gone are refused, and posted writes nothing', async () => {
   const job = await newJob();
   await stores.forgetUser(job.ownerId);
-  const drawn = await life.drawn(job, kept, 'text');
+  const drawn = await life.drawn(job, kept, 'text', { waitForStore: true });
   assert.equal(drawn.status, 'drawn', 'the caller still gets its record');
   assert.equal(await stores.jobs.keptResult(job.id), undefined);
   await life.posted(job.id, { messageId: '1400000000000000003' });
   assert.equal(await stores.jobs.get(job.id), undefined);
+});
+
+test('drawn through a store outage: a model worker (waitForStore) keeps the images once the store is back; the in-process runner gives up within seconds and posts from memory', { timeout: 20_000 }, async () => {
+  const jobs = stores.jobs;
+  const keepResult = jobs.keepResult.bind(jobs);
+  let refusals = 0;
+  jobs.keepResult = async (id, result) => {
+    if (refusals-- > 0) throw Object.assign(new Error('SQLITE_BUSY: database is locked'), { code: 'SQLITE_BUSY' });
+    return keepResult(id, result);
+  };
+  try {
+    const waiting = await newJob();
+    refusals = 3;
+    assert.equal((await life.drawn(waiting, kept, '', { waitForStore: true })).status, 'drawn');
+    assert.ok(await jobs.keptResult(waiting.id), 'kept once the store answered');
+
+    const posting = await newJob();
+    refusals = Infinity;
+    const started = Date.now();
+    const record = await life.drawn(posting, kept, 'text', { waitForStore: false });
+    assert.ok(Date.now() - started < 10_000, `gave up after ${Date.now() - started} ms`);
+    assert.equal(record.status, 'drawn');
+    assert.equal((await jobs.get(posting.id))?.status, 'queued');
+  } finally {
+    jobs.keepResult = keepResult;
+  }
 });
 
 const redisBinary = await findRedisServer();
@@ -125,7 +151,7 @@ test('Redis killed (SIGKILL) between drawing and posting, back on its files 5 s 
     const redisLife = new JobLife(onRedis);
     const job = await onRedis.jobs.create({ ownerId: '1300000000000000012', guildId: '1200000000000000001', channelId: '1200000000000000002', prompt: 'a kite', seed: 1, options: {} });
     await redisLife.started(job.id);
-    await redisLife.drawn(job, kept, '');
+    await redisLife.drawn(job, kept, '', { waitForStore: true });
     await redis.kill();
     const posting = redisLife.posted(job.id, { messageId: '1400000000000000004' });
     await new Promise((r) => setTimeout(r, 5_000));

@@ -21,7 +21,7 @@ export interface ModelWorkerProcess {
 export async function startModelWorker(config: WorkerConfig, logger: Logger): Promise<ModelWorkerProcess> {
   const stores = await openStores({ dataDir: config.dataDir, redisUrl: config.redisUrl, onError: oncePerOutage((fields, msg) => logger.error(fields, msg), 'store') });
   const engine = await startModelEngine(config, logger);
-  const context = { engine, stores, modelId: basename(config.modelDir), scorer: config.scorer };
+  const context = { engine, stores, modelId: basename(config.modelDir), scorer: config.scorer, drawnWaitsForStore: true };
   const worker = await ModelWorker.start({
     redisUrl: config.redisUrl,
     stores,

@@ -43,18 +43,19 @@ export class JobLife {
   }
 
   /**
-   * Drawn: the images are kept, then the record says drawn (with the stage-1 text), each write retried.
+   * Drawn: the images are kept, then the record says drawn (with the stage-1 text), each write retried
+   * (through a store outage too with `waitForStore`).
    * Returns the record as written; if the store keeps failing, the record as it would be (the caller
    * still has the images in memory and posts them; `posted` writes the record then).
    */
-  async drawn(job: JobRecord, kept: KeptResult, grounding: string): Promise<JobRecord> {
+  async drawn(job: JobRecord, kept: KeptResult, grounding: string, { waitForStore }: { waitForStore: boolean }): Promise<JobRecord> {
     const { jobs } = this.#stores;
-    const keptOk = await retried(() => jobs.keepResult(job.id, kept)).then(
+    const keptOk = await retried(() => jobs.keepResult(job.id, kept), { waitOutOutage: waitForStore }).then(
       () => true,
       () => false,
     );
     if (!keptOk) return { ...job, status: 'drawn', grounding };
-    return retried(() => jobs.update(job.id, { status: 'drawn', grounding })).catch(() => ({ ...job, status: 'drawn' as const, grounding }));
+    return retried(() => jobs.update(job.id, { status: 'drawn', grounding }), { waitOutOutage: waitForStore }).catch(() => ({ ...job, status: 'drawn' as const, grounding }));
   }
 
   /** Posted: the record says done and where; the kept images are dropped (after the record, so a kill in between loses nothing). */
@@ -130,7 +131,7 @@ function isOpen(status: JobStatus): boolean {
   return status === 'queued' || status === 'running';
 }
 
-async function retried<T>(write: () => Promise<T>): Promise<T> {
+async function retried<T>(write: () => Promise<T>, { waitOutOutage = true }: { waitOutOutage?: boolean } = {}): Promise<T> {
   const giveUpAt = Date.now() + OUTAGE_WAIT_WHOLE_MS;
   let outagePause = OUTAGE_WAIT_FIRST_MS;
   for (let attempt = 0; ; ) {
@@ -139,7 +140,7 @@ async function retried<T>(write: () => Promise<T>): Promise<T> {
     } catch (err) {
       if (/does not exist/.test((err as Error)?.message ?? '')) throw err;
       let delay: number | undefined;
-      if (isStoreOutage(err)) {
+      if (waitOutOutage && isStoreOutage(err)) {
         delay = Date.now() + outagePause <= giveUpAt ? outagePause : undefined;
         outagePause = Math.min(outagePause * 2, OUTAGE_WAIT_LONGEST_MS);
       } else {

@@ -19,6 +19,12 @@ export interface StoredJobContext {
   stores: Stores;
   modelId: string;
   scorer: ScorerKind;
+  /**
+   * Whether keeping the drawn images waits out a store outage: a model worker's images reach the gateway
+   * only through the store, while the in-process runner posts them from memory at once (and the write
+   * that the image is posted waits instead).
+   */
+  drawnWaitsForStore: boolean;
 }
 
 /**
@@ -77,7 +83,7 @@ export async function runStoredJob(ctx: StoredJobContext, job: JobRecord, signal
     const outcome: JobOutcome = { job, generation, grounding, totalMs, ...(group ? { group } : {}) };
     // Kept before the job counts as drawn: whoever posts it (this process, a gateway, a restarted one) finds it.
     const kept = keptFromOutcome(outcome, { trace: false, sizeLimit: job.uploadLimit ?? DEFAULT_UPLOAD_LIMIT });
-    return { ...outcome, job: await life.drawn(job, kept, grounding.text) };
+    return { ...outcome, job: await life.drawn(job, kept, grounding.text, { waitForStore: ctx.drawnWaitsForStore }) };
   } finally {
     // An engine that keeps prepared photos elsewhere (a worker) frees them now.
     if (subject) engine.releaseImages?.(subject);
@@ -116,7 +122,7 @@ async function runUpscaleJob(ctx: StoredJobContext, life: JobLife, job: JobRecor
   };
   // Kept with the record before it counts as drawn, like any job's images (JobLife.drawn).
   const kept = keptFromOutcome(outcome, { trace: false, sizeLimit: job.uploadLimit ?? DEFAULT_UPLOAD_LIMIT });
-  return { ...outcome, job: await life.drawn(job, kept, '') };
+  return { ...outcome, job: await life.drawn(job, kept, '', { waitForStore: ctx.drawnWaitsForStore }) };
 }
 
 async function subjectOf(stores: Stores, job: JobRecord): Promise<{ photos: { bytes: Uint8Array; name: string }[]; hashes: string[]; name?: string; context?: string }> {

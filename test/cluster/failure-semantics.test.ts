@@ -74,7 +74,7 @@ async function startWorker(maxRunMs = 60_000): Promise<void> {
       await behave(job, signal, n);
       // As runStoredJob ends: the images kept with the record (JobLife.drawn).
       const outcome = outcomeFor(job);
-      await new JobLife(stores).drawn(job, keptFromOutcome(outcome, { trace: false, sizeLimit: DEFAULT_UPLOAD_LIMIT }), '');
+      await new JobLife(stores).drawn(job, keptFromOutcome(outcome, { trace: false, sizeLimit: DEFAULT_UPLOAD_LIMIT }), '', { waitForStore: true });
       return outcome;
     },
   });

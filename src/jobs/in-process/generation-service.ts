@@ -60,7 +60,7 @@ export class GenerationService implements JobRunner {
   }
 
   private async run(job: JobRecord, signal: AbortSignal, hooks: RunHooks): Promise<JobOutcome> {
-    const outcome = await runStoredJob({ engine: this.engine, stores: this.stores, modelId: this.modelId, scorer: this.options.scorer }, job, signal, hooks);
+    const outcome = await runStoredJob({ engine: this.engine, stores: this.stores, modelId: this.modelId, scorer: this.options.scorer, drawnWaitsForStore: false }, job, signal, hooks);
     this.durations.push(outcome.totalMs);
     if (this.durations.length > 20) this.durations.shift();
     return outcome;
