@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
 import { JobLife } from '../src/jobs/job-life.ts';
-import { openStores, type KeptResult, type Stores } from '../src/store/index.ts';
+import { openStores, type JobRecord, type KeptResult, type Stores } from '../src/store/index.ts';
 import { findRedisServer, startRedisServer } from './helpers/redis-server.ts';
 
 const REPO = new URL('../', import.meta.url).pathname;
@@ -141,52 +141,65 @@ test('drawn through a store outage: a model worker (waitForStore) keeps the imag
 });
 
 const redisBinary = await findRedisServer();
+const NO_REDIS = redisBinary ? false : 'redis-server is not installed (apt-get install redis-server)';
 
-test('Redis killed (SIGKILL) between drawing and posting, back on its files 5 s later: the write that the image is posted waits for it, and the record says done and where', { skip: redisBinary ? false : 'redis-server is not installed (apt-get install redis-server)', timeout: 60_000 }, async () => {
+/**
+ * Stores on a real redis-server with a job the model started. `during` gets a function that SIGKILLs the
+ * server and returns the write that must outlast the outage; the server comes back on its files 5 s later,
+ * then `check` reads the result.
+ */
+async function acrossRedisKill(
+  ownerId: string,
+  during: (life: JobLife, job: JobRecord, kill: () => Promise<void>) => Promise<{ pending: Promise<unknown> }>,
+  check: (stores: Stores, job: JobRecord, result: unknown) => Promise<void>,
+): Promise<void> {
   const redisDir = mkdtempSync(join(tmpdir(), 'xcot-job-life-redis-'));
   let redis = await startRedisServer(redisBinary!, { dir: redisDir });
   const port = Number(new URL(redis.url).port);
   const onRedis = await openStores({ dataDir, redisUrl: redis.url });
   try {
     const redisLife = new JobLife(onRedis);
-    const job = await onRedis.jobs.create({ ownerId: '1300000000000000012', guildId: '1200000000000000001', channelId: '1200000000000000002', prompt: 'a kite', seed: 1, options: {} });
+    const job = await onRedis.jobs.create({ ownerId, guildId: '1200000000000000001', channelId: '1200000000000000002', prompt: 'a kite', seed: 1, options: {} });
     await redisLife.started(job.id);
-    await redisLife.drawn(job, kept, '', { waitForStore: true });
-    await redis.kill();
-    const posting = redisLife.posted(job.id, { messageId: '1400000000000000004' });
+    const { pending } = await during(redisLife, job, () => redis.kill());
     await new Promise((r) => setTimeout(r, 5_000));
     redis = await startRedisServer(redisBinary!, { port, dir: redisDir });
-    await posting;
-    const record = await onRedis.jobs.get(job.id);
-    assert.deepEqual([record?.status, record?.messageId], ['done', '1400000000000000004']);
-    assert.equal(await onRedis.jobs.keptResult(job.id), undefined);
+    await check(onRedis, job, await pending);
   } finally {
     await onRedis.close();
     await redis.stop();
     rmSync(redisDir, { recursive: true, force: true });
   }
+}
+
+test('Redis killed (SIGKILL) between drawing and posting, back on its files 5 s later: the write that the image is posted waits for it, and the record says done and where', { skip: NO_REDIS, timeout: 60_000 }, async () => {
+  await acrossRedisKill(
+    '1300000000000000012',
+    async (life, job, kill) => {
+      await life.drawn(job, kept, '', { waitForStore: true });
+      await kill();
+      return { pending: life.posted(job.id, { messageId: '1400000000000000004' }) };
+    },
+    async (onRedis, job) => {
+      const record = await onRedis.jobs.get(job.id);
+      assert.deepEqual([record?.status, record?.messageId], ['done', '1400000000000000004']);
+      assert.equal(await onRedis.jobs.keptResult(job.id), undefined);
+    },
+  );
 });
 
-test('Redis killed (SIGKILL) while a running job fails, back on its files 5 s later: settled waits for it and the record says failed with the reason; without waiting, the outage is thrown, not read as nothing to settle', { skip: redisBinary ? false : 'redis-server is not installed (apt-get install redis-server)', timeout: 60_000 }, async () => {
-  const redisDir = mkdtempSync(join(tmpdir(), 'xcot-job-life-redis-'));
-  let redis = await startRedisServer(redisBinary!, { dir: redisDir });
-  const port = Number(new URL(redis.url).port);
-  const onRedis = await openStores({ dataDir, redisUrl: redis.url });
-  try {
-    const redisLife = new JobLife(onRedis);
-    const job = await onRedis.jobs.create({ ownerId: '1300000000000000013', guildId: '1200000000000000001', channelId: '1200000000000000002', prompt: 'a kite', seed: 1, options: {} });
-    await redisLife.started(job.id);
-    await redis.kill();
-    await assert.rejects(redisLife.settled(job.id, 'cancelled', undefined, { waitForStore: false }));
-    const settling = redisLife.settled(job.id, 'failed', new Error('the model ran out of memory\nat frame 2'));
-    await new Promise((r) => setTimeout(r, 5_000));
-    redis = await startRedisServer(redisBinary!, { port, dir: redisDir });
-    assert.equal(await settling, true);
-    const record = await onRedis.jobs.get(job.id);
-    assert.deepEqual([record?.status, record?.error], ['failed', 'the model ran out of memory']);
-  } finally {
-    await onRedis.close();
-    await redis.stop();
-    rmSync(redisDir, { recursive: true, force: true });
-  }
+test('Redis killed (SIGKILL) while a running job fails, back on its files 5 s later: settled waits for it and the record says failed with the reason; without waiting, the outage is thrown, not read as nothing to settle', { skip: NO_REDIS, timeout: 60_000 }, async () => {
+  await acrossRedisKill(
+    '1300000000000000013',
+    async (life, job, kill) => {
+      await kill();
+      await assert.rejects(life.settled(job.id, 'cancelled', undefined, { waitForStore: false }));
+      return { pending: life.settled(job.id, 'failed', new Error('the model ran out of memory\nat frame 2')) };
+    },
+    async (onRedis, job, settledWritten) => {
+      assert.equal(settledWritten, true);
+      const record = await onRedis.jobs.get(job.id);
+      assert.deepEqual([record?.status, record?.error], ['failed', 'the model ran out of memory']);
+    },
+  );
 });
