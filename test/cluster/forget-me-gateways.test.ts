@@ -3,13 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { REST, Routes, ShardClientUtil } from 'discord.js';
+import { ShardClientUtil } from 'discord.js';
 import { Redis } from 'ioredis';
-import { commands } from '../../commands/index.ts';
-import { CommandRegistry } from '../../src/bot/command-registry.ts';
 import { FORGOTTEN_NOTE } from '../../src/bot/delivery/delivery-result.ts';
-import { startEmulator, type Emulator } from '../../src/local-discord/driver.ts';
+import type { Emulator } from '../../src/local-discord/driver.ts';
 import { waitUntilAnswering } from '../helpers/bot-answers.ts';
+import { startGuildsDiscord } from '../helpers/pets-discord.ts';
 import { describe, scan, total, type Needle } from '../helpers/byte-scan.ts';
 import { spawnEntry, waitForWorkers, type EntryProcess } from '../helpers/cluster-processes.ts';
 import { findRedisServer, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
@@ -45,19 +44,7 @@ before(async () => {
   const modelDir = tinyBundle(1);
   dataDir = mkdtempSync(join(tmpdir(), 'xcot-forget-gateways-'));
   redis = await startRedisServer(redisBinary!);
-  emu = await startEmulator({
-    token: TOKEN,
-    applicationId: APP_ID,
-    heartbeatIntervalMs: 500,
-    guilds: GUILDS.map(({ guildId, channelId }) => ({
-      id: guildId,
-      name: `guild ${guildId}`,
-      channels: [{ id: channelId, name: 'art' }],
-      members: [{ id: CAROL, username: 'carol' }, { id: BOB, username: 'bob' }],
-    })),
-  });
-  const rest = new REST({ api: emu.restBase }).setToken(TOKEN);
-  for (const { guildId } of GUILDS) await rest.put(Routes.applicationGuildCommands(APP_ID, guildId), { body: new CommandRegistry(commands).toJSON() });
+  emu = await startGuildsDiscord(GUILDS, [{ id: CAROL, username: 'carol' }, { id: BOB, username: 'bob' }]);
   const common = { REDIS_URL: redis.url, MODEL_DIR: modelDir, DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
   worker = spawnEntry('src/worker-main.ts', { ...common, BATCH_JOBS: '1', WORKER_LOCK_SECONDS: '5' });
   gateway = spawnEntry('src/main.ts', {

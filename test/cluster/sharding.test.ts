@@ -4,12 +4,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { REST, Routes, ShardClientUtil, type APIMessage, type Client } from 'discord.js';
-import { commands } from '../../commands/index.ts';
-import { CommandRegistry } from '../../src/bot/command-registry.ts';
+import { ShardClientUtil, type APIMessage, type Client } from 'discord.js';
 import { onThisShard } from '../../src/bot/restart-recovery.ts';
-import { startEmulator, type Emulator } from '../../src/local-discord/driver.ts';
+import type { Emulator } from '../../src/local-discord/driver.ts';
 import { waitUntilAnswering } from '../helpers/bot-answers.ts';
+import { startGuildsDiscord } from '../helpers/pets-discord.ts';
 import { spawnEntry, waitForWorkers, type EntryProcess } from '../helpers/cluster-processes.ts';
 import { findRedisServer, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
 import { removeTinyBundles, tinyBundle } from '../helpers/tiny-bundle.ts';
@@ -42,19 +41,7 @@ before(async () => {
   modelDir = tinyBundle(1);
   dataDir = mkdtempSync(join(tmpdir(), 'xcot-shards-'));
   redis = await startRedisServer(redisBinary!);
-  emu = await startEmulator({
-    token: TOKEN,
-    applicationId: APP_ID,
-    heartbeatIntervalMs: 500,
-    guilds: GUILDS.map(({ guildId, channelId }) => ({
-      id: guildId,
-      name: `guild ${guildId}`,
-      channels: [{ id: channelId, name: 'art' }],
-      members: [{ id: ALICE, username: 'alice' }, { id: BOB, username: 'bob' }],
-    })),
-  });
-  const rest = new REST({ api: emu.restBase }).setToken(TOKEN);
-  for (const { guildId } of GUILDS) await rest.put(Routes.applicationGuildCommands(APP_ID, guildId), { body: new CommandRegistry(commands).toJSON() });
+  emu = await startGuildsDiscord(GUILDS, [{ id: ALICE, username: 'alice' }, { id: BOB, username: 'bob' }]);
 });
 
 after(async () => {

@@ -26,3 +26,19 @@ export async function startPetsDiscord(moreMembers: { id: string; username: stri
   await rest.put(Routes.applicationGuildCommands(APP_ID, GUILD_A), { body: new CommandRegistry(commands).toJSON() });
   return emu;
 }
+
+/**
+ * The local Discord for tests that spread servers over shards: one server per entry, each with #art (its
+ * `channelId`) and `members`, the bot's commands registered in each.
+ */
+export async function startGuildsDiscord(guilds: readonly { guildId: string; channelId: string }[], members: { id: string; username: string }[]): Promise<Emulator> {
+  const emu = await startEmulator({
+    token: TOKEN,
+    applicationId: APP_ID,
+    heartbeatIntervalMs: 500,
+    guilds: guilds.map(({ guildId, channelId }) => ({ id: guildId, name: `guild ${guildId}`, channels: [{ id: channelId, name: 'art' }], members })),
+  });
+  const rest = new REST({ api: emu.restBase }).setToken(TOKEN);
+  for (const { guildId } of guilds) await rest.put(Routes.applicationGuildCommands(APP_ID, guildId), { body: new CommandRegistry(commands).toJSON() });
+  return emu;
+}
